@@ -1,0 +1,241 @@
+"""Profiles: one TOML file that says what to build, evaluate and benchmark.
+
+The schema is strict (``extra="forbid"``) so a typo such as ``dtyp`` is an error that
+names the file and the key, never a silently ignored setting. Relative paths inside a
+profile are resolved against the profile file's own folder, so a profile works from
+any working directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from workbench.errors import BadInput
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+Source = Literal["timm", "official", "mmcls"]
+Backend = Literal["torch", "ort-cpu", "openvino-cpu", "ort-gpu", "tensorrt"]
+DType = Literal["fp32", "fp16", "int8"]
+CalibMethod = Literal["minmax", "entropy", "percentile"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def check_input_size(hw: tuple[int, int]) -> tuple[int, int]:
+    """HRNet's fusion upsamples by 2**k with 'nearest', so H and W must be multiples of 32."""
+    h, w = hw
+    for v in (h, w):
+        if v <= 0 or v % 32:
+            raise ValueError(
+                f"input size {h}x{w} is not a multiple of 32; HRNet's fuse layers need "
+                f"H and W divisible by 32 (try {max(32, round(v / 32) * 32)})"
+            )
+    return (h, w)
+
+
+class ModelSection(_Section):
+    """Which network, from which source, with which weights."""
+
+    source: Source = Field("timm", description="timm | official | mmcls")
+    variant: str = Field("hrnet_w18", description="timm name (hrnet_w18) or short name (w18, small_v1)")
+    weights: str = Field(
+        "random-init",
+        description="'random-init', 'hub' or 'hub:<tag>' (HF cache only), or a .pth/.pth.tar/.safetensors path",
+    )
+    config: str = Field("", description="official experiment yaml that defines the variant (optional)")
+    input_size: tuple[int, int] = Field((224, 224), description="H, W; multiples of 32")
+    preprocess: str = Field("auto", description="preprocessing preset; 'auto' follows the source")
+
+    @field_validator("input_size", mode="before")
+    @classmethod
+    def _size(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return (v, v)
+        return v
+
+    @field_validator("input_size")
+    @classmethod
+    def _mult32(cls, v: tuple[int, int]) -> tuple[int, int]:
+        return check_input_size(v)
+
+
+class ExportSection(_Section):
+    """ONNX export settings."""
+
+    opset: int = Field(17, ge=9, le=20, description="ONNX opset, 9-20")
+    dynamic_batch: bool = Field(True, description="dynamic batch axis")
+    parity_images: int = Field(4, ge=1, description="images for the torch-vs-ONNX parity check")
+    parity_tolerance: float = Field(1e-4, gt=0, description="max abs logit difference allowed")
+
+
+class CalibrationSection(_Section):
+    """Post-training quantization calibration."""
+
+    method: CalibMethod = Field("percentile", description="minmax | entropy | percentile")
+    count: int = Field(1000, ge=1, description="images, class-balanced; capped by the data")
+    percentile: float = Field(99.999, gt=0, le=100, description="for method = percentile")
+    seed: int = Field(0, description="sampling seed")
+    data: str = Field("", description="calibration folder; default: [data].path, disjoint from eval")
+
+
+class BuildSection(_Section):
+    """What to build from the ONNX export."""
+
+    backend: Backend = Field("ort-cpu", description="torch | ort-cpu | openvino-cpu | ort-gpu | tensorrt")
+    dtype: DType = Field("fp32", description="fp32 | fp16 | int8")
+    reference: bool = Field(True, description="also build and measure fp32 on the same backend")
+    calibration: CalibrationSection = Field(default_factory=CalibrationSection)
+
+
+class DataSection(_Section):
+    """The evaluation dataset."""
+
+    path: str = Field("", description="dataset folder or file list; '' skips evaluation")
+    layout: str = Field("auto", description="auto | imagenet-val | imagefolder | synset-prefixed | filelist")
+    labels: str = Field("", description="label file (val_label.txt or 1000-line label.txt)")
+    limit: int = Field(0, ge=0, description="evaluate at most this many images; 0 = all")
+    batch_size: int = Field(8, ge=1, description="inference batch size for evaluation")
+
+
+class BenchSection(_Section):
+    """Latency and throughput measurement."""
+
+    enabled: bool = Field(True, description="run the benchmark stage")
+    batch_sizes: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [1, 8])
+    streams: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [1])
+    threads: list[Annotated[int, Field(ge=0)]] = Field(
+        default_factory=lambda: [0], description="0 = physical cores"
+    )
+    warmup: int = Field(3, ge=0)
+    iterations: int = Field(20, ge=1)
+    baseline: bool = Field(False, description="also measure torch eager fp32 in the same run")
+
+
+class OutputSection(_Section):
+    """Where results go."""
+
+    dir: str = Field("", description="run output folder; default: <home>/runs/<run id>")
+    vastai_txt: bool = Field(True, description="also write the VastAI 5-lines-per-image result txt")
+
+
+class Profile(_Section):
+    """A whole run: model → export → build → evaluate → benchmark → record."""
+
+    name: str = Field("", description="label for the run; default: the file's stem")
+    description: str = ""
+    model: ModelSection = Field(default_factory=ModelSection)
+    export: ExportSection = Field(default_factory=ExportSection)
+    build: BuildSection = Field(default_factory=BuildSection)
+    data: DataSection = Field(default_factory=DataSection)
+    bench: BenchSection = Field(default_factory=BenchSection)
+    output: OutputSection = Field(default_factory=OutputSection)
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+
+_PATH_KEYS = (("model", "weights"), ("model", "config"), ("data", "path"), ("data", "labels"),
+              ("build", "calibration", "data"), ("output", "dir"))
+
+
+def _describe_error(err: dict[str, Any], source: str) -> str:
+    loc = [str(p) for p in err["loc"]]
+    key = ".".join(loc) if loc else "(top level)"
+    section = f"[{'.'.join(loc[:-1])}] " if len(loc) > 1 else ""
+    etype = err["type"]
+    if etype == "extra_forbidden":
+        parent: type[BaseModel] = Profile
+        for part in loc[:-1]:
+            ann = parent.model_fields[part].annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                parent = ann
+        allowed = ", ".join(parent.model_fields)
+        return f"{source}: {section}unknown key '{loc[-1]}' ({key}); expected one of: {allowed}"
+    msg = err["msg"].removeprefix("Value error, ")
+    got = err.get("input")
+    got_s = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
+    return f"{source}: {key}: {msg}{got_s}"
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, raw: str) -> None:
+    parts = dotted.split(".")
+    node = data
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise BadInput(f"--set {dotted}: '{p}' is not a section")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # bare strings such as paths
+    if tuple(parts) in _PATH_KEYS and isinstance(value, str) and _is_path_value(tuple(parts), value):
+        value = str(Path(value).expanduser().resolve())  # relative to the CWD, not the profile
+    node[parts[-1]] = value
+
+
+def _is_path_value(keys: tuple[str, ...], value: str) -> bool:
+    if not value:
+        return False
+    return not (keys == ("model", "weights") and (value == "random-init" or value.startswith("hub")))
+
+
+def parse_profile(data: dict[str, Any], source: str = "<profile>", base_dir: Path | None = None) -> Profile:
+    """Validate a dict into a Profile; errors name ``source`` and the offending key."""
+    try:
+        prof = Profile.model_validate(data)
+    except ValidationError as exc:
+        raise BadInput(_describe_error(exc.errors()[0], source)) from None
+    if base_dir is not None:
+        _resolve_paths(prof, base_dir)
+    return prof
+
+
+def _resolve_paths(prof: Profile, base_dir: Path) -> None:
+    for keys in _PATH_KEYS:
+        node: Any = prof
+        for k in keys[:-1]:
+            node = getattr(node, k)
+        value: str = getattr(node, keys[-1])
+        if not _is_path_value(keys, value):
+            continue
+        p = Path(value).expanduser()
+        if not p.is_absolute():
+            p = (base_dir / p).resolve()
+        setattr(node, keys[-1], str(p))
+
+
+def load_profile(path: str | Path, overrides: list[str] | None = None) -> Profile:
+    """Read, override (``key.sub=value``) and validate a profile file."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"{path}: profile not found")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not a UTF-8 text file") from None
+    data.setdefault("name", path.stem)
+    for item in overrides or []:
+        if "=" not in item:
+            raise BadInput(f"--set {item!r}: expected KEY=VALUE, e.g. build.dtype=int8")
+        key, raw = item.split("=", 1)
+        _set_dotted(data, key.strip(), raw.strip())
+    # Overrides given on the command line are relative to the CWD, profile paths to the file.
+    prof = parse_profile(data, str(path), base_dir=path.parent)
+    return prof

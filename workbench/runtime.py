@@ -1,0 +1,155 @@
+"""Runtimes: one small interface over torch eager, ONNX Runtime and OpenVINO.
+
+Evaluation, benchmarking and build-time checks all run models through a
+:class:`Predictor`, so a figure from one stage is comparable with a figure from another.
+Heavy runtimes are imported lazily, inside the factory that needs them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from workbench.errors import BackendUnavailable, BadInput
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+
+class Predictor(Protocol):
+    """Run a float32 NCHW batch, return float32 logits (N, classes)."""
+
+    backend: str
+
+    def predict(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+def physical_cores() -> int:
+    """Physical cores available to this process (affinity-aware; SMT siblings not counted)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        n = os.cpu_count() or 1
+    siblings = _smt_per_core()
+    return max(1, n // siblings)
+
+
+def _smt_per_core() -> int:
+    try:
+        text = Path("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list").read_text().strip()
+    except OSError:
+        return 1
+    count = 0
+    for part in text.split(","):
+        if "-" in part:
+            a, b = part.split("-")
+            count += int(b) - int(a) + 1
+        elif part:
+            count += 1
+    return max(1, count)
+
+
+def resolve_threads(threads: int) -> int:
+    return threads if threads > 0 else physical_cores()
+
+
+@dataclass
+class TorchPredictor:
+    """torch eager fp32: the baseline every other figure is a ratio to."""
+
+    model: torch.nn.Module
+    threads: int = 0
+    backend: str = "torch"
+
+    def __post_init__(self) -> None:
+        import torch
+
+        torch.set_num_threads(resolve_threads(self.threads))
+        self.model.eval()
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            out = self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
+        return out.float().numpy()
+
+
+class OrtPredictor:
+    """ONNX Runtime. Graph optimisations (incl. the NCHWc layout pass) happen at load time."""
+
+    backend = "ort-cpu"
+
+    def __init__(self, path: str | Path, threads: int = 0, providers: list[str] | None = None,
+                 input_dtype: str = "float32") -> None:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.intra_op_num_threads = resolve_threads(threads)
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        provs = providers or ["CPUExecutionProvider"]
+        missing = [p for p in provs if p not in ort.get_available_providers()]
+        if missing:
+            raise BackendUnavailable(f"onnxruntime has no {', '.join(missing)} here")
+        self.session = ort.InferenceSession(str(path), so, providers=provs)
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        self.np_dtype = np.float16 if "float16" in inp.type else np.float32
+        if providers and providers[0] != "CPUExecutionProvider":
+            self.backend = providers[0]
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        out = self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=self.np_dtype)})
+        return np.asarray(out[0], dtype=np.float32)
+
+
+class OpenVinoPredictor:
+    """OpenVINO CPU. Reads ONNX (fp32 or ORT's QDQ int8) or IR directly."""
+
+    backend = "openvino-cpu"
+
+    def __init__(self, path: str | Path, threads: int = 0, hint: str = "LATENCY") -> None:
+        try:
+            import openvino as ov
+        except ImportError as exc:  # pragma: no cover - dependency is declared
+            raise BackendUnavailable(f"openvino is not installed: {exc}") from None
+        core = ov.Core()
+        config: dict[str, Any] = {
+            "INFERENCE_NUM_THREADS": resolve_threads(threads),
+            "PERFORMANCE_HINT": hint,
+        }
+        self.compiled = core.compile_model(str(path), "CPU", config)
+        self.request = self.compiled.create_infer_request()
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        res = self.request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
+        return np.asarray(next(iter(res.values())), dtype=np.float32)
+
+
+def open_predictor(path: str | Path, backend: str, threads: int = 0, **kwargs: Any) -> Predictor:
+    """Open a built artifact for inference on ``backend`` (ort-cpu | openvino-cpu | ort-gpu | tensorrt)."""
+    path = Path(path)
+    if not path.exists():
+        raise BadInput(f"{path}: artifact file not found")
+    if backend == "ort-cpu":
+        return OrtPredictor(path, threads)
+    if backend == "openvino-cpu":
+        return OpenVinoPredictor(path, threads, **kwargs)
+    if backend == "ort-gpu":
+        return OrtPredictor(path, threads, providers=["CUDAExecutionProvider"])
+    if backend == "tensorrt":
+        return OrtPredictor(path, threads, providers=["TensorrtExecutionProvider"])
+    raise BadInput(f"unknown backend {backend!r}; expected ort-cpu, openvino-cpu, ort-gpu or tensorrt")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)

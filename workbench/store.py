@@ -1,0 +1,223 @@
+"""The run store: one SQLite file (WAL) holding runs, artifacts and metrics.
+
+Every figure the workbench shows — the leaderboard, the TUI's plots — is read back
+from here, so nothing measured is lost when a terminal closes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    name          TEXT NOT NULL,
+    profile_path  TEXT NOT NULL DEFAULT '',
+    profile_json  TEXT NOT NULL DEFAULT '{}',
+    profile_hash  TEXT NOT NULL DEFAULT '',
+    status        TEXT NOT NULL DEFAULT 'running',
+    started_at    REAL NOT NULL,
+    finished_at   REAL,
+    seconds       REAL,
+    out_dir       TEXT NOT NULL DEFAULT '',
+    error         TEXT NOT NULL DEFAULT '',
+    summary_json  TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS artifacts (
+    key          TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    source       TEXT NOT NULL DEFAULT '',
+    variant      TEXT NOT NULL DEFAULT '',
+    weights      TEXT NOT NULL DEFAULT '',
+    backend      TEXT NOT NULL DEFAULT '',
+    dtype        TEXT NOT NULL DEFAULT '',
+    calibration  TEXT NOT NULL DEFAULT '',
+    input_size   TEXT NOT NULL DEFAULT '',
+    path         TEXT NOT NULL,
+    meta_json    TEXT NOT NULL DEFAULT '{}',
+    created_at   REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id        INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    build         TEXT NOT NULL,
+    artifact_key  TEXT NOT NULL DEFAULT '',
+    name          TEXT NOT NULL,
+    value         REAL NOT NULL,
+    unit          TEXT NOT NULL DEFAULT '',
+    params_json   TEXT NOT NULL DEFAULT '',
+    created_at    REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, build);
+"""
+
+# Headline metrics, as the leaderboard shows them (higher is better unless listed).
+LOWER_IS_BETTER = {"p50_ms", "p90_ms", "p99_ms", "mean_ms", "size_mb", "peak_rss_mb"}
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    name: str
+    status: str
+    started_at: float
+    seconds: float | None
+    profile_path: str
+    profile_hash: str
+    out_dir: str
+    error: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Store:
+    """Thin, typed access to the SQLite file. Safe to open from several threads/processes."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            con.executescript(_SCHEMA)
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path, timeout=30)
+        con.row_factory = sqlite3.Row
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA foreign_keys=ON")
+            with con:
+                yield con
+        finally:
+            con.close()
+
+    # -- runs -----------------------------------------------------------------
+    def start_run(self, name: str, profile_path: str = "", profile_json: str = "{}",
+                  profile_hash: str = "", out_dir: str = "") -> int:
+        with self._connect() as con:
+            cur = con.execute(
+                "INSERT INTO runs(name, profile_path, profile_json, profile_hash, status, started_at, out_dir)"
+                " VALUES (?, ?, ?, ?, 'running', ?, ?)",
+                (name, profile_path, profile_json, profile_hash, time.time(), out_dir),
+            )
+            return int(cur.lastrowid or 0)
+
+    def set_out_dir(self, run_id: int, out_dir: str) -> None:
+        with self._connect() as con:
+            con.execute("UPDATE runs SET out_dir=? WHERE id=?", (out_dir, run_id))
+
+    def finish_run(self, run_id: int, status: str, error: str = "",
+                   summary: dict[str, Any] | None = None) -> None:
+        now = time.time()
+        with self._connect() as con:
+            con.execute(
+                "UPDATE runs SET status=?, finished_at=?, seconds=?-started_at, error=?, summary_json=?"
+                " WHERE id=?",
+                (status, now, now, error, json.dumps(summary or {}, default=str), run_id),
+            )
+
+    def runs(self, limit: int = 100) -> list[RunRow]:
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT id, name, status, started_at, seconds, profile_path, profile_hash, out_dir, error"
+                " FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [RunRow(**dict(r)) for r in rows]
+
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        with self._connect() as con:
+            row = con.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        d = dict(row)
+        d["profile"] = json.loads(d.pop("profile_json") or "{}")
+        d["summary"] = json.loads(d.pop("summary_json") or "{}")
+        return d
+
+    # -- artifacts --------------------------------------------------------------
+    def add_artifact(self, key: str, name: str, kind: str, path: str, *, source: str = "",
+                     variant: str = "", weights: str = "", backend: str = "", dtype: str = "",
+                     calibration: str = "", input_size: str = "",
+                     meta: dict[str, Any] | None = None) -> None:
+        with self._connect() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO artifacts(key, name, kind, source, variant, weights, backend, dtype,"
+                " calibration, input_size, path, meta_json, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, name, kind, source, variant, weights, backend, dtype, calibration, input_size,
+                 path, json.dumps(meta or {}, default=str), time.time()),
+            )
+
+    def artifact(self, key_or_name: str) -> dict[str, Any] | None:
+        with self._connect() as con:
+            row = con.execute(
+                "SELECT * FROM artifacts WHERE key=? OR name=? ORDER BY created_at DESC LIMIT 1",
+                (key_or_name, key_or_name)).fetchone()
+        if row is None:
+            return None
+        d = dict(row)
+        d["meta"] = json.loads(d.pop("meta_json") or "{}")
+        return d
+
+    def artifacts(self) -> list[dict[str, Any]]:
+        with self._connect() as con:
+            rows = con.execute("SELECT * FROM artifacts ORDER BY created_at DESC").fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["meta"] = json.loads(d.pop("meta_json") or "{}")
+            out.append(d)
+        return out
+
+    # -- metrics ------------------------------------------------------------------
+    def add_metric(self, run_id: int, build: str, name: str, value: float, unit: str = "",
+                   artifact_key: str = "", params: dict[str, Any] | None = None) -> None:
+        with self._connect() as con:
+            con.execute(
+                "INSERT INTO metrics(run_id, build, artifact_key, name, value, unit, params_json, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, build, artifact_key, name, float(value), unit,
+                 json.dumps(params, sort_keys=True) if params else "", time.time()),
+            )
+
+    def metrics(self, run_id: int) -> list[dict[str, Any]]:
+        with self._connect() as con:
+            rows = con.execute("SELECT * FROM metrics WHERE run_id=? ORDER BY id", (run_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def leaderboard(self) -> list[dict[str, Any]]:
+        """One row per (run, build): headline metrics pivoted, joined with the build config."""
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT m.run_id, m.build, m.artifact_key, m.name, m.value, r.name AS run_name,"
+                " r.status, r.started_at, a.source, a.variant, a.weights, a.backend, a.dtype,"
+                " a.calibration, a.input_size"
+                " FROM metrics m JOIN runs r ON r.id = m.run_id"
+                " LEFT JOIN artifacts a ON a.key = m.artifact_key"
+                " WHERE m.params_json = '' ORDER BY m.run_id, m.id").fetchall()
+        board: dict[tuple[int, str], dict[str, Any]] = {}
+        for r in rows:
+            key = (r["run_id"], r["build"])
+            row = board.get(key)
+            if row is None:
+                row = board[key] = {
+                    "run_id": r["run_id"], "run": r["run_name"], "status": r["status"],
+                    "build": r["build"], "artifact_key": r["artifact_key"],
+                    "source": r["source"] or "", "variant": r["variant"] or "",
+                    "weights": r["weights"] or "", "backend": r["backend"] or "",
+                    "dtype": r["dtype"] or "", "calibration": r["calibration"] or "",
+                    "input_size": r["input_size"] or "", "started_at": r["started_at"],
+                }
+            row[r["name"]] = r["value"]
+        return list(board.values())
