@@ -1,0 +1,27 @@
+"""The ``hrnet-wb`` command line. Command modules register on :data:`app` when imported."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from workbench.cli.app import app
+
+_loaded = False
+
+
+def _load_commands() -> None:
+    global _loaded
+    if _loaded:
+        return
+    import workbench.cli as pkg
+
+    for mod in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if mod.name.endswith("_cmd"):
+            importlib.import_module(f"workbench.cli.{mod.name}")
+    _loaded = True
+
+
+def main() -> None:
+    _load_commands()
+    app()

@@ -1,0 +1,23 @@
+"""The typer application object every command module registers on."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="hrnet-wb",
+    help=(
+        "HRNet Workbench: take an HRNet classifier from timm, mmcls or the official repo to a "
+        "measured deployment.\n\n"
+        "With no command, opens the terminal UI.\n\n"
+        "Examples:\n\n"
+        "  hrnet-wb run --profile profiles/demo.toml\n\n"
+        "  hrnet-wb leaderboard --format md\n\n"
+        "  hrnet-wb models --table"
+    ),
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
