@@ -1,0 +1,157 @@
+"""Rich rendering for the CLI: the live event printer and result tables."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from workbench.events import (
+    ArtifactWritten,
+    Event,
+    Failed,
+    LogLine,
+    MetricRecorded,
+    Progress as ProgressEvent,
+    RunFinished,
+    RunStarted,
+    StageFinished,
+    StageStarted,
+)
+
+_LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
+
+
+class EventPrinter:
+    """Turns pipeline events into a live progress display and log lines on stderr."""
+
+    def __init__(self, console: Console | None = None, quiet: bool = False) -> None:
+        self.console = console or Console(stderr=True)
+        self.quiet = quiet
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("[bold]{task.fields[stage]:<7}"), TextColumn("{task.description}"),
+            BarColumn(bar_width=24), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=self.console, transient=False, disable=quiet,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> EventPrinter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def _print(self, text: str, style: str = "") -> None:
+        if not self.quiet:
+            self.progress.console.print(text, style=style, highlight=False, markup=False)
+
+    def __call__(self, ev: Event) -> None:
+        if isinstance(ev, RunStarted):
+            self._print(f"run {ev.run_id}: {ev.profile_path}", "bold")
+        elif isinstance(ev, StageStarted):
+            self.tasks[ev.stage] = self.progress.add_task(ev.description, total=ev.total, stage=ev.stage)
+        elif isinstance(ev, ProgressEvent):
+            task = self.tasks.get(ev.stage)
+            if task is None:
+                task = self.tasks[ev.stage] = self.progress.add_task("", total=ev.total, stage=ev.stage)
+            self.progress.update(task, completed=ev.done, total=ev.total)
+        elif isinstance(ev, StageFinished):
+            task = self.tasks.get(ev.stage)
+            if task is not None:
+                t = self.progress.tasks[task] if task < len(self.progress.tasks) else None
+                total = (t.total if t and t.total else None) or 1
+                self.progress.update(task, completed=total, total=total,
+                                     description=f"done in {ev.seconds:.1f} s")
+        elif isinstance(ev, LogLine):
+            style = _LEVEL_STYLE.get(ev.level, "")
+            prefix = "warning: " if ev.level == "warning" else ""
+            self._print(f"  [{ev.stage}] {prefix}{ev.message}", style)
+        elif isinstance(ev, ArtifactWritten):
+            pass
+        elif isinstance(ev, MetricRecorded):
+            pass
+        elif isinstance(ev, Failed):
+            self._print(f"error: {ev.message}", "bold red")
+        elif isinstance(ev, RunFinished):
+            self._print(f"run {ev.run_id} {ev.status} in {ev.seconds:.1f} s", "bold")
+
+
+# -- tables -------------------------------------------------------------------------------
+
+LEADERBOARD_COLUMNS: list[tuple[str, str, str]] = [
+    # key, header, format
+    ("run_id", "run", "{:.0f}"),
+    ("build", "build", "{}"),
+    ("weights", "weights", "{}"),
+    ("top1", "top-1 %", "{:.2f}"),
+    ("top5", "top-5 %", "{:.2f}"),
+    ("p50_ms", "p50 ms", "{:.1f}"),
+    ("p99_ms", "p99 ms", "{:.1f}"),
+    ("throughput", "img/s", "{:.1f}"),
+    ("vs_torch", "×torch", "{:.2f}"),
+]
+
+
+def fmt(value: Any, spec: str) -> str:
+    if value is None or value == "":
+        return "–"
+    try:
+        return spec.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def short_weights(w: str) -> str:
+    if not w or w == "random-init":
+        return w or ""
+    return w.rsplit("/", 1)[-1]
+
+
+def leaderboard_table(rows: Sequence[dict[str, Any]], title: str = "") -> Table:
+    table = Table(title=title or None, show_lines=False, header_style="bold", expand=False)
+    for key, header, _ in LEADERBOARD_COLUMNS:
+        table.add_column(header, justify="left" if key in ("build", "weights") else "right",
+                         overflow="fold")
+    for r in rows:
+        cells = []
+        for key, _, spec in LEADERBOARD_COLUMNS:
+            v = r.get(key)
+            cells.append(short_weights(v) if key == "weights" else fmt(v, spec))
+        table.add_row(*cells)
+    return table
+
+
+def rows_to_csv(rows: Sequence[dict[str, Any]], columns: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({c: r.get(c, "") for c in columns})
+    return buf.getvalue()
+
+
+def rows_to_markdown(rows: Sequence[dict[str, Any]], columns: list[str]) -> str:
+    specs = {k: s for k, _, s in LEADERBOARD_COLUMNS}
+    out = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join(
+            fmt(r.get(c), specs.get(c, "{:.4g}" if isinstance(r.get(c), float) else "{}")) for c in columns
+        ) + " |")
+    return "\n".join(out) + "\n"
+
+
+def write_out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, default=str) + "\n"

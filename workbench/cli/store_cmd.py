@@ -1,0 +1,103 @@
+"""``hrnet-wb runs`` and ``hrnet-wb leaderboard``: read back what the store recorded."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from workbench.cli.app import app
+from workbench.cli.common import HomeOpt, JsonOpt, guarded, print_json
+from workbench.cli.render import leaderboard_table, rows_to_csv, rows_to_markdown, write_out
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    md = "md"
+    json = "json"
+
+
+EXPORT_COLUMNS = ["run_id", "run", "status", "build", "source", "variant", "weights", "backend",
+                  "dtype", "calibration", "input_size", "top1", "top5", "images", "skipped",
+                  "p50_ms", "p90_ms", "p99_ms", "throughput", "vs_torch", "size_mb"]
+
+
+@app.command("runs", epilog="Examples:\n\n  hrnet-wb runs\n\n  hrnet-wb runs --json --limit 5")
+def runs(
+    limit: Annotated[int, typer.Option(help="Show at most this many runs, newest first.")] = 20,
+    as_json: JsonOpt = False,
+    home: HomeOpt = None,
+) -> None:
+    """List recorded runs with their status (ok, failed, interrupted, cancelled)."""
+    from workbench.home import resolve_home
+    from workbench.store import Store
+
+    rows = guarded(lambda: Store(resolve_home(home).db).runs(limit), as_json)
+    if as_json:
+        print_json([r.as_dict() for r in rows])
+        return
+    t = Table(header_style="bold")
+    for h in ("id", "name", "status", "started", "seconds", "error"):
+        t.add_column(h)
+    for r in rows:
+        started = dt.datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M")
+        t.add_row(str(r.id), r.name, r.status, started,
+                  f"{r.seconds:.1f}" if r.seconds is not None else "–", r.error[:60])
+    Console().print(t)
+
+
+@app.command(
+    "leaderboard",
+    epilog=("Examples:\n\n  hrnet-wb leaderboard\n\n  hrnet-wb leaderboard --sort throughput\n\n"
+            "  hrnet-wb leaderboard --where dtype=int8 --format md\n\n"
+            "  hrnet-wb leaderboard --format csv > board.csv"),
+)
+def leaderboard(
+    sort: Annotated[str, typer.Option(help="Metric or column to sort by (top1, throughput, p50_ms, ...).")] = "top1",
+    ascending: Annotated[bool | None, typer.Option(
+        "--asc/--desc", help="Sort order; default: best first for the metric.", show_default=False)] = None,
+    where: Annotated[list[str] | None, typer.Option(
+        help="Filter COLUMN=VALUE (repeatable), e.g. dtype=int8, variant=hrnet_w18.")] = None,
+    run: Annotated[int | None, typer.Option(help="Only this run id.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+    as_json: JsonOpt = False,
+    home: HomeOpt = None,
+) -> None:
+    """Accuracy and speed of every recorded build, side by side."""
+    from workbench.errors import BadInput
+    from workbench.home import resolve_home
+    from workbench.store import LOWER_IS_BETTER, Store
+
+    def load() -> list[dict]:
+        rows = Store(resolve_home(home).db).leaderboard()
+        if run is not None:
+            rows = [r for r in rows if r["run_id"] == run]
+        for cond in where or []:
+            if "=" not in cond:
+                raise BadInput(f"--where {cond!r}: expected COLUMN=VALUE, e.g. dtype=int8")
+            col, val = cond.split("=", 1)
+            if rows and col not in EXPORT_COLUMNS:
+                raise BadInput(f"--where: unknown column {col!r}; expected one of: {', '.join(EXPORT_COLUMNS)}")
+            rows = [r for r in rows if str(r.get(col, "")) == val]
+        if rows and sort not in EXPORT_COLUMNS:
+            raise BadInput(f"--sort: unknown column {sort!r}; expected one of: {', '.join(EXPORT_COLUMNS)}")
+        asc = ascending if ascending is not None else sort in LOWER_IS_BETTER
+        present = [r for r in rows if r.get(sort) is not None]
+        missing = [r for r in rows if r.get(sort) is None]
+        present.sort(key=lambda r: r[sort], reverse=not asc)
+        return present + missing
+
+    rows = guarded(load, as_json)
+    if as_json or fmt is Format.json:
+        print_json(rows)
+    elif fmt is Format.csv:
+        write_out(rows_to_csv(rows, EXPORT_COLUMNS))
+    elif fmt is Format.md:
+        write_out(rows_to_markdown(rows, EXPORT_COLUMNS))
+    else:
+        Console().print(leaderboard_table(rows, title="leaderboard"))
