@@ -1,0 +1,262 @@
+"""Build: turn one exported ONNX into runnable artifacts, cached by content.
+
+``build_artifact(onnx, BuildRecipe(...), ...)`` is the one entry point the pipeline, the
+``hrnet-wb build`` command and the TUI call. A recipe is (backend, dtype, calibration,
+nodes kept in fp32); the result lands in ``<home>/artifacts/<name>-<key[:12]>/`` with a
+``meta.json`` that carries everything the store records. Building the same recipe from the
+same inputs again returns the first build (``cached=True``) without touching it.
+
+int8 work is split so the expensive part runs once: pre-process the ONNX (cached per
+file), calibrate in bounded chunks (ranges cached per file × calibration set × method),
+then quantize from the cached ranges (seconds). The ORT and OpenVINO int8 builds, the
+TensorRT symmetric build and every step of an accuracy-budget search share those ranges.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.build.backends import RECIPES, BackendStatus, available_backends
+from workbench.build.calibration import (
+    CalibrationSet,
+    CalibrationSpec,
+    FallbackLoader,
+    describe_preprocessor,
+    select_calibration,
+)
+from workbench.errors import BadInput
+from workbench.events import Reporter
+from workbench.home import Home, resolve_home
+
+__all__ = [
+    "Artifact",
+    "BackendStatus",
+    "BuildRecipe",
+    "CalibrationSet",
+    "CalibrationSpec",
+    "available_backends",
+    "build_artifact",
+    "select_calibration",
+]
+
+DTYPES = ("fp32", "fp16", "int8")
+
+
+@dataclass(frozen=True)
+class BuildRecipe:
+    """What to build: backend, dtype, calibration (int8 only) and nodes kept in fp32.
+
+    ``exclude_nodes`` is how an accuracy-budget search expresses its result; it is part of
+    the artifact key, so each mixed-precision variant is its own cached build.
+    """
+
+    backend: str
+    dtype: str
+    calibration: CalibrationSpec | None = None
+    exclude_nodes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.backend == "torch":
+            raise BadInput("backend 'torch' is the eager baseline, not a build target; "
+                           "set [bench].baseline = true to measure it")
+        if self.backend not in RECIPES:
+            raise BadInput(f"backend {self.backend!r}: expected one of {', '.join(RECIPES)}")
+        if self.dtype not in DTYPES:
+            raise BadInput(f"dtype {self.dtype!r}: expected one of {', '.join(DTYPES)}")
+        if self.dtype not in RECIPES[self.backend]:
+            hint = {("ort-cpu", "fp16"): "fp16 has no CPU kernels here (1.46× slower than fp32); "
+                                         "build fp16 for ort-gpu or tensorrt",
+                    ("openvino-cpu", "fp16"): "the OpenVINO CPU plugin picks its own precision; "
+                                              "build fp32 or int8",
+                    ("ort-gpu", "int8"): "int8 on a GPU goes through TensorRT: use backend tensorrt"}
+            raise BadInput(f"{self.backend} does not build {self.dtype}: "
+                           + hint.get((self.backend, self.dtype),
+                                      f"it builds {', '.join(RECIPES[self.backend])}"))
+        if self.dtype == "int8" and self.calibration is None:
+            object.__setattr__(self, "calibration", CalibrationSpec())
+        if self.dtype != "int8" and self.calibration is not None:
+            object.__setattr__(self, "calibration", None)
+        object.__setattr__(self, "exclude_nodes", tuple(sorted(set(self.exclude_nodes))))
+        if self.exclude_nodes and self.dtype != "int8":
+            raise BadInput("exclude_nodes only applies to int8 builds")
+
+    @property
+    def calib_label(self) -> str:
+        return self.calibration.method if self.calibration is not None else "none"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend, "dtype": self.dtype,
+            "calibration": None if self.calibration is None else self.calibration.as_dict(),
+            "exclude_nodes": list(self.exclude_nodes),
+        }
+
+
+@dataclass
+class Artifact:
+    """One built, runnable thing. ``path`` is the file to hand to ``open_predictor``."""
+
+    key: str
+    name: str
+    path: Path
+    dir: Path
+    backend: str
+    dtype: str
+    calibration: CalibrationSpec | None
+    meta: dict[str, Any] = field(default_factory=dict)
+    cached: bool = False
+
+    @property
+    def provider_options(self) -> dict[str, Any]:
+        return dict(self.meta.get("provider_options") or {})
+
+
+def _as_home(home: Home | str | Path | None) -> Home:
+    if isinstance(home, Home):
+        return home.ensure()
+    return resolve_home(home)
+
+
+def _spec_from_meta(d: dict[str, Any] | None) -> CalibrationSpec | None:
+    if not d:
+        return None
+    return CalibrationSpec(method=d["method"], count=int(d["count"]),
+                           percentile=float(d.get("percentile", 99.999)), seed=int(d.get("seed", 0)))
+
+
+def artifact_from_dir(directory: Path, meta: dict[str, Any], cached: bool = True) -> Artifact:
+    """Rebuild an :class:`Artifact` from a folder's meta.json (cache hits, CLI lookups)."""
+    return Artifact(
+        key=meta["key"], name=meta["name"], path=directory / meta["file"], dir=directory,
+        backend=meta["backend"], dtype=meta["dtype"],
+        calibration=_spec_from_meta((meta.get("calibration") or {}).get("spec")),
+        meta=meta, cached=cached,
+    )
+
+
+def build_artifact(
+    onnx_path: str | Path,
+    recipe: BuildRecipe,
+    *,
+    model_name: str,
+    input_size: tuple[int, int],
+    weights_id: str,
+    export_settings: dict[str, Any] | None = None,
+    calibration: CalibrationSet | None = None,
+    calibration_samples: list[Any] | None = None,
+    preprocessor: Any = None,
+    home: Home | str | Path | None = None,
+    reporter: Reporter | None = None,
+    source: str = "",
+    weights: str = "",
+) -> Artifact:
+    """Build ``recipe`` from ``onnx_path`` (or return the cached build) and describe it.
+
+    ``calibration`` is a set from :func:`select_calibration` (the pipeline chooses it, so it
+    can exclude those ids from evaluation); ``calibration_samples`` is the alternative for
+    callers that have not chosen yet: the recipe's count and seed pick from it.
+    ``preprocessor`` must be the one evaluation uses: calibration ranges depend on it.
+    ``source``/``weights`` are only recorded in ``meta``.
+    """
+    from workbench.build import cache
+
+    rep = reporter or Reporter()
+    hm = _as_home(home)
+    onnx_path = Path(onnx_path)
+    if not onnx_path.is_file():
+        raise BadInput(f"{onnx_path}: ONNX file not found")
+    h, w = (int(input_size[0]), int(input_size[1]))
+    if h <= 0 or w <= 0 or h % 32 or w % 32:
+        raise BadInput(f"input size {h}x{w} is not a multiple of 32 (HRNet's fuse layers need it)")
+    spec = recipe.calibration
+    if recipe.dtype == "int8":
+        assert spec is not None
+        if calibration is None:
+            if not calibration_samples:
+                raise BadInput("int8 needs calibration images: pass a calibration set "
+                               "(select_calibration) or calibration_samples")
+            calibration = select_calibration(calibration_samples, spec.count, spec.seed)
+    else:
+        calibration = None
+    loader = preprocessor if preprocessor is not None else FallbackLoader((h, w))
+    onnx_sha = cache.file_sha256(onnx_path)
+    name = cache.artifact_name(model_name, recipe.dtype, recipe.calib_label, (h, w), recipe.backend)
+    key_fields: dict[str, Any] = {
+        "onnx_sha256": onnx_sha, "weights_id": weights_id, "model": model_name,
+        "input_size": [h, w], "export": export_settings or {}, "recipe": recipe.as_dict(),
+        "calibration_manifest": calibration.manifest_hash if calibration is not None else None,
+        "preprocess": describe_preprocessor(loader) if calibration is not None else None,
+    }
+    key = cache.content_key(key_fields)
+    hit = cache.lookup(hm.artifacts, name, key)
+    if hit is not None:
+        d = cache.artifact_dir(hm.artifacts, name, key)
+        rep.log(f"{name}: cache hit ({d.name})")
+        return artifact_from_dir(d, hit, cached=True)
+
+    from workbench.atomic import atomic_dir, write_json, write_text
+
+    target = cache.artifact_dir(hm.artifacts, name, key)
+    t0 = time.perf_counter()
+    meta: dict[str, Any] = {
+        "key": key, "name": name, "source": source, "variant": model_name, "model": model_name,
+        "weights": weights or weights_id, "weights_id": weights_id, "backend": recipe.backend,
+        "dtype": recipe.dtype, "input_size": [h, w], "input_shape": [3, h, w],
+        "export": export_settings or {}, "onnx_source": str(onnx_path), "onnx_sha256": onnx_sha,
+        "recipe": recipe.as_dict(), "build_format": cache.BUILD_FORMAT,
+    }
+    rep.log(f"{name}: building")
+    with atomic_dir(target) as tmp:
+        if recipe.dtype == "int8":
+            assert spec is not None and calibration is not None
+            from workbench.build.int8 import build_int8
+
+            file, extra = build_int8(onnx_path, onnx_sha, recipe, spec, calibration, loader, tmp,
+                                     hm, rep)
+            meta.update(extra)
+            write_text(tmp / "calibration_manifest.tsv", calibration.manifest_text())
+        else:
+            file, extra = _build_float(onnx_path, recipe, tmp)
+            meta.update(extra)
+        rep.check_cancelled()
+        files = [file] + ([file.with_suffix(".bin")] if file.suffix == ".xml" else [])
+        meta["file"] = file.name
+        meta["files"] = [f.name for f in files]
+        meta["file_bytes"] = sum(f.stat().st_size for f in files)
+        meta["file_mb"] = round(meta["file_bytes"] / 2**20, 3)
+        meta["file_sha256"] = cache.file_sha256(file)
+        meta["build_seconds"] = round(time.perf_counter() - t0, 3)
+        meta["created_at"] = time.time()
+        write_json(tmp / "meta.json", meta)
+    rep.log(f"{name}: built in {meta['build_seconds']:.1f} s ({meta['file_mb']:.1f} MiB)")
+    return artifact_from_dir(target, meta, cached=False)
+
+
+def _build_float(onnx_path: Path, recipe: BuildRecipe, out_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """fp32 / fp16 recipes: no calibration, no ranges."""
+    from workbench.build.ort_cpu import copy_onnx
+
+    extra: dict[str, Any] = {"calibration": None}
+    if recipe.backend == "openvino-cpu":
+        from workbench.build.openvino_cpu import convert_to_ir
+
+        file = convert_to_ir(onnx_path, out_dir / "model.xml")
+        extra["format"] = "openvino-ir"
+        return file, extra
+    file = out_dir / "model.onnx"
+    extra["format"] = "onnx"
+    if recipe.dtype == "fp16" and recipe.backend == "ort-gpu":
+        from workbench.build.fp16 import convert_fp16
+
+        extra["fp16"] = convert_fp16(onnx_path, file)
+    else:
+        copy_onnx(onnx_path, file)
+        extra["optimized_at"] = "load time (ORT_ENABLE_ALL, sequential)"
+    if recipe.backend == "tensorrt":
+        from workbench.build.tensorrt import provider_options
+
+        extra["provider_options"] = provider_options(recipe.dtype)
+    return file, extra

@@ -1,0 +1,89 @@
+"""The artifact cache: names, content keys, and finding what was already built.
+
+An artifact is ``<home>/artifacts/<name>-<key[:12]>/`` holding the runnable file(s) and
+``meta.json``. The key is a sha256 over everything that decides the bytes of the build
+(the ONNX file, the weights id, export settings, the recipe, the calibration manifest and
+the preprocessing that fed calibration), so the same recipe twice finds the first build
+and a changed input never reuses a stale one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+#: Bump when a recipe's output changes for the same inputs (new quantizer settings...).
+BUILD_FORMAT = 1
+
+
+def artifact_name(model_name: str, dtype: str, calib: str, input_size: tuple[int, int],
+                  backend: str, channels: int = 3) -> str:
+    """``{model}-{dtype}-{calib}-{C}_{H}_{W}-{backend}``, as the seed and VastAI name builds."""
+    h, w = input_size
+    return f"{model_name}-{dtype}-{calib or 'none'}-{channels}_{h}_{w}-{backend}"
+
+
+def file_sha256(path: Path, chunk: int = 2**20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def content_key(fields: dict[str, Any]) -> str:
+    payload = json.dumps({"format": BUILD_FORMAT, **fields}, sort_keys=True,
+                         separators=(",", ":"), default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def artifact_dir(artifacts_root: Path, name: str, key: str) -> Path:
+    return artifacts_root / f"{name}-{key[:12]}"
+
+
+def read_meta(directory: Path) -> dict[str, Any] | None:
+    """The meta.json of a finished build, or None if absent/unreadable (treated as a miss)."""
+    try:
+        meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def lookup(artifacts_root: Path, name: str, key: str) -> dict[str, Any] | None:
+    """Return the stored meta when a complete build with this key exists, else None."""
+    d = artifact_dir(artifacts_root, name, key)
+    meta = read_meta(d)
+    if meta is None or meta.get("key") != key:
+        return None
+    if not (d / str(meta.get("file", ""))).is_file():
+        return None
+    return meta
+
+
+def find_artifact(artifacts_root: Path, ref: str) -> tuple[Path, dict[str, Any]] | None:
+    """Resolve a user's ARTIFACT argument: a folder, a file inside one, a name or a key prefix."""
+    p = Path(ref).expanduser()
+    if p.is_file() and (p.parent / "meta.json").is_file():
+        p = p.parent
+    if p.is_dir():
+        meta = read_meta(p)
+        return (p, meta) if meta else None
+    if not artifacts_root.is_dir():
+        return None
+    hits: list[tuple[float, Path, dict[str, Any]]] = []
+    for d in artifacts_root.iterdir():
+        if not d.is_dir() or d.name.startswith("."):
+            continue
+        meta = read_meta(d)
+        if not meta:
+            continue
+        if ref in (meta.get("name"), d.name) or str(meta.get("key", "")).startswith(ref):
+            hits.append((float(meta.get("created_at", 0.0)), d, meta))
+    if not hits:
+        return None
+    hits.sort(key=lambda t: t[0])
+    _, d, meta = hits[-1]
+    return d, meta

@@ -1,0 +1,111 @@
+"""The int8 recipe, shared by every backend: prepare → calibrate (cached) → quantize.
+
+Only quantization itself differs per backend: ``ort-cpu`` and ``openvino-cpu`` use the
+u8s8 reduce-range QDQ model (OpenVINO then gets it as IR), ``tensorrt`` the symmetric
+s8s8 one. The prepared model and its calibration ranges live in ``<home>/cache/`` so a
+second backend, or an accuracy-budget step, costs one quantize call (seconds) instead of a
+calibration pass (minutes on hrnet_w18).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.build.calibration import (
+    CalibrationSet,
+    CalibrationSpec,
+    ImageLoader,
+    compute_ranges,
+    describe_preprocessor,
+)
+from workbench.events import Reporter
+from workbench.home import Home
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.build import BuildRecipe
+
+#: Bump when prepare/calibrate change what they write.
+PREPARE_FORMAT = 1
+
+
+def prepared_path(home: Home, onnx_sha: str) -> Path:
+    return home.cache / "quant" / f"{onnx_sha[:20]}-v{PREPARE_FORMAT}-prepared.onnx"
+
+
+def ranges_path(home: Home, onnx_sha: str, spec: CalibrationSpec, calib: CalibrationSet,
+                loader: ImageLoader) -> Path:
+    """The range cache's name encodes everything its contents depend on."""
+    ident = json.dumps({"onnx": onnx_sha, "v": PREPARE_FORMAT, "method": spec.method,
+                        "percentile": spec.percentile if spec.method == "percentile" else None,
+                        "manifest": calib.manifest_hash,
+                        "preprocess": describe_preprocessor(loader)},
+                       sort_keys=True, default=str)
+    digest = hashlib.sha256(ident.encode()).hexdigest()[:20]
+    return home.cache / "calibration" / f"{spec.method}-{digest}.json"
+
+
+def scheme_for(backend: str) -> str:
+    return "s8s8-symmetric" if backend == "tensorrt" else "u8s8"
+
+
+def prepare_and_calibrate(onnx_path: Path, onnx_sha: str, spec: CalibrationSpec,
+                          calib: CalibrationSet, loader: ImageLoader, home: Home,
+                          reporter: Reporter) -> tuple[Path, Any]:
+    """Return (prepared model, RangeResult), computing each only if not cached."""
+    from workbench.build.ort_cpu import prepare_model
+
+    prepared = prepare_model(onnx_path, prepared_path(home, onnx_sha), reporter)
+    rng_path = ranges_path(home, onnx_sha, spec, calib, loader)
+    rng_path.parent.mkdir(parents=True, exist_ok=True)
+    ranges = compute_ranges(prepared, spec, calib, loader, rng_path, reporter=reporter)
+    if ranges.cached:
+        reporter.log(f"calibration ranges: cache hit ({rng_path.name})")
+    return prepared, ranges
+
+
+def build_int8(onnx_path: Path, onnx_sha: str, recipe: BuildRecipe, spec: CalibrationSpec,
+               calib: CalibrationSet, loader: ImageLoader, out_dir: Path, home: Home,
+               reporter: Reporter) -> tuple[Path, dict[str, Any]]:
+    """Write the int8 artifact for ``recipe`` into ``out_dir``; return (file, meta fields)."""
+    from workbench.build.ort_cpu import quantize_qdq
+
+    prepared, ranges = prepare_and_calibrate(onnx_path, onnx_sha, spec, calib, loader, home,
+                                             reporter)
+    reporter.check_cancelled()
+    scheme = scheme_for(recipe.backend)
+    qdq = out_dir / "model.onnx"
+    settings = quantize_qdq(prepared, qdq, ranges.path, spec.method, scheme=scheme,
+                            nodes_to_exclude=recipe.exclude_nodes, reporter=reporter)
+    shutil.copyfile(ranges.path, out_dir / "calibration_ranges.json")
+    extra: dict[str, Any] = {
+        "quantization": {**settings, "scheme": scheme},
+        "calibration": {
+            "spec": spec.as_dict(), "method": spec.method, "count": spec.count,
+            "percentile": spec.percentile if spec.method == "percentile" else None,
+            "seed": spec.seed, "images": ranges.images, "skipped": ranges.skipped,
+            "selected": len(calib.samples), "per_class": calib.per_class(),
+            "manifest_hash": calib.manifest_hash, "manifest_file": "calibration_manifest.tsv",
+            "ranges_file": "calibration_ranges.json", "ranges_cached": ranges.cached,
+            "seconds": ranges.seconds, "chunk_images": ranges.chunk_images,
+            "preprocess": describe_preprocessor(loader),
+        },
+        "nodes_excluded": list(recipe.exclude_nodes),
+    }
+    if recipe.backend == "openvino-cpu":
+        from workbench.build.openvino_cpu import convert_to_ir
+
+        xml = convert_to_ir(qdq, out_dir / "model.xml")
+        qdq.rename(out_dir / "model.qdq.onnx")
+        extra["format"] = "openvino-ir"
+        extra["qdq_onnx"] = "model.qdq.onnx"
+        return xml, extra
+    extra["format"] = "onnx"
+    if recipe.backend == "tensorrt":
+        from workbench.build.tensorrt import provider_options
+
+        extra["provider_options"] = provider_options("int8")
+    return qdq, extra

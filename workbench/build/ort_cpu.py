@@ -1,0 +1,112 @@
+"""ONNX Runtime builds: the fp32 artifact and the QDQ int8 quantizer every int8 recipe uses.
+
+fp32 ships the exported ONNX unchanged. ORT's layout pass (NCHWc) is worth about 2.2× on
+this CPU, but it runs at session creation (``workbench.runtime.OrtPredictor`` asks for
+``ORT_ENABLE_ALL``); an NCHWc file saved here would be tied to this host's ISA.
+
+int8 is QDQ with **u8 activations, s8 per-channel weights, reduce_range**. On AVX2 without
+VNNI, ORT's u8×s8 kernels use VPMADDUBSW, whose 16-bit intermediate saturates unless
+weights use 7 bits (reduce_range). ORT's default S8S8 fuses only 141 of hrnet_w18's 325
+convs and runs slower than fp32 here, so it is never built for x86.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from workbench.atomic import atomic_path
+from workbench.errors import BadInput
+from workbench.events import Reporter
+
+#: The two QDQ schemes we build. ``u8s8`` runs on x86 CPUs (ORT, OpenVINO);
+#: ``s8s8-symmetric`` is what TensorRT's explicit-quantization path accepts.
+SCHEMES = ("u8s8", "s8s8-symmetric")
+
+
+def copy_onnx(src: Path, dst: Path) -> None:
+    """Copy an ONNX file (and its external-data sidecar, if the export wrote one)."""
+    shutil.copyfile(src, dst)
+    side = src.with_name(src.name + ".data")
+    if side.is_file():
+        shutil.copyfile(side, dst.with_name(dst.name + ".data"))
+
+
+@contextlib.contextmanager
+def quiet_ort() -> Iterator[io.StringIO]:
+    """Keep ORT's quantization tooling from printing or warning onto the user's terminal."""
+    sink = io.StringIO()
+    root = logging.getLogger()
+    old = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(sink):
+            yield sink
+    finally:
+        root.setLevel(old)
+
+
+def prepare_model(onnx_path: Path, out_path: Path, reporter: Reporter | None = None) -> Path:
+    """ORT's quantization pre-processing (basic graph optimisation + shape inference).
+
+    Its symbolic shape inference fails on HRNet's export ("Incomplete symbolic shape
+    inference"), so it is skipped; ONNX's own shape inference still runs.
+    """
+    if out_path.is_file():
+        return out_path
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with atomic_path(out_path, suffix=".onnx") as tmp, quiet_ort():
+        try:
+            quant_pre_process(str(onnx_path), str(tmp), skip_symbolic_shape=True)
+        except Exception as exc:
+            raise BadInput(f"{onnx_path}: ORT could not prepare this model for quantization: {exc}") from None
+    if reporter is not None:
+        reporter.log(f"prepared {onnx_path.name} for quantization")
+    return out_path
+
+
+def quantize_qdq(prepared: Path, out: Path, ranges_path: Path, method: str, *,
+                 scheme: str = "u8s8", nodes_to_exclude: Sequence[str] = (),
+                 reporter: Reporter | None = None) -> dict[str, Any]:
+    """Write a QDQ int8 model from ``prepared`` using pre-computed calibration ranges.
+
+    Returns the quantizer settings, which go into the artifact's metadata verbatim.
+    """
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    from workbench.build.calibration import _ort_method
+
+    if scheme == "u8s8":
+        settings: dict[str, Any] = {
+            "format": "QDQ", "activation_type": "QUInt8", "weight_type": "QInt8",
+            "per_channel": True, "reduce_range": True, "activation_symmetric": False,
+        }
+        act, wt, reduce_range, extra = QuantType.QUInt8, QuantType.QInt8, True, {}
+    elif scheme == "s8s8-symmetric":
+        settings = {
+            "format": "QDQ", "activation_type": "QInt8", "weight_type": "QInt8",
+            "per_channel": True, "reduce_range": False, "activation_symmetric": True,
+            "weight_symmetric": True,
+        }
+        act, wt, reduce_range = QuantType.QInt8, QuantType.QInt8, False
+        extra = {"ActivationSymmetric": True, "WeightSymmetric": True}
+    else:
+        raise BadInput(f"quantization scheme {scheme!r}: expected one of {', '.join(SCHEMES)}")
+    with quiet_ort():
+        quantize_static(
+            str(prepared), str(out), None,
+            quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=reduce_range,
+            activation_type=act, weight_type=wt, nodes_to_exclude=list(nodes_to_exclude),
+            calibrate_method=_ort_method(method), extra_options=extra,
+            calibration_cache_path=str(ranges_path),
+        )
+    settings["nodes_excluded"] = list(nodes_to_exclude)
+    if reporter is not None:
+        reporter.log(f"quantized ({scheme}, {len(nodes_to_exclude)} node(s) kept in fp32)")
+    return settings
