@@ -119,7 +119,7 @@ class BenchRow:
     sessions_mb: float  # resident-set growth from opening and warming this point's sessions
     gflops: float | None = None  # achieved, from the model's GMACs (2 FLOPs per MAC)
     vs_roofline: float | None = None  # achieved / machine dense-sgemm rate at the same threads
-    vs_torch: float | None = None  # throughput / torch eager's at the same grid point
+    vs_torch: float | None = None  # throughput / the baseline's at the same grid point
 
     @property
     def key(self) -> tuple[int, int, int]:
@@ -144,6 +144,8 @@ class BenchResult:
     gmacs: float | None = None  # per image
     machine_gflops: dict[int, float] = field(default_factory=dict)  # threads -> sgemm GFLOP/s
     baseline_label: str = ""
+    baseline_throughput: float | None = None  # the baseline's best img/s
+    baseline_p50_ms: float | None = None  # the baseline's latency (smallest batch, one stream)
 
     @property
     def sweet_spot(self) -> BenchRow | None:
@@ -178,10 +180,17 @@ class BenchResult:
             out["gflops"] = (best.gflops, "GFLOP/s")
         if best.vs_roofline is not None:
             out["vs_roofline"] = (best.vs_roofline, "x")
-        if best.vs_torch is not None:
-            out["vs_torch"] = (best.vs_torch, "x")
+        if self.baseline_throughput:
+            # deployment against deployment: best against best, and bs1 latency against bs1
+            out["vs_torch"] = (best.throughput / self.baseline_throughput, "x")
+        if self.baseline_p50_ms:
+            out["vs_torch_latency"] = (self.baseline_p50_ms / lat.p50_ms, "x")
         if self.gmacs is not None:
             out["gmacs"] = (self.gmacs, "GMAC")
+            rate = self.machine_gflops.get(best.threads)
+            if rate and self.gmacs > 0:
+                out["machine_gflops"] = (rate, "GFLOP/s")
+                out["limit_img_s"] = (rate / (2.0 * self.gmacs), "img/s")
         sweet = self.sweet_spot
         if sweet is not None:
             out["sweet_throughput"] = (sweet.throughput, "img/s")
@@ -203,6 +212,8 @@ class BenchResult:
             "gmacs": self.gmacs,
             "machine_gflops": {str(k): v for k, v in self.machine_gflops.items()},
             "baseline": self.baseline_label or None,
+            "baseline_throughput": self.baseline_throughput,
+            "baseline_p50_ms": self.baseline_p50_ms,
             "rows": [r.as_dict() for r in self.rows],
             "headline": {k: v for k, (v, _u) in self.headline().items()},
             "latency_budget_ms": self.config.latency_budget_ms,
@@ -460,8 +471,11 @@ def benchmark_targets(targets: Sequence[BenchTarget], input_size: tuple[int, int
                                        t.artifact_path, size_mb, t.gmacs)
     if baseline is not None:
         base = results[baseline]
+        base_heads = base.headline()
         for res in results.values():
             res.baseline_label = baseline
+            res.baseline_throughput = base_heads["throughput"][0]
+            res.baseline_p50_ms = base_heads["p50_ms"][0]
             res.rows = [_with_vs(row, base.row(row.batch, row.streams, row.threads)) for row in res.rows]
     for res in results.values():
         for row in res.rows:

@@ -1,0 +1,168 @@
+"""One recorded bench run of one target: resolve → (baseline) → grid → roofline → store.
+
+This is what ``hrnet-wb bench ARTIFACT`` and the TUI's Bench action call; the pipeline calls
+:func:`workbench.bench.benchmark_targets` itself inside its own run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from workbench.bench.baseline import BASELINE_LABEL, load_variant, torch_target
+from workbench.bench.grid import BenchConfig, BenchResult, BenchTarget, benchmark_targets
+from workbench.bench.record import record_result
+from workbench.bench.roofline import MachineLimit, apply_roofline, machine_limit, onnx_gmacs
+from workbench.bench.target import ResolvedTarget, register
+from workbench.errors import BadInput, Cancelled
+from workbench.events import Reporter
+from workbench.home import Home
+from workbench.runtime import open_predictor, resolve_threads
+from workbench.store import Store
+
+
+@dataclass
+class BenchRun:
+    """The outcome of :func:`run_bench`: results for the target (and the baseline)."""
+
+    run_id: int | None
+    target: ResolvedTarget
+    result: BenchResult
+    baseline: BenchResult | None
+    machine: dict[int, MachineLimit]
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def results(self) -> list[BenchResult]:
+        return [r for r in (self.baseline, self.result) if r is not None]
+
+    def as_dict(self) -> dict[str, Any]:
+        sweet = self.result.sweet_spot
+        budget = self.result.config.latency_budget_ms
+        return {
+            "ok": budget is None or sweet is not None,
+            "run_id": self.run_id,
+            "target": self.result.label,
+            "backend": self.target.backend,
+            "artifact": None if self.target.path is None else str(self.target.path),
+            "artifact_key": self.target.artifact_key,
+            "variant": self.target.variant,
+            "dtype": self.target.dtype,
+            "input_size": list(self.target.input_size),
+            "seconds": round(self.seconds, 3),
+            "headline": {k: v for k, (v, _u) in self.result.headline().items()},
+            "latency_budget_ms": budget,
+            "sweet_spot": None if sweet is None else sweet.as_dict(),
+            "budget_met": None if budget is None else sweet is not None,
+            "machine": {str(t): m.as_dict() for t, m in self.machine.items()},
+            "notes": self.notes,
+            "results": [r.as_dict() for r in self.results],
+        }
+
+
+def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
+              baseline: bool | None = None, record: bool = True,
+              reporter: Reporter | None = None) -> BenchRun:
+    """Benchmark ``target`` over ``config``'s grid, interleaved with torch eager when asked
+    (``baseline=None``: whenever the variant is known), put it on the roofline and record
+    it in the store as its own run."""
+    rep = reporter or Reporter()
+    config.validate()
+    t0 = time.perf_counter()
+    notes: list[str] = []
+    if target.static_batch is not None and any(b != target.static_batch for b in config.batch_sizes):
+        raise BadInput(f"{target.path}: the model's batch axis is fixed at {target.static_batch}; "
+                       f"use --batch {target.static_batch} or export with a dynamic batch")
+    if baseline and not target.variant:
+        raise BadInput("--baseline needs the model's variant: pass --variant (e.g. hrnet_w18)")
+    want_baseline = bool(target.variant) if baseline is None else baseline
+    if baseline is None and not target.variant:
+        notes.append("no torch baseline: the variant is unknown (pass --variant to add one)")
+
+    targets: list[BenchTarget] = []
+    gmacs: float | None = None
+    model_gmacs: float | None = None
+    model = None
+    if target.backend == "torch" or (want_baseline and target.backend != "torch"):
+        import torch
+
+        torch.manual_seed(0)
+        model = load_variant(target.variant)
+        from workbench.bench.roofline import torch_gmacs
+
+        gmacs = model_gmacs = torch_gmacs(model, target.input_size)
+    if target.path is not None and target.path.suffix.lower() == ".onnx":
+        try:
+            graph_gmacs = onnx_gmacs(target.path, target.input_size)
+        except BadInput as exc:
+            notes.append(f"GMACs not counted from the graph: {exc}")
+        else:
+            if gmacs is not None and abs(graph_gmacs - gmacs) > 0.01 * gmacs:
+                notes.append(f"the artifact counts {graph_gmacs:.3f} GMACs but {target.variant} "
+                             f"has {gmacs:.3f}: is --variant right?")
+            gmacs = graph_gmacs
+    if gmacs is None:
+        notes.append("no roofline: GMACs unknown (give an .onnx file or --variant)")
+
+    if target.backend == "torch":
+        assert model is not None
+        targets.append(torch_target(model, target.label, count_macs=False))
+    else:
+        if want_baseline and target.variant:
+            assert model is not None
+            targets.append(torch_target(model, BASELINE_LABEL, count_macs=False))
+        path, backend = target.path, target.backend
+
+        def factory(threads: int) -> Any:
+            return open_predictor(path, backend, threads)
+
+        targets.append(BenchTarget(target.label, factory, str(path), gmacs))
+    if any(t.label == BASELINE_LABEL for t in targets) and target.label == BASELINE_LABEL:
+        raise BadInput(f"bench: the target may not be called {BASELINE_LABEL!r}")
+
+    threads = sorted({resolve_threads(t) for t in config.threads})
+    machine = {t: machine_limit(home.cache, t, reporter=rep) for t in threads} if gmacs else {}
+
+
+    store = Store(home.db) if record else None
+    run_id = None
+    if store is not None:
+        run_id = store.start_run(f"bench {target.label}", profile_json=json.dumps(
+            {"bench": asdict(config), "target": str(target.path or target.variant),
+             "backend": target.backend}, default=str))
+    try:
+        base_label = BASELINE_LABEL if len(targets) == 2 else None
+        results = benchmark_targets(targets, target.input_size, config, rep, baseline=base_label)
+        rates = {t: m.gflops for t, m in machine.items()}
+        for res in results:
+            # the baseline is the variant's own torch model; the target is what its graph says
+            own = model_gmacs if res.label == BASELINE_LABEL else gmacs
+            if own:
+                apply_roofline(res, own, rates)
+        main = results[-1]
+        base = results[0] if len(results) == 2 else None
+        run = BenchRun(run_id, target, main, base, machine, notes, time.perf_counter() - t0)
+        if store is not None and run_id is not None:
+            register(store, target)
+            if base is not None:
+                record_result(store, run_id, base)
+            record_result(store, run_id, main, target.artifact_key)
+            store.finish_run(run_id, "ok", summary=run.as_dict())
+    except Cancelled as exc:
+        if store is not None and run_id is not None:
+            store.finish_run(run_id, "cancelled", str(exc))
+        raise
+    except KeyboardInterrupt:
+        if store is not None and run_id is not None:
+            store.finish_run(run_id, "interrupted", "interrupted (Ctrl-C)")
+        raise
+    except Exception as exc:
+        if store is not None and run_id is not None:
+            store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    for n in notes:
+        rep.log(n, "warning")
+    return run

@@ -1,0 +1,212 @@
+"""What ``hrnet-wb bench X`` measures: a built artifact (by name, key or folder) or a bare
+model file, with the facts the figures need — backend, input size, variant, GMACs.
+
+The CLI and the TUI both resolve through :func:`resolve_target`, so ``bench`` accepts the
+same names the leaderboard and ``hrnet-wb build`` print.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import BadInput
+from workbench.home import Home
+from workbench.store import Store
+
+BACKENDS = ("ort-cpu", "openvino-cpu", "ort-gpu", "tensorrt", "torch")
+
+
+@dataclass
+class ResolvedTarget:
+    """A model file ready to open, and what is known about it."""
+
+    label: str
+    path: Path | None  # None for the torch backend (the model is built from the variant)
+    backend: str
+    input_size: tuple[int, int]
+    variant: str = ""
+    source: str = ""
+    weights: str = ""
+    dtype: str = ""
+    calibration: str = ""
+    artifact_key: str = ""
+    in_store: bool = False  # the artifact row already exists
+    static_batch: int | None = None  # the file's batch axis, when it is fixed
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``224`` or ``224x192`` → (H, W), multiples of 32 (HRNet's fuse layers need it)."""
+    from workbench.profile import check_input_size
+
+    parts = text.lower().replace(",", "x").split("x")
+    try:
+        hw = (int(parts[0]), int(parts[-1])) if len(parts) in (1, 2) else None
+    except ValueError:
+        hw = None
+    if hw is None:
+        raise BadInput(f"--input-size {text!r}: expected H or HxW, e.g. 224 or 224x224")
+    try:
+        return check_input_size(hw)
+    except ValueError as exc:
+        raise BadInput(f"--input-size {text}: {exc}") from None
+
+
+def _onnx_facts(path: Path) -> dict[str, Any]:
+    """Input H/W (if static), dtype (QDQ → int8) and metadata props of an ONNX file."""
+    import onnx
+
+    try:
+        m = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        raise BadInput(f"{path}: not a readable ONNX model ({exc})") from None
+    inits = {i.name for i in m.graph.initializer}
+    inputs = [i for i in m.graph.input if i.name not in inits]
+    facts: dict[str, Any] = {"props": {p.key: p.value for p in m.metadata_props}}
+    if inputs:
+        t = inputs[0].type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+        if len(dims) == 4 and dims[2] and dims[3]:
+            facts["input_size"] = (int(dims[2]), int(dims[3]))
+        if dims and dims[0]:
+            facts["static_batch"] = int(dims[0])
+        facts["fp16_input"] = t.elem_type == onnx.TensorProto.FLOAT16
+    ops = {n.op_type for n in m.graph.node}
+    if ops & {"QuantizeLinear", "QLinearConv", "ConvInteger"}:
+        facts["dtype"] = "int8"
+    elif facts.get("fp16_input"):
+        facts["dtype"] = "fp16"
+    else:
+        facts["dtype"] = "fp32"
+    return facts
+
+
+def _file_key(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return "file-" + h.hexdigest()[:16]
+
+
+def _from_meta(directory: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    calib = meta.get("calibration") or {}
+    spec = calib.get("spec") if isinstance(calib, dict) else None
+    return {
+        "label": meta.get("name", directory.name), "path": directory / meta["file"],
+        "backend": meta.get("backend", ""), "variant": meta.get("variant", ""),
+        "source": meta.get("source", ""), "weights": meta.get("weights", ""),
+        "dtype": meta.get("dtype", ""), "artifact_key": meta.get("key", ""),
+        "calibration": (spec or {}).get("method", "") if isinstance(spec, dict) else "",
+        "input_size": tuple(meta["input_size"]) if meta.get("input_size") else None,
+        "meta": meta,
+    }
+
+
+def resolve_target(ref: str | None, home: Home, *, backend: str | None = None,
+                   variant: str | None = None, input_size: tuple[int, int] | None = None,
+                   ) -> ResolvedTarget:
+    """Find what ``ref`` names: an artifact folder (with meta.json), a model file
+    (.onnx / OpenVINO .xml), or an artifact name or key in the store. ``ref=None`` with
+    ``backend='torch'`` means the torch eager model of ``variant``."""
+    if backend is not None and backend not in BACKENDS:
+        raise BadInput(f"--backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if ref is None:
+        if backend != "torch":
+            raise BadInput("bench: give an artifact (name, key, folder or .onnx/.xml file), "
+                           "or --backend torch --variant NAME, or --compare-backends")
+        if not variant:
+            raise BadInput("--backend torch needs --variant (e.g. hrnet_w18)")
+        return ResolvedTarget(f"{variant}-torch-eager-fp32", None, "torch",
+                              input_size or (224, 224), variant=variant, dtype="fp32")
+    if backend == "torch":
+        raise BadInput("--backend torch measures the eager model of --variant; "
+                       "do not also give an artifact")
+    info: dict[str, Any] = {}
+    p = Path(ref).expanduser()
+    if p.is_dir():
+        meta_file = p / "meta.json"
+        if not meta_file.is_file():
+            raise BadInput(f"{p}: a folder without meta.json is not an artifact")
+        try:
+            info = _from_meta(p, json.loads(meta_file.read_text()))
+        except (json.JSONDecodeError, KeyError) as exc:
+            raise BadInput(f"{meta_file}: not an artifact's meta.json ({exc})") from None
+        info["in_store"] = Store(home.db).artifact(info["artifact_key"]) is not None
+    elif p.is_file():
+        suffix = p.suffix.lower()
+        if suffix not in (".onnx", ".xml"):
+            raise BadInput(f"{p}: expected an .onnx or OpenVINO .xml file")
+        meta_file = p.parent / "meta.json"
+        if meta_file.is_file():
+            try:
+                meta = json.loads(meta_file.read_text())
+                if meta.get("file") == p.name:
+                    info = _from_meta(p.parent, meta)
+                    info["in_store"] = Store(home.db).artifact(info["artifact_key"]) is not None
+            except (json.JSONDecodeError, KeyError):
+                info = {}
+        if not info:
+            info = {"label": p.stem if p.stem != "model" else p.parent.name, "path": p,
+                    "backend": "openvino-cpu" if suffix == ".xml" else "ort-cpu",
+                    "artifact_key": _file_key(p)}
+    else:
+        row = Store(home.db).artifact(ref)
+        if row is None:
+            raise BadInput(f"{ref}: no such file, folder, or artifact name/key in the store "
+                           f"({home.db}); see `hrnet-wb leaderboard` or `hrnet-wb build`")
+        info = {"label": row["name"], "path": Path(row["path"]), "backend": row["backend"],
+                "variant": row["variant"], "source": row["source"], "weights": row["weights"],
+                "dtype": row["dtype"], "calibration": row["calibration"],
+                "artifact_key": row["key"], "meta": row["meta"], "in_store": True}
+        if row["input_size"]:
+            info["input_size"] = parse_size(row["input_size"])
+        if not info["path"].is_file():
+            raise BadInput(f"{ref}: the artifact file {info['path']} is gone; rebuild it")
+
+    path: Path = info["path"]
+    own_backend = info.get("backend") or "ort-cpu"
+    chosen = backend or own_backend
+    if path.suffix.lower() == ".xml" and chosen != "openvino-cpu":
+        raise BadInput(f"{path}: an OpenVINO IR runs only on --backend openvino-cpu")
+    size = info.get("input_size")
+    if path.suffix.lower() == ".onnx":
+        facts = _onnx_facts(path)
+        info.setdefault("dtype", facts["dtype"])
+        info["dtype"] = info["dtype"] or facts["dtype"]
+        static = facts.get("input_size")
+        if static and input_size and tuple(input_size) != static:
+            raise BadInput(f"{path}: the model's input is fixed at {static[0]}x{static[1]}, "
+                           f"not {input_size[0]}x{input_size[1]}")
+        size = static or size
+        info["static_batch"] = facts.get("static_batch")
+        props = facts["props"]
+        info["variant"] = info.get("variant") or props.get("variant") or props.get("model", "")
+    size = input_size or size or (224, 224)
+    label = info["label"] if chosen == own_backend else f"{info['label']}@{chosen}"
+    key = info.get("artifact_key", "")
+    in_store = bool(info.get("in_store"))
+    if chosen != own_backend:  # the same file on another runtime is another build
+        key, in_store = f"{key}@{chosen}", False
+    return ResolvedTarget(
+        label=label, path=path, backend=chosen, input_size=(int(size[0]), int(size[1])),
+        variant=variant or info.get("variant", ""), source=info.get("source", ""),
+        weights=info.get("weights", ""), dtype=info.get("dtype", ""),
+        calibration=info.get("calibration", ""), artifact_key=key, in_store=in_store,
+        meta=info.get("meta", {}), static_batch=info.get("static_batch"),
+    )
+
+
+def register(store: Store, t: ResolvedTarget) -> None:
+    """Make sure the leaderboard can join this target's metrics with its build config."""
+    if t.in_store or not t.artifact_key or t.path is None:
+        return
+    h, w = t.input_size
+    store.add_artifact(t.artifact_key, t.label, "file" if not t.meta else "artifact", str(t.path),
+                       source=t.source, variant=t.variant, weights=t.weights, backend=t.backend,
+                       dtype=t.dtype, calibration=t.calibration, input_size=f"{h}x{w}",
+                       meta=t.meta or None)

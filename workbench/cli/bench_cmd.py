@@ -1,0 +1,242 @@
+"""``hrnet-wb bench``: latency percentiles and throughput over a grid, beside torch eager
+and the machine's limit; ``--compare-backends`` for the five-way side-by-side table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from workbench.cli.app import app
+from workbench.cli.common import HomeOpt, JsonOpt, fail, guarded, print_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.table import Table
+
+    from workbench.bench import BenchResult
+    from workbench.bench.bench_run import BenchRun
+    from workbench.bench.compare import SideBySide
+
+EPILOG = (
+    "Examples:\n\n"
+    "  hrnet-wb bench hrnet_w18-int8-percentile-3_224_224-ort-cpu\n\n"
+    "  hrnet-wb bench model.onnx --variant hrnet_w18 --batch 1,8 --streams 1,2\n\n"
+    "  hrnet-wb bench model.onnx --backend openvino-cpu --duration 20 --latency-budget-ms 50\n\n"
+    "  hrnet-wb bench --backend torch --variant hrnet_w18_small --batch 1 --json\n\n"
+    "  hrnet-wb bench --compare-backends --variant hrnet_w18"
+)
+
+
+def _ints(text: str, what: str, minimum: int) -> list[int]:
+    from workbench.errors import BadInput
+
+    try:
+        values = [int(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise BadInput(f"{what} {text!r}: expected comma-separated integers, e.g. 1,8") from None
+    if not values or any(v < minimum for v in values):
+        raise BadInput(f"{what} {text!r}: expected integers >= {minimum}")
+    return values
+
+
+@app.command("bench", epilog=EPILOG)
+def bench(
+    artifact: Annotated[str | None, typer.Argument(
+        help="A built artifact (name or key from the store, or its folder) or an .onnx/.xml file.",
+        show_default=False)] = None,
+    backend: Annotated[str | None, typer.Option(
+        help="ort-cpu | openvino-cpu | torch (default: the artifact's own; torch = eager "
+             "model of --variant).", show_default=False)] = None,
+    batch: Annotated[str, typer.Option("--batch", help="Batch sizes, comma-separated.")] = "1,8",
+    streams: Annotated[str, typer.Option(
+        help="Parallel requests (sessions in threads, like vamp's instances), comma-separated.")] = "1",
+    threads: Annotated[str, typer.Option(
+        help="Total intra-op threads, shared by the streams; 0 = physical cores.")] = "0",
+    warmup: Annotated[int, typer.Option(help="Warm-up requests per stream before measuring.")] = 3,
+    iterations: Annotated[int, typer.Option(
+        help="Measured requests per grid point, over all rounds.")] = 20,
+    duration: Annotated[float | None, typer.Option(
+        help="Measure each grid point for this many seconds instead of --iterations.",
+        show_default=False)] = None,
+    rounds: Annotated[int, typer.Option(
+        help="Interleaved rounds (A,B,C,A,B,C...); figures are medians over rounds.")] = 3,
+    latency_budget_ms: Annotated[float | None, typer.Option(
+        "--latency-budget-ms", help="Report the best throughput whose p99 fits; exit 1 if none.",
+        show_default=False)] = None,
+    baseline: Annotated[bool | None, typer.Option(
+        "--baseline/--no-baseline", help="Measure torch eager fp32 in the same run "
+        "(default: when the variant is known).", show_default=False)] = None,
+    variant: Annotated[str | None, typer.Option(
+        help="HRNet variant (for the baseline and torch backend), e.g. hrnet_w18.",
+        show_default=False)] = None,
+    input_size: Annotated[str | None, typer.Option(
+        "--input-size", help="H or HxW when the file does not fix it (default 224).",
+        show_default=False)] = None,
+    compare_backends: Annotated[bool, typer.Option(
+        "--compare-backends", help="Build and measure torch eager, ORT fp32/int8 and OpenVINO "
+        "fp32/int8 of --variant side by side.")] = False,
+    only: Annotated[str | None, typer.Option(
+        help="With --compare-backends: a subset, e.g. torch-eager-fp32,ort-int8.",
+        show_default=False)] = None,
+    calibration: Annotated[Path | None, typer.Option(
+        help="With --compare-backends: calibration images for the int8 builds "
+             "(default: the bundled assets).", show_default=False)] = None,
+    calib_count: Annotated[int, typer.Option(help="With --compare-backends: calibration images used.")] = 8,
+    record: Annotated[bool, typer.Option(
+        "--record/--no-record", help="Record the run in the store (leaderboard).")] = True,
+    fmt: Annotated[str, typer.Option("--format", help="table | md (for --compare-backends).")] = "table",
+    as_json: JsonOpt = False,
+    home: HomeOpt = None,
+) -> None:
+    """Latency p50/p90/p99, throughput and spread over batch × streams × threads, with ratios
+    to torch eager and to this machine's measured dense-GEMM limit."""
+    from workbench.bench import BenchConfig
+    from workbench.bench.target import parse_size
+    from workbench.home import resolve_home
+
+    def config() -> BenchConfig:
+        return BenchConfig(
+            batch_sizes=_ints(batch, "--batch", 1), streams=_ints(streams, "--streams", 1),
+            threads=_ints(threads, "--threads", 0), warmup=warmup, iterations=iterations,
+            duration_s=duration, latency_budget_ms=latency_budget_ms, rounds=rounds,
+        ).validate()
+
+    cfg = guarded(config, as_json)
+    size = guarded(lambda: parse_size(input_size), as_json) if input_size else None
+    hm = guarded(lambda: resolve_home(home), as_json)
+    if fmt not in ("table", "md"):
+        raise fail(f"--format {fmt!r}: expected table or md", 2, as_json)
+    if compare_backends:
+        _compare(cfg, hm, variant, size, only, calibration, calib_count, record, fmt, as_json)
+        return
+    from workbench.bench.bench_run import run_bench
+    from workbench.bench.target import resolve_target
+
+    target = guarded(lambda: resolve_target(artifact, hm, backend=backend, variant=variant,
+                                            input_size=size), as_json)
+    run = _with_printer(lambda rep: run_bench(target, hm, cfg, baseline=baseline, record=record,
+                                               reporter=rep), as_json)
+    if as_json:
+        print_json(run.as_dict())
+    else:
+        _print_run(run)
+    if latency_budget_ms is not None and run.result.sweet_spot is None:
+        if not as_json:
+            typer.echo(f"error: no configuration keeps p99 within {latency_budget_ms:g} ms", err=True)
+        raise typer.Exit(1)
+
+
+def _with_printer(fn: Any, as_json: bool) -> Any:
+    from workbench.cli.render import EventPrinter
+    from workbench.errors import WorkbenchError
+    from workbench.events import Reporter
+
+    printer = EventPrinter(quiet=as_json)
+    try:
+        with printer:
+            return fn(Reporter(printer, stage="bench"))
+    except WorkbenchError as exc:
+        raise fail(str(exc), exc.exit_code, as_json) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130, as_json) from None
+
+
+def _compare(cfg: Any, hm: Any, variant: str | None, size: tuple[int, int] | None,
+             only: str | None, calibration: Path | None, calib_count: int, record: bool,
+             fmt: str, as_json: bool) -> None:
+    from workbench.bench.compare import TARGETS, side_by_side
+
+    if not variant:
+        raise fail("--compare-backends needs --variant (e.g. hrnet_w18)", 2, as_json)
+    include = tuple(TARGETS) if not only else tuple(s.strip() for s in only.split(",") if s.strip())
+    sbs: SideBySide = _with_printer(
+        lambda rep: side_by_side(variant, size or (224, 224), hm, cfg, include=include,
+                                 calibration=calibration, calib_count=calib_count, reporter=rep),
+        as_json)
+    run_id = _record_compare(sbs, hm) if record else None
+    if as_json:
+        print_json({"ok": True, "run_id": run_id, **sbs.as_dict()})
+        return
+    if fmt == "md":
+        typer.echo(sbs.markdown(), nl=False)
+        return
+    from rich.console import Console
+
+    out = Console()
+    out.print(f"{sbs.variant} side by side" + (f" · run {run_id}" if run_id else ""), style="bold")
+    for res in sbs.results:
+        out.print(_results_table(res))
+    for line in sbs.markdown().splitlines():
+        if line.startswith(("Machine limit", "Measured", "Note")):
+            out.print(line, highlight=False)
+
+
+def _record_compare(sbs: SideBySide, hm: Any) -> int:
+    from workbench.bench.record import record_result
+    from workbench.store import Store
+
+    store = Store(hm.db)
+    run_id = store.start_run(f"bench --compare-backends {sbs.variant}")
+    for res in sbs.results:
+        record_result(store, run_id, res)
+    store.finish_run(run_id, "ok", summary={"table": sbs.table(), "variant": sbs.variant})
+    return run_id
+
+
+def _f(v: Any, spec: str) -> str:
+    return "–" if v is None else format(v, spec)
+
+
+def _results_table(res: BenchResult) -> Table:
+    """One table per target, narrow enough for 80 columns; the JSON has every field."""
+    from rich import box
+    from rich.table import Table
+
+    rss = max((r.peak_rss_mb for r in res.rows), default=0.0)
+    t = Table(title=f"{res.label}  [dim](peak RSS {rss:.0f} MiB)[/]", header_style="bold",
+              title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for h in ("bs", "str", "thr", "p50 ms", "p90 ms", "p99 ms", "img/s", "min–max",
+              "×torch", "×lim"):
+        t.add_column(h, justify="right", no_wrap=True)
+    sweet = res.sweet_spot
+    for r in res.rows:
+        mark = "★" if sweet is not None and r.key == sweet.key else ""
+        t.add_row(f"{mark}{r.batch}", str(r.streams), str(r.threads), _f(r.p50_ms, ".1f"),
+                  _f(r.p90_ms, ".1f"), _f(r.p99_ms, ".1f"), _f(r.throughput, ".1f"),
+                  f"{r.throughput_min:.1f}–{r.throughput_max:.1f}", _f(r.vs_torch, ".2f"),
+                  _f(r.vs_roofline, ".2f"))
+    return t
+
+
+def _print_run(run: BenchRun) -> None:
+    from rich.console import Console
+
+    out = Console()
+    if run.run_id:
+        out.print(f"bench run {run.run_id}", style="bold")
+    for r in run.results:
+        out.print(_results_table(r))
+    h = run.result.headline()
+    res = run.result
+    for t, m in sorted(run.machine.items()):
+        lim = (m.gflops / (2 * res.gmacs)) if res.gmacs else None
+        out.print(f"machine limit ({t} threads): sgemm {m.gflops:.1f} GFLOP/s"
+                  f"{' (cached)' if m.cached else ''} → {_f(lim, '.1f')} img/s at "
+                  f"{_f(res.gmacs, '.3f')} GMACs/image", highlight=False)
+    if "vs_torch" in h:
+        out.print(f"vs torch eager: ×{h['vs_torch'][0]:.2f} throughput (best vs best), "
+                  f"×{h['vs_torch_latency'][0]:.2f} bs1 latency", highlight=False)
+    if res.artifact_mb is not None:
+        out.print(f"artifact: {res.artifact_path} ({res.artifact_mb:.1f} MiB)", highlight=False)
+    budget = res.config.latency_budget_ms
+    if budget is not None:
+        s = res.sweet_spot
+        if s is None:
+            out.print(f"[yellow]sweet spot: none — no configuration keeps p99 ≤ {budget:g} ms[/]")
+        else:
+            out.print(f"sweet spot (p99 ≤ {budget:g} ms): bs{s.batch} × {s.streams} stream(s), "
+                      f"{s.threads} threads → {s.throughput:.1f} img/s, p99 {s.p99_ms:.1f} ms",
+                      highlight=False)
+    for n in run.notes:
+        out.print(f"[yellow]note: {n}[/]")
