@@ -1,0 +1,88 @@
+"""ONNX export: opsets, static/dynamic batch, parity recorded and gated, atomic writes."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from workbench.errors import BadInput, CheckFailed
+from workbench.export import export_onnx, export_torchscript, read_export_metadata
+from workbench.sources import ModelSpec, load_model
+from workbench.sources.timm_source import randomize_weights
+
+
+@pytest.fixture(scope="module")
+def small():
+    lm = load_model(ModelSpec("timm", "hrnet_w18_small", "random-init"))
+    randomize_weights(lm.model, seed=1)
+    return lm.model
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(3).standard_normal((3, 3, 64, 64)).astype(np.float32)
+
+
+@pytest.mark.parametrize("opset,dynamic", [(11, False), (11, True), (17, False), (17, True)])
+def test_small_v1_parity_at_opset(small, images, tmp_path, opset, dynamic):
+    out = tmp_path / f"m{opset}{dynamic}.onnx"
+    res = export_onnx(small, out, (64, 64), opset=opset, dynamic_batch=dynamic,
+                      parity_inputs=images, tolerance=1e-4)
+    assert res.path == out and out.is_file()
+    assert res.opset == opset and res.dynamic_batch is dynamic and res.input_size == (64, 64)
+    assert res.parity_images == 3
+    assert res.parity_max_abs <= 1e-4 and res.parity_cosine > 0.99999
+    proto = onnx.load(str(out))
+    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) == opset
+    batch_dim = proto.graph.input[0].type.tensor_type.shape.dim[0]
+    assert (batch_dim.dim_param == "batch") if dynamic else (batch_dim.dim_value == 1)
+    ops = {n.op_type for n in proto.graph.node}
+    assert "Resize" in ops or "Upsample" in ops
+    assert "BatchNormalization" not in ops  # folded into the convs by the exporter
+    # the recorded figures are the returned ones
+    meta = read_export_metadata(out)
+    assert meta is not None and meta.parity_max_abs == res.parity_max_abs
+    assert meta.opset == opset and meta.dynamic_batch is dynamic
+    # independent check with a fresh ORT session
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"input": images[:1]})[0]
+    with torch.no_grad():
+        ref = small(torch.from_numpy(images[:1])).numpy()
+    assert np.max(np.abs(got - ref)) <= 1e-4
+
+
+def test_parity_gate_fails_and_leaves_no_file(small, images, tmp_path):
+    out = tmp_path / "strict.onnx"
+    with pytest.raises(CheckFailed, match="parity failed: max abs"):
+        export_onnx(small, out, (64, 64), parity_inputs=images, tolerance=1e-12)
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == []  # no temp file left either
+
+
+@pytest.mark.parametrize("size", [225, (224, 240), 0])
+def test_bad_input_size_is_rejected_up_front(small, tmp_path, size):
+    with pytest.raises(BadInput, match="multiples of 32"):
+        export_onnx(small, tmp_path / "x.onnx", size)
+    assert not (tmp_path / "x.onnx").exists()
+
+
+@pytest.mark.parametrize("opset", [8, 21])
+def test_opset_out_of_range(small, tmp_path, opset):
+    with pytest.raises(BadInput, match="9-20"):
+        export_onnx(small, tmp_path / "x.onnx", 64, opset=opset)
+
+
+def test_torchscript_export_with_parity(small, images, tmp_path):
+    out = tmp_path / "m.pt"
+    res = export_torchscript(small, out, (64, 64), parity_inputs=images)
+    assert res.format == "torchscript" and res.parity_max_abs <= 1e-5
+    extra = {"hrnet_wb.json": ""}
+    m = torch.jit.load(str(out), _extra_files=extra)
+    assert b"\"parity_max_abs\"" in extra["hrnet_wb.json"]
+    with torch.no_grad():
+        a = m(torch.from_numpy(images)).numpy()
+        b = small(torch.from_numpy(images)).numpy()
+    assert np.max(np.abs(a - b)) <= 1e-5

@@ -1,0 +1,261 @@
+"""Export the canonical model to ONNX (or TorchScript), then prove the file computes the same.
+
+Every export is followed by a parity check: the same N images go through torch and
+through the exported file, and the worst absolute logit difference and the worst
+per-image cosine are recorded with the artifact (in the ONNX ``metadata_props``, and in
+the returned :class:`ExportResult`). Above tolerance the export fails and no file is
+left behind, so nothing downstream can build on a graph that disagrees with torch.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from workbench.atomic import atomic_path
+from workbench.errors import BadInput, CheckFailed
+from workbench.events import Reporter
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
+
+OPSET_MIN, OPSET_MAX, OPSET_DEFAULT = 9, 20, 17
+DEFAULT_PARITY_IMAGES = 4
+INPUT_NAME, OUTPUT_NAME = "input", "logits"
+META_PREFIX = "hrnet_wb."
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """An exported file and the evidence that it matches torch."""
+
+    path: Path
+    opset: int  # 0 for TorchScript
+    dynamic_batch: bool
+    input_size: tuple[int, int]
+    parity_max_abs: float
+    parity_cosine: float  # the worst (lowest) per-image cosine
+    parity_images: int
+    seconds: float
+    format: str = "onnx"  # "onnx" | "torchscript"
+    tolerance: float = 1e-4
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["path"] = str(self.path)
+        d["input_size"] = list(self.input_size)
+        return d
+
+
+def check_input_size(input_size: tuple[int, int] | list[int] | int) -> tuple[int, int]:
+    """HRNet's fuse layers upsample by 2**k (nearest), so H and W must be multiples of 32."""
+    if isinstance(input_size, int):
+        input_size = (input_size, input_size)
+    try:
+        h, w = (int(v) for v in input_size)
+    except (TypeError, ValueError):
+        raise BadInput(f"input size {input_size!r}: expected H,W (e.g. 224,224)") from None
+    for v in (h, w):
+        if v <= 0 or v % 32:
+            raise BadInput(f"input size {h}x{w}: H and W must be positive multiples of 32 "
+                           f"(HRNet's fuse layers upsample by 2**k); try {max(32, round(v / 32) * 32)}")
+    return h, w
+
+
+def check_opset(opset: int) -> int:
+    if not OPSET_MIN <= int(opset) <= OPSET_MAX:
+        raise BadInput(f"opset {opset}: supported range is {OPSET_MIN}-{OPSET_MAX} "
+                       "(7 and 8 cannot export HRNet's upsample); default 17")
+    return int(opset)
+
+
+def default_parity_inputs(n: int, input_size: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """Deterministic standard-normal NCHW inputs, roughly the scale of normalized images."""
+    return np.random.default_rng(seed).standard_normal((n, 3, *input_size)).astype(np.float32)
+
+
+def _check_parity_inputs(x: Any, input_size: tuple[int, int]) -> np.ndarray:
+    arr = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    if arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[1] != 3 or tuple(arr.shape[2:]) != tuple(input_size):
+        raise BadInput(f"parity inputs have shape {tuple(arr.shape)}; expected (N, 3, {input_size[0]}, {input_size[1]})")
+    if arr.shape[0] == 0:
+        raise BadInput("parity inputs are empty; give at least one image")
+    return arr
+
+
+def torch_logits(model: nn.Module, x: np.ndarray, batch: int = 8) -> np.ndarray:
+    """The reference: torch eager fp32 logits, in batches."""
+    import torch
+
+    model.eval()
+    outs = []
+    with torch.inference_mode():
+        for i in range(0, len(x), batch):
+            outs.append(model(torch.from_numpy(x[i : i + batch])).float().numpy())
+    return np.concatenate(outs)
+
+
+def parity(reference: np.ndarray, candidate: np.ndarray) -> tuple[float, float]:
+    """(max |a − b| over all logits, lowest per-image cosine(a, b))."""
+    a = reference.astype(np.float64)
+    b = candidate.astype(np.float64)
+    max_abs = float(np.max(np.abs(a - b)))
+    num = np.sum(a * b, axis=1)
+    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    cos = np.where(den > 0, num / np.maximum(den, 1e-300), 1.0)
+    return max_abs, float(np.min(cos))
+
+
+def _gate(kind: str, max_abs: float, cos: float, n: int, tolerance: float) -> None:
+    if not np.isfinite(max_abs) or max_abs > tolerance:
+        raise CheckFailed(f"{kind} parity failed: max abs logit difference {max_abs:.3g} > tolerance "
+                          f"{tolerance:g} on {n} images (cosine {cos:.6f}); the file was not written")
+
+
+def _onnx_logits(path: Path, x: np.ndarray, dynamic_batch: bool, reporter: Reporter) -> np.ndarray:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    step = 8 if dynamic_batch else 1
+    outs = []
+    for i in range(0, len(x), step):
+        reporter.check_cancelled()
+        outs.append(sess.run([OUTPUT_NAME], {INPUT_NAME: x[i : i + step]})[0])
+        reporter.progress(min(i + step, len(x)), len(x), "images")
+    return np.concatenate(outs)
+
+
+def export_onnx(model: nn.Module, out: str | Path, input_size: tuple[int, int] | list[int] | int,
+                opset: int = OPSET_DEFAULT, dynamic_batch: bool = True, parity_inputs: Any = None,
+                tolerance: float = 1e-4, reporter: Reporter | None = None) -> ExportResult:
+    """Export ``model`` to ONNX at ``out`` (atomically), check it, and gate on parity.
+
+    Uses the TorchScript-based exporter (``dynamo=False``), which works from opset 9 and
+    folds BN into the convs (FACTS §4). ``onnx.checker`` runs on the file; then
+    ``parity_inputs`` (default: 4 seeded random images) run through torch and ONNX Runtime.
+    Raises BadInput for a bad size/opset, CheckFailed when parity exceeds ``tolerance``.
+    """
+    import onnx
+    import torch
+
+    rep = reporter or Reporter()
+    size = check_input_size(input_size)
+    opset = check_opset(opset)
+    x = _check_parity_inputs(parity_inputs if parity_inputs is not None
+                             else default_parity_inputs(DEFAULT_PARITY_IMAGES, size), size)
+    out = Path(out)
+    t0 = time.perf_counter()
+    model.eval()
+    rep.log(f"exporting ONNX opset {opset}, {'dynamic' if dynamic_batch else 'static'} batch, "
+            f"input 1x3x{size[0]}x{size[1]} → {out}")
+    with atomic_path(out, suffix=".onnx") as tmp:
+        dummy = torch.from_numpy(x[:1].copy())
+        dyn = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
+        try:
+            with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(model, (dummy,), str(tmp), dynamo=False, opset_version=opset,
+                                  input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                  dynamic_axes=dyn, do_constant_folding=True)
+        except Exception as exc:  # the exporter's own errors are long; keep one line
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise CheckFailed(f"ONNX export at opset {opset} failed: {first}") from None
+        rep.check_cancelled()
+        try:
+            onnx.checker.check_model(str(tmp))
+        except onnx.checker.ValidationError as exc:
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise CheckFailed(f"onnx.checker rejected the export: {first}") from None
+        rep.log(f"onnx.checker ok; parity on {len(x)} images")
+        ref = torch_logits(model, x)
+        got = _onnx_logits(tmp, x, dynamic_batch, rep)
+        max_abs, cos = parity(ref, got)
+        rep.log(f"parity vs torch: max abs {max_abs:.3g}, cosine {cos:.8f} on {len(x)} images")
+        _gate("ONNX", max_abs, cos, len(x), tolerance)
+        proto = onnx.load(str(tmp))
+        meta = {"parity_max_abs": repr(max_abs), "parity_cosine": repr(cos), "parity_images": str(len(x)),
+                "tolerance": repr(tolerance), "input_size": f"{size[0]}x{size[1]}",
+                "dynamic_batch": str(dynamic_batch).lower(), "torch": torch.__version__}
+        for k, v in meta.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = META_PREFIX + k, v
+        proto.producer_name = "hrnet-wb"
+        onnx.save(proto, str(tmp))
+    seconds = time.perf_counter() - t0
+    res = ExportResult(out, opset, dynamic_batch, size, max_abs, cos, len(x), round(seconds, 3),
+                       "onnx", tolerance)
+    rep.metric("export", "parity_max_abs", max_abs)
+    rep.metric("export", "parity_cosine", cos)
+    rep.artifact("onnx", str(out), out.name)
+    return res
+
+
+def read_export_metadata(path: str | Path) -> ExportResult | None:
+    """The ExportResult recorded inside an ONNX file this module wrote, else None.
+
+    Lets a caller reuse a cached export without re-running the parity check.
+    """
+    import onnx
+
+    p = Path(path)
+    if not p.is_file():
+        return None
+    try:
+        proto = onnx.load(str(p), load_external_data=False)
+    except Exception:
+        return None
+    meta = {e.key[len(META_PREFIX):]: e.value for e in proto.metadata_props if e.key.startswith(META_PREFIX)}
+    if "parity_max_abs" not in meta:
+        return None
+    opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    h, w = (int(v) for v in meta["input_size"].split("x"))
+    return ExportResult(p, int(opset), meta.get("dynamic_batch") == "true", (h, w),
+                        float(meta["parity_max_abs"]), float(meta["parity_cosine"]),
+                        int(meta["parity_images"]), 0.0, "onnx", float(meta.get("tolerance", "1e-4")))
+
+
+def export_torchscript(model: nn.Module, out: str | Path, input_size: tuple[int, int] | list[int] | int,
+                       parity_inputs: Any = None, tolerance: float = 1e-4,
+                       reporter: Reporter | None = None) -> ExportResult:
+    """Trace ``model`` to TorchScript at ``out`` (atomically), reload it, gate on parity.
+
+    The parity figures go into the archive's ``extra_files`` as ``hrnet_wb.json``.
+    """
+    import torch
+
+    rep = reporter or Reporter()
+    size = check_input_size(input_size)
+    x = _check_parity_inputs(parity_inputs if parity_inputs is not None
+                             else default_parity_inputs(DEFAULT_PARITY_IMAGES, size), size)
+    out = Path(out)
+    t0 = time.perf_counter()
+    model.eval()
+    rep.log(f"tracing TorchScript, input Nx3x{size[0]}x{size[1]} → {out}")
+    with atomic_path(out, suffix=".pt") as tmp:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(model, torch.from_numpy(x[:1].copy()), check_trace=False)
+        torch.jit.save(traced, str(tmp))
+        loaded = torch.jit.load(str(tmp), map_location="cpu")
+        ref = torch_logits(model, x)
+        got = torch_logits(loaded, x)
+        rep.progress(len(x), len(x), "images")
+        max_abs, cos = parity(ref, got)
+        rep.log(f"parity vs torch: max abs {max_abs:.3g}, cosine {cos:.8f} on {len(x)} images")
+        _gate("TorchScript", max_abs, cos, len(x), tolerance)
+        record = {"parity_max_abs": max_abs, "parity_cosine": cos, "parity_images": len(x),
+                  "tolerance": tolerance, "input_size": list(size), "torch": torch.__version__}
+        torch.jit.save(traced, str(tmp), _extra_files={"hrnet_wb.json": json.dumps(record)})
+    seconds = time.perf_counter() - t0
+    rep.artifact("torchscript", str(out), out.name)
+    return ExportResult(out, 0, True, size, max_abs, cos, len(x), round(seconds, 3), "torchscript", tolerance)

@@ -1,0 +1,156 @@
+"""timm: the canonical model class, its pretrained tags and the local HF hub cache.
+
+Every source returns ``timm.models.hrnet.HighResolutionNet``; this module builds it.
+Hub weights are only ever read from the local Hugging Face cache: nothing here opens a
+network connection, so a missing file is a clear error instead of a download.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.errors import BadInput
+from workbench.sources.variants import VARIANTS, get_variant
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
+
+RANDOM_SEED = 0
+HUB_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def build_model(variant: str, *, cfg: dict[str, Any] | None = None, num_classes: int = 1000,
+                head_conv_bias: bool | None = None, device: str = "meta",
+                seed: int | None = None) -> nn.Module:
+    """Build the canonical network.
+
+    ``device="meta"`` allocates nothing (use it before loading a state dict with
+    ``assign=True``; w64 initialises in ~4 s on CPU otherwise). ``seed`` gives timm's own
+    init under a fixed torch seed, so random-init weights are the same on every run.
+    ``cfg`` builds a custom stage configuration (an official yaml that matches no variant).
+    """
+    import torch
+
+    kwargs: dict[str, Any] = {"num_classes": num_classes}
+    if head_conv_bias is not None:
+        kwargs["head_conv_bias"] = head_conv_bias
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        if cfg is not None:
+            from timm.models.hrnet import HighResolutionNet
+
+            model = HighResolutionNet(cfg, device=device, **kwargs)
+        else:
+            import timm
+
+            model = timm.create_model(get_variant(variant).name, pretrained=False, device=device, **kwargs)
+    return model.eval()
+
+
+def default_tag(variant: str) -> str:
+    """timm's default pretrained tag for a variant (e.g. ``ms_aug_in1k`` for hrnet_w18)."""
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(get_variant(variant).name)
+    return str(cfg.tag or "") if cfg is not None else ""
+
+
+def pretrained_tags(variant: str) -> list[str]:
+    """Every pretrained tag timm knows for a variant, default first."""
+    import timm
+
+    name = get_variant(variant).name
+    tags = [n.split(".", 1)[1] for n in timm.list_pretrained(f"{name}.*")]
+    first = default_tag(name)
+    return sorted(tags, key=lambda t: (t != first, t))
+
+
+def pretrained_cfg(variant: str, tag: str) -> Any:
+    """timm's ``PretrainedCfg`` for ``variant.tag``; BadInput naming the valid tags."""
+    from timm.models import get_pretrained_cfg
+
+    name = get_variant(variant).name
+    try:
+        cfg = get_pretrained_cfg(f"{name}.{tag}" if tag else name)
+    except RuntimeError:
+        cfg = None
+    if cfg is None:
+        raise BadInput(f"hub:{tag}: no such pretrained tag for {name}; timm has: "
+                       + ", ".join(pretrained_tags(name)))
+    return cfg
+
+
+def hf_cache_dir() -> Path:
+    """The HF hub cache, resolved at call time the way huggingface_hub does."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "huggingface" / "hub"
+
+
+def find_in_hf_cache(repo_id: str) -> Path | None:
+    """The cached weights file of ``repo_id`` if already on disk; never downloads."""
+    from huggingface_hub import try_to_load_from_cache
+
+    cache = hf_cache_dir()
+    for filename in HUB_FILES:
+        hit = try_to_load_from_cache(repo_id, filename, cache_dir=str(cache))
+        if isinstance(hit, str) and Path(hit).is_file():
+            return Path(hit)
+    return None
+
+
+def resolve_hub_weights(variant: str, weights: str) -> tuple[Path, str, str]:
+    """``hub`` / ``hub:<tag>`` → (cached file, ``hf-hub:<repo>``, tag); BadInput if not cached."""
+    tag = weights.split(":", 1)[1] if ":" in weights else ""
+    cfg = pretrained_cfg(variant, tag)
+    repo = cfg.hf_hub_id
+    if not repo:
+        raise BadInput(f"{weights}: {variant}.{cfg.tag} has no Hugging Face hub id in timm")
+    path = find_in_hf_cache(repo)
+    if path is None:
+        raise BadInput(
+            f"{weights}: {repo} is not in the local HF cache ({hf_cache_dir()}); hrnet-wb never "
+            f"downloads: fetch it elsewhere (huggingface-cli download {repo}) or give a file path"
+        )
+    return path, f"hf-hub:{repo}", str(cfg.tag)
+
+
+def randomize_weights(model: nn.Module, seed: int = 0, calib_size: int = 64, calib_batches: int = 2) -> nn.Module:
+    """Give every BN affine, BN statistic and head-conv bias a random, non-trivial value.
+
+    timm's init leaves BN at identity (mean 0, var 1, γ 1, β 0) and biases at zero, so a
+    layout conversion that dropped or misplaced any of them would go unnoticed. This
+    draws γ, β and the biases at random, then re-estimates the running statistics on
+    random inputs (cumulative average), which keeps activations bounded at any depth.
+    Used by the round-trip tests and the parity benchmark.
+    """
+    import torch
+    import torch.nn as nn
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, nn.BatchNorm2d):
+                mod.weight.copy_(0.5 + torch.rand(mod.weight.shape, generator=gen))
+                mod.bias.copy_(0.1 * torch.randn(mod.bias.shape, generator=gen))
+                mod.reset_running_stats()
+                mod.momentum = None  # cumulative moving average over the calibration batches
+            elif isinstance(mod, nn.Conv2d) and mod.bias is not None:
+                mod.bias.copy_(0.1 * torch.randn(mod.bias.shape, generator=gen))
+        model.train()
+        for _ in range(calib_batches):
+            model(torch.randn(4, 3, calib_size, calib_size, generator=gen))
+        for mod in model.modules():
+            if isinstance(mod, nn.BatchNorm2d):
+                mod.momentum = 0.1
+    return model.eval()
+
+
+def known_variants() -> list[str]:
+    return list(VARIANTS)
