@@ -38,7 +38,7 @@ import numpy as np
 from workbench.atomic import atomic_path, write_json
 from workbench.data.decode import DecodeError
 from workbench.data.layouts import Sample
-from workbench.errors import BadInput
+from workbench.errors import BadInput, Cancelled
 from workbench.events import Reporter
 
 RESULTS_JSONL = "results.jsonl"
@@ -567,3 +567,205 @@ def compare_results(a: Path, b: Path) -> dict[str, Any]:
         result.update({"top1_a": None, "top1_b": None, "table": None, "mcnemar_p": None,
                        "mcnemar_method": "no ground truth: correctness cannot be paired"})
     return result
+
+
+# -- the `hrnet-wb eval` / `compare` services ----------------------------------------------
+
+
+@dataclass
+class EvalTarget:
+    """A model to evaluate: a stored artifact, or a bare .onnx/.xml file and a backend."""
+
+    path: Path
+    backend: str
+    name: str
+    key: str = ""
+    source: str = ""
+    variant: str = ""
+    input_size: tuple[int, int] | None = None
+    preprocess: dict[str, Any] | None = None  # the description the artifact was calibrated with
+
+
+def parse_input_size(text: str) -> tuple[int, int]:
+    """``224`` | ``224x224`` | ``224,224`` → (H, W)."""
+    parts = [p for p in re.split(r"[x×,\s]+", text.strip()) if p]
+    try:
+        nums = [int(p) for p in parts]
+    except ValueError:
+        raise BadInput(f"input size {text!r}: expected H or HxW, e.g. 224 or 256x256") from None
+    if len(nums) == 1:
+        nums = nums * 2
+    if len(nums) != 2:
+        raise BadInput(f"input size {text!r}: expected H or HxW, e.g. 224 or 256x256")
+    return nums[0], nums[1]
+
+
+def onnx_input_hw(path: Path) -> tuple[int, int] | None:
+    """Static H, W of an ONNX model's first input, if the graph fixes them."""
+    if path.suffix.lower() != ".onnx":
+        return None
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        raise BadInput(f"{path}: not a readable ONNX file ({type(exc).__name__}: {exc})") from None
+    inits = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in inits]
+    if not inputs:
+        return None
+    dims = inputs[0].type.tensor_type.shape.dim
+    if len(dims) != 4 or not all(d.HasField("dim_value") for d in dims[2:]):
+        return None
+    return int(dims[2].dim_value), int(dims[3].dim_value)
+
+
+def resolve_target(target: str, backend: str, home: Any) -> EvalTarget:
+    """An existing file is used as is (with ``backend``); anything else is looked up in the
+    store by artifact name or key."""
+    p = Path(target).expanduser()
+    if p.is_file():
+        return EvalTarget(path=p.resolve(), backend=backend or "ort-cpu", name=p.stem,
+                          input_size=onnx_input_hw(p))
+    if p.is_dir() and (p / "meta.json").is_file():  # an artifact folder
+        meta = json.loads((p / "meta.json").read_text(encoding="utf-8"))
+        return _target_from_meta(meta, p / meta["file"], backend)
+    from workbench.store import Store
+
+    row = Store(home.db).artifact(target)
+    if row is None:
+        raise BadInput(f"{target}: neither a model file nor an artifact name/key in {home.db} "
+                       "(see `hrnet-wb leaderboard`, or pass an .onnx path with --backend)")
+    meta = dict(row.get("meta") or {})
+    meta.setdefault("key", row["key"])
+    meta.setdefault("name", row["name"])
+    meta.setdefault("source", row.get("source", ""))
+    meta.setdefault("variant", row.get("variant", ""))
+    meta.setdefault("backend", row.get("backend", ""))
+    if "input_size" not in meta and row.get("input_size"):
+        meta["input_size"] = list(parse_input_size(row["input_size"]))
+    return _target_from_meta(meta, Path(row["path"]), backend)
+
+
+def _target_from_meta(meta: dict[str, Any], path: Path, backend: str) -> EvalTarget:
+    size = meta.get("input_size")
+    return EvalTarget(
+        path=path, backend=backend or meta.get("backend") or "ort-cpu", name=str(meta.get("name", path.stem)),
+        key=str(meta.get("key", "")), source=str(meta.get("source", "")),
+        variant=str(meta.get("variant") or meta.get("model") or ""),
+        input_size=(int(size[0]), int(size[1])) if size else None,
+        preprocess=meta.get("preprocess") or None,
+    )
+
+
+def choose_preprocessor(t: EvalTarget, preprocess: str = "auto", input_size: tuple[int, int] | None = None) -> Any:
+    """The preprocessing for a target: an explicit preset, else the one the artifact was
+    calibrated with, else the preset of its source (timm defaults for a bare file)."""
+    from workbench.data.preprocess import PreprocessConfig, Preprocessor, preset_for
+
+    size = input_size or t.input_size or (224, 224)
+    if t.input_size and input_size and tuple(input_size) != tuple(t.input_size):
+        raise BadInput(f"{t.path.name}: the model takes {t.input_size[0]}x{t.input_size[1]} input, "
+                       f"not {size[0]}x{size[1]}")
+    if preprocess == "auto" and t.preprocess and "resize_mode" in t.preprocess:
+        cfg = PreprocessConfig.from_dict(t.preprocess)
+        if tuple(cfg.input_size) == tuple(size):
+            return Preprocessor(cfg)
+    if t.source in ("timm", "official", "mmcls"):
+        source = t.source
+    else:  # a bare file: HRNet's reference preprocessing (= timm ms_in1k), not timm's generic bicubic
+        source = "official"
+    return Preprocessor(preset_for(source=source, variant=t.variant, pretrained_tag="",
+                                   input_size=size, name=preprocess))
+
+
+def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: str = "auto",
+             labels: str = "", limit: int = 0, batch_size: int = 8, resume: bool = False,
+             out: str = "", preprocess: str = "auto", input_size: tuple[int, int] | None = None,
+             threads: int = 0, workers: int = 0, reporter: Reporter | None = None) -> dict[str, Any]:
+    """``hrnet-wb eval``: evaluate one model on one dataset and record it as a run."""
+    from workbench.data import open_dataset
+    from workbench.runtime import open_predictor
+    from workbench.store import Store
+
+    rep = reporter or Reporter()
+    if resume and not out:
+        raise BadInput("--resume needs --out DIR: the folder of the run to continue")
+    if out and not resume:
+        existing = Path(out).expanduser() / RESULTS_JSONL
+        if existing.is_file() and existing.stat().st_size > 0:
+            raise BadInput(f"{existing}: already holds results; resume it (--resume) or choose another --out")
+    t = resolve_target(target, backend, home)
+    pre = choose_preprocessor(t, preprocess, input_size)
+    ds = open_dataset(data, layout=layout, labels=labels)
+    for note in ds.notes:
+        rep.log(note, "warning")
+    samples = ds.samples[:limit] if limit else ds.samples
+    rep.log(f"{ds.describe()}; preprocess {pre.cfg.name} at {pre.cfg.input_size[0]}x{pre.cfg.input_size[1]}")
+    predictor = open_predictor(t.path, t.backend, threads)
+    store = Store(home.db)
+    run_id = store.start_run(f"eval {t.name}", profile_json=json.dumps(
+        {"eval": {"target": str(target), "data": str(data), "layout": ds.layout, "limit": limit,
+                  "batch_size": batch_size, "preprocess": pre.describe()}}))
+    out_dir = Path(out).expanduser().resolve() if out else home.runs / str(run_id)
+    store.set_out_dir(run_id, str(out_dir))
+    try:
+        res = evaluate(predictor, samples, pre, ds.class_names, out_dir, batch_size=batch_size,
+                       resume=resume, reporter=rep, workers=workers,
+                       meta={"model": str(t.path), "backend": t.backend, "artifact": t.name,
+                             "artifact_key": t.key, "data": str(ds.root), "layout": ds.layout})
+    except BaseException as exc:
+        status = ("interrupted" if isinstance(exc, KeyboardInterrupt)
+                  else "cancelled" if isinstance(exc, Cancelled) else "failed")
+        store.finish_run(run_id, status, str(exc))
+        raise
+    build = t.name
+    for name, value, unit in (("top1", res.top1, "%"), ("top5", res.top5, "%"), ("images", res.n, ""),
+                              ("skipped", res.skipped, ""), ("eval_img_s", res.images_per_s, "img/s")):
+        if value is None:
+            continue
+        v = 100 * value if unit == "%" else value
+        store.add_metric(run_id, build, name, float(v), unit, t.key)
+    record = {"ok": True, "run_id": run_id, "out_dir": str(out_dir), "model": str(t.path),
+              "backend": t.backend, "build": build, "dataset": {"root": str(ds.root), "layout": ds.layout,
+                                                              "images": len(samples)},
+              **res.as_dict()}
+    store.finish_run(run_id, "ok", summary={k: record[k] for k in ("top1", "top5", "n", "skipped")})
+    return record
+
+
+def find_results(ref: str, home: Any) -> Path:
+    """A results.jsonl from a run id (``7`` or ``7:BUILD``), a run folder or a file path."""
+    p = Path(ref).expanduser()
+    if p.is_file():
+        return p
+    if p.is_dir():
+        return _results_in(p, "", ref)
+    m = re.fullmatch(r"(\d+)(?:[:/](.+))?", ref.strip())
+    if not m:
+        raise BadInput(f"{ref}: not a run id (e.g. 7 or 7:BUILD), a run folder or a results.jsonl")
+    from workbench.store import Store
+
+    run = Store(home.db).run(int(m.group(1)))
+    if run is None:
+        raise BadInput(f"run {m.group(1)} is not in {home.db} (see `hrnet-wb runs`)")
+    if not run.get("out_dir"):
+        raise BadInput(f"run {m.group(1)} has no output folder")
+    return _results_in(Path(run["out_dir"]), m.group(2) or "", ref)
+
+
+def _results_in(d: Path, build: str, ref: str) -> Path:
+    if build:
+        f = d / build / RESULTS_JSONL
+        if not f.is_file():
+            raise BadInput(f"{ref}: no results for build {build!r} in {d}")
+        return f
+    if (d / RESULTS_JSONL).is_file():
+        return d / RESULTS_JSONL
+    found = sorted(p.parent.name for p in d.glob(f"*/{RESULTS_JSONL}"))
+    if len(found) == 1:
+        return d / found[0] / RESULTS_JSONL
+    if not found:
+        raise BadInput(f"{ref}: no {RESULTS_JSONL} in {d}")
+    raise BadInput(f"{ref}: holds {len(found)} builds ({', '.join(found)}); pick one as "
+                   f"{ref}:{found[0]}")

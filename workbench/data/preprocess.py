@@ -73,6 +73,23 @@ class PreprocessConfig:
         if self.interpolation not in INTERPOLATIONS:
             raise BadInput(f"interpolation {self.interpolation!r}: expected one of {', '.join(INTERPOLATIONS)}")
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PreprocessConfig:
+        """Rebuild a config from :meth:`as_dict` output (e.g. an artifact's meta.json)."""
+        try:
+            return cls(
+                name=str(d["name"]), input_size=(int(d["input_size"][0]), int(d["input_size"][1])),
+                resize_mode=str(d["resize_mode"]),
+                resize_size=(int(d["resize_size"][0]), int(d["resize_size"][1])),
+                interpolation=str(d.get("interpolation", "bilinear")),
+                mean=tuple(float(x) for x in d.get("mean", IMAGENET_MEAN)),  # type: ignore[arg-type]
+                std=tuple(float(x) for x in d.get("std", IMAGENET_STD)),  # type: ignore[arg-type]
+                crop_pct=float(d.get("crop_pct", 0.875)), exif_transpose=bool(d.get("exif_transpose", False)),
+                origin=str(d.get("origin", "")),
+            )
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise BadInput(f"not a preprocessing description: {exc}") from None
+
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["input_size"] = list(self.input_size)
@@ -129,7 +146,8 @@ def timm_preset(variant: str, tag: str, input_size: tuple[int, int]) -> Preproce
             tags = ", ".join(t.split(".", 1)[1] for t in timm.list_pretrained(f"{variant}.*")) or "none"
             raise BadInput(f"preprocess timm:{tag}: timm has no pretrained tag {tag!r} for {variant} "
                            f"(known: {tags})")
-        cfg = resolve_data_config({}, pretrained_cfg={})  # timm's generic ImageNet defaults
+        # timm's generic ImageNet defaults (what resolve_data_config gives a model with no cfg)
+        cfg = resolve_data_config({}, pretrained_cfg={"input_size": (3, *input_size)})
         full_name = "timm"
         origin = "timm.data.resolve_data_config defaults"
     else:
