@@ -140,7 +140,10 @@ def timm_preset(variant: str, tag: str, input_size: tuple[int, int]) -> Preproce
     if "." in tag:
         variant, tag = tag.split(".", 1)
     full = f"{variant}.{tag}" if tag else variant
-    pcfg = timm.models.get_pretrained_cfg(full) if variant else None
+    try:
+        pcfg = timm.models.get_pretrained_cfg(full) if variant else None
+    except RuntimeError:  # timm's "Invalid pretrained tag" for a known architecture
+        pcfg = None
     if pcfg is None:
         if variant and tag:
             tags = ", ".join(t.split(".", 1)[1] for t in timm.list_pretrained(f"{variant}.*")) or "none"
