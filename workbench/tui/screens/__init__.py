@@ -1,0 +1,1 @@
+"""The four panes (models, build, dataset, leaderboard) and the modal screens."""

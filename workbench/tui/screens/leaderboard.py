@@ -1,0 +1,181 @@
+"""Leaderboard pane: every recorded (run, build) from the store; sort, filter, mark two to
+compare; plots of accuracy against throughput per build and of the latency distribution."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Input, Label
+
+from workbench.tui.board import (
+    COLUMNS,
+    PLOTS,
+    SORT_KEYS,
+    accuracy_vs_throughput,
+    cell,
+    filter_rows,
+    grid_labels,
+    latency_distribution,
+    row_key,
+    sort_rows,
+)
+from workbench.tui.commands import bindings
+from workbench.tui.widgets.plot import Plot
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.tui.app import WorkbenchApp
+
+
+class LeaderboardPane(Vertical):
+    BINDINGS = bindings("leaderboard")
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.all_rows: list[dict[str, Any]] = []
+        self.rows: list[dict[str, Any]] = []
+        self.sort_key = "top1"
+        self.descending: bool | None = None
+        self.marked: list[str] = []
+        self.plot_kind = PLOTS[0]
+
+    @property
+    def wb(self) -> WorkbenchApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="field-row"):
+            yield Input(placeholder="/ filter: int8  backend=ort-cpu  run name…", id="lb-filter",
+                        compact=True)
+            yield Label("", id="lb-status")
+        table: DataTable[str] = DataTable(id="board", cursor_type="row", zebra_stripes=True)
+        for key, header, _spec, width in COLUMNS:
+            table.add_column(header, key=key, width=width)
+        yield table
+        yield Plot(id="lb-plot")
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        self.all_rows = self.wb.store.leaderboard()
+        self.apply()
+
+    def apply(self) -> None:
+        """Filter, sort, draw the table and the plot from ``all_rows``."""
+        text = self.query_one("#lb-filter", Input).value
+        self.rows = sort_rows(filter_rows(self.all_rows, text), self.sort_key, self.descending)
+        present = {row_key(r) for r in self.all_rows}
+        self.marked = [k for k in self.marked if k in present]
+        table = self.query_one("#board", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        for r in self.rows:
+            k = row_key(r)
+            cells = [("●" if k in self.marked else " ") if key == "mark" else cell(r, key, spec)
+                     for key, _h, spec, _w in COLUMNS]
+            table.add_row(*cells, key=k)
+        if self.rows:
+            table.move_cursor(row=min(cursor, len(self.rows) - 1))
+        self._status()
+        self.draw_plot()
+
+    def _status(self) -> None:
+        from workbench.store import LOWER_IS_BETTER
+
+        d = self.descending if self.descending is not None else self.sort_key not in LOWER_IS_BETTER
+        arrow = "↓" if d else "↑"
+        marks = f" · marked {len(self.marked)}/2" if self.marked else ""
+        self.query_one("#lb-status", Label).update(
+            f"{len(self.rows)}/{len(self.all_rows)} rows · sort {self.sort_key} {arrow}{marks}")
+
+    def draw_plot(self) -> None:
+        plot = self.query_one("#lb-plot", Plot)
+        if self.plot_kind == "accuracy-vs-throughput":
+            plot.scatter(accuracy_vs_throughput(self.rows), title="top-1 % vs img/s per build",
+                         xlabel="img/s", ylabel="top-1 %", empty="no run with both figures yet")
+            return
+        row = self.current_row()
+        if row is None:
+            plot.lines([], title="latency (ms) per grid point", xlabel="grid point", ylabel="ms")
+            return
+        metrics = self.wb.store.metrics(int(row["run_id"]))
+        series = latency_distribution(metrics, [row["build"]])
+        plot.lines(series, title=f"run {row['run_id']} {row['build'][:28]}: p50/p90/p99 ms",
+                   xlabel="batch×streams×threads", ylabel="ms",
+                   xticks=grid_labels(metrics, row["build"]), empty="no bench grid recorded")
+
+    def current_row(self) -> dict[str, Any] | None:
+        table = self.query_one("#board", DataTable)
+        if not self.rows or table.cursor_row is None or table.cursor_row >= len(self.rows):
+            return None
+        return self.rows[table.cursor_row]
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "board" and self.plot_kind == "latency":
+            self.draw_plot()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "lb-filter":
+            self.apply()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "lb-filter":
+            self.query_one("#board", DataTable).focus()
+
+    # -- actions ---------------------------------------------------------------------------
+    def action_cycle_sort(self) -> None:
+        self.sort_key = SORT_KEYS[(SORT_KEYS.index(self.sort_key) + 1) % len(SORT_KEYS)] \
+            if self.sort_key in SORT_KEYS else SORT_KEYS[0]
+        self.descending = None
+        self.apply()
+
+    def action_reverse_sort(self) -> None:
+        from workbench.store import LOWER_IS_BETTER
+
+        current = self.descending if self.descending is not None else self.sort_key not in LOWER_IS_BETTER
+        self.descending = not current
+        self.apply()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#lb-filter", Input).focus()
+
+    def action_toggle_mark(self) -> None:
+        row = self.current_row()
+        if row is None:
+            return
+        k = row_key(row)
+        if k in self.marked:
+            self.marked.remove(k)
+        else:
+            self.marked.append(k)
+            self.marked = self.marked[-2:]
+        self.apply()
+
+    def marked_rows(self) -> list[dict[str, Any]]:
+        by_key = {row_key(r): r for r in self.all_rows}
+        return [by_key[k] for k in self.marked if k in by_key]
+
+    def action_compare(self) -> None:
+        from workbench.tui.screens.dialogs import CompareDialog
+
+        rows = self.marked_rows()
+        if len(rows) != 2:
+            self.app.notify("mark two rows with m first", severity="warning")
+            return
+        self.app.push_screen(CompareDialog(rows[0], rows[1]))
+
+    def action_cycle_plot(self) -> None:
+        self.plot_kind = PLOTS[(PLOTS.index(self.plot_kind) + 1) % len(PLOTS)]
+        self.draw_plot()
+
+    def action_open_in_dataset(self) -> None:
+        rows = self.marked_rows() or ([self.current_row()] if self.current_row() else [])
+        if not rows:
+            return
+        vals = [f"{r['run_id']}/{r['build']}" for r in rows if r]
+        self.wb.open_in_dataset(vals[0], vals[1] if len(vals) > 1 else None)

@@ -1,0 +1,72 @@
+"""The one module that wraps textual-image.
+
+textual-image picks the terminal's graphics protocol (kitty's TGP or sixel) and falls
+back to half-cell blocks. It must be imported before ``App.run()`` because it queries the
+terminal, which is impossible once Textual owns stdin: :func:`prepare` does that, and
+``workbench.tui.launch`` calls it first. Half-cell is forced under textual-serve
+(``TERM_PROGRAM=textual``, where the browser terminal has no graphics protocol) and
+whenever ``HRNET_WB_IMAGES=halfcell`` (the snapshot tests), so snapshots are deterministic.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+PROTOCOLS = ("auto", "halfcell", "sixel", "tgp", "unicode")
+_chosen: Any = None
+
+
+def wanted_protocol() -> str:
+    forced = os.environ.get("HRNET_WB_IMAGES", "").strip().lower()
+    if forced in PROTOCOLS and forced != "auto":
+        return forced
+    if os.environ.get("TERM_PROGRAM") == "textual":
+        return "halfcell"
+    return "auto"
+
+
+def prepare() -> Any:
+    """Import textual-image (querying the terminal once) and choose the widget class."""
+    global _chosen
+    if _chosen is not None:
+        return _chosen
+    want = wanted_protocol()
+    if want == "halfcell":
+        # Skip the terminal queries entirely: import the half-cell renderable directly.
+        from textual_image.widget import HalfcellImage as chosen
+    else:
+        import textual_image.widget as tw
+
+        chosen = {"auto": tw.Image, "sixel": tw.SixelImage, "tgp": tw.TGPImage,
+                  "unicode": tw.UnicodeImage}[want]
+    _chosen = chosen
+    return chosen
+
+
+def protocol_name() -> str:
+    cls = prepare()
+    name = cls.__name__.lower()
+    for p in ("halfcell", "sixel", "tgp", "unicode"):
+        if p in name:
+            return p
+    renderable = getattr(cls, "_Renderable", None)
+    mod = getattr(renderable, "__module__", "")
+    return mod.rsplit(".", 1)[-1] or "auto"
+
+
+def image_widget(path: str | Path | None, *, id: str | None = None) -> Any:
+    """A textual-image widget for ``path`` (None: empty)."""
+    return prepare()(str(path) if path else None, id=id)
+
+
+def load_pil(path: str | Path) -> Any:
+    """Open an image for display, RGB, EXIF-orientation applied; raises OSError when it
+    cannot be decoded (a skipped image shows its error instead)."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        im.load()
+        out = ImageOps.exif_transpose(im)
+        return out.convert("RGB")
