@@ -1,8 +1,7 @@
 """The same-run torch eager fp32 baseline: every other figure is also a ratio to it.
 
 Weights do not change dense fp32 speed, so when only the variant is known (a bare ONNX
-file, say) the baseline is the same architecture with random-init weights; that is said in
-the label so nobody mistakes it for a measured checkpoint.
+file, say) the baseline is the same architecture with seeded random-init weights.
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from workbench.bench.grid import BenchTarget
-from workbench.errors import BadInput
 from workbench.runtime import TorchPredictor
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -20,23 +18,11 @@ BASELINE_LABEL = "torch-eager-fp32"
 
 
 def load_variant(variant: str, weights: str = "random-init", source: str = "timm") -> torch.nn.Module:
-    """The canonical timm HRNet for ``variant``: through workbench.sources when it is there
-    (it resolves short names and reads checkpoints), else timm directly with random init."""
-    try:
-        from workbench.sources import ModelSpec, load_model
-    except ImportError:
-        load_model = None  # type: ignore[assignment]
-    if load_model is not None:
-        return load_model(ModelSpec(source=source, variant=variant, weights=weights)).model
-    if weights != "random-init":
-        raise BadInput(f"baseline weights {weights!r}: loading checkpoints needs workbench.sources")
-    import timm
+    """The canonical timm HRNet for ``variant`` through workbench.sources (seeded random-init
+    by default; it resolves short names such as ``w18`` and raises BadInput on unknown ones)."""
+    from workbench.sources import ModelSpec, load_model
 
-    name = variant if variant.startswith("hrnet_") else f"hrnet_{variant}"
-    try:
-        return timm.create_model(name, pretrained=False).eval()
-    except RuntimeError as exc:  # timm: "Unknown model"
-        raise BadInput(f"unknown HRNet variant {variant!r} ({exc})") from None
+    return load_model(ModelSpec(source=source, variant=variant, weights=weights)).model
 
 
 def torch_target(model: torch.nn.Module, label: str = BASELINE_LABEL,

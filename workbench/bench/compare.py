@@ -3,9 +3,9 @@ variant, measured in one interleaved run, each figure also a ratio to torch eage
 the machine's dense-sgemm limit. ``hrnet-wb bench --compare-backends`` and
 ``benchmarks/side_by_side.py`` both print this; the README's speed table comes from it.
 
-Builds go through ``workbench.build.build_artifact`` (cached in ``<home>/artifacts``), the
-model through ``workbench.sources`` and the export through ``workbench.export`` when those
-modules are present; until they are, the fallbacks below do the same steps directly.
+The model comes from ``workbench.sources``, the export from ``workbench.export`` and every
+build from ``workbench.build.build_artifact`` — the same calls the pipeline makes — so the
+artifacts measured here are cached in ``<home>/artifacts`` and reusable by ``bench``/``eval``.
 """
 
 from __future__ import annotations
@@ -18,16 +18,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.bench.baseline import BASELINE_LABEL, load_variant, torch_target
+from workbench.bench.baseline import BASELINE_LABEL, torch_target
 from workbench.bench.grid import BenchConfig, BenchResult, BenchTarget, benchmark_targets
-from workbench.bench.roofline import MachineLimit, apply_roofline, machine_limit, onnx_gmacs
+from workbench.bench.roofline import (
+    MachineLimit,
+    apply_roofline,
+    machine_limit,
+    onnx_gmacs,
+    torch_gmacs,
+)
 from workbench.errors import BadInput
 from workbench.events import Reporter
 from workbench.home import Home
 from workbench.runtime import open_predictor
+from workbench.store import Store
 
 if TYPE_CHECKING:  # pragma: no cover
-    import torch
+    from workbench.sources import LoadedModel
 
 # label -> (backend, dtype); the order is the table's order
 TARGETS: dict[str, tuple[str, str]] = {
@@ -49,6 +56,7 @@ class SideBySide:
     machine: dict[int, MachineLimit]
     gmacs: float
     artifacts: dict[str, str] = field(default_factory=dict)  # label -> file measured
+    built: dict[str, Any] = field(default_factory=dict)  # label -> workbench.build.Artifact
     notes: list[str] = field(default_factory=list)
     date: str = ""
     host: str = ""
@@ -127,165 +135,58 @@ class SideBySide:
 # -- preparing the five targets -------------------------------------------------------------
 
 
-def _export(model: torch.nn.Module, variant: str, weights_id: str, input_size: tuple[int, int],
-            home: Home, reporter: Reporter) -> Path:
-    """The fp32 ONNX (opset 17, dynamic batch), cached under ``<home>/cache/exports``."""
+def _export(loaded: LoadedModel, input_size: tuple[int, int], home: Home,
+            reporter: Reporter) -> Path:
+    """The fp32 ONNX (opset 17, dynamic batch, parity-checked), cached under
+    ``<home>/cache/exports`` with the pipeline's naming."""
+    from workbench.export import export_onnx
+
     h, w = input_size
-    key = hashlib.sha256(f"{weights_id}|17|True|{h}x{w}".encode()).hexdigest()[:12]
-    out = home.cache / "exports" / f"{variant}-{h}x{w}-op17-{key}.onnx"
+    key = hashlib.sha256(f"{loaded.weights_id}|17|True|{h}x{w}".encode()).hexdigest()[:12]
+    out = home.cache / "exports" / f"{loaded.variant}-{h}x{w}-op17-{key}.onnx"
     if out.is_file():
         reporter.log(f"export: cache hit {out.name}")
         return out
-    try:
-        from workbench.export import export_onnx
-    except ImportError:
-        export_onnx = None  # type: ignore[assignment]
-    if export_onnx is not None:
-        return Path(export_onnx(model, out, input_size, opset=17, dynamic_batch=True,
-                                reporter=reporter).path)
-    import torch
-
-    from workbench.atomic import atomic_path
-
-    reporter.log(f"export: {variant} {h}x{w} → ONNX opset 17 (torch.onnx.export, legacy exporter)")
-    with atomic_path(out, suffix=".onnx") as tmp, torch.inference_mode():
-        torch.onnx.export(model, torch.zeros(1, 3, h, w), str(tmp), dynamo=False, opset_version=17,
-                          input_names=["input"], output_names=["logits"],
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
-    return out
+    return Path(export_onnx(loaded.model, out, input_size, opset=17, dynamic_batch=True,
+                            reporter=reporter).path)
 
 
-def _calibration_images(calibration: Path | None) -> list[Path]:
+def _calibration_samples(calibration: Path | None) -> list[Any]:
+    """Calibration images through workbench.data (any layout it reads); the bundled demo
+    images of a source checkout when none are given."""
+    from workbench.data import open_dataset
+
     if calibration is None:
-        default = Path(__file__).resolve().parents[2] / "assets" / "val"
-        if not default.is_dir():
+        default = Path(__file__).resolve().parents[2] / "assets"
+        if not (default / "val").is_dir():
             raise BadInput("int8 builds need calibration images: pass --calibration DIR")
         calibration = default
     if not calibration.exists():
         raise BadInput(f"{calibration}: calibration folder not found")
-    exts = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-    files = sorted(p for p in calibration.rglob("*") if p.suffix.lower() in exts)
-    if not files:
+    samples = open_dataset(calibration).samples
+    if not samples:
         raise BadInput(f"{calibration}: no images to calibrate with")
-    return files
+    return list(samples)
 
 
-def _build(onnx_path: Path, backend: str, dtype: str, *, variant: str, weights_id: str,
-           input_size: tuple[int, int], calib_files: list[Path], calib_count: int,
-           method: str, home: Home, reporter: Reporter) -> tuple[str, str]:
-    """(file, backend) for one build, through workbench.build when present."""
-    try:
-        from workbench.build import BuildRecipe, CalibrationSpec, build_artifact
-    except ImportError:
-        build_artifact = None  # type: ignore[assignment]
-    if build_artifact is not None:
-        samples = _samples(calib_files) if dtype == "int8" else None
-        recipe = BuildRecipe(backend=backend, dtype=dtype,
-                             calibration=CalibrationSpec(method=method, count=calib_count)
-                             if dtype == "int8" else None)
-        art = build_artifact(onnx_path, recipe, model_name=variant, input_size=input_size,
-                             weights_id=weights_id,
-                             export_settings={"opset": 17, "dynamic_batch": True},
-                             calibration_samples=samples,
-                             preprocessor=_preprocessor(variant, input_size),
-                             home=home, reporter=reporter)
-        return str(art.path), art.backend
-    return _fallback_build(onnx_path, backend, dtype, input_size, calib_files[:calib_count],
-                           home, reporter)
+def _build(onnx_path: Path, backend: str, dtype: str, *, loaded: LoadedModel,
+           input_size: tuple[int, int], calib_samples: list[Any], calib_count: int,
+           method: str, home: Home, reporter: Reporter) -> Any:
+    """One artifact through workbench.build (content-keyed, cached in ``<home>/artifacts``)."""
+    from workbench.build import BuildRecipe, CalibrationSpec, build_artifact
+    from workbench.data.preprocess import Preprocessor, preset_for
 
-
-def _samples(files: list[Path]) -> list[Any]:
-    try:
-        from workbench.data import Sample
-    except ImportError:
-        from types import SimpleNamespace as Sample  # type: ignore[assignment]
-    return [Sample(path=f, label=None, id=f.name) for f in files]
-
-
-def _preprocessor(variant: str, input_size: tuple[int, int]) -> Any:
-    try:
-        from workbench.data.preprocess import Preprocessor, preset_for
-    except ImportError:
-        return _ImagePreprocess(input_size)
-    return Preprocessor(preset_for(source="timm", variant=variant, pretrained_tag="",
-                                   input_size=input_size, name="auto"))
-
-
-class _ImagePreprocess:
-    """TEMPORARY until workbench.data lands: resize the short side to size/0.875 (bilinear),
-    centre-crop, ImageNet mean/std — timm's ``ms_in1k`` recipe (FACTS §2)."""
-
-    def __init__(self, input_size: tuple[int, int]) -> None:
-        self.size = input_size
-
-    def load(self, path: Path) -> Any:
-        import numpy as np
-        from PIL import Image
-
-        h, w = self.size
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            short = int(round(min(h, w) / 0.875))
-            scale = short / min(im.size)
-            im = im.resize((max(w, round(im.width * scale)), max(h, round(im.height * scale))),
-                           Image.BILINEAR)
-            left, top = (im.width - w) // 2, (im.height - h) // 2
-            im = im.crop((left, top, left + w, top + h))
-            arr = np.asarray(im, dtype=np.float32) / 255.0
-        mean = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-        std = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-        return ((arr - mean) / std).transpose(2, 0, 1).copy()
-
-
-def _fallback_build(onnx_path: Path, backend: str, dtype: str, input_size: tuple[int, int],
-                    calib_files: list[Path], home: Home, reporter: Reporter) -> tuple[str, str]:
-    """TEMPORARY until workbench.build lands. fp32: the export itself (ORT optimises at load
-    time; OpenVINO reads ONNX). int8: ORT QDQ U8S8, per-channel, reduce_range (FACTS §5),
-    which OpenVINO also reads and runs in u8."""
-    if dtype == "fp32":
-        return str(onnx_path), backend
-    out = home.cache / "bench-int8" / f"{onnx_path.stem}-qdq-u8s8-minmax-{len(calib_files)}.onnx"
-    if out.is_file():
-        reporter.log(f"int8: cache hit {out.name}")
-        return str(out), backend
-    import tempfile
-
-    import numpy as np
-    import onnx
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    from workbench.atomic import atomic_path
-
-    prep = _ImagePreprocess(input_size)
-    input_name = onnx.load(str(onnx_path), load_external_data=False).graph.input[0].name
-    batches = [np.stack([prep.load(f)]) for f in calib_files]
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.it = iter(batches)
-
-        def get_next(self) -> dict[str, Any] | None:
-            reporter.check_cancelled()
-            b = next(self.it, None)
-            return None if b is None else {input_name: b}
-
-    reporter.log(f"int8: QDQ U8S8 per-channel reduce_range, minmax on {len(batches)} images")
-    with tempfile.TemporaryDirectory(dir=home.cache) as tmpdir:
-        pre = Path(tmpdir) / "pre.onnx"
-        quant_pre_process(str(onnx_path), str(pre), skip_symbolic_shape=True)
-        with atomic_path(out, suffix=".onnx") as tmp:
-            quantize_static(str(pre), str(tmp), Reader(), quant_format=QuantFormat.QDQ,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            per_channel=True, reduce_range=True,
-                            calibrate_method=CalibrationMethod.MinMax)
-    return str(out), backend
+    recipe = BuildRecipe(backend=backend, dtype=dtype,
+                         calibration=CalibrationSpec(method=method, count=calib_count)
+                         if dtype == "int8" else None)
+    prep = Preprocessor(preset_for(source=loaded.source, variant=loaded.variant,
+                                   pretrained_tag=loaded.pretrained_tag, input_size=input_size))
+    return build_artifact(onnx_path, recipe, model_name=loaded.variant, input_size=input_size,
+                          weights_id=loaded.weights_id,
+                          export_settings={"opset": 17, "dynamic_batch": True},
+                          calibration_samples=calib_samples if dtype == "int8" else None,
+                          preprocessor=prep, home=home, reporter=reporter,
+                          source=loaded.source, weights=loaded.weights)
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -294,46 +195,42 @@ def _fallback_build(onnx_path: Path, backend: str, dtype: str, input_size: tuple
 def prepare_targets(variant: str, input_size: tuple[int, int], home: Home, *,
                     weights: str = "random-init", include: Sequence[str] = tuple(TARGETS),
                     calibration: Path | None = None, calib_count: int = 8,
-                    calib_method: str = "minmax",
-                    reporter: Reporter | None = None) -> tuple[list[BenchTarget], float, dict[str, str]]:
+                    calib_method: str = "minmax", reporter: Reporter | None = None,
+                    ) -> tuple[list[BenchTarget], float, dict[str, Any]]:
     """Load, export and build what ``include`` asks for; return the bench targets, the
-    model's GMACs and the file behind each target."""
+    model's GMACs and the artifact behind each non-torch target."""
+    from workbench.sources import ModelSpec, load_model
+
     rep = reporter or Reporter()
     unknown = [t for t in include if t not in TARGETS]
     if unknown:
-        raise BadInput(f"compare: unknown target(s) {unknown}; expected {list(TARGETS)}")
-    import torch
-
-    torch.manual_seed(0)
-    model = load_variant(variant, weights)
-    weights_id = weights if weights != "random-init" else f"random-init:{variant}:seed0"
-    from workbench.bench.roofline import torch_gmacs
-
-    gmacs = torch_gmacs(model, input_size)
+        raise BadInput(f"compare: unknown target(s) {unknown}; expected {', '.join(TARGETS)}")
+    loaded = load_model(ModelSpec(source="timm", variant=variant, weights=weights), rep)
+    gmacs = torch_gmacs(loaded.model, input_size)
     targets: list[BenchTarget] = []
-    files: dict[str, str] = {}
+    arts: dict[str, Any] = {}
     onnx_path: Path | None = None
-    calib_files: list[Path] = []
+    calib: list[Any] = []
     for label in include:
         rep.check_cancelled()
         backend, dtype = TARGETS[label]
         if backend == "torch":
-            targets.append(torch_target(model, label, input_size, count_macs=False))
+            targets.append(torch_target(loaded.model, label, input_size, count_macs=False))
             continue
         if onnx_path is None:
-            onnx_path = _export(model, variant, weights_id, input_size, home, rep)
-        if dtype == "int8" and not calib_files:
-            calib_files = _calibration_images(calibration)
-        path, be = _build(onnx_path, backend, dtype, variant=variant, weights_id=weights_id,
-                          input_size=input_size, calib_files=calib_files, calib_count=calib_count,
-                          method=calib_method, home=home, reporter=rep)
-        files[label] = path
+            onnx_path = _export(loaded, input_size, home, rep)
+        if dtype == "int8" and not calib:
+            calib = _calibration_samples(calibration)
+        art = _build(onnx_path, backend, dtype, loaded=loaded, input_size=input_size,
+                     calib_samples=calib, calib_count=calib_count, method=calib_method,
+                     home=home, reporter=rep)
+        arts[label] = art
 
-        def factory(threads: int, p: str = path, b: str = be) -> Any:
+        def factory(threads: int, p: Path = art.path, b: str = art.backend) -> Any:
             return open_predictor(p, b, threads)
 
-        targets.append(BenchTarget(label, factory, path, gmacs))
-    return targets, gmacs, files
+        targets.append(BenchTarget(label, factory, str(art.path), gmacs))
+    return targets, gmacs, arts
 
 
 def side_by_side(variant: str, input_size: tuple[int, int], home: Home, config: BenchConfig,
@@ -343,9 +240,9 @@ def side_by_side(variant: str, input_size: tuple[int, int], home: Home, config: 
     """Measure the five builds of ``variant`` in one interleaved run (see module doc)."""
     rep = reporter or Reporter()
     t0 = time.perf_counter()
-    targets, gmacs, files = prepare_targets(variant, input_size, home, weights=weights,
-                                            include=include, calibration=calibration,
-                                            calib_count=calib_count, reporter=rep)
+    targets, gmacs, arts = prepare_targets(variant, input_size, home, weights=weights,
+                                           include=include, calibration=calibration,
+                                           calib_count=calib_count, reporter=rep)
     threads = sorted({p for p in _total_threads(config)})
     machine = {t: machine_limit(home.cache, t, reporter=rep) for t in threads}
     baseline = BASELINE_LABEL if BASELINE_LABEL in [t.label for t in targets] else None
@@ -356,18 +253,19 @@ def side_by_side(variant: str, input_size: tuple[int, int], home: Home, config: 
     notes = []
     if weights == "random-init":
         notes.append("random-init weights: speed only (int8 scales come from the calibration "
-                     "images, accuracy is not measured here)")
-    for label, path in files.items():
-        if path.endswith(".onnx") and TARGETS[label][1] == "int8":
+                     "images; accuracy is not measured here)")
+    for label, art in arts.items():
+        if Path(art.path).suffix == ".onnx" and TARGETS[label][1] == "int8":
             try:
-                q = onnx_gmacs(path, input_size)
-                if abs(q - gmacs) > 1e-3 * gmacs:
-                    notes.append(f"{label}: graph counts {q:.3f} GMACs vs {gmacs:.3f} for the model")
+                q = onnx_gmacs(art.path, input_size)
             except BadInput:
-                pass
+                continue
+            if abs(q - gmacs) > 1e-3 * gmacs:
+                notes.append(f"{label}: graph counts {q:.3f} GMACs vs {gmacs:.3f} for the model")
     return SideBySide(
         variant=variant, input_size=input_size, results=results, machine=machine, gmacs=gmacs,
-        artifacts=files, notes=notes, date=time.strftime("%Y-%m-%d %H:%M %Z"),
+        artifacts={k: str(a.path) for k, a in arts.items()},
+        built=arts, notes=notes, date=time.strftime("%Y-%m-%d %H:%M %Z"),
         host=_host(), seconds=time.perf_counter() - t0,
     )
 
@@ -383,3 +281,29 @@ def _host() -> str:
     from workbench.runtime import physical_cores
 
     return f"{cpu_name()}, {physical_cores()} physical cores, {platform.system()} {platform.release()}"
+
+
+def record_side_by_side(store: Store, sbs: SideBySide) -> int:
+    """One run in the store: the artifacts (so the leaderboard joins their build config),
+    every target's grid points and headline figures."""
+    from workbench.bench.record import record_result
+
+    h, w = sbs.input_size
+    run_id = store.start_run(f"bench --compare-backends {sbs.variant}")
+    for art in sbs.built.values():
+        meta = dict(art.meta)
+        calib = art.calibration.method if art.calibration is not None else ""
+        store.add_artifact(art.key, art.name, "artifact", str(art.path),
+                           source=str(meta.get("source", "")), variant=sbs.variant,
+                           weights=str(meta.get("weights", "")), backend=art.backend,
+                           dtype=art.dtype, calibration=calib, input_size=f"{h}x{w}", meta=meta)
+    for res in sbs.results:
+        art = sbs.built.get(res.label)
+        if art is None:
+            record_result(store, run_id, res)
+        else:
+            record_result(store, run_id, res, art.key, build=art.name)
+    store.finish_run(run_id, "ok", summary={"table": sbs.table(), "variant": sbs.variant,
+                                            "machine": {str(t): m.as_dict()
+                                                        for t, m in sbs.machine.items()}})
+    return run_id

@@ -103,7 +103,7 @@ def sgemm_probe(threads: int = 0, n: int = 2048, reps: int = 5,
 
 
 def machine_limit(cache_dir: str | Path | None, threads: int = 0, refresh: bool = False,
-                  reporter: Reporter | None = None) -> MachineLimit:
+                  reporter: Reporter | None = None, n: int = 2048) -> MachineLimit:
     """The sgemm rate at ``threads`` threads, from ``<cache_dir>/machine.json`` when this
     machine was already probed, otherwise measured now and cached (atomically)."""
     t = resolve_threads(threads)
@@ -122,7 +122,7 @@ def machine_limit(cache_dir: str | Path | None, threads: int = 0, refresh: bool 
         return replace(MachineLimit(**hit), cached=True)
     if reporter is not None:
         reporter.log(f"measuring this machine's dense sgemm rate with {t} thread(s) (once; cached)")
-    lim = sgemm_probe(t, reporter=reporter)
+    lim = sgemm_probe(t, n=n, reporter=reporter)
     if hit and hit["gflops"] > lim.gflops:
         # A ceiling is the best the machine has shown: a probe on a busy machine only
         # lowers the figure, so a re-probe can raise the cached rate but never lower it.

@@ -85,6 +85,9 @@ def bench(
     calib_count: Annotated[int, typer.Option(help="With --compare-backends: calibration images used.")] = 8,
     record: Annotated[bool, typer.Option(
         "--record/--no-record", help="Record the run in the store (leaderboard).")] = True,
+    reprobe: Annotated[bool, typer.Option(
+        "--reprobe", help="Re-measure the machine's sgemm limit (cached; a re-probe keeps "
+        "the best rate seen).")] = False,
     fmt: Annotated[str, typer.Option("--format", help="table | md (for --compare-backends).")] = "table",
     as_json: JsonOpt = False,
     home: HomeOpt = None,
@@ -107,6 +110,12 @@ def bench(
     hm = guarded(lambda: resolve_home(home), as_json)
     if fmt not in ("table", "md"):
         raise fail(f"--format {fmt!r}: expected table or md", 2, as_json)
+    if reprobe:
+        from workbench.bench import machine_limit
+        from workbench.runtime import resolve_threads
+
+        for t in sorted({resolve_threads(t) for t in cfg.threads}):
+            guarded(lambda t=t: machine_limit(hm.cache, t, refresh=True), as_json)
     if compare_backends:
         _compare(cfg, hm, variant, size, only, calibration, calib_count, record, fmt, as_json)
         return
@@ -173,15 +182,10 @@ def _compare(cfg: Any, hm: Any, variant: str | None, size: tuple[int, int] | Non
 
 
 def _record_compare(sbs: SideBySide, hm: Any) -> int:
-    from workbench.bench.record import record_result
+    from workbench.bench.compare import record_side_by_side
     from workbench.store import Store
 
-    store = Store(hm.db)
-    run_id = store.start_run(f"bench --compare-backends {sbs.variant}")
-    for res in sbs.results:
-        record_result(store, run_id, res)
-    store.finish_run(run_id, "ok", summary={"table": sbs.table(), "variant": sbs.variant})
-    return run_id
+    return record_side_by_side(Store(hm.db), sbs)
 
 
 def _f(v: Any, spec: str) -> str:

@@ -1,0 +1,282 @@
+"""Benchmark core: the grid's figures, interleaving, baseline ratios, sweet spot, roofline,
+the machine-limit cache and the store round trip — on a narrow HRNet exported at 64×64
+and run through real ONNX Runtime, OpenVINO and torch sessions.
+
+Figures are only checked for structure and sanity (p50 ≤ p90 ≤ p99, throughput against
+latency); real speed numbers come from ``hrnet-wb bench`` and ``benchmarks/``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workbench.bench import (
+    BASELINE_LABEL,
+    BenchConfig,
+    BenchTarget,
+    apply_roofline,
+    benchmark,
+    benchmark_targets,
+    grid_from_store,
+    grid_points,
+    machine_limit,
+    onnx_gmacs,
+    record_result,
+    sweet_spot,
+    torch_gmacs,
+    torch_target,
+)
+from workbench.errors import BadInput, Cancelled
+from workbench.events import Reporter
+from workbench.runtime import OpenVinoPredictor, OrtPredictor
+
+SIZE = (64, 64)
+
+NARROW_CFG = dict(
+    stem_width=16,
+    stage1=dict(num_modules=1, num_branches=1, block_type="BOTTLENECK", num_blocks=(1,),
+                num_channels=(8,), fuse_method="SUM"),
+    stage2=dict(num_modules=1, num_branches=2, block_type="BASIC", num_blocks=(1, 1),
+                num_channels=(8, 16), fuse_method="SUM"),
+    stage3=dict(num_modules=1, num_branches=3, block_type="BASIC", num_blocks=(1, 1, 1),
+                num_channels=(8, 16, 32), fuse_method="SUM"),
+    stage4=dict(num_modules=1, num_branches=4, block_type="BASIC", num_blocks=(1, 1, 1, 1),
+                num_channels=(8, 16, 32, 64), fuse_method="SUM"),
+)
+
+
+_NARROW: dict[str, object] = {}
+
+
+@pytest.fixture(scope="session")
+def narrow(tmp_path_factory):
+    """A narrow timm HighResolutionNet and its ONNX export (dynamic batch, 64×64).
+
+    Memoised per process so test_bench_cli.py, which imports this fixture, reuses it."""
+    if "model" not in _NARROW:
+        import torch
+        from timm.models.hrnet import HighResolutionNet
+
+        torch.manual_seed(0)
+        model = HighResolutionNet(NARROW_CFG, num_classes=10).eval()
+        path = tmp_path_factory.mktemp("bench") / "narrow.onnx"
+        with torch.inference_mode():
+            torch.onnx.export(model, torch.zeros(1, 3, *SIZE), str(path), dynamo=False,
+                              opset_version=17, input_names=["input"], output_names=["logits"],
+                              dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+        _NARROW.update(model=model, path=path)
+    return _NARROW["model"], _NARROW["path"]
+
+
+@pytest.fixture(scope="module")
+def grid(narrow):
+    """One ORT grid run (bs 1,4 × streams 1,2) shared by the figure checks below."""
+    _, path = narrow
+    cfg = BenchConfig(batch_sizes=[1, 4], streams=[1, 2], threads=[2], warmup=1,
+                      iterations=9, rounds=3)
+    return benchmark(lambda t: OrtPredictor(path, t), SIZE, cfg, label="narrow-ort",
+                     artifact_path=path)
+
+
+def test_grid_rows_have_sane_figures(grid):
+    assert [(r.batch, r.streams) for r in grid.rows] == [(1, 1), (4, 1), (1, 2), (4, 2)]
+    assert grid.backend == "ort-cpu"
+    for r in grid.rows:
+        assert r.threads == 2 and r.threads_per_stream == 2 // r.streams
+        assert r.requests == 9 and r.images == 9 * r.batch and r.rounds == 3
+        assert 0 < r.min_ms <= r.p50_ms <= r.p90_ms <= r.p99_ms <= r.max_ms
+        assert r.min_ms <= r.mean_ms <= r.max_ms
+        assert r.throughput_min <= r.throughput <= r.throughput_max
+        assert r.p50_min_ms <= r.p50_max_ms
+        assert r.spread == pytest.approx((r.throughput_max - r.throughput_min) / r.throughput)
+        # With one stream a round's wall time is at least the sum of its requests, so
+        # throughput cannot beat batch / fastest latency; N streams at most N times that.
+        assert r.throughput <= r.streams * r.batch / (r.min_ms / 1e3) * 1.05
+        # ...and it cannot be far below batch / slowest latency per stream either.
+        assert r.throughput >= r.batch / (r.max_ms / 1e3) * 0.5
+        assert r.peak_rss_mb > 50 and r.sessions_mb >= 0
+    assert grid.artifact_mb == pytest.approx(Path(grid.artifact_path).stat().st_size / 2**20)
+
+
+def test_headline_picks_latency_at_bs1_and_best_throughput(grid):
+    h = grid.headline()
+    bs1 = grid.row(1, 1)
+    assert h["p50_ms"][0] == bs1.p50_ms and h["p99_ms"][0] == bs1.p99_ms
+    assert h["throughput"][0] == max(r.throughput for r in grid.rows)
+    d = grid.as_dict()
+    assert json.loads(json.dumps(d))["rows"][0]["p50_ms"] == bs1.p50_ms
+    assert d["sweet_spot"] is None and d["budget_met"] is None
+
+
+def test_sweet_spot_respects_the_budget(grid):
+    rows = grid.rows
+    by_p99 = sorted(rows, key=lambda r: r.p99_ms)
+    budget = (by_p99[1].p99_ms + by_p99[2].p99_ms) / 2  # exactly two rows fit
+    spot = sweet_spot(rows, budget)
+    fitting = [r for r in rows if r.p99_ms <= budget]
+    assert len(fitting) == 2 and spot in fitting
+    assert spot.throughput == max(r.throughput for r in fitting)
+    assert sweet_spot(rows, by_p99[0].p99_ms * 0.5) is None
+    assert sweet_spot(rows, by_p99[-1].p99_ms) is max(rows, key=lambda r: r.throughput)
+
+
+def test_roofline_math(grid, narrow):
+    model, path = narrow
+    gmacs = onnx_gmacs(path)
+    res = apply_roofline(grid, gmacs, {2: 100.0})
+    for r in res.rows:
+        assert r.gflops == pytest.approx(2 * gmacs * r.throughput)
+        assert r.vs_roofline == pytest.approx(r.gflops / 100.0)
+    h = res.headline()
+    assert h["limit_img_s"][0] == pytest.approx(100.0 / (2 * gmacs))
+    assert h["vs_roofline"][0] == pytest.approx(max(r.vs_roofline for r in res.rows))
+
+
+def test_onnx_gmacs_equals_torch_count(narrow, tmp_path):
+    model, path = narrow
+    g = torch_gmacs(model, SIZE)
+    assert g > 0.01
+    assert onnx_gmacs(path) == pytest.approx(g, rel=1e-9)
+    # Dynamic-size export: the count scales with the pixels, and a QDQ int8 file counts the same.
+    assert onnx_gmacs(path, (128, 128)) == pytest.approx(torch_gmacs(model, (128, 128)), rel=1e-9)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{"input": np.random.default_rng(0).standard_normal((1, 3, *SIZE), dtype=np.float32)}])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    q = tmp_path / "q.onnx"
+    quantize_static(str(path), str(q), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+    assert onnx_gmacs(q) == pytest.approx(g, rel=1e-9)
+    with pytest.raises(BadInput, match="not a readable ONNX"):
+        onnx_gmacs(tmp_path / "missing.onnx")
+
+
+class Recording:
+    """A real predictor that also notes, per call, which target and batch ran."""
+
+    def __init__(self, inner, label, log):
+        self.inner, self.label, self.log = inner, label, log
+        self.backend = inner.backend
+
+    def predict(self, batch):
+        self.log.append((self.label, batch.shape[0]))
+        return self.inner.predict(batch)
+
+
+def test_rounds_interleave_targets_and_baseline_ratios(narrow):
+    model, path = narrow
+    log: list[tuple[str, int]] = []
+    base = torch_target(model, input_size=SIZE)
+    targets = [
+        BenchTarget(BASELINE_LABEL, lambda t: Recording(base.factory(t), "torch", log)),
+        BenchTarget("ort", lambda t: Recording(OrtPredictor(path, t), "ort", log), str(path)),
+        BenchTarget("ov", lambda t: Recording(OpenVinoPredictor(path, t), "ov", log), str(path)),
+    ]
+    cfg = BenchConfig(batch_sizes=[1, 2], streams=[1], threads=[0], warmup=1, iterations=3, rounds=3)
+    results = benchmark_targets(targets, SIZE, cfg, baseline=BASELINE_LABEL)
+    # Collapse consecutive calls into blocks: each (target, batch) block is one warmup or
+    # one round. Measured blocks must cycle torch,torch,ort,ort,ov,ov three times.
+    blocks: list[tuple[str, int]] = []
+    for entry in log:
+        if not blocks or blocks[-1] != entry:
+            blocks.append(entry)
+    order = [("torch", 1), ("torch", 2), ("ort", 1), ("ort", 2), ("ov", 1), ("ov", 2)]
+    assert blocks == order * 3  # warmup and measurement of a point run back to back
+    assert [r.backend for r in results] == ["torch", "ort-cpu", "openvino-cpu"]
+    torch_res = results[0]
+    for res in results:
+        for row in res.rows:
+            base_row = torch_res.row(row.batch, row.streams)
+            assert row.vs_torch == pytest.approx(row.throughput / base_row.throughput)
+        h = res.headline()
+        assert h["vs_torch"][0] == pytest.approx(h["throughput"][0] / torch_res.headline()["throughput"][0])
+        assert h["vs_torch_latency"][0] == pytest.approx(torch_res.row(1, 1).p50_ms / res.row(1, 1).p50_ms)
+    assert results[0].headline()["vs_torch"][0] == pytest.approx(1.0)
+
+
+def test_duration_mode_and_errors_from_stream_threads(narrow):
+    _, path = narrow
+    cfg = BenchConfig(batch_sizes=[1], streams=[2], threads=[2], warmup=1, iterations=1,
+                      duration_s=0.6, rounds=2)
+    res = benchmark(lambda t: OrtPredictor(path, t), SIZE, cfg)
+    row = res.rows[0]
+    assert row.rounds == 2 and row.requests >= 2 and row.streams == 2
+    # The graph's input is 64×64: at 96×96 ORT raises inside the stream threads, and the
+    # error must reach the caller instead of hanging or vanishing.
+    with pytest.raises(Exception, match="(?i)dimension|shape|invalid"):
+        benchmark(lambda t: OrtPredictor(path, t), (96, 96),
+                  BenchConfig(batch_sizes=[1], streams=[2], threads=[2], warmup=1, iterations=2))
+
+
+def test_cancel_stops_the_grid(narrow):
+    _, path = narrow
+    cancel = threading.Event()
+    seen = []
+
+    def sink(ev):
+        seen.append(ev)
+        if type(ev).__name__ == "Progress":
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        benchmark(lambda t: OrtPredictor(path, t), SIZE,
+                  BenchConfig(batch_sizes=[1, 2], warmup=0, iterations=6, rounds=3),
+                  Reporter(sink, cancel))
+    assert sum(type(e).__name__ == "Progress" for e in seen) == 1
+
+
+def test_config_validation_names_the_setting():
+    with pytest.raises(BadInput, match="batch_sizes"):
+        BenchConfig(batch_sizes=[0]).validate()
+    with pytest.raises(BadInput, match="threads"):
+        BenchConfig(threads=[-1]).validate()
+    with pytest.raises(BadInput, match="latency budget"):
+        BenchConfig(latency_budget_ms=0).validate()
+    pts = grid_points(BenchConfig(batch_sizes=[1, 8], streams=[1, 2], threads=[0]))
+    assert [(p.batch, p.streams) for p in pts] == [(1, 1), (8, 1), (1, 2), (8, 2)]
+
+
+def test_machine_limit_is_measured_once_and_cached(tmp_path):
+    first = machine_limit(tmp_path, threads=1, n=256)
+    assert not first.cached and first.gflops > 0.5 and first.threads == 1
+    again = machine_limit(tmp_path, threads=1, n=256)
+    assert again.cached and again.gflops == first.gflops
+    data = json.loads((tmp_path / "machine.json").read_text())
+    assert data["sgemm"]["1"]["gflops"] == first.gflops
+    # Another machine (or library) invalidates the cache.
+    data["fingerprint"] = "some other cpu"
+    (tmp_path / "machine.json").write_text(json.dumps(data))
+    assert not machine_limit(tmp_path, threads=1, n=256).cached
+
+
+def test_results_go_into_the_store_and_come_back(grid, home):
+    from workbench.store import Store
+
+    store = Store(home.db)
+    run_id = store.start_run("bench test")
+    heads = record_result(store, run_id, grid, artifact_key="k1")
+    store.finish_run(run_id, "ok")
+    points = grid_from_store(store, run_id, grid.label)
+    assert [(p["batch"], p["streams"]) for p in points] == [(1, 1), (1, 2), (4, 1), (4, 2)]
+    for p in points:
+        row = grid.row(p["batch"], p["streams"])
+        assert p["p99_ms"] == pytest.approx(row.p99_ms) and p["throughput"] == pytest.approx(row.throughput)
+    board = [r for r in store.leaderboard() if r["run_id"] == run_id]
+    assert len(board) == 1
+    assert board[0]["p50_ms"] == pytest.approx(heads["p50_ms"])
+    assert board[0]["throughput"] == pytest.approx(max(r.throughput for r in grid.rows))
