@@ -284,8 +284,13 @@ def stage_bench(ctx: RunContext) -> None:
     size = ctx.profile.model.input_size
     targets: list[tuple[str, str, Any]] = []
     if b.baseline:
-        model = ctx.loaded.model
-        targets.append(("torch-eager-fp32", "", lambda t: TorchPredictor(model, t)))
+        model, lm = ctx.loaded.model, ctx.loaded
+        base_key = f"torch-eager:{lm.weights_id}"
+        h, w = size
+        ctx.store.add_artifact(base_key, "torch-eager-fp32", "baseline", "", source=lm.source,
+                               variant=lm.variant, weights=lm.weights, backend="torch",
+                               dtype="fp32", input_size=f"{h}x{w}")
+        targets.append(("torch-eager-fp32", base_key, lambda t: TorchPredictor(model, t)))
     for art in ctx.artifacts:
         targets.append((art.name, art.key,
                         lambda t, a=art: open_predictor(a.path, a.backend, t)))

@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich import box
 from rich.table import Table
 
 from workbench.events import (
@@ -89,12 +90,11 @@ class EventPrinter:
 LEADERBOARD_COLUMNS: list[tuple[str, str, str]] = [
     # key, header, format
     ("run_id", "run", "{:.0f}"),
-    ("build", "build", "{}"),
-    ("weights", "weights", "{}"),
-    ("top1", "top-1 %", "{:.2f}"),
-    ("top5", "top-5 %", "{:.2f}"),
+    ("model", "model", "{}"),
+    ("build_label", "build", "{}"),
+    ("top1", "top-1", "{:.2f}"),
+    ("top5", "top-5", "{:.2f}"),
     ("p50_ms", "p50 ms", "{:.1f}"),
-    ("p99_ms", "p99 ms", "{:.1f}"),
     ("throughput", "img/s", "{:.1f}"),
     ("vs_torch", "×torch", "{:.2f}"),
 ]
@@ -115,17 +115,34 @@ def short_weights(w: str) -> str:
     return w.rsplit("/", 1)[-1]
 
 
+def build_label(row: dict[str, Any]) -> str:
+    """'int8 percentile ort-cpu' from the build config; the artifact name is too long for 80 columns."""
+    if not row.get("dtype"):
+        return row.get("build", "")
+    calib = row.get("calibration") or ""
+    return " ".join(p for p in (row["dtype"], calib, row.get("backend", "")) if p)
+
+
+def model_label(row: dict[str, Any]) -> str:
+    variant = (row.get("variant") or "").removeprefix("hrnet_")
+    if row.get("weights") == "random-init":
+        variant += "*"
+    return variant
+
+
 def leaderboard_table(rows: Sequence[dict[str, Any]], title: str = "") -> Table:
-    table = Table(title=title or None, show_lines=False, header_style="bold", expand=False)
+    """Fits 80 columns: variant (``*`` = random-init weights) and a short build label."""
+    table = Table(title=title or None, show_lines=False, header_style="bold", expand=False,
+                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+                  caption="top-1/top-5 in %; * = random-init weights" if any(
+                      r.get("weights") == "random-init" for r in rows) else "top-1/top-5 in %")
     for key, header, _ in LEADERBOARD_COLUMNS:
-        table.add_column(header, justify="left" if key in ("build", "weights") else "right",
+        left = key in ("model", "build_label")
+        table.add_column(header, justify="left" if left else "right", no_wrap=not left,
                          overflow="fold")
     for r in rows:
-        cells = []
-        for key, _, spec in LEADERBOARD_COLUMNS:
-            v = r.get(key)
-            cells.append(short_weights(v) if key == "weights" else fmt(v, spec))
-        table.add_row(*cells)
+        view = dict(r, model=model_label(r), build_label=build_label(r))
+        table.add_row(*(fmt(view.get(key), spec) for key, _, spec in LEADERBOARD_COLUMNS))
     return table
 
 
