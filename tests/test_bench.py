@@ -280,3 +280,19 @@ def test_results_go_into_the_store_and_come_back(grid, home):
     assert len(board) == 1
     assert board[0]["p50_ms"] == pytest.approx(heads["p50_ms"])
     assert board[0]["throughput"] == pytest.approx(max(r.throughput for r in grid.rows))
+
+
+def test_measure_builds_is_the_pipeline_stage_in_one_call(narrow, home):
+    from workbench.bench.bench_run import BuildToMeasure, measure_builds
+
+    model, path = narrow
+    cfg = BenchConfig(batch_sizes=[1], warmup=1, iterations=2, rounds=2)
+    results = measure_builds([BuildToMeasure("narrow-fp32-ort", str(path), "ort-cpu", "k")],
+                             SIZE, cfg, home, model=model)
+    assert [r.label for r in results] == [BASELINE_LABEL, "narrow-fp32-ort"]
+    base, ort = results
+    assert ort.baseline_label == BASELINE_LABEL and ort.rows[0].vs_torch is not None
+    assert ort.gmacs == pytest.approx(base.gmacs) == pytest.approx(torch_gmacs(model, SIZE))
+    assert ort.rows[0].vs_roofline == pytest.approx(
+        2 * ort.gmacs * ort.rows[0].throughput / ort.machine_gflops[ort.rows[0].threads])
+    assert (home.cache / "machine.json").is_file()

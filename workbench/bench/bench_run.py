@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.bench.baseline import BASELINE_LABEL, load_variant, torch_target
 from workbench.bench.grid import BenchConfig, BenchResult, BenchTarget, benchmark_targets
@@ -21,6 +21,9 @@ from workbench.events import Reporter
 from workbench.home import Home
 from workbench.runtime import open_predictor, resolve_threads
 from workbench.store import Store
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.profile import Profile
 
 
 @dataclass
@@ -61,6 +64,101 @@ class BenchRun:
             "notes": self.notes,
             "results": [r.as_dict() for r in self.results],
         }
+
+
+@dataclass(frozen=True)
+class BuildToMeasure:
+    """A built artifact as the pipeline knows it."""
+
+    name: str
+    path: str
+    backend: str
+    key: str = ""
+
+
+def measure_builds(builds: list[BuildToMeasure], input_size: tuple[int, int],
+                   config: BenchConfig, home: Home, *, model: Any = None,
+                   reporter: Reporter | None = None) -> list[BenchResult]:
+    """The pipeline's bench stage in one call: every build (and torch eager of ``model``
+    when given, as the baseline) in interleaved rounds, then on the roofline.
+
+    Returns one result per target, baseline first; record each with
+    :func:`workbench.bench.record_result` (or read ``rows``/``headline()`` yourself).
+    """
+    rep = reporter or Reporter()
+    targets: list[BenchTarget] = []
+    model_gmacs = None
+    if model is not None:
+        from workbench.bench.roofline import torch_gmacs
+
+        model_gmacs = torch_gmacs(model, input_size)
+        targets.append(torch_target(model, BASELINE_LABEL, count_macs=False))
+    gmacs_of: dict[str, float | None] = {BASELINE_LABEL: model_gmacs}
+    for b in builds:
+        g = model_gmacs
+        if b.path.endswith(".onnx"):
+            try:
+                g = onnx_gmacs(b.path, input_size)
+            except BadInput:
+                pass
+        gmacs_of[b.name] = g
+
+        def factory(threads: int, p: str = b.path, be: str = b.backend) -> Any:
+            return open_predictor(p, be, threads)
+
+        targets.append(BenchTarget(b.name, factory, b.path, g))
+    results = benchmark_targets(targets, input_size, config, rep,
+                                baseline=BASELINE_LABEL if model is not None else None)
+    if any(gmacs_of.values()):
+        threads = sorted({resolve_threads(t) for t in config.threads})
+        rates = {t: machine_limit(home.cache, t, reporter=rep).gflops for t in threads}
+        for res in results:
+            g = gmacs_of.get(res.label)
+            if g:
+                apply_roofline(res, g, rates)
+    return results
+
+
+def bench_profile(profile: Profile, home: Home, config: BenchConfig, *, profile_path: str = "",
+                  reporter: Reporter | None = None) -> tuple[int, list[BenchResult]]:
+    """``hrnet-wb bench --profile``: the profile's builds (through the pipeline's own model,
+    export, data and build stages, so they are cache hits after ``hrnet-wb run``) measured
+    in one interleaved grid, torch eager included when ``[bench].baseline`` is set.
+    Evaluation is skipped. Returns the store's run id and the results."""
+    from workbench.pipeline import RunContext, stage_build, stage_data, stage_export, stage_model
+
+    rep = reporter or Reporter()
+    store = Store(home.db)
+    name = f"bench {profile.name or 'profile'}"
+    run_id = store.start_run(name, profile_path, profile.canonical_json(), profile.content_hash())
+    out_dir = home.runs / str(run_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store.set_out_dir(run_id, str(out_dir))
+    ctx = RunContext(profile, home, store, rep, run_id, out_dir)
+    try:
+        for stage in (stage_model, stage_export, stage_data, stage_build):
+            rep.check_cancelled()
+            stage(ctx)
+        assert ctx.loaded is not None
+        builds = [BuildToMeasure(a.name, str(a.path), a.backend, a.key) for a in ctx.artifacts]
+        results = measure_builds(builds, profile.model.input_size, config, home,
+                                 model=ctx.loaded.model if profile.bench.baseline else None,
+                                 reporter=rep.stage("bench"))
+        keys = {b.name: b.key for b in builds}
+        for res in results:
+            record_result(store, run_id, res, keys.get(res.label, ""))
+        store.finish_run(run_id, "ok", summary={
+            "bench": {r.label: {k: v for k, (v, _u) in r.headline().items()} for r in results}})
+    except Cancelled as exc:
+        store.finish_run(run_id, "cancelled", str(exc))
+        raise
+    except KeyboardInterrupt:
+        store.finish_run(run_id, "interrupted", "interrupted (Ctrl-C)")
+        raise
+    except Exception as exc:
+        store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    return run_id, results
 
 
 def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,

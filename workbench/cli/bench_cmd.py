@@ -88,6 +88,11 @@ def bench(
     reprobe: Annotated[bool, typer.Option(
         "--reprobe", help="Re-measure the machine's sgemm limit (cached; a re-probe keeps "
         "the best rate seen).")] = False,
+    profile: Annotated[Path | None, typer.Option(
+        "--profile", "-p", help="Measure a profile's builds with its [bench] grid (builds are "
+        "cache hits after `hrnet-wb run`; evaluation is skipped).", show_default=False)] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="With --profile: override a key, e.g. --set bench.streams=[1,2].")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | md (for --compare-backends).")] = "table",
     as_json: JsonOpt = False,
     home: HomeOpt = None,
@@ -116,6 +121,9 @@ def bench(
 
         for t in sorted({resolve_threads(t) for t in cfg.threads}):
             guarded(lambda t=t: machine_limit(hm.cache, t, refresh=True), as_json)
+    if profile is not None:
+        _profile(profile, set_ or [], cfg, hm, as_json)
+        return
     if compare_backends:
         _compare(cfg, hm, variant, size, only, calibration, calib_count, record, fmt, as_json)
         return
@@ -134,6 +142,32 @@ def bench(
         if not as_json:
             typer.echo(f"error: no configuration keeps p99 within {latency_budget_ms:g} ms", err=True)
         raise typer.Exit(1)
+
+
+def _profile(path: Path, overrides: list[str], cli_cfg: Any, hm: Any, as_json: bool) -> None:
+    from dataclasses import replace
+
+    from workbench.bench import BenchConfig
+    from workbench.bench.bench_run import bench_profile
+    from workbench.profile import load_profile
+
+    prof = guarded(lambda: load_profile(path, overrides), as_json)
+    b = prof.bench
+    cfg = guarded(lambda: replace(
+        cli_cfg, batch_sizes=list(b.batch_sizes), streams=list(b.streams), threads=list(b.threads),
+        warmup=b.warmup, iterations=b.iterations).validate(), as_json)
+    assert isinstance(cfg, BenchConfig)
+    run_id, results = _with_printer(
+        lambda rep: bench_profile(prof, hm, cfg, profile_path=str(path), reporter=rep), as_json)
+    if as_json:
+        print_json({"ok": True, "run_id": run_id, "results": [r.as_dict() for r in results]})
+        return
+    from rich.console import Console
+
+    out = Console()
+    out.print(f"bench run {run_id} · {prof.name}", style="bold")
+    for r in results:
+        out.print(_results_table(r))
 
 
 def _with_printer(fn: Any, as_json: bool) -> Any:
