@@ -7,7 +7,14 @@ machine's own limit, with the sweet spot under a latency budget.
 
 from __future__ import annotations
 
-from workbench.bench.baseline import BASELINE_LABEL, load_variant, torch_baseline, torch_target
+from workbench.bench.baseline import (
+    BASELINE_LABEL,
+    load_baseline,
+    load_variant,
+    register_baseline,
+    torch_baseline,
+    torch_target,
+)
 from workbench.bench.grid import (
     BenchConfig,
     BenchResult,
@@ -32,7 +39,8 @@ from workbench.bench.roofline import (
 )
 
 __all__ = [
-    "BASELINE_LABEL", "load_variant", "torch_baseline", "torch_target",
+    "BASELINE_LABEL", "load_baseline", "load_variant", "register_baseline", "torch_baseline",
+    "torch_target",
     "grid_from_store", "record_result", "record_results",
     "BenchConfig", "BenchResult", "BenchRow", "BenchTarget", "GridPoint", "PredictorFactory",
     "benchmark", "benchmark_targets", "grid_points", "sweet_spot",

@@ -14,15 +14,33 @@ from workbench.runtime import TorchPredictor
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from workbench.sources import LoadedModel
+    from workbench.store import Store
+
 BASELINE_LABEL = "torch-eager-fp32"
 
 
-def load_variant(variant: str, weights: str = "random-init", source: str = "timm") -> torch.nn.Module:
+def load_baseline(variant: str, weights: str = "random-init", source: str = "timm") -> LoadedModel:
     """The canonical timm HRNet for ``variant`` through workbench.sources (seeded random-init
     by default; it resolves short names such as ``w18`` and raises BadInput on unknown ones)."""
     from workbench.sources import ModelSpec, load_model
 
-    return load_model(ModelSpec(source=source, variant=variant, weights=weights)).model
+    return load_model(ModelSpec(source=source, variant=variant, weights=weights))
+
+
+def load_variant(variant: str, weights: str = "random-init", source: str = "timm") -> torch.nn.Module:
+    return load_baseline(variant, weights, source).model
+
+
+def register_baseline(store: Store, loaded: LoadedModel, input_size: tuple[int, int]) -> str:
+    """Record torch eager as a 'baseline' artifact, keyed like the pipeline does, so the
+    leaderboard joins its figures with source, variant, weights, backend and dtype."""
+    key = f"torch-eager:{loaded.weights_id}"
+    h, w = input_size
+    store.add_artifact(key, BASELINE_LABEL, "baseline", "", source=loaded.source,
+                       variant=loaded.variant, weights=loaded.weights, backend="torch",
+                       dtype="fp32", input_size=f"{h}x{w}")
+    return key
 
 
 def torch_target(model: torch.nn.Module, label: str = BASELINE_LABEL,

@@ -11,7 +11,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from workbench.bench.baseline import BASELINE_LABEL, load_variant, torch_target
+from workbench.bench.baseline import (
+    BASELINE_LABEL,
+    load_baseline,
+    register_baseline,
+    torch_target,
+)
 from workbench.bench.grid import BenchConfig, BenchResult, BenchTarget, benchmark_targets
 from workbench.bench.record import record_result
 from workbench.bench.roofline import MachineLimit, apply_roofline, machine_limit, onnx_gmacs
@@ -145,6 +150,8 @@ def bench_profile(profile: Profile, home: Home, config: BenchConfig, *, profile_
                                  model=ctx.loaded.model if profile.bench.baseline else None,
                                  reporter=rep.stage("bench"))
         keys = {b.name: b.key for b in builds}
+        if profile.bench.baseline:
+            keys[BASELINE_LABEL] = register_baseline(store, ctx.loaded, profile.model.input_size)
         for res in results:
             record_result(store, run_id, res, keys.get(res.label, ""))
         store.finish_run(run_id, "ok", summary={
@@ -183,12 +190,10 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
     targets: list[BenchTarget] = []
     gmacs: float | None = None
     model_gmacs: float | None = None
-    model = None
+    model = loaded = None
     if target.backend == "torch" or (want_baseline and target.backend != "torch"):
-        import torch
-
-        torch.manual_seed(0)
-        model = load_variant(target.variant)
+        loaded = load_baseline(target.variant)
+        model = loaded.model
         from workbench.bench.roofline import torch_gmacs
 
         gmacs = model_gmacs = torch_gmacs(model, target.input_size)
@@ -245,9 +250,13 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
         run = BenchRun(run_id, target, main, base, machine, notes, time.perf_counter() - t0)
         if store is not None and run_id is not None:
             register(store, target)
-            if base is not None:
-                record_result(store, run_id, base)
-            record_result(store, run_id, main, target.artifact_key)
+            if loaded is not None and base is not None:
+                record_result(store, run_id, base,
+                              register_baseline(store, loaded, target.input_size))
+            main_key = target.artifact_key
+            if loaded is not None and target.backend == "torch":
+                main_key = register_baseline(store, loaded, target.input_size)
+            record_result(store, run_id, main, main_key)
             store.finish_run(run_id, "ok", summary=run.as_dict())
     except Cancelled as exc:
         if store is not None and run_id is not None:

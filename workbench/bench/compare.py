@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.bench.baseline import BASELINE_LABEL, torch_target
+from workbench.bench.baseline import BASELINE_LABEL, register_baseline, torch_target
 from workbench.bench.grid import BenchConfig, BenchResult, BenchTarget, benchmark_targets
 from workbench.bench.roofline import (
     MachineLimit,
@@ -57,6 +57,7 @@ class SideBySide:
     gmacs: float
     artifacts: dict[str, str] = field(default_factory=dict)  # label -> file measured
     built: dict[str, Any] = field(default_factory=dict)  # label -> workbench.build.Artifact
+    loaded: Any = None  # workbench.sources.LoadedModel of the variant
     notes: list[str] = field(default_factory=list)
     date: str = ""
     host: str = ""
@@ -196,7 +197,7 @@ def prepare_targets(variant: str, input_size: tuple[int, int], home: Home, *,
                     weights: str = "random-init", include: Sequence[str] = tuple(TARGETS),
                     calibration: Path | None = None, calib_count: int = 8,
                     calib_method: str = "minmax", reporter: Reporter | None = None,
-                    ) -> tuple[list[BenchTarget], float, dict[str, Any]]:
+                    ) -> tuple[list[BenchTarget], float, dict[str, Any], LoadedModel]:
     """Load, export and build what ``include`` asks for; return the bench targets, the
     model's GMACs and the artifact behind each non-torch target."""
     from workbench.sources import ModelSpec, load_model
@@ -230,7 +231,7 @@ def prepare_targets(variant: str, input_size: tuple[int, int], home: Home, *,
             return open_predictor(p, b, threads)
 
         targets.append(BenchTarget(label, factory, str(art.path), gmacs))
-    return targets, gmacs, arts
+    return targets, gmacs, arts, loaded
 
 
 def side_by_side(variant: str, input_size: tuple[int, int], home: Home, config: BenchConfig,
@@ -240,7 +241,7 @@ def side_by_side(variant: str, input_size: tuple[int, int], home: Home, config: 
     """Measure the five builds of ``variant`` in one interleaved run (see module doc)."""
     rep = reporter or Reporter()
     t0 = time.perf_counter()
-    targets, gmacs, arts = prepare_targets(variant, input_size, home, weights=weights,
+    targets, gmacs, arts, loaded = prepare_targets(variant, input_size, home, weights=weights,
                                            include=include, calibration=calibration,
                                            calib_count=calib_count, reporter=rep)
     threads = sorted({p for p in _total_threads(config)})
@@ -265,7 +266,7 @@ def side_by_side(variant: str, input_size: tuple[int, int], home: Home, config: 
     return SideBySide(
         variant=variant, input_size=input_size, results=results, machine=machine, gmacs=gmacs,
         artifacts={k: str(a.path) for k, a in arts.items()},
-        built=arts, notes=notes, date=time.strftime("%Y-%m-%d %H:%M %Z"),
+        built=arts, loaded=loaded, notes=notes, date=time.strftime("%Y-%m-%d %H:%M %Z"),
         host=_host(), seconds=time.perf_counter() - t0,
     )
 
@@ -299,7 +300,9 @@ def record_side_by_side(store: Store, sbs: SideBySide) -> int:
                            dtype=art.dtype, calibration=calib, input_size=f"{h}x{w}", meta=meta)
     for res in sbs.results:
         art = sbs.built.get(res.label)
-        if art is None:
+        if art is None and res.label == BASELINE_LABEL and sbs.loaded is not None:
+            record_result(store, run_id, res, register_baseline(store, sbs.loaded, sbs.input_size))
+        elif art is None:
             record_result(store, run_id, res)
         else:
             record_result(store, run_id, res, art.key, build=art.name)
