@@ -1,0 +1,112 @@
+"""The spine end to end: demo profile → store → leaderboard, plus interruption and cancel."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from workbench.errors import Cancelled
+from workbench.events import Event, Reporter, RunFinished, StageStarted
+from workbench.home import resolve_home
+from workbench.pipeline import run_profile
+from workbench.profile import load_profile
+from workbench.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "profiles" / "demo.toml"
+# The demo profile at test size: same stages, same code paths, seconds instead of a minute.
+FAST = ["model.input_size=[64, 64]", "build.calibration.count=2", "bench.batch_sizes=[1, 2]",
+        "bench.iterations=2", "bench.warmup=1"]
+
+
+def cli(*args: str, home: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "workbench", *args, "--home", str(home)],
+                          capture_output=True, text=True, timeout=600)
+
+
+def leftovers(root: Path) -> list[Path]:
+    """Temp files that an atomic write would leave behind if it were not atomic."""
+    return [p for p in root.rglob(".*") if p.is_file() or p.is_dir()]
+
+
+def test_demo_profile_end_to_end_via_cli(tmp_path):
+    home = tmp_path / "home"
+    sets = [a for s in FAST for a in ("--set", s)]
+    proc = cli("run", "--profile", str(DEMO), *sets, "--json", home=home)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads(proc.stdout)
+    assert record["ok"] and record["status"] == "ok"
+    assert record["weights"] == "random-init"
+    assert record["model"]["variant"] == "hrnet_w18_small"
+    assert [b["dtype"] for b in record["builds"]] == ["fp32", "int8"]
+    assert record["export"]["parity_max_abs"] <= 1e-4
+    assert set(record["stage_seconds"]) == {"model", "export", "data", "build", "eval", "bench"}
+    # 13 bundled images, 2 set aside for calibration, the rest evaluated by both builds
+    for b in record["builds"]:
+        m = b["metrics"]
+        assert m["images"] == 11 and m["skipped"] == 0
+        assert 0 <= m["top1"] <= m["top5"] <= 100
+        assert m["p50_ms"] > 0 and m["throughput"] > 0
+        out = Path(record["out_dir"]) / b["name"]
+        lines = (out / "results.jsonl").read_text().splitlines()
+        assert len(lines) == 11
+        assert len((out / "results.txt").read_text().splitlines()) == 5 * 11
+
+    board = cli("leaderboard", "--json", home=home)
+    assert board.returncode == 0, board.stderr
+    rows = json.loads(board.stdout)
+    by_dtype = {(r["backend"], r["dtype"]): r for r in rows}
+    assert {("ort-cpu", "fp32"), ("ort-cpu", "int8"), ("torch", "fp32")} <= set(by_dtype)
+    for key in (("ort-cpu", "fp32"), ("ort-cpu", "int8")):
+        r = by_dtype[key]
+        assert r["weights"] == "random-init" and r["variant"] == "hrnet_w18_small"
+        for metric in ("top1", "top5", "p50_ms", "throughput", "vs_torch"):
+            assert isinstance(r[metric], float)
+    md = cli("leaderboard", "--format", "md", "--sort", "throughput", home=home)
+    assert md.returncode == 0 and md.stdout.startswith("| run_id |")
+    csv = cli("leaderboard", "--format", "csv", "--where", "dtype=int8", home=home)
+    assert csv.returncode == 0 and len(csv.stdout.strip().splitlines()) == 2
+
+    # the same profile again: every artifact is a cache hit
+    again = cli("run", "--profile", str(DEMO), *sets, "--set", "bench.enabled=false", "--json", home=home)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert all(b["cached"] for b in json.loads(again.stdout)["builds"])
+    assert leftovers(home / "artifacts") == []
+
+
+class _StopAt:
+    """A sink that interrupts the run when the build stage starts."""
+
+    def __init__(self, exc: BaseException | None = None, cancel: threading.Event | None = None):
+        self.exc, self.cancel = exc, cancel
+        self.events: list[Event] = []
+
+    def __call__(self, ev: Event) -> None:
+        self.events.append(ev)
+        if isinstance(ev, StageStarted) and ev.stage == "build":
+            if self.cancel is not None:
+                self.cancel.set()
+            if self.exc is not None:
+                raise self.exc
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "cancel"])
+def test_interrupted_run_is_recorded_and_leaves_no_partial_files(tmp_path, how):
+    home = resolve_home(tmp_path / "home")
+    prof = load_profile(DEMO, FAST + ["bench.enabled=false"])
+    cancel = threading.Event()
+    sink = _StopAt(KeyboardInterrupt() if how == "ctrl-c" else None,
+                   cancel if how == "cancel" else None)
+    with pytest.raises(KeyboardInterrupt if how == "ctrl-c" else Cancelled):
+        run_profile(prof, home, Reporter(sink, cancel), str(DEMO))
+    runs = Store(home.db).runs()
+    assert [r.status for r in runs] == ["interrupted" if how == "ctrl-c" else "cancelled"]
+    assert isinstance(sink.events[-1], RunFinished)
+    assert leftovers(home.root) == []
+    # no artifact was completed before the interruption, so none may exist
+    assert list(home.artifacts.iterdir()) == []
