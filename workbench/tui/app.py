@@ -317,15 +317,28 @@ class WorkbenchApp(App[None]):
                     detail += f"; traceback: {tb}"
             self.push_screen(ErrorModal(title, msg, detail))
         self.build_pane.refresh_queue()
-        self.refresh_results()
+        self.refresh_results(job)
         if self._quit_after_job:
             self.exit()
             return
         self.start_next()
 
-    def refresh_results(self) -> None:
+    def refresh_results(self, job: Job | None = None) -> None:
+        """Re-read the store; a finished run becomes the Dataset pane's A (its target build)
+        and B (its fp32 reference), so the two are side by side without any key press."""
+        from workbench.tui.results import builds_in
+
         self.query_one(LeaderboardPane).reload()
-        self.query_one(DatasetPane).reload()
+        a = b = None
+        if job is not None and job.run_id is not None:
+            row = self.store.run(job.run_id)
+            built = [bd["name"] for bd in (row or {}).get("summary", {}).get("builds", [])]
+            have = set(builds_in(row["out_dir"])) if row else set()
+            built = [n for n in built if n in have]
+            if built:
+                a = f"{job.run_id}/{built[-1]}"
+                b = f"{job.run_id}/{built[0]}" if len(built) > 1 else None
+        self.query_one(DatasetPane).reload(a, b)
 
     def open_in_dataset(self, a: str, b: str | None = None) -> None:
         self.action_show_pane("dataset")

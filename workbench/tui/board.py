@@ -18,11 +18,12 @@ from workbench.store import LOWER_IS_BETTER
 COLUMNS: tuple[tuple[str, str, str, int], ...] = (
     ("mark", "", "{}", 1),
     ("run_id", "run", "{:.0f}", 4),
-    ("build", "build", "{}", 22),
+    ("build", "build", "{}", 24),
     ("top1", "top1%", "{:.2f}", 6),
     ("p50_ms", "p50ms", "{:.1f}", 6),
     ("throughput", "img/s", "{:.1f}", 6),
     ("status", "status", "{}", 9),
+    ("variant", "variant", "{}", 18),
     ("backend", "backend", "{}", 12),
     ("dtype", "dtype", "{}", 5),
     ("calibration", "calib", "{}", 10),
@@ -46,10 +47,23 @@ def fmt(value: Any, spec: str) -> str:
 
 
 def cell(row: dict[str, Any], key: str, spec: str) -> str:
+    if key == "build":
+        return short_build(str(row.get("build") or ""))
     if key == "weights":
         w = str(row.get("weights") or "")
         return w.rsplit("/", 1)[-1] if w else "–"
     return fmt(row.get(key), spec)
+
+
+def short_build(build: str) -> str:
+    """``hrnet_w18_small-int8-percentile-3_224_224-ort-cpu`` → ``int8-percentile 224 ort-cpu``
+    (the variant has its own column; torch-eager-fp32 and odd names pass through)."""
+    parts = build.split("-")
+    if len(parts) >= 5 and "_" in parts[3]:
+        size = parts[3].split("_")[-1]
+        calib = "" if parts[2] == "none" else f"-{parts[2]}"
+        return f"{parts[1]}{calib} {size} {'-'.join(parts[4:])}"
+    return build
 
 
 def row_key(row: dict[str, Any]) -> str:

@@ -57,7 +57,10 @@ class BuildResults:
 
     @property
     def label(self) -> str:
-        return f"run {self.run_id} · {self.build}"
+        """``run 3 · int8-percentile-3_224_224-ort-cpu`` (the variant prefix dropped)."""
+        from workbench.tui.board import short_build
+
+        return f"run {self.run_id} · {short_build(self.build)}"
 
 
 def parse_row(obj: dict[str, Any]) -> ImageRow:

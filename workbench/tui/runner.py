@@ -42,6 +42,8 @@ FLAG_GRACE_S = 0.6
 # After SIGINT: wait this long, then terminate (SIGTERM), then kill.
 SIGINT_GRACE_S = 0.8
 TERM_GRACE_S = 0.3
+# Where the child's native stdout/stderr go, under <home>/cache/.
+CHILD_LOG = "tui-runs.log"
 
 
 class JobFailed(WorkbenchError):
@@ -78,6 +80,7 @@ def _child_main(profile_json: str, profile_path: str, home_root: str, events: An
             raise Cancelled("cancelled by the user")
 
     signal.signal(signal.SIGINT, on_sigint)
+    _quiet_native_output(Path(home_root))
     flag = threading.Event()
 
     def watch() -> None:
@@ -99,9 +102,54 @@ def _child_main(profile_json: str, profile_path: str, home_root: str, events: An
         events.put(("error", ("Cancelled", "cancelled by the user", 130)))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, never swallowed silently
         events.put(("error", (type(exc).__name__, f"{type(exc).__name__}: {exc}", 1)))
+    # Everything is recorded and every file was written atomically; tearing down torch,
+    # ORT and OpenVINO at interpreter exit takes seconds on a busy machine, so flush the
+    # queue and leave at once.
+    events.close()
+    events.join_thread()
+    os._exit(0)
+
+
+def _quiet_native_output(home_root: Path) -> None:
+    """Send the child's fd 1 and 2 to a log file: native libraries (ORT, OpenVINO) write
+    warnings straight to the terminal, which would scribble over the TUI."""
+    log = home_root / "cache" / CHILD_LOG
+    log.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 # -- the parent side ---------------------------------------------------------------------
+
+_tracker_lock = threading.Lock()
+
+
+def _ensure_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with a real stderr.
+
+    The tracker passes ``sys.stderr.fileno()`` to its process; under Textual, sys.stderr is
+    a capture object without a usable descriptor, and spawning fails with "bad value(s)
+    in fds_to_keep". Swap in the process's real stderr for that one call.
+    """
+    import sys
+    from multiprocessing import resource_tracker
+
+    with _tracker_lock:
+        try:
+            ok = sys.stderr is not None and sys.stderr.fileno() >= 0
+        except (AttributeError, OSError, ValueError):
+            ok = False
+        if ok:
+            resource_tracker.ensure_running()
+            return
+        saved = sys.stderr
+        try:
+            sys.stderr = sys.__stderr__
+            resource_tracker.ensure_running()
+        finally:
+            sys.stderr = saved
 
 
 class PipelineJob:
@@ -123,6 +171,7 @@ class PipelineJob:
         self._mp_cancel: Any = None
         self._proc: Any = None
         self._started_at = time.time()
+        self._stopping = False
 
     # Called from the UI thread.
     def cancel(self) -> None:
@@ -149,6 +198,7 @@ class PipelineJob:
                 self.outcome.cancel_latency_s = time.perf_counter() - self._cancel_at
         elif isinstance(ev, Failed):
             self.outcome.error = ev.message
+            self._stopping = True  # the pipeline caught the error and is recording the run
         self.sink(ev)
 
     def run(self) -> dict[str, Any]:
@@ -175,6 +225,7 @@ class PipelineJob:
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")
+        _ensure_resource_tracker()
         events = ctx.Queue()
         self._mp_cancel = ctx.Event()
         if self._cancel_requested.is_set():
@@ -207,10 +258,9 @@ class PipelineJob:
             else:
                 result = (kind, payload)
                 break
-        proc.join(timeout=2)
-        if proc.is_alive():  # pragma: no cover - only if the child hangs after reporting
-            proc.kill()
-            proc.join(timeout=1)
+        proc.join(timeout=0.5)
+        if proc.is_alive():  # reap it in the background; the result is already here
+            threading.Thread(target=_reap, args=(proc,), daemon=True).start()
         if self._cancel_at is not None and self.outcome.cancel_latency_s is None:
             self.outcome.cancel_latency_s = time.perf_counter() - self._cancel_at
         if self._cancel_requested.is_set() and not self.outcome.stopped_by:
@@ -222,7 +272,8 @@ class PipelineJob:
             raise Cancelled("cancelled by the user")
         if result is None:
             code = proc.exitcode
-            msg = f"the run's process exited with code {code} before reporting"
+            msg = (f"the run's process exited with code {code} before reporting; see "
+                   f"{Path(self.home.cache) / CHILD_LOG}")
             self._record_failure_if_needed(msg)
             raise JobFailed(msg)
         name, message, exit_code = result[1]
@@ -233,6 +284,8 @@ class PipelineJob:
         if self._cancel_at is None:
             return escalation
         waited = time.perf_counter() - self._cancel_at
+        if self._stopping and waited < 10:
+            return escalation  # it stopped and is recording: never interrupt that
         if escalation == 0 and waited >= FLAG_GRACE_S:
             try:
                 os.kill(proc.pid, signal.SIGINT)
@@ -277,6 +330,13 @@ class PipelineJob:
         self._emit(Failed("run", error, 130 if status == "cancelled" else 1))
         self._emit(RunFinished("run", run_id, status, time.time() - self._started_at,
                                {"run_id": run_id, "status": status, "error": error}))
+
+
+def _reap(proc: Any) -> None:
+    proc.join(timeout=10)
+    if proc.is_alive():
+        proc.kill()
+        proc.join(timeout=2)
 
 
 def _rebuild_error(name: str, message: str, exit_code: int) -> Exception:

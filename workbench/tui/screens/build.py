@@ -168,7 +168,8 @@ class BuildPane(Vertical):
             self.log_line(f"[{ev.stage}] wrote {ev.kind}{tag}: {ev.name or ev.path}", "dim")
         elif isinstance(ev, MetricRecorded):
             if ev.name in SHOWN_METRICS:
-                self.log_line(f"[{ev.stage}] {ev.build}: {SHOWN_METRICS[ev.name]} {ev.value:.2f}", "cyan")
+                self.log_line(f"[{ev.stage or 'metric'}] {ev.build}: {SHOWN_METRICS[ev.name]} "
+                              f"{ev.value:.2f}", "cyan")
         elif isinstance(ev, Failed):
             state = "cancelled" if ev.exit_code == 130 else "failed"
             for s in STAGES:

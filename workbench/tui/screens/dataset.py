@@ -18,13 +18,14 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from workbench.tui.board import short_build
 from workbench.tui.commands import bindings
 from workbench.tui.results import FILTERS, BuildResults, ImageRow, builds_in, filter_ids, mark
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.tui.app import WorkbenchApp
 
-NO_RUN = "-"
+LIST_WIDTH = 21  # the image list's width in the .tcss, minus the scrollbar
 
 
 def class_names() -> list[str]:
@@ -103,8 +104,7 @@ class DatasetPane(Vertical):
         out: list[tuple[str, str]] = []
         for r in self.wb.store.runs(200):
             for build in builds_in(r.out_dir):
-                short = build.split("-", 1)[1] if "-" in build else build  # drop the variant
-                out.append((f"r{r.id} {short}", f"{r.id}/{build}"))
+                out.append((f"r{r.id} {short_build(build)}", f"{r.id}/{build}"))
         return out
 
     def action_reload(self) -> None:
@@ -115,18 +115,24 @@ class DatasetPane(Vertical):
         self._choices = self.choices()
         sa, sb = self.query_one("#run-a", Select), self.query_one("#run-b", Select)
         keep_a = a or (str(sa.value) if sa.value != Select.NULL else None)
-        keep_b = b or (str(sb.value) if sb.value != Select.NULL else None)
+        if a is not None:  # an explicit choice: B is exactly what was asked (maybe none)
+            keep_b = b
+        else:
+            keep_b = b or (str(sb.value) if sb.value != Select.NULL else None)
         values = {v for _l, v in self._choices}
         self._syncing = True
         try:
-            sa.set_options(self._choices)
-            sb.set_options(self._choices)
+            options = [(Text(label, no_wrap=True, overflow="ellipsis"), v) for label, v in self._choices]
+            sa.set_options(options)
+            sb.set_options(options)
             if keep_a in values:
                 sa.value = keep_a
             elif self._choices:
                 sa.value = self._choices[0][1]
             if keep_b in values:
                 sb.value = keep_b
+            elif sb.value != Select.NULL:
+                sb.clear()
         finally:
             self._syncing = False
         va = str(sa.value) if sa.value != Select.NULL else None
@@ -177,8 +183,8 @@ class DatasetPane(Vertical):
         for i in self.ids:
             ra, rb = self.a.rows.get(i), self.b.rows.get(i) if self.b else None
             label = ra.label if ra else (rb.label if rb else None)
-            ol.add_option(Option(Text(f"{mark(ra, rb)} {_short_id(i)} {short_name(self.names, label)}"),
-                                 id=i))
+            text = f"{mark(ra, rb)} {_short_id(i)} {short_name(self.names, label)}"
+            ol.add_option(Option(Text(text[:LIST_WIDTH], no_wrap=True), id=i))
         if not self.ids:
             ol.add_option(Option(Text(f"no images match '{self.filter}'"), disabled=True))
             self.show_image(None)

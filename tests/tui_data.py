@@ -1,0 +1,121 @@
+"""Fixed data for the TUI tests: a home with a store holding two runs of two builds each,
+their results.jsonl (in evaluate's format) over real images copied from assets/, and
+per-grid-point bench metrics. Everything is written through the real Store API, so the
+panes read it exactly as they read what a pipeline run records."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from workbench.home import Home, resolve_home
+from workbench.store import Store
+
+REPO = Path(__file__).resolve().parents[1]
+ASSETS = REPO / "assets" / "val"
+
+# (image file, ground truth) — the labels of assets/val_label.txt
+IMAGES = [
+    ("ILSVRC2012_val_00000001.JPEG", None),
+    ("ILSVRC2012_val_00000009.JPEG", None),
+    ("ILSVRC2012_val_00000010.JPEG", None),
+    ("ILSVRC2012_val_00000012.JPEG", None),
+]
+FP32 = "hrnet_w18_small-fp32-none-3_64_64-ort-cpu"
+INT8 = "hrnet_w18_small-int8-percentile-3_64_64-ort-cpu"
+
+
+def labels() -> dict[str, int]:
+    out = {}
+    for line in (REPO / "assets" / "val_label.txt").read_text().splitlines():
+        name, idx = line.split()
+        out[name] = int(idx)
+    return out
+
+
+def _records(images: list[Path], gts: list[int], variant: str) -> list[dict]:
+    """Per-image records: fp32 right on images 0 and 1; int8 flips image 1 to wrong and
+    image 2 to right; image 3 is a file that could not be decoded (skipped) in both."""
+    recs = []
+    for i, (path, gt) in enumerate(zip(images, gts, strict=True)):
+        if i == 3:
+            recs.append({"id": path.name, "path": str(path), "gt": gt,
+                         "skipped": "cannot identify image file"})
+            continue
+        right = {"fp32": i in (0, 1), "int8": i in (0, 2)}[variant]
+        top = [gt, (gt + 1) % 1000, (gt + 2) % 1000, (gt + 3) % 1000, (gt + 4) % 1000]
+        if not right:
+            top = [(gt + 7) % 1000, gt, (gt + 8) % 1000, (gt + 9) % 1000, (gt + 10) % 1000]
+        probs = [0.61, 0.2, 0.1, 0.05, 0.04] if variant == "fp32" else [0.55, 0.25, 0.1, 0.06, 0.04]
+        recs.append({"id": path.name, "path": str(path), "gt": gt, "top5": top, "prob5": probs})
+    return recs
+
+
+def make_home(root: Path) -> Home:
+    """A home with two finished runs (ids 1 and 2) and a cancelled one (id 3)."""
+    home = resolve_home(root / "home")
+    data = root / "images"
+    data.mkdir(parents=True, exist_ok=True)
+    table = labels()
+    images, gts = [], []
+    for name, _ in IMAGES:
+        dst = data / name
+        shutil.copyfile(ASSETS / name, dst)
+        images.append(dst)
+        gts.append(table[name])
+    store = Store(home.db)
+    figures = {  # run -> build -> (top1, throughput, p50)
+        1: {FP32: (50.0, 59.1, 34.6), INT8: (50.0, 64.1, 17.7)},
+        2: {FP32: (50.0, 24.2, 45.9), INT8: (25.0, 30.0, 40.1)},
+    }
+    for run_id in (1, 2):
+        rid = store.start_run(f"demo{run_id}", "profiles/demo.toml", "{}", "hash")
+        assert rid == run_id
+        out_dir = home.runs / str(rid)
+        builds = []
+        for build, (top1, thr, p50) in figures[run_id].items():
+            dtype = "int8" if "int8" in build else "fp32"
+            key = f"key{run_id}{dtype}"
+            store.add_artifact(key, build, "artifact", str(home.artifacts / build), source="timm",
+                               variant="hrnet_w18_small", weights="random-init", backend="ort-cpu",
+                               dtype=dtype, calibration="percentile" if dtype == "int8" else "",
+                               input_size="64x64")
+            for name, value, unit in (("top1", top1, "%"), ("top5", top1 + 25, "%"),
+                                      ("throughput", thr, "img/s"), ("p50_ms", p50, "ms"),
+                                      ("p99_ms", p50 * 1.3, "ms"), ("images", 3, ""),
+                                      ("skipped", 1, "")):
+                store.add_metric(rid, build, name, value, unit, key)
+            for batch, scale in ((1, 1.0), (2, 1.8), (4, 3.4)):
+                params = {"batch": batch, "streams": 1, "threads": 2}
+                for q, f in (("p50_ms", 1.0), ("p90_ms", 1.15), ("p99_ms", 1.3)):
+                    store.add_metric(rid, build, q, p50 * scale * f, "ms", key, params)
+                store.add_metric(rid, build, "throughput", batch * 1000 / (p50 * scale), "img/s",
+                                 key, params)
+            d = out_dir / build
+            d.mkdir(parents=True, exist_ok=True)
+            recs = _records(images, gts, "int8" if run_id == 2 and dtype == "int8" else "fp32")
+            if run_id == 1 and dtype == "int8":
+                recs = _records(images, gts, "int8")
+            (d / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+            builds.append({"name": build, "key": key, "backend": "ort-cpu", "dtype": dtype})
+        store.set_out_dir(rid, str(out_dir))
+        store.finish_run(rid, "ok", "", {"run_id": rid, "status": "ok", "builds": builds})
+    rid = store.start_run("cancelled-one", "profiles/demo.toml", "{}", "hash")
+    store.finish_run(rid, "cancelled", "cancelled by the user", {"run_id": rid})
+    return home
+
+
+def tiny_profile(tmp: Path, **extra: str) -> Path:
+    """The demo profile at 64×64 with a two-iteration bench: the whole flow in seconds."""
+    text = (REPO / "profiles" / "demo.toml").read_text()
+    text = (text.replace("input_size = [224, 224]", "input_size = [64, 64]")
+                .replace("iterations = 10", "iterations = 2")
+                .replace("warmup = 2", "warmup = 1")
+                .replace("batch_sizes = [1, 4]", "batch_sizes = [1]")
+                .replace('path = "../assets"', f'path = "{REPO / "assets"}"'))
+    for key, value in extra.items():
+        text = text.replace(f"{key} = ", f"{key} = {value}  # was: ", 1)
+    p = tmp / "tiny.toml"
+    p.write_text(text)
+    return p
