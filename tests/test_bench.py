@@ -317,3 +317,20 @@ def test_measure_builds_is_the_pipeline_stage_in_one_call(narrow, home):
     assert ort.rows[0].vs_roofline == pytest.approx(
         2 * ort.gmacs * ort.rows[0].throughput / ort.machine_gflops[ort.rows[0].threads])
     assert (home.cache / "machine.json").is_file()
+
+
+def test_openvino_streams_share_one_compiled_model(narrow):
+    from workbench.bench.grid import GridPoint
+    from workbench.bench.ov_streams import artifact_target
+
+    _, path = narrow
+    target = artifact_target("ov", path, "openvino-cpu")
+    preds = target.open(GridPoint(batch=1, streams=2, threads=2))
+    assert len(preds) == 2 and preds[0].compiled is preds[1].compiled
+    assert preds[0].compiled.get_property("NUM_STREAMS") == 2
+    assert preds[0].compiled.get_property("INFERENCE_NUM_THREADS") == 2
+    x = np.random.default_rng(0).standard_normal((1, 3, *SIZE), dtype=np.float32)
+    np.testing.assert_allclose(preds[0].predict(x), preds[1].predict(x), rtol=1e-5, atol=1e-5)
+    res = benchmark_targets([target], SIZE, BenchConfig(batch_sizes=[1], streams=[2], threads=[2],
+                                                        warmup=1, iterations=4, rounds=2))[0]
+    assert res.backend == "openvino-cpu" and res.rows[0].requests == 4

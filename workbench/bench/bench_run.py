@@ -18,13 +18,14 @@ from workbench.bench.baseline import (
     torch_target,
 )
 from workbench.bench.grid import BenchConfig, BenchResult, BenchTarget, benchmark_targets
+from workbench.bench.ov_streams import artifact_target
 from workbench.bench.record import record_result
 from workbench.bench.roofline import MachineLimit, apply_roofline, machine_limit, onnx_gmacs
 from workbench.bench.target import ResolvedTarget, register
 from workbench.errors import BadInput, Cancelled
 from workbench.events import Reporter
 from workbench.home import Home
-from workbench.runtime import open_predictor, resolve_threads
+from workbench.runtime import resolve_threads
 from workbench.store import Store
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -107,11 +108,7 @@ def measure_builds(builds: list[BuildToMeasure], input_size: tuple[int, int],
             except BadInput:
                 pass
         gmacs_of[b.name] = g
-
-        def factory(threads: int, p: str = b.path, be: str = b.backend) -> Any:
-            return open_predictor(p, be, threads)
-
-        targets.append(BenchTarget(b.name, factory, b.path, g))
+        targets.append(artifact_target(b.name, b.path, b.backend, g))
     results = benchmark_targets(targets, input_size, config, rep,
                                 baseline=BASELINE_LABEL if model is not None else None)
     if any(gmacs_of.values()):
@@ -217,12 +214,8 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
         if want_baseline and target.variant:
             assert model is not None
             targets.append(torch_target(model, BASELINE_LABEL, count_macs=False))
-        path, backend = target.path, target.backend
-
-        def factory(threads: int) -> Any:
-            return open_predictor(path, backend, threads)
-
-        targets.append(BenchTarget(target.label, factory, str(path), gmacs))
+        assert target.path is not None
+        targets.append(artifact_target(target.label, target.path, target.backend, gmacs))
     if any(t.label == BASELINE_LABEL for t in targets) and target.label == BASELINE_LABEL:
         raise BadInput(f"bench: the target may not be called {BASELINE_LABEL!r}")
 

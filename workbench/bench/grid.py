@@ -222,14 +222,32 @@ class BenchResult:
         }
 
 
+GroupFactory = Callable[[int, int], Sequence[Predictor]]
+
+
 @dataclass(frozen=True)
 class BenchTarget:
-    """Something to measure: a label, a predictor factory and optional facts about it."""
+    """Something to measure: a label, a predictor factory and optional facts about it.
+
+    ``group_factory(streams, total_threads)``, when given, opens all of a grid point's
+    streams at once (OpenVINO: one compiled model, N infer requests); otherwise each stream
+    gets ``factory(total_threads // streams)``.
+    """
 
     label: str
     factory: PredictorFactory
     artifact_path: str = ""
     gmacs: float | None = None
+    group_factory: GroupFactory | None = None
+
+    def open(self, point: GridPoint) -> list[Predictor]:
+        if self.group_factory is not None:
+            preds = list(self.group_factory(point.streams, point.total_threads))
+            if len(preds) != point.streams:
+                raise ValueError(f"{self.label}: group factory gave {len(preds)} predictors "
+                                 f"for {point.streams} streams")
+            return preds
+        return [self.factory(point.threads_per_stream) for _ in range(point.streams)]
 
 
 def sweet_spot(rows: Sequence[BenchRow], budget_ms: float) -> BenchRow | None:
@@ -431,7 +449,7 @@ def benchmark_targets(targets: Sequence[BenchTarget], input_size: tuple[int, int
             x = inputs[p.batch]
             if skey not in sessions:
                 before = current_rss_mb()
-                sessions[skey] = [st.target.factory(p.threads_per_stream) for _ in range(p.streams)]
+                sessions[skey] = st.target.open(p)
                 _prepare(sessions[skey], p.threads_per_stream)
                 _run_round(sessions[skey], x, requests=max(1, config.warmup) * p.streams,
                            duration_s=None, reporter=rep)
