@@ -46,6 +46,10 @@ TERM_GRACE_S = 0.3
 CHILD_LOG = "tui-runs.log"
 
 
+class CancelInterrupt(KeyboardInterrupt):
+    """Raised in the child by the SIGINT that follows an unanswered cancel request."""
+
+
 class JobFailed(WorkbenchError):
     """The pipeline failed in the child with an error that is not a WorkbenchError."""
 
@@ -75,13 +79,18 @@ def _child_main(profile_json: str, profile_path: str, home_root: str, events: An
     def on_sigint(_sig: int, _frame: Any) -> None:
         # The parent sends SIGINT only after setting the cancel flag; a stray Ctrl-C from
         # the terminal (the child shares its process group) without the flag is ignored.
+        # It raises a KeyboardInterrupt, not Cancelled: stages wrap native calls in
+        # ``except Exception`` (turning errors into one-line BadInput), which must not
+        # swallow the interruption. run_profile records it as "cancelled" because the
+        # reporter's cancel flag is set.
         if cancel.is_set():
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # once: never inside the recording
-            raise Cancelled("cancelled by the user")
+            flag.set()
+            raise CancelInterrupt()
 
+    flag = threading.Event()
     signal.signal(signal.SIGINT, on_sigint)
     _quiet_native_output(Path(home_root))
-    flag = threading.Event()
 
     def watch() -> None:
         cancel.wait()

@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label
 
-from workbench.tui.board import compare
+from workbench.tui.board import compare, short_build
 from workbench.tui.commands import bindings
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -59,8 +59,9 @@ class CompareDialog(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="compare-box", classes="dialog-box"):
-            yield Label(f"A: run {self.a['run_id']} {self.a['build']}   "
-                        f"B: run {self.b['run_id']} {self.b['build']}", classes="dialog-title")
+            yield Label(f"A: run {self.a['run_id']} {short_build(self.a['build'])}   "
+                        f"B: run {self.b['run_id']} {short_build(self.b['build'])}",
+                        classes="dialog-title")
             yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -22,6 +23,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from workbench.tui.app import WorkbenchApp
 
 SOURCES = ("timm", "official", "mmcls")
+# Counted once per process (the counts depend only on the code, not on the session).
+_COSTS: dict[tuple[str, str, tuple[int, int]], tuple[str, str, str]] = {}
+_PREPROCESS: dict[tuple[str, str, tuple[int, int]], str] = {}
 WEIGHT_KINDS = (("random-init", "random-init"), ("local file…", "file"), ("hub cache", "hub"))
 
 
@@ -60,8 +64,8 @@ class ModelsPane(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.costs: dict[tuple[str, str, tuple[int, int]], tuple[str, str, str]] = {}
-        self.preprocess: dict[tuple[str, str, tuple[int, int]], str] = {}
+        self.costs = _COSTS
+        self.preprocess = _PREPROCESS
         self._syncing = False
 
     @property
@@ -154,7 +158,6 @@ class ModelsPane(Vertical):
         prof = self.wb.profile
         if sid == "source" and event.value != Select.NULL:
             prof.model.source = str(event.value)  # type: ignore[assignment]
-            self._table_source = None
             self.show_info()
         elif sid == "weights-kind":
             if event.value == "random-init":
@@ -184,8 +187,8 @@ class ModelsPane(Vertical):
             return
         try:
             self.wb.profile.model.input_size = size
-        except ValueError as exc:
-            hint.update(str(exc).splitlines()[-1].removeprefix("  Value error, "))
+        except ValidationError as exc:
+            hint.update(str(exc.errors()[0]["msg"]).removeprefix("Value error, "))
             return
         hint.update("")
         self.show_info()
@@ -197,14 +200,15 @@ class ModelsPane(Vertical):
         name = self._variant_name(m.variant)
         size: tuple[int, int] = (int(m.input_size[0]), int(m.input_size[1]))
         missing = self._render_info()
-        if missing or self._table_source != (m.source, size):
-            if self._table_source != (m.source, size):
-                table = self.query_one("#variants", DataTable)
-                for row_key in list(table.rows):
-                    key = str(row_key.value)
-                    cost = self.costs.get((m.source, key, size))
-                    table.update_cell(key, "params", cost[0] if cost else "…")
-                    table.update_cell(key, "gmacs", cost[1] if cost else "…")
+        if self._table_source != (m.source, size):  # show what is known for this source
+            self._table_source = (m.source, size)
+            table = self.query_one("#variants", DataTable)
+            for row_key in list(table.rows):
+                key = str(row_key.value)
+                cost = self.costs.get((m.source, key, size))
+                table.update_cell(key, "params", cost[0] if cost else "…")
+                table.update_cell(key, "gmacs", cost[1] if cost else "…")
+        if missing:
             self.compute_details(m.source, name, size)
 
     def _render_info(self) -> bool:
@@ -235,23 +239,16 @@ class ModelsPane(Vertical):
 
     @work(thread=True, group="model-details", exclusive=True, exit_on_error=False)
     def compute_details(self, source: str, variant: str, size: tuple[int, int]) -> None:
-        """Count params/compute and resolve the preprocessing off the UI thread (torch,
-        timm): the highlighted variant first, then the rest of the table's column."""
-        from textual.worker import get_current_worker
-
-        from workbench.sources.variants import VARIANTS
-
-        worker = get_current_worker()
+        """Count params/compute and resolve the preprocessing of the highlighted variant off
+        the UI thread (torch, timm). Only what the user looks at is counted, so a build
+        running beside the TUI is not slowed by a table nobody reads."""
         cache_file = self.wb.home.cache / "cost.json"
+        if (source, variant, size) not in self.costs:
+            self.costs[(source, variant, size)] = variant_cost(source, variant, size, cache_file)
+        self.app.call_from_thread(self._show_cost, source, variant, size)
         if (source, variant, size) not in self.preprocess:
             self.preprocess[(source, variant, size)] = default_preprocess(source, variant, size)
-        for name in [variant] + [n for n in VARIANTS if n != variant]:
-            if worker.is_cancelled:
-                return
-            if (source, name, size) not in self.costs:
-                self.costs[(source, name, size)] = variant_cost(source, name, size, cache_file)
-            self.app.call_from_thread(self._show_cost, source, name, size)
-        self._table_source = (source, size)
+        self.app.call_from_thread(self._render_info)
 
     def _show_cost(self, source: str, variant: str, size: tuple[int, int]) -> None:
         m = self.wb.profile.model
