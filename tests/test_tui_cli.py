@@ -1,0 +1,56 @@
+"""``hrnet-wb serve`` and ``hrnet-wb tui``: real processes, a real HTTP request."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_binds_loopback_and_serves_the_app_page(tmp_path):
+    port = _free_port()
+    env = dict(os.environ, HRNET_WB_HOME=str(tmp_path / "home"))
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", "serve", "--port", str(port), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        body = ""
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
+                    body = resp.read().decode()
+                    break
+            except OSError:
+                time.sleep(0.1)
+        assert "textual.js" in body and "HRNet Workbench" in body
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=10)
+    record = json.loads(out)
+    assert record["ok"] is True and record["host"] == "127.0.0.1" and record["port"] == port
+    assert record["command"].endswith(f"-m workbench tui --home {tmp_path / 'home'}")
+    assert "warning" not in err
+
+
+def test_serve_refuses_a_missing_profile_with_exit_2(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "workbench", "serve", "--profile",
+                          str(tmp_path / "nope.toml"), "--json", "--home", str(tmp_path / "h")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    rec = json.loads(out.stdout)
+    assert rec["ok"] is False and "nope.toml: profile not found" in rec["error"]
+
+
+def test_tui_help_has_examples_and_does_not_start_textual():
+    out = subprocess.run([sys.executable, "-m", "workbench", "tui", "--help"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0 and "hrnet-wb tui --profile" in out.stdout

@@ -1,0 +1,109 @@
+"""``hrnet-wb tui`` and ``hrnet-wb serve``: the terminal UI, here or in a browser.
+
+``hrnet-wb`` with no command opens the same UI; ``tui`` exists so that options (``--home``,
+``--profile``) can be given, and so that ``serve`` has one command line to hand to
+textual-serve, which starts it once per browser session. Textual is imported only when
+the UI starts, so ``hrnet-wb --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from workbench.cli.app import app
+from workbench.cli.common import HomeOpt, JsonOpt, guarded, print_json
+
+ProfileOpt = Annotated[
+    Path | None,
+    typer.Option("--profile", "-p", help="Profile to start with (default: profiles/demo.toml if present).",
+                 show_default=False),
+]
+
+
+def _check_profile(profile: Path | None) -> str | None:
+    from workbench.errors import BadInput
+
+    if profile is None:
+        return None
+    if not profile.is_file():
+        raise BadInput(f"{profile}: profile not found")
+    return str(profile.resolve())
+
+
+@app.command(
+    "tui",
+    epilog=("Examples:\n\n  hrnet-wb tui\n\n  hrnet-wb tui --profile profiles/w18_fp32.toml\n\n"
+            "  hrnet-wb tui --home /data/hrnet-wb-state"),
+)
+def tui(
+    profile: ProfileOpt = None,
+    as_json: JsonOpt = False,
+    home: HomeOpt = None,
+) -> None:
+    """Open the terminal UI (the same as running hrnet-wb with no command)."""
+    from workbench.home import resolve_home
+
+    prof = guarded(lambda: _check_profile(profile), as_json)
+    hm = guarded(lambda: resolve_home(home), as_json)
+    from workbench.tui import launch
+
+    launch(home=hm.root, profile=prof)
+    if as_json:
+        print_json({"ok": True, "home": str(hm.root)})
+
+
+def serve_command(home: str, profile: str | None) -> str:
+    """The command line textual-serve runs for each browser session."""
+    argv = [sys.executable, "-m", "workbench", "tui", "--home", home]
+    if profile:
+        argv += ["--profile", profile]
+    return shlex.join(argv)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command(
+    "serve",
+    epilog=("Examples:\n\n  hrnet-wb serve\n\n  hrnet-wb serve --port 8765\n\n"
+            "  ssh -L 8000:127.0.0.1:8000 gpu-box   # then open http://127.0.0.1:8000 here"),
+)
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind. Keep 127.0.0.1 and tunnel over SSH.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    profile: ProfileOpt = None,
+    as_json: JsonOpt = False,
+    home: HomeOpt = None,
+) -> None:
+    """Serve the terminal UI in a browser (textual-serve); Ctrl+C stops the server."""
+    from workbench.home import resolve_home
+
+    prof = guarded(lambda: _check_profile(profile), as_json)
+    hm = guarded(lambda: resolve_home(home), as_json)
+    command = serve_command(str(hm.root), prof)
+    url = f"http://{host}:{port}"
+    if as_json:
+        print_json({"ok": True, "url": url, "host": host, "port": port, "command": command})
+    else:
+        typer.echo(f"serving the hrnet-wb TUI at {url} (Ctrl+C stops)", err=True)
+    if not _is_loopback(host):
+        typer.echo(f"warning: {host} is not a loopback address: anyone who can reach it can run "
+                   "builds and browse files as you", err=True)
+    from rich.console import Console
+    from textual_serve.server import Server
+
+    server = Server(command, host=host, port=port, title="HRNet Workbench")
+    server.console = Console(stderr=True)  # its banner and logs: stdout carries only --json
+    server.serve()
