@@ -14,6 +14,16 @@ from workbench.sources import ModelSpec, load_model
 from workbench.sources.timm_source import randomize_weights
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny inputs: one thread is as fast alone and much faster on a busy 2-core box."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+
 @pytest.fixture(scope="module")
 def small():
     lm = load_model(ModelSpec("timm", "hrnet_w18_small", "random-init"))

@@ -259,3 +259,66 @@ def export_torchscript(model: nn.Module, out: str | Path, input_size: tuple[int,
     seconds = time.perf_counter() - t0
     rep.artifact("torchscript", str(out), out.name)
     return ExportResult(out, 0, True, size, max_abs, cos, len(x), round(seconds, 3), "torchscript", tolerance)
+
+
+CHECKPOINT_LAYOUTS = ("official", "mmcls", "safetensors")
+
+
+def export_checkpoint(model: nn.Module, out: str | Path, layout: str, variant: str,
+                      input_size: tuple[int, int] | list[int] | int = (224, 224), parity_inputs: Any = None,
+                      tolerance: float = 1e-5, reporter: Reporter | None = None) -> ExportResult:
+    """Write ``model`` as a checkpoint in another source's layout, then load it back
+    through :func:`workbench.sources.load_model` and gate on logit parity.
+
+    ``official``: ``{'state_dict': ...}`` with canonical keys (a ``checkpoint.pth.tar``);
+    ``mmcls``: ``{'meta', 'state_dict'}`` with ``backbone./neck.0./head.fc.`` keys and the
+    head-conv biases folded into BN; ``safetensors``: canonical keys, no pickle at all.
+    """
+    from workbench.sources import ModelSpec, load_model
+    from workbench.sources.checkpoint import save_state_dict
+    from workbench.sources.mmcls import save_mmcls_checkpoint
+    from workbench.sources.official import save_official_checkpoint
+
+    rep = reporter or Reporter()
+    if layout not in CHECKPOINT_LAYOUTS:
+        raise BadInput(f"checkpoint layout {layout!r}: expected one of {', '.join(CHECKPOINT_LAYOUTS)}")
+    size = check_input_size(input_size)
+    x = _check_parity_inputs(parity_inputs if parity_inputs is not None
+                             else default_parity_inputs(DEFAULT_PARITY_IMAGES, size), size)
+    out = Path(out)
+    t0 = time.perf_counter()
+    rep.log(f"writing a {layout} checkpoint → {out}")
+    if layout == "mmcls":
+        save_mmcls_checkpoint(model, out, variant)
+    elif layout == "official":
+        save_official_checkpoint(model, out)
+    else:
+        if not out.name.endswith(".safetensors"):
+            raise BadInput(f"{out}: a safetensors checkpoint needs the .safetensors suffix")
+        save_state_dict(model.state_dict(), out)
+    try:
+        back = load_model(ModelSpec(source="mmcls" if layout == "mmcls" else "official",
+                                    variant=variant, weights=str(out)))
+        max_abs, cos = parity(torch_logits(model, x), torch_logits(back.model, x))
+        rep.log(f"reloaded through hrnet-wb: max abs {max_abs:.3g}, cosine {cos:.8f} on {len(x)} images")
+        _gate(f"{layout} checkpoint", max_abs, cos, len(x), tolerance)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    rep.artifact("checkpoint", str(out), out.name)
+    return ExportResult(out, 0, True, size, max_abs, cos, len(x), round(time.perf_counter() - t0, 3),
+                        layout, tolerance)
+
+
+def parse_input_size(text: str | int | tuple[int, int]) -> tuple[int, int]:
+    """``224``, ``224,256`` or ``224x256`` → (H, W), checked to be multiples of 32."""
+    if isinstance(text, (int, tuple)):
+        return check_input_size(text)
+    parts = [p for p in str(text).lower().replace("x", ",").split(",") if p.strip()]
+    try:
+        nums = [int(p) for p in parts]
+    except ValueError:
+        raise BadInput(f"input size {text!r}: expected H or HxW, e.g. 224 or 224x224") from None
+    if len(nums) not in (1, 2):
+        raise BadInput(f"input size {text!r}: expected H or HxW, e.g. 224 or 224x224")
+    return check_input_size((nums[0], nums[-1]))

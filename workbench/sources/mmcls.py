@@ -80,7 +80,7 @@ def mmcls_to_canonical(sd: StateDict, path: Path | str = "<state_dict>") -> Stat
 
 def canonical_to_mmcls(sd: StateDict) -> StateDict:
     """The exact inverse: fold each head-conv bias into its BN's running mean, rename keys."""
-    folded: StateDict = {k: v.detach().clone() for k, v in sd.items()}
+    folded: StateDict = dict(sd)  # only the folded running means become new tensors
     for bias_key in [k for k in folded if _HEAD_CONV_BN.match(k)]:
         prefix = bias_key[: -len(".0.bias")]
         bias = folded.pop(bias_key)

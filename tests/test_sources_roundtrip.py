@@ -1,0 +1,87 @@
+"""Three sources, one network: for all 9 widths, a model with random weights *and* BN
+statistics, saved in the official layout, the mmcls layout (via the inverse mapping) and
+as safetensors, loads back through hrnet-wb to the same logits (≤ 1e-5)."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+import torch
+
+from workbench.sources import WIDTHS, ModelSpec, load_model
+from workbench.sources.checkpoint import read_checkpoint, save_state_dict
+from workbench.sources.mmcls import canonical_to_mmcls, mmcls_to_canonical, save_mmcls_checkpoint
+from workbench.sources.official import save_official_checkpoint
+from workbench.sources.timm_source import randomized_model
+
+X = torch.from_numpy(np.random.default_rng(7).standard_normal((2, 3, 32, 32)).astype(np.float32))
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny inputs: one thread is as fast alone and much faster on a busy 2-core box."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+
+def _logits(model: torch.nn.Module) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(X)
+
+
+@pytest.mark.parametrize("variant", WIDTHS)
+def test_three_layouts_round_trip(variant, tmp_path):
+    model = randomized_model(variant, seed=11, calib_size=32)
+    ref = _logits(model)
+    assert torch.isfinite(ref).all() and 0.05 < float(ref.abs().max()) < 100  # bounded, not degenerate
+    # the BN statistics and head biases are really random, so a lost or misplaced one shows
+    assert float(model.final_layer[1].running_mean.abs().mean()) > 1e-3
+    assert float(model.final_layer[0].bias.abs().mean()) > 1e-3
+
+    files = {
+        "official": save_official_checkpoint(model, tmp_path / "checkpoint.pth.tar"),
+        "mmcls": save_mmcls_checkpoint(model, tmp_path / "mmcls.pth", variant),
+        "timm": save_state_dict(model.state_dict(), tmp_path / "model.safetensors"),
+    }
+    mm = read_checkpoint(files["mmcls"])
+    assert mm.layout == "mmcls" and mm.wrapper == "state_dict"
+    assert not any(k.endswith("conv.bias") for k in mm.state_dict)  # mmcls neck convs have no bias
+    del mm
+    for source, path in files.items():
+        lm = load_model(ModelSpec(source=source, variant="auto", weights=str(path)))
+        assert lm.variant == variant, (source, lm.variant)
+        diff = float((_logits(lm.model) - ref).abs().max())
+        assert diff <= 1e-5, f"{variant} via {source}: max abs {diff:.3g}"
+        del lm
+    del model
+    gc.collect()
+
+
+def test_mmcls_mapping_is_exact_and_the_fold_matters():
+    """Key sets map 1:1 both ways, and skipping the bias fold would break the logits."""
+    model = randomized_model("hrnet_w18_small", seed=3)
+    sd = model.state_dict()
+    mm = canonical_to_mmcls(sd)
+    assert len(mm) == len(sd) - 4  # three downsamp biases + the final-layer bias folded away
+    assert {k.split(".")[0] for k in mm} == {"backbone", "neck", "head"}
+    assert "neck.0.downsample_layers.2.conv.weight" in mm and "head.fc.weight" in mm
+    back = mmcls_to_canonical(mm)
+    assert set(back) == set(sd)
+    for k in sd:
+        if k.endswith("running_mean") and (k.startswith("downsamp_modules") or k.startswith("final_layer")):
+            bias = sd[k.replace(".1.running_mean", ".0.bias")]
+            assert torch.allclose(back[k], sd[k] - bias)
+        elif k.endswith(".0.bias") and (k.startswith("downsamp_modules") or k.startswith("final_layer")):
+            assert torch.count_nonzero(back[k]) == 0
+        else:
+            assert torch.equal(back[k], sd[k]), k
+    # a mapping that renamed keys but forgot the fold would be visibly wrong
+    unfolded = {k: (v if not k.endswith(".0.bias") or not (k.startswith("downsamp") or k.startswith("final"))
+                    else torch.zeros_like(v)) for k, v in sd.items()}
+    wrong = randomized_model("hrnet_w18_small", seed=3)
+    wrong.load_state_dict(unfolded)
+    assert float((_logits(wrong) - _logits(model)).abs().max()) > 1e-3

@@ -1,0 +1,107 @@
+"""``hrnet-wb export``: one model to ONNX, TorchScript or another source's checkpoint layout.
+
+A thin shell over :func:`workbench.sources.load_model` and :mod:`workbench.export`, the
+same calls the pipeline's model and export stages make.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from workbench.cli.app import app
+from workbench.cli.common import HomeOpt, JsonOpt, fail, print_json
+
+
+@app.command(
+    "export",
+    epilog=(
+        "Examples:\n\n"
+        "  hrnet-wb export --variant hrnet_w18_small --input-size 64 --out small.onnx\n\n"
+        "  hrnet-wb export --source official --variant w18 --weights hrnetv2_w18_imagenet_pretrained.pth "
+        "--opset 11 --static-batch --out w18.onnx\n\n"
+        "  hrnet-wb export --source mmcls --variant auto --weights hrnet-w18_3rdparty_8xb32_in1k.pth "
+        "--to torchscript --out w18.pt\n\n"
+        "  hrnet-wb export --source official --variant w30 --weights w30.pth --to mmcls --out w30_mmcls.pth\n\n"
+        "  hrnet-wb export --variant w18 --weights hub:ms_in1k --json"
+    ),
+)
+def export_cmd(
+    source: Annotated[str, typer.Option(help="timm | official | mmcls.")] = "timm",
+    variant: Annotated[str, typer.Option(help="hrnet_w18, w18, small_v1, HRNet-W18-C ... or auto (from --config / the checkpoint).")] = "hrnet_w18",
+    weights: Annotated[str, typer.Option(help="random-init | hub | hub:<tag> (local HF cache only) | a .pth/.pth.tar/.safetensors file.")] = "random-init",
+    config: Annotated[str, typer.Option(help="Official experiment yaml that defines the variant.")] = "",
+    to: Annotated[str, typer.Option("--to", help="onnx | torchscript | official | mmcls | safetensors.")] = "onnx",
+    torchscript: Annotated[bool, typer.Option("--torchscript", help="Same as --to torchscript.")] = False,
+    opset: Annotated[int, typer.Option(help="ONNX opset, 9-20.")] = 17,
+    static_batch: Annotated[bool, typer.Option("--static-batch/--dynamic-batch", help="Fix the batch axis to 1 (default: dynamic).")] = False,
+    input_size: Annotated[str, typer.Option("--input-size", help="H or HxW, multiples of 32.")] = "224",
+    parity_images: Annotated[int, typer.Option("--parity-images", help="Seeded random images for the parity check.", min=1)] = 4,
+    tolerance: Annotated[float, typer.Option(help="Max abs logit difference allowed vs torch.")] = 1e-4,
+    out: Annotated[str, typer.Option("--out", "-o", help="Output file (default: <home>/cache/exports/<variant>-<HxW>-<format>).")] = "",
+    as_json: JsonOpt = False,
+    home: HomeOpt = None,
+) -> None:
+    """Load a model from any source, export it and check parity against torch.
+
+    Every export reloads the written file and compares logits with torch on N images: max
+    abs difference and worst cosine are printed and stored with the file; above
+    --tolerance the export fails (exit 1) and no file is left behind.
+    """
+    from workbench.cli.render import EventPrinter
+    from workbench.errors import BadInput, WorkbenchError
+    from workbench.events import Event, Reporter, StageTimer
+    from workbench.home import resolve_home
+
+    fmt = "torchscript" if torchscript else to.strip().lower()
+    printer = EventPrinter(quiet=as_json)
+    rep = Reporter(printer).stage("export")
+    loading: list[Event] = []  # replayed only on success, so bad input prints one line
+    try:
+        from workbench import export as ex
+        from workbench.sources import ModelSpec, load_model
+
+        if fmt not in ("onnx", "torchscript", *ex.CHECKPOINT_LAYOUTS):
+            raise BadInput(f"--to {to!r}: expected onnx, torchscript, official, mmcls or safetensors")
+        size = ex.parse_input_size(input_size)
+        if fmt == "onnx":
+            ex.check_opset(opset)
+        hm = resolve_home(home)
+        lm = load_model(ModelSpec(source=source, variant=variant, weights=weights, config=config),
+                        Reporter(loading.append, stage="model"))
+        with printer, StageTimer(rep, f"{fmt} export"):
+            for ev in loading:
+                printer(ev)
+            x = ex.default_parity_inputs(parity_images, size)
+            suffix = {"onnx": ".onnx", "torchscript": ".pt", "official": ".pth.tar", "mmcls": ".pth",
+                      "safetensors": ".safetensors"}[fmt]
+            target = Path(out).expanduser() if out else (
+                hm.cache / "exports" / f"{lm.variant}-{size[0]}x{size[1]}-{fmt}"
+                f"{'-op' + str(opset) if fmt == 'onnx' else ''}-{lm.weights_id.replace(':', '_')[:24]}{suffix}")
+            if fmt == "onnx":
+                res = ex.export_onnx(lm.model, target, size, opset=opset, dynamic_batch=not static_batch,
+                                     parity_inputs=x, tolerance=tolerance, reporter=rep)
+            elif fmt == "torchscript":
+                res = ex.export_torchscript(lm.model, target, size, parity_inputs=x, tolerance=tolerance,
+                                            reporter=rep)
+            else:
+                res = ex.export_checkpoint(lm.model, target, fmt, lm.variant, size, parity_inputs=x,
+                                           tolerance=tolerance, reporter=rep)
+    except WorkbenchError as exc:
+        raise fail(str(exc), exc.exit_code, as_json) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130, as_json) from None
+    record = {"ok": True, **res.as_dict(), "source": lm.source, "variant": lm.variant,
+              "weights": lm.weights, "weights_id": lm.weights_id}
+    if as_json:
+        print_json(record)
+        return
+    batch = "" if fmt != "onnx" else (", static batch" if static_batch else ", dynamic batch")
+    opset_s = f" opset {res.opset}" if fmt == "onnx" else ""
+    typer.echo(f"wrote {res.path} ({fmt}{opset_s}{batch}, {size[0]}x{size[1]}) in {res.seconds:.1f} s")
+    typer.echo(f"parity vs torch on {res.parity_images} images: max abs {res.parity_max_abs:.3g}, "
+               f"cosine {res.parity_cosine:.8f} (tolerance {tolerance:g})")
+    if lm.is_random:
+        typer.secho("weights: random-init — the exported model has no trained weights", fg="yellow")

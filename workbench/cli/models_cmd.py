@@ -1,0 +1,156 @@
+"""``hrnet-wb models``: every source × variant with its params and cost, counted per source.
+
+``--table`` prints each source's published table under that source's own counting
+convention; every cell is computed by :mod:`workbench.sources.cost`, never typed in.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+
+from workbench.cli.app import app
+from workbench.cli.common import HomeOpt, JsonOpt, guarded, print_json
+
+_TITLES = {
+    "official": ("official README", "#Params (M)", "GFLOPs"),
+    "mmcls": ("mmcls metafile", "Params (M)", "Flops (G)"),
+    "timm": ("timm benchmark", "param_count (M)", "GMACs"),
+}
+
+
+def _tables(sources: list[str], size: tuple[int, int], home: Any) -> dict[str, Any]:
+    from workbench.sources.cost import CONVENTIONS, SEED_TIMM_FLOPS_NOTE, cost_table
+    from workbench.sources.variants import VARIANTS
+
+    out: dict[str, Any] = {}
+    for src in sources:
+        conv = CONVENTIONS[src]
+        title, pcol, ccol = _TITLES[src]
+        rows = []
+        for r in cost_table(src, home.cache / "cost.json", size):
+            v = VARIANTS[r.variant]
+            name = v.official if src == "official" else (f"hrnet-{v.short}" if src == "mmcls" else v.name)
+            rows.append({"variant": r.variant, "name": name, "params_m": r.params_m, "cost": r.cost,
+                         "params": r.params, "count": r.count})
+        table: dict[str, Any] = {"title": title, "convention": conv.description,
+                                 "columns": ["model", pcol, ccol], "rows": rows}
+        if src == "timm":
+            table["not_reproducible"] = {"column": "flops (seed table)", "hrnet_w18": "9.667",
+                                         "reason": SEED_TIMM_FLOPS_NOTE}
+        out[src] = table
+    return out
+
+
+def _listing(sources: list[str], size: tuple[int, int], home: Any) -> list[dict[str, Any]]:
+    from workbench.sources.cost import CONVENTIONS, cost_table
+    from workbench.sources.timm_source import pretrained_tags
+    from workbench.sources.variants import VARIANTS
+
+    rows = []
+    for src in sources:
+        conv = CONVENTIONS[src]
+        for r in cost_table(src, home.cache / "cost.json", size):
+            v = VARIANTS[r.variant]
+            rows.append({
+                "source": src, "variant": r.variant, "short": v.short, "params": r.params,
+                "params_m": r.params_m, "cost": r.cost, "cost_unit": _TITLES[src][2],
+                "convention": conv.description,
+                "weights": ", ".join(f"hub:{t}" for t in pretrained_tags(r.variant)) if src == "timm" else "file",
+            })
+    return rows
+
+
+@app.command(
+    "models",
+    epilog=(
+        "Examples:\n\n"
+        "  hrnet-wb models\n\n"
+        "  hrnet-wb models --source mmcls\n\n"
+        "  hrnet-wb models --table\n\n"
+        "  hrnet-wb models --table --json > tables.json\n\n"
+        "  hrnet-wb models --input-size 256 --source official"
+    ),
+)
+def models_cmd(
+    table: Annotated[bool, typer.Option("--table", help="Print each source's published table, recomputed under its own convention.")] = False,
+    source: Annotated[list[str] | None, typer.Option("--source", help="timm | official | mmcls (repeatable; default: all).")] = None,
+    input_size: Annotated[str, typer.Option("--input-size", help="H or HxW for the cost columns (published tables: 224).")] = "224",
+    as_json: JsonOpt = False,
+    home: HomeOpt = None,
+) -> None:
+    """List every source × variant with params and cost, each counted the way its source counts.
+
+    official: conv+linear multiply-adds / 2^30 · mmcls: mmcv's counter (MACs + BN/ReLU/upsample/
+    pool, no fc) / 1e9, params without the neck conv biases · timm: fvcore GMACs / 1e9.
+    Counts run once on the meta device and are cached in <home>/cache/cost.json.
+    """
+    from workbench.errors import BadInput
+    from workbench.export import parse_input_size
+    from workbench.home import resolve_home
+    from workbench.sources import SOURCES
+
+    t0 = time.perf_counter()
+    srcs = source or ["official", "mmcls", "timm"]
+
+    def check() -> tuple[int, int]:
+        for s in srcs:
+            if s not in SOURCES:
+                raise BadInput(f"--source {s!r}: expected one of {', '.join(SOURCES)}")
+        return parse_input_size(input_size)
+
+    size = guarded(check, as_json)
+    hm = guarded(lambda: resolve_home(home), as_json)
+    if table:
+        tables = guarded(lambda: _tables(srcs, size, hm), as_json)
+        if as_json:
+            print_json({"ok": True, "input_size": list(size), "tables": tables,
+                        "seconds": round(time.perf_counter() - t0, 3)})
+            return
+        _print_tables(tables, size)
+        return
+    rows = guarded(lambda: _listing(srcs, size, hm), as_json)
+    if as_json:
+        print_json({"ok": True, "input_size": list(size), "models": rows,
+                    "seconds": round(time.perf_counter() - t0, 3)})
+        return
+    _print_listing(rows, size)
+
+
+def _print_tables(tables: dict[str, Any], size: tuple[int, int]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    for src, t in tables.items():
+        tab = Table(title=f"{src}: {t['title']} at {size[0]}x{size[1]}", caption=t["convention"],
+                    title_justify="left", caption_justify="left")
+        for i, col in enumerate(t["columns"]):
+            tab.add_column(col, justify="left" if i == 0 else "right")
+        if "not_reproducible" in t:
+            tab.add_column("flops (seed)", justify="right")
+        for r in t["rows"]:
+            cells = [r["name"], r["params_m"], r["cost"]]
+            if "not_reproducible" in t:
+                cells.append("n/r")
+            tab.add_row(*cells)
+        con.print(tab)
+        if "not_reproducible" in t:
+            con.print(f"n/r: {t['not_reproducible']['reason']}", style="yellow", highlight=False)
+        con.print()
+
+
+def _print_listing(rows: list[dict[str, Any]], size: tuple[int, int]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    tab = Table(title=f"HRNet classifiers by source (cost at {size[0]}x{size[1]}, each source's convention)",
+                title_justify="left")
+    for col, just in (("source", "left"), ("variant", "left"), ("short", "left"), ("params (M)", "right"),
+                      ("cost", "right"), ("unit", "left"), ("weights", "left")):
+        tab.add_column(col, justify=just)  # type: ignore[arg-type]
+    for r in rows:
+        tab.add_row(r["source"], r["variant"], r["short"], r["params_m"], r["cost"], r["cost_unit"], r["weights"])
+    Console().print(tab)
