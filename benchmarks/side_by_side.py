@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from workbench.bench.compare import TARGETS, record_side_by_side, side_by_side
     from workbench.bench.target import parse_size
     from workbench.errors import WorkbenchError
-    from workbench.events import LogLine, Reporter
+    from workbench.events import LogLine, Progress, Reporter
     from workbench.home import resolve_home
     from workbench.runtime import resolve_threads
     from workbench.store import Store
@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     def sink(ev: object) -> None:
         if isinstance(ev, LogLine):
             print(f"[{time.strftime('%H:%M:%S')}] {ev.message}", file=sys.stderr, flush=True)
+        elif isinstance(ev, Progress) and ev.total:
+            print(f"[{time.strftime('%H:%M:%S')}] measured {ev.done}/{ev.total} {ev.unit}",
+                  file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
     try:

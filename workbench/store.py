@@ -196,8 +196,15 @@ class Store:
             rows = con.execute("SELECT * FROM metrics WHERE run_id=? ORDER BY id", (run_id,)).fetchall()
         return [dict(r) for r in rows]
 
-    def leaderboard(self) -> list[dict[str, Any]]:
-        """One row per (run, build): headline metrics pivoted, joined with the build config."""
+    def leaderboard(self, group: str = "run") -> list[dict[str, Any]]:
+        """One row per (run, build): headline metrics pivoted, joined with the build config.
+
+        ``group="artifact"``: one row per artifact across runs (the latest run's value of
+        each metric wins), so accuracy from an eval run and speed from a later bench run of
+        the same build appear side by side.
+        """
+        if group not in ("run", "artifact"):
+            raise ValueError(f"group {group!r}: expected 'run' or 'artifact'")
         with self._connect() as con:
             rows = con.execute(
                 "SELECT m.run_id, m.build, m.artifact_key, m.name, m.value, r.name AS run_name,"
@@ -220,4 +227,26 @@ class Store:
                     "input_size": r["input_size"] or "", "started_at": r["started_at"],
                 }
             row[r["name"]] = r["value"]
+        if group == "artifact":
+            return _merge_by_artifact(list(board.values()))
         return list(board.values())
+
+
+_ROW_FIELDS = ("run_id", "run", "status", "build", "artifact_key", "source", "variant", "weights",
+               "backend", "dtype", "calibration", "input_size", "started_at")
+
+
+def _merge_by_artifact(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fold per-run rows (in run order) into one per artifact key (or build name without one)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key = row["artifact_key"] or f"build:{row['build']}"
+        into = merged.get(key)
+        if into is None:
+            merged[key] = dict(row, runs=str(row["run_id"]))
+            continue
+        runs = into["runs"]
+        into.update({k: v for k, v in row.items() if k not in _ROW_FIELDS or k in (
+            "run_id", "run", "status", "started_at", "build")})
+        into["runs"] = f"{runs},{row['run_id']}"
+    return list(merged.values())

@@ -24,7 +24,32 @@ class Format(str, Enum):
 
 EXPORT_COLUMNS = ["run_id", "run", "status", "build", "source", "variant", "weights", "backend",
                   "dtype", "calibration", "input_size", "top1", "top5", "images", "skipped",
-                  "p50_ms", "p90_ms", "p99_ms", "throughput", "vs_torch", "size_mb"]
+                  "p50_ms", "p90_ms", "p99_ms", "throughput", "vs_torch", "size_mb",
+                  "spread", "vs_torch_latency", "vs_roofline", "gflops", "limit_img_s",
+                  "peak_rss_mb", "runs"]
+
+_WHERE_OPS = ("<=", ">=", "!=", "=", "<", ">")
+
+
+def _where(rows: list[dict], cond: str) -> list[dict]:
+    """COLUMN=VALUE (exact text) or COLUMN<op>NUMBER with <, <=, >, >=, != — e.g. top1>=76."""
+    from workbench.errors import BadInput
+
+    op = next((o for o in _WHERE_OPS if o in cond), None)
+    if op is None:
+        raise BadInput(f"--where {cond!r}: expected COLUMN=VALUE or COLUMN<=NUMBER, e.g. dtype=int8, p99_ms<=50")
+    col, val = (x.strip() for x in cond.split(op, 1))
+    if col not in EXPORT_COLUMNS:
+        raise BadInput(f"--where: unknown column {col!r}; expected one of: {', '.join(EXPORT_COLUMNS)}")
+    if op in ("=", "!="):
+        keep = [r for r in rows if str(r.get(col, "")) == val]
+        return keep if op == "=" else [r for r in rows if r not in keep]
+    try:
+        num = float(val)
+    except ValueError:
+        raise BadInput(f"--where {cond!r}: {op} needs a number, got {val!r}") from None
+    test = {"<": num.__gt__, "<=": num.__ge__, ">": num.__lt__, ">=": num.__le__}[op]
+    return [r for r in rows if isinstance(r.get(col), (int, float)) and test(r[col])]
 
 
 @app.command("runs", epilog="Examples:\n\n  hrnet-wb runs\n\n  hrnet-wb runs --json --limit 5")
@@ -55,6 +80,7 @@ def runs(
     "leaderboard",
     epilog=("Examples:\n\n  hrnet-wb leaderboard\n\n  hrnet-wb leaderboard --sort throughput\n\n"
             "  hrnet-wb leaderboard --where dtype=int8 --format md\n\n"
+            "  hrnet-wb leaderboard --by artifact --where p99_ms<=50 --sort throughput\n\n"
             "  hrnet-wb leaderboard --format csv > board.csv"),
 )
 def leaderboard(
@@ -62,7 +88,11 @@ def leaderboard(
     ascending: Annotated[bool | None, typer.Option(
         "--asc/--desc", help="Sort order; default: best first for the metric.", show_default=False)] = None,
     where: Annotated[list[str] | None, typer.Option(
-        help="Filter COLUMN=VALUE (repeatable), e.g. dtype=int8, variant=hrnet_w18.")] = None,
+        help="Filter COLUMN=VALUE or COLUMN<op>NUMBER (<, <=, >, >=, !=; repeatable), "
+             "e.g. dtype=int8, top1>=76, p99_ms<=50.")] = None,
+    by: Annotated[str, typer.Option(
+        "--by", help="run: one row per run and build; artifact: one row per build across runs "
+        "(joins an eval run's accuracy with a later bench run's speed).")] = "run",
     run: Annotated[int | None, typer.Option(help="Only this run id.")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     as_json: JsonOpt = False,
@@ -74,16 +104,13 @@ def leaderboard(
     from workbench.store import LOWER_IS_BETTER, Store
 
     def load() -> list[dict]:
-        rows = Store(resolve_home(home).db).leaderboard()
+        if by not in ("run", "artifact"):
+            raise BadInput(f"--by {by!r}: expected run or artifact")
+        rows = Store(resolve_home(home).db).leaderboard(group=by)
         if run is not None:
             rows = [r for r in rows if r["run_id"] == run]
         for cond in where or []:
-            if "=" not in cond:
-                raise BadInput(f"--where {cond!r}: expected COLUMN=VALUE, e.g. dtype=int8")
-            col, val = cond.split("=", 1)
-            if rows and col not in EXPORT_COLUMNS:
-                raise BadInput(f"--where: unknown column {col!r}; expected one of: {', '.join(EXPORT_COLUMNS)}")
-            rows = [r for r in rows if str(r.get(col, "")) == val]
+            rows = _where(rows, cond)
         if rows and sort not in EXPORT_COLUMNS:
             raise BadInput(f"--sort: unknown column {sort!r}; expected one of: {', '.join(EXPORT_COLUMNS)}")
         asc = ascending if ascending is not None else sort in LOWER_IS_BETTER
