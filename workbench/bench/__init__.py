@@ -36,6 +36,7 @@ from workbench.bench.roofline import (
     onnx_gmacs,
     sgemm_probe,
     torch_gmacs,
+    variant_gmacs,
 )
 
 __all__ = [
@@ -45,5 +46,5 @@ __all__ = [
     "BenchConfig", "BenchResult", "BenchRow", "BenchTarget", "GridPoint", "PredictorFactory",
     "benchmark", "benchmark_targets", "grid_points", "sweet_spot",
     "MachineLimit", "apply_roofline", "limit_throughput", "machine_limit", "onnx_gmacs",
-    "sgemm_probe", "torch_gmacs",
+    "sgemm_probe", "torch_gmacs", "variant_gmacs",
 ]

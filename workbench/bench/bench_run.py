@@ -191,9 +191,9 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
     if target.backend == "torch" or (want_baseline and target.backend != "torch"):
         loaded = load_baseline(target.variant)
         model = loaded.model
-        from workbench.bench.roofline import torch_gmacs
+        from workbench.bench.roofline import variant_gmacs
 
-        gmacs = model_gmacs = torch_gmacs(model, target.input_size)
+        gmacs = model_gmacs = variant_gmacs(loaded.variant, target.input_size)
     if target.path is not None and target.path.suffix.lower() == ".onnx":
         try:
             graph_gmacs = onnx_gmacs(target.path, target.input_size)

@@ -26,7 +26,7 @@ from workbench.bench.roofline import (
     apply_roofline,
     machine_limit,
     onnx_gmacs,
-    torch_gmacs,
+    variant_gmacs,
 )
 from workbench.errors import BadInput
 from workbench.events import Reporter
@@ -219,7 +219,7 @@ def prepare_targets(variant: str, input_size: tuple[int, int], home: Home, *,
     if unknown:
         raise BadInput(f"compare: unknown target(s) {unknown}; expected {', '.join(TARGETS)}")
     loaded = load_model(ModelSpec(source="timm", variant=variant, weights=weights), rep)
-    gmacs = torch_gmacs(loaded.model, input_size)
+    gmacs = variant_gmacs(loaded.variant, input_size)
     targets: list[BenchTarget] = []
     arts: dict[str, Any] = {}
     onnx_path: Path | None = None

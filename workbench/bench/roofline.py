@@ -136,6 +136,16 @@ def machine_limit(cache_dir: str | Path | None, threads: int = 0, refresh: bool 
 # -- model cost ---------------------------------------------------------------------------
 
 
+def variant_gmacs(variant: str, input_size: tuple[int, int]) -> float:
+    """GMACs per image of a named variant, from workbench.sources.cost under the official
+    convention (conv + linear multiply-adds — what :func:`torch_gmacs` counts), on the meta
+    device and cached, so a named variant never needs a forward pass."""
+    from workbench.sources.cost import count_variant
+
+    _params, macs = count_variant(variant, tuple(input_size))["official"]
+    return macs / 1e9
+
+
 def torch_gmacs(model: torch.nn.Module, input_size: tuple[int, int]) -> float:
     """Multiply-accumulates per image (conv + linear), from torch's own FLOP counter / 2."""
     import torch
