@@ -70,6 +70,8 @@ def default_profiles_dir() -> Path:
 class WorkbenchApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "HRNet Workbench"
+    # Focus the variant table at start, never a Select (keys 1-4 must switch panes).
+    AUTO_FOCUS = "#variants"
     BINDINGS = bindings("app")
 
     def __init__(self, home: Home | None = None, profile_path: str | Path | None = None,

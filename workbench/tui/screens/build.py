@@ -59,20 +59,20 @@ class BuildPane(Vertical):
         with Horizontal(classes="field-row"):
             yield Label("Backend", classes="field-label")
             yield Select([(b, b) for b in BACKENDS], value="ort-cpu", allow_blank=False,
-                         id="backend", compact=True)
+                         id="backend", compact=True, type_to_search=False)
             yield Label("dtype", classes="field-label-s")
             yield Select([(d, d) for d in DTYPES], value="fp32", allow_blank=False, id="dtype",
-                         compact=True)
+                         compact=True, type_to_search=False)
             yield Checkbox("fp32 ref", True, id="reference", compact=True)
         with Horizontal(classes="field-row"):
             yield Label("Calib", classes="field-label")
             yield Select([(c, c) for c in CALIB], value="percentile", allow_blank=False,
-                         id="calib-method", compact=True)
+                         id="calib-method", compact=True, type_to_search=False)
             yield Label("n", classes="field-label-s")
             yield Input("4", id="calib-count", compact=True, restrict=r"[0-9]*", max_length=6)
             yield Label("opset", classes="field-label-s")
             yield Select([(str(o), o) for o in OPSETS], value=17, allow_blank=False, id="opset",
-                         compact=True)
+                         compact=True, type_to_search=False)
             yield Checkbox("dyn batch", True, id="dynamic-batch", compact=True)
         with Horizontal(id="build-middle"):
             with Vertical(id="stages"):

@@ -81,9 +81,9 @@ class DatasetPane(Vertical):
 
         with Horizontal(classes="field-row"):
             yield Label("A", classes="field-label-s")
-            yield Select([], prompt="(no runs yet)", id="run-a", compact=True)
+            yield Select([], prompt="(no runs yet)", id="run-a", compact=True, type_to_search=False)
             yield Label("B", classes="field-label-s")
-            yield Select([], prompt="(none)", id="run-b", compact=True)
+            yield Select([], prompt="(none)", id="run-b", compact=True, type_to_search=False)
             yield Label("", id="ds-filter")
         with Horizontal(id="ds-body"):
             yield OptionList(id="images")

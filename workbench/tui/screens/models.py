@@ -80,7 +80,7 @@ class ModelsPane(Vertical):
                 with Horizontal(classes="field"):
                     yield Label("Source", classes="field-label")
                     yield Select([(s, s) for s in SOURCES], value="timm", allow_blank=False,
-                                 id="source", compact=True)
+                                 id="source", compact=True, type_to_search=False)
                 table: DataTable[str] = DataTable(id="variants", cursor_type="row")
                 table.add_column("variant", key="variant", width=18)
                 table.add_column("M par", key="params", width=6)
@@ -93,7 +93,7 @@ class ModelsPane(Vertical):
                 with Horizontal(classes="field"):
                     yield Label("Weights", classes="field-label")
                     yield Select(list(WEIGHT_KINDS), value="random-init", allow_blank=False,
-                                 id="weights-kind", compact=True)
+                                 id="weights-kind", compact=True, type_to_search=False)
                 yield Static("", id="weights-path", markup=False)
                 with Horizontal(classes="field"):
                     yield Label("Size", classes="field-label")
@@ -101,7 +101,7 @@ class ModelsPane(Vertical):
                                 max_length=11)
                 with Horizontal(classes="field"):
                     yield Label("Profile", classes="field-label")
-                    yield Select([], prompt="(current choices)", id="profile-select", compact=True)
+                    yield Select([], prompt="(current choices)", id="profile-select", compact=True, type_to_search=False)
                 yield Static("", id="models-hint", markup=False)
 
     def on_mount(self) -> None:
