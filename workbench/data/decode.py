@@ -86,13 +86,13 @@ def open_rgb(path: str | Path, exif_transpose: bool = False) -> PILImage.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # EXIF/palette chatter is not the user's problem here
-            with Image.open(path) as im:
+            # Our own handle: closing it leaves the decoded pixels alive (closing a PIL image
+            # opened from a path frees them, which would cost a copy of every RGB image).
+            with open(path, "rb") as fh:
+                im = Image.open(fh)
                 im.load()  # decode now: a truncated file fails here, not later in a worker
-                if exif_transpose:
-                    im = ImageOps.exif_transpose(im) or im
-                rgb = _to_rgb(im)
-                if rgb is im:
-                    rgb = im.copy()
+            oriented: PILImage.Image = (ImageOps.exif_transpose(im) or im) if exif_transpose else im
+            rgb = _to_rgb(oriented)
     except UnidentifiedImageError:
         raise DecodeError(path, "not an image PIL can read") from None
     except Image.DecompressionBombError as exc:
