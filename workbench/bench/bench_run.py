@@ -204,6 +204,13 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
                 notes.append(f"the artifact counts {graph_gmacs:.3f} GMACs but {target.variant} "
                              f"has {gmacs:.3f}: is --variant right?")
             gmacs = graph_gmacs
+    if gmacs is None and target.variant:
+        from workbench.bench.roofline import variant_gmacs
+
+        try:  # an OpenVINO IR, say: count the variant it was built from
+            gmacs = variant_gmacs(target.variant, target.input_size)
+        except (BadInput, KeyError, ValueError) as exc:
+            notes.append(f"GMACs of {target.variant!r} not counted: {exc}")
     if gmacs is None:
         notes.append("no roofline: GMACs unknown (give an .onnx file or --variant)")
 
