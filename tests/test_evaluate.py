@@ -200,3 +200,24 @@ def test_metrics_from_records_counts_skips_and_unlabelled():
     assert m["skipped_files"] == [{"id": "d", "path": "d.jpg", "reason": "empty file"}]
     assert wilson_interval(0, 13) == pytest.approx((0.0, 0.2280954), abs=1e-6)
     assert wilson_interval(50, 100) == pytest.approx((0.4038315, 0.5961685), abs=1e-6)
+
+
+def test_run_eval_reads_size_and_fixed_batch_from_the_onnx(tmp_path, home):
+    import onnx
+
+    from workbench.evaluate import onnx_input_shape, run_eval
+
+    p = make_tiny_onnx(tmp_path / "static.onnx")
+    m = onnx.load(str(p))
+    dims = m.graph.input[0].type.tensor_type.shape.dim
+    dims[0].dim_value, dims[2].dim_value, dims[3].dim_value = 1, 64, 96
+    onnx.save(m, str(p))
+    assert onnx_input_shape(p) == (1, 64, 96)
+    make_val_folder(tmp_path / "d", 3, size=(120, 80))
+    logs = []
+    rec = run_eval(str(p), str(tmp_path / "d"), home=home, batch_size=4,
+                   reporter=Reporter(lambda e: logs.append(getattr(e, "message", ""))))
+    assert rec["n"] == 3 and rec["preprocess"]["input_size"] == [64, 96]
+    assert any("fixed batch of 1" in m for m in logs)
+    with pytest.raises(BadInput, match="takes 64x96 input, not 64x64"):
+        run_eval(str(p), str(tmp_path / "d"), home=home, input_size=(64, 64))

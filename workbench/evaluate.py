@@ -395,8 +395,11 @@ def evaluate(
                     except Exception as exc:
                         if not first_batch:
                             raise
+                        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                         raise BadInput(f"the model rejected a {tuple(x.shape)} float32 batch "
-                                       f"(preprocess {pre_desc.get('name', '?')}): {exc}") from None
+                                       f"(preprocess {pre_desc.get('name', '?')}; a model with a fixed "
+                                       f"batch or input size needs matching --batch-size/--input-size): "
+                                       f"{msg}") from None
                     if first_batch and (logits.ndim != 2 or logits.shape[1] != len(class_names)):
                         raise BadInput(f"the model outputs {tuple(logits.shape)} logits but there are "
                                        f"{len(class_names)} class names; pass a matching label file")
@@ -584,6 +587,7 @@ class EvalTarget:
     variant: str = ""
     input_size: tuple[int, int] | None = None
     preprocess: dict[str, Any] | None = None  # the description the artifact was calibrated with
+    fixed_batch: int | None = None  # an ONNX exported with a static batch dimension
 
 
 def parse_input_size(text: str) -> tuple[int, int]:
@@ -602,6 +606,12 @@ def parse_input_size(text: str) -> tuple[int, int]:
 
 def onnx_input_hw(path: Path) -> tuple[int, int] | None:
     """Static H, W of an ONNX model's first input, if the graph fixes them."""
+    shape = onnx_input_shape(path)
+    return None if shape is None or shape[1] is None else (shape[1], shape[2])  # type: ignore[return-value]
+
+
+def onnx_input_shape(path: Path) -> tuple[int | None, int | None, int | None] | None:
+    """(N, H, W) of an ONNX model's first input; None where a dimension is dynamic."""
     if path.suffix.lower() != ".onnx":
         return None
     import onnx
@@ -615,9 +625,12 @@ def onnx_input_hw(path: Path) -> tuple[int, int] | None:
     if not inputs:
         return None
     dims = inputs[0].type.tensor_type.shape.dim
-    if len(dims) != 4 or not all(d.HasField("dim_value") for d in dims[2:]):
+    if len(dims) != 4:
         return None
-    return int(dims[2].dim_value), int(dims[3].dim_value)
+    fixed = [int(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
+    if fixed[2] is None or fixed[3] is None:
+        return fixed[0], None, None
+    return fixed[0], fixed[2], fixed[3]
 
 
 def resolve_target(target: str, backend: str, home: Any) -> EvalTarget:
@@ -625,8 +638,10 @@ def resolve_target(target: str, backend: str, home: Any) -> EvalTarget:
     store by artifact name or key."""
     p = Path(target).expanduser()
     if p.is_file():
-        return EvalTarget(path=p.resolve(), backend=backend or "ort-cpu", name=p.stem,
-                          input_size=onnx_input_hw(p))
+        shape = onnx_input_shape(p)
+        hw = None if shape is None or shape[1] is None or shape[2] is None else (shape[1], shape[2])
+        return EvalTarget(path=p.resolve(), backend=backend or "ort-cpu", name=p.stem, input_size=hw,
+                          fixed_batch=None if shape is None else shape[0])
     if p.is_dir() and (p / "meta.json").is_file():  # an artifact folder
         meta = json.loads((p / "meta.json").read_text(encoding="utf-8"))
         return _target_from_meta(meta, p / meta["file"], backend)
@@ -697,6 +712,10 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
             raise BadInput(f"{existing}: already holds results; resume it (--resume) or choose another --out")
     t = resolve_target(target, backend, home)
     pre = choose_preprocessor(t, preprocess, input_size)
+    if t.fixed_batch and t.fixed_batch != batch_size:
+        rep.log(f"{t.path.name} has a fixed batch of {t.fixed_batch}: using --batch-size {t.fixed_batch}",
+                "warning")
+        batch_size = t.fixed_batch
     ds = open_dataset(data, layout=layout, labels=labels)
     for note in ds.notes:
         rep.log(note, "warning")
