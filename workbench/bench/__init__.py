@@ -1,8 +1,16 @@
 """Benchmarking: latency percentiles and throughput over a grid, against torch eager and the
 machine's own limit, with the sweet spot under a latency budget.
 
-``grid`` measures, ``roofline`` says how far a figure is from what this machine can do,
-``record`` puts results in the run store. Heavy runtimes load lazily, inside the factories.
+- ``grid``: the interleaved batch × streams × threads measurement (``benchmark``,
+  ``benchmark_targets``, ``sweet_spot``);
+- ``roofline``: model GMACs (ONNX graph, torch, or a named variant) and the cached sgemm probe;
+- ``baseline``: torch eager fp32 of the same variant;
+- ``ov_streams``: OpenVINO streams as one compiled model with N infer requests;
+- ``record``: results into the run store;
+- ``target`` / ``bench_run``: what ``hrnet-wb bench`` resolves and runs (and ``measure_builds``
+  for the pipeline); ``compare``: the five-backend side-by-side table.
+
+Heavy runtimes load lazily, inside the factories.
 """
 
 from __future__ import annotations
