@@ -221,3 +221,23 @@ def test_run_eval_reads_size_and_fixed_batch_from_the_onnx(tmp_path, home):
     assert any("fixed batch of 1" in m for m in logs)
     with pytest.raises(BadInput, match="takes 64x96 input, not 64x64"):
         run_eval(str(p), str(tmp_path / "d"), home=home, input_size=(64, 64))
+
+
+def test_eval_by_artifact_name_uses_the_preprocessing_it_was_calibrated_with(tmp_path, home):
+    from workbench.evaluate import run_eval
+    from workbench.store import Store
+
+    model = make_tiny_onnx(tmp_path / "m.onnx")
+    calibrated = preset_for("timm", "hrnet_w18", "", (64, 64), name="vastai").as_dict()
+    Store(home.db).add_artifact("k123", "tiny-int8", "artifact", str(model), source="timm", variant="hrnet_w18",
+                                backend="ort-cpu", dtype="int8", input_size="64x64",
+                                meta={"source": "", "calibration": {"preprocess": calibrated}})
+    make_val_folder(tmp_path / "d", 2, size=(80, 64))
+    rec = run_eval("tiny-int8", str(tmp_path / "d"), home=home)
+    assert rec["preprocess"] == calibrated and rec["build"] == "tiny-int8"
+    fp32 = run_eval("tiny-int8", str(tmp_path / "d"), home=home, preprocess="official")
+    assert fp32["preprocess"]["name"] == "official"
+    rows = [r for r in Store(home.db).leaderboard() if r["run_id"] == rec["run_id"]]
+    assert rows and rows[0]["images"] == 2 and rows[0]["dtype"] == "int8"
+    with pytest.raises(BadInput, match="neither a model file nor an artifact"):
+        run_eval("no-such-build", str(tmp_path / "d"), home=home)

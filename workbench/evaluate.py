@@ -652,11 +652,8 @@ def resolve_target(target: str, backend: str, home: Any) -> EvalTarget:
         raise BadInput(f"{target}: neither a model file nor an artifact name/key in {home.db} "
                        "(see `hrnet-wb leaderboard`, or pass an .onnx path with --backend)")
     meta = dict(row.get("meta") or {})
-    meta.setdefault("key", row["key"])
-    meta.setdefault("name", row["name"])
-    meta.setdefault("source", row.get("source", ""))
-    meta.setdefault("variant", row.get("variant", ""))
-    meta.setdefault("backend", row.get("backend", ""))
+    for k in ("key", "name", "source", "variant", "backend"):
+        meta[k] = meta.get(k) or row.get(k) or ""  # the store row fills what meta.json left empty
     if "input_size" not in meta and row.get("input_size"):
         meta["input_size"] = list(parse_input_size(row["input_size"]))
     return _target_from_meta(meta, Path(row["path"]), backend)
@@ -669,7 +666,8 @@ def _target_from_meta(meta: dict[str, Any], path: Path, backend: str) -> EvalTar
         key=str(meta.get("key", "")), source=str(meta.get("source", "")),
         variant=str(meta.get("variant") or meta.get("model") or ""),
         input_size=(int(size[0]), int(size[1])) if size else None,
-        preprocess=meta.get("preprocess") or None,
+        # int8 builds record the preprocessing their calibration used; evaluate with the same
+        preprocess=meta.get("preprocess") or (meta.get("calibration") or {}).get("preprocess") or None,
     )
 
 

@@ -228,8 +228,9 @@ def compare_cmd(
         c.print("no ground truth: McNemar needs labels", style="yellow")
     if r["flips"] and flips:
         tab = Table(header_style="bold", title=f"top-1 flips (first {min(flips, len(r['flips']))})")
-        for h in ("image", "gt", "A top-1", "B top-1", "gt rank A", "gt rank B"):
-            tab.add_column(h)
+        tab.add_column("image", overflow="fold")
+        for h in ("gt", "A top-1", "B top-1", "gt rank A", "gt rank B"):
+            tab.add_column(h, justify="right")
         for f in r["flips"][:flips]:
             tab.add_row(f["id"], "–" if f["gt"] is None else str(f["gt"]), str(f["a_top1"]), str(f["b_top1"]),
                         str(f["a_gt_rank"] or ">5"), str(f["b_gt_rank"] or ">5"))
