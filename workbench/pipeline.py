@@ -271,8 +271,10 @@ def stage_eval(ctx: RunContext) -> None:
 
 
 def stage_bench(ctx: RunContext) -> None:
-    from workbench.bench import BenchConfig, benchmark
-    from workbench.runtime import TorchPredictor, open_predictor
+    """Every build and torch eager in one interleaved grid, placed on the roofline, recorded."""
+    from workbench.bench import BASELINE_LABEL, BenchConfig, register_baseline
+    from workbench.bench.bench_run import BuildToMeasure, measure_builds
+    from workbench.bench.record import GRID_METRICS
 
     b = ctx.profile.bench
     if not b.enabled:
@@ -280,49 +282,27 @@ def stage_bench(ctx: RunContext) -> None:
     assert ctx.loaded is not None
     rep = ctx.reporter.stage("bench")
     cfg = BenchConfig(batch_sizes=list(b.batch_sizes), streams=list(b.streams),
-                      threads=list(b.threads), warmup=b.warmup, iterations=b.iterations)
+                      threads=list(b.threads), warmup=b.warmup, iterations=b.iterations,
+                      duration_s=b.duration_s, rounds=b.rounds,
+                      latency_budget_ms=b.latency_budget_ms)
     size = ctx.profile.model.input_size
-    targets: list[tuple[str, str, Any]] = []
+    builds = [BuildToMeasure(a.name, str(a.path), a.backend, a.key) for a in ctx.artifacts]
+    keys = {x.name: x.key for x in builds}
     if b.baseline:
-        model, lm = ctx.loaded.model, ctx.loaded
-        base_key = f"torch-eager:{lm.weights_id}"
-        h, w = size
-        ctx.store.add_artifact(base_key, "torch-eager-fp32", "baseline", "", source=lm.source,
-                               variant=lm.variant, weights=lm.weights, backend="torch",
-                               dtype="fp32", input_size=f"{h}x{w}")
-        targets.append(("torch-eager-fp32", base_key, lambda t: TorchPredictor(model, t)))
-    for art in ctx.artifacts:
-        targets.append((art.name, art.key,
-                        lambda t, a=art: open_predictor(a.path, a.backend, t)))
-    with StageTimer(rep, f"{len(targets)} target(s)") as st:
-        for name, key, factory in targets:
-            rep.check_cancelled()
-            res = benchmark(factory, input_size=size, config=cfg, reporter=rep, label=name)
+        keys[BASELINE_LABEL] = register_baseline(ctx.store, ctx.loaded, size)
+    with StageTimer(rep, f"{len(builds) + int(b.baseline)} target(s)") as st:
+        results = measure_builds(builds, size, cfg, ctx.home,
+                                 model=ctx.loaded.model if b.baseline else None, reporter=rep)
+        for res in results:
+            key = keys.get(res.label, "")
             for row in res.rows:
                 params = {"batch": row.batch, "streams": row.streams, "threads": row.threads}
-                for metric, unit in (("p50_ms", "ms"), ("p90_ms", "ms"), ("p99_ms", "ms"),
-                                     ("mean_ms", "ms"), ("throughput", "img/s")):
-                    ctx.record_metric(name, metric, getattr(row, metric), unit, key, params)
-            heads = headline_metrics(res.rows)
-            base = ctx.results.get("torch-eager-fp32", {}).get("throughput")
-            if base and name != "torch-eager-fp32":
-                heads["vs_torch"] = (heads["throughput"][0] / base, "x")
+                for metric, unit in GRID_METRICS:
+                    ctx.record_metric(res.label, metric, getattr(row, metric), unit, key, params)
+            heads = res.headline()
             for metric, (value, unit) in heads.items():
-                ctx.record_metric(name, metric, value, unit, key)
-            st.summary[name] = {k: v for k, (v, _u) in heads.items()}
-
-
-def headline_metrics(rows: list[Any]) -> dict[str, tuple[float, str]]:
-    """Leaderboard figures from a bench grid: latency at the smallest batch on one stream,
-    throughput at the best grid point."""
-    if not rows:
-        return {}
-    lat = min(rows, key=lambda r: (r.batch, r.streams, -r.throughput))
-    best = max(rows, key=lambda r: r.throughput)
-    return {
-        "p50_ms": (lat.p50_ms, "ms"), "p90_ms": (lat.p90_ms, "ms"), "p99_ms": (lat.p99_ms, "ms"),
-        "throughput": (best.throughput, "img/s"), "best_batch": (float(best.batch), ""),
-    }
+                ctx.record_metric(res.label, metric, value, unit, key)
+            st.summary[res.label] = {k: v for k, (v, _u) in heads.items()}
 
 
 STAGE_FUNCS = {"model": stage_model, "export": stage_export, "data": stage_data,

@@ -118,8 +118,12 @@ class BenchSection(_Section):
     threads: list[Annotated[int, Field(ge=0)]] = Field(
         default_factory=lambda: [0], description="0 = physical cores"
     )
-    warmup: int = Field(3, ge=0)
-    iterations: int = Field(20, ge=1)
+    warmup: int = Field(3, ge=0, description="warm-up requests per stream")
+    iterations: int = Field(20, ge=1, description="timed requests per grid point, over all rounds")
+    duration_s: float | None = Field(None, gt=0, description="time per grid point instead of iterations")
+    rounds: int = Field(3, ge=1, description="interleaved rounds; figures are medians over them")
+    latency_budget_ms: float | None = Field(
+        None, gt=0, description="report the best-throughput point whose p99 fits this budget")
     baseline: bool = Field(False, description="also measure torch eager fp32 in the same run")
 
 
