@@ -11,7 +11,7 @@ import torch
 from workbench.errors import BadInput, CheckFailed
 from workbench.export import export_onnx, export_torchscript, read_export_metadata
 from workbench.sources import ModelSpec, load_model
-from workbench.sources.timm_source import randomize_weights
+from workbench.sources.timm_source import randomize_weights, randomized_model
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -85,6 +85,7 @@ def test_opset_out_of_range(small, tmp_path, opset):
         export_onnx(small, tmp_path / "x.onnx", 64, opset=opset)
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_torchscript_export_with_parity(small, images, tmp_path):
     out = tmp_path / "m.pt"
     res = export_torchscript(small, out, (64, 64), parity_inputs=images)
@@ -96,3 +97,41 @@ def test_torchscript_export_with_parity(small, images, tmp_path):
         a = m(torch.from_numpy(images)).numpy()
         b = small(torch.from_numpy(images)).numpy()
     assert np.max(np.abs(a - b)) <= 1e-5
+
+
+@pytest.fixture(scope="module")
+def w18():
+    return randomized_model("hrnet_w18", seed=2)
+
+
+@pytest.mark.parametrize("opset,dynamic", [(11, False), (17, True)])
+def test_w18_parity(w18, images, tmp_path, opset, dynamic):
+    res = export_onnx(w18, tmp_path / "w18.onnx", (64, 64), opset=opset, dynamic_batch=dynamic,
+                      parity_inputs=images)
+    assert res.parity_max_abs <= 1e-4 and res.parity_cosine > 0.99999
+    proto = onnx.load(str(res.path))
+    ops = [n.op_type for n in proto.graph.node]
+    # FACTS §4: the legacy exporter folds BN, leaving 325 convs, 31 nearest Resizes, one Gemm
+    assert ops.count("Conv") == 325 and ops.count("Gemm") == 1
+    assert ops.count("Resize") + ops.count("Upsample") == 31
+
+
+def test_export_cli_prints_parity(tmp_path):
+    from typer.testing import CliRunner
+
+    from workbench.cli import _load_commands, app
+
+    _load_commands()
+    out = tmp_path / "s.onnx"
+    r = CliRunner().invoke(app, ["export", "--variant", "small_v1", "--input-size", "64", "--opset", "11",
+                                 "--static-batch", "--parity-images", "2", "--out", str(out),
+                                 "--home", str(tmp_path / "home")])
+    assert r.exit_code == 0, r.output
+    assert f"wrote {out} (onnx opset 11, static batch, 64x64)" in r.stdout
+    assert "parity vs torch on 2 images: max abs" in r.stdout
+    meta = read_export_metadata(out)
+    assert meta is not None and meta.opset == 11 and not meta.dynamic_batch and meta.parity_images == 2
+    r = CliRunner().invoke(app, ["export", "--variant", "small_v1", "--input-size", "64", "--to", "mmcls",
+                                 "--out", str(tmp_path / "m.pth"), "--json", "--home", str(tmp_path / "home")])
+    rec = __import__("json").loads(r.stdout)
+    assert rec["ok"] and rec["format"] == "mmcls" and rec["parity_max_abs"] <= 1e-5

@@ -5,6 +5,10 @@ as safetensors, loads back through hrnet-wb to the same logits (≤ 1e-5)."""
 from __future__ import annotations
 
 import gc
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,14 +37,26 @@ def _logits(model: torch.nn.Module) -> torch.Tensor:
         return model.eval()(X)
 
 
+@pytest.fixture
+def scratch(tmp_path):
+    """~1.5 GB of checkpoints for w64: write them to tmpfs when there is one (the atomic
+    writer fsyncs), and delete them right away instead of leaving them to pytest's
+    tmp_path retention."""
+    root = Path("/dev/shm") if Path("/dev/shm").is_dir() and os.access("/dev/shm", os.W_OK) else tmp_path
+    folder = Path(tempfile.mkdtemp(prefix="hrnet-wb-roundtrip-", dir=root))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.mark.parametrize("variant", WIDTHS)
-def test_three_layouts_round_trip(variant, tmp_path):
-    model = randomized_model(variant, seed=11, calib_size=32)
+def test_three_layouts_round_trip(variant, scratch):
+    tmp_path = scratch
+    model = randomized_model(variant, seed=11, calib_size=64)  # layouts, not numerics: 64 is enough
     ref = _logits(model)
     assert torch.isfinite(ref).all() and 0.05 < float(ref.abs().max()) < 100  # bounded, not degenerate
     # the BN statistics and head biases are really random, so a lost or misplaced one shows
     assert float(model.final_layer[1].running_mean.abs().mean()) > 1e-3
-    assert float(model.final_layer[0].bias.abs().mean()) > 1e-3
+    assert float(model.final_layer[0].bias.detach().abs().mean()) > 1e-3
 
     files = {
         "official": save_official_checkpoint(model, tmp_path / "checkpoint.pth.tar"),

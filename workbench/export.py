@@ -241,9 +241,9 @@ def export_torchscript(model: nn.Module, out: str | Path, input_size: tuple[int,
     t0 = time.perf_counter()
     model.eval()
     rep.log(f"tracing TorchScript, input Nx3x{size[0]}x{size[1]} → {out}")
-    with atomic_path(out, suffix=".pt") as tmp:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
+    with atomic_path(out, suffix=".pt") as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch 2.9+ marks torch.jit deprecated; it still works
+        with torch.no_grad():
             traced = torch.jit.trace(model, torch.from_numpy(x[:1].copy()), check_trace=False)
         torch.jit.save(traced, str(tmp))
         loaded = torch.jit.load(str(tmp), map_location="cpu")

@@ -148,9 +148,9 @@ def _print_listing(rows: list[dict[str, Any]], size: tuple[int, int]) -> None:
 
     tab = Table(title=f"HRNet classifiers by source (cost at {size[0]}x{size[1]}, each source's convention)",
                 title_justify="left")
-    for col, just in (("source", "left"), ("variant", "left"), ("short", "left"), ("params (M)", "right"),
-                      ("cost", "right"), ("unit", "left"), ("weights", "left")):
-        tab.add_column(col, justify=just)  # type: ignore[arg-type]
+    for col, just in (("source", "left"), ("variant", "left"), ("params (M)", "right"), ("cost", "right"),
+                      ("unit", "left"), ("weights", "left")):
+        tab.add_column(col, justify=just, no_wrap=col != "weights")  # type: ignore[arg-type]
     for r in rows:
-        tab.add_row(r["source"], r["variant"], r["short"], r["params_m"], r["cost"], r["cost_unit"], r["weights"])
+        tab.add_row(r["source"], r["variant"], r["params_m"], r["cost"], r["cost_unit"], r["weights"])
     Console().print(tab)

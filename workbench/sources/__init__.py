@@ -222,8 +222,10 @@ def load_model(spec: ModelSpec, reporter: Reporter | None = None) -> LoadedModel
             raise BadInput("variant = \"auto\" needs a checkpoint or an official config yaml to read it from")
         variant = requested or custom_name
         model = ts.build_model(variant, cfg=cfg, device="cpu", seed=ts.RANDOM_SEED)
+        ts.calibrate_bn(model, seed=ts.RANDOM_SEED)
         tag = ts.default_tag(variant) if src.name == "timm" and cfg is None else ""
-        rep.log(f"RANDOM-INIT weights for {variant} (timm init, torch seed {ts.RANDOM_SEED}): "
+        rep.log(f"RANDOM-INIT weights for {variant} (timm init, torch seed {ts.RANDOM_SEED}, BN "
+                f"statistics from {ts.CALIB_BATCH} seeded noise images at {ts.CALIB_SIZE}x{ts.CALIB_SIZE}): "
                 "accuracy figures will be meaningless", "warning")
         return LoadedModel(model, src.name, variant, RANDOM_INIT, f"{RANDOM_INIT}:{variant}:seed{ts.RANDOM_SEED}",
                            tag, src.preset(tag), layout=RANDOM_INIT)

@@ -144,15 +144,51 @@ def resolve_hub_weights(variant: str, weights: str) -> tuple[Path, str, str]:
     return path, f"hf-hub:{repo}", str(cfg.tag)
 
 
-def randomize_weights(model: nn.Module, seed: int = 0, calib_size: int = 64, calib_batches: int = 1,
-                      calib_batch_size: int = 2) -> nn.Module:
+CALIB_SIZE = 224  # BN statistics estimated at 64x64 are border-dominated and blow up at 224
+CALIB_BATCH = 2
+
+
+def calibrate_bn(model: nn.Module, seed: int = RANDOM_SEED, size: int = CALIB_SIZE,
+                 batch: int = CALIB_BATCH) -> nn.Module:
+    """Estimate every BN's running statistics from seeded N(0, 1) images; nothing else changes.
+
+    timm's init leaves BN at identity (mean 0, var 1), and HRNet's residual sums then grow
+    stage after stage: random-init w18 reaches logits of ~1e8 at 224x224, where a float32
+    parity check or an int8 calibration means nothing. With statistics taken from data,
+    as a trained network has them, logits stay O(1) and fp32 rounding stays ~1e-5.
+    The pass runs on one thread so the statistics, hence the weights, are reproducible.
+    """
+    import torch
+    import torch.nn as nn
+
+    gen = torch.Generator().manual_seed(seed)
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        with torch.no_grad():
+            for bn in bns:
+                bn.reset_running_stats()
+                bn.momentum = None  # cumulative average: exactly this batch's statistics
+            model.train()
+            model(torch.randn(batch, 3, size, size, generator=gen))
+    finally:
+        torch.set_num_threads(threads)
+        for bn in bns:
+            bn.momentum = 0.1
+        model.eval()
+    return model
+
+
+def randomize_weights(model: nn.Module, seed: int = 0, calib_size: int = CALIB_SIZE,
+                      calib_batch_size: int = CALIB_BATCH) -> nn.Module:
     """Give every BN affine, BN statistic and head-conv bias a random, non-trivial value.
 
     timm's init leaves BN at identity (mean 0, var 1, γ 1, β 0) and biases at zero, so a
     layout conversion that dropped or misplaced any of them would go unnoticed. This
-    draws γ, β and the biases at random, then re-estimates the running statistics on
-    random inputs (cumulative average), which keeps activations bounded at any depth.
-    Used by the round-trip tests and the parity benchmark.
+    draws γ, β and the biases at random, then re-estimates the running statistics with
+    :func:`calibrate_bn`, which keeps activations bounded at any depth. Used by the
+    round-trip tests and the parity benchmark.
     """
     import torch
     import torch.nn as nn
@@ -163,27 +199,19 @@ def randomize_weights(model: nn.Module, seed: int = 0, calib_size: int = 64, cal
             if isinstance(mod, nn.BatchNorm2d):
                 mod.weight.copy_(0.5 + torch.rand(mod.weight.shape, generator=gen))
                 mod.bias.copy_(0.1 * torch.randn(mod.bias.shape, generator=gen))
-                mod.reset_running_stats()
-                mod.momentum = None  # cumulative moving average over the calibration batches
             elif isinstance(mod, nn.Conv2d) and mod.bias is not None:
                 mod.bias.copy_(0.1 * torch.randn(mod.bias.shape, generator=gen))
-        model.train()
-        for _ in range(calib_batches):
-            model(torch.randn(calib_batch_size, 3, calib_size, calib_size, generator=gen))
-        for mod in model.modules():
-            if isinstance(mod, nn.BatchNorm2d):
-                mod.momentum = 0.1
-    return model.eval()
+    return calibrate_bn(model, seed=seed, size=calib_size, batch=calib_batch_size)
 
 
-def randomized_model(variant: str, seed: int = 0, calib_size: int = 64) -> nn.Module:
+def randomized_model(variant: str, seed: int = 0, calib_size: int = CALIB_SIZE) -> nn.Module:
     """A canonical model whose every tensor is random and informative, built fast.
 
     Allocates on the meta device, materialises uninitialised CPU memory, fills each conv
     and linear weight with a seeded He-normal draw, then :func:`randomize_weights` sets
-    BN affines, head biases and running statistics. w64 takes about a second this way
-    (timm's own init takes ~4 s). Not what ``load_model`` calls random-init: that one is
-    timm's init and stays bit-identical to ``timm.create_model``.
+    BN affines, head biases and running statistics (timm's own init of w64 alone takes
+    ~4 s). Not what ``load_model`` calls random-init: that one is timm's init with
+    calibrated BN statistics only.
     """
     import torch
     import torch.nn as nn
