@@ -173,7 +173,7 @@ def state_dict_sha256(sd: StateDict) -> str:
         t = sd[k].detach().cpu().contiguous()
         h.update(f"{k}|{t.dtype}|{tuple(t.shape)}\n".encode())
         if t.numel():
-            h.update(t.reshape(-1).view(torch.uint8).numpy())  # the buffer itself, no copy
+            h.update(t.reshape(-1).view(torch.uint8).numpy().data)  # the buffer itself, no copy
     return h.hexdigest()
 
 

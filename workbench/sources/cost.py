@@ -138,13 +138,14 @@ def _meta_model(variant: str) -> nn.Module:
     return build_model(variant, device="meta")
 
 
-def head_convs(model: nn.Module) -> list[nn.Module]:
+def head_convs(model: Any) -> list[Any]:
     """The classification head's downsampling and final convs: mmcls builds them without bias."""
-    return [seq[0] for seq in [*(model.downsamp_modules or []), model.final_layer] if seq is not None]
+    seqs = [*(model.downsamp_modules or []), model.final_layer]
+    return [seq[0] for seq in seqs if seq is not None]
 
 
-def count_params(model: nn.Module, no_head_conv_bias: bool = False) -> int:
-    total = sum(p.numel() for p in model.parameters())
+def count_params(model: Any, no_head_conv_bias: bool = False) -> int:
+    total = int(sum(p.numel() for p in model.parameters()))
     if no_head_conv_bias:
         total -= sum(c.bias.numel() for c in head_convs(model) if c.bias is not None)
     return int(total)
@@ -154,7 +155,7 @@ def _same_shape(x: Any) -> Any:
     return x
 
 
-def count_conventions(model: nn.Module, size: tuple[int, int] = DEFAULT_SIZE,
+def count_conventions(model: Any, size: tuple[int, int] = DEFAULT_SIZE,
                       sources: tuple[str, ...] = tuple(RULES)) -> dict[str, tuple[int, int]]:
     """(params, count) under each source's convention, from one forward pass with hooks.
 
@@ -197,7 +198,7 @@ def count_conventions(model: nn.Module, size: tuple[int, int] = DEFAULT_SIZE,
     # the pass ~4x faster. Hooks still fire. Only ever done to a throwaway meta model.
     shape_kept = [m for m in model.modules() if isinstance(m, (nn.BatchNorm2d, nn.ReLU))]
     for m in shape_kept:
-        m.forward = _same_shape  # type: ignore[method-assign]
+        m.forward = _same_shape  # type: ignore[method-assign,assignment]
     try:
         with torch.no_grad():
             pooled = model.global_pool(model.forward_features(torch.empty(1, 3, *size, device="meta")))

@@ -59,6 +59,7 @@ def build_model(variant: str, *, cfg: dict[str, Any] | None = None, num_classes:
     if head_conv_bias is not None:
         kwargs["head_conv_bias"] = head_conv_bias
     skip = _skip_meta_init_mode() if device == "meta" else contextlib.nullcontext()
+    model: Any
     with torch.random.fork_rng(devices=[]), skip:
         if seed is not None:
             torch.manual_seed(seed)
@@ -216,7 +217,7 @@ def randomized_model(variant: str, seed: int = 0, calib_size: int = CALIB_SIZE) 
     import torch
     import torch.nn as nn
 
-    model = build_model(variant, device="meta").to_empty(device="cpu")
+    model: Any = build_model(variant, device="meta").to_empty(device="cpu")
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for mod in model.modules():
@@ -225,7 +226,7 @@ def randomized_model(variant: str, seed: int = 0, calib_size: int = CALIB_SIZE) 
                 mod.weight.normal_(0.0, (2.0 / fan_in) ** 0.5, generator=gen)
                 if mod.bias is not None:
                     mod.bias.zero_()
-            elif isinstance(mod, nn.BatchNorm2d):
+            elif isinstance(mod, nn.BatchNorm2d) and mod.num_batches_tracked is not None:
                 mod.num_batches_tracked.zero_()
         model.classifier.weight.mul_(0.5 ** 0.5)  # a linear output, not a ReLU input
     return randomize_weights(model, seed=seed, calib_size=calib_size)
