@@ -114,6 +114,16 @@ class Artifact:
         return dict(self.meta.get("provider_options") or {})
 
 
+def default_preprocessor(input_size: tuple[int, int]) -> Any:
+    """timm's default ImageNet preprocessing at ``input_size`` (workbench.data), for callers
+    that pass none; calibration ranges are only as right as the preprocessing behind them."""
+    try:
+        from workbench.data.preprocess import Preprocessor, preset_for
+    except ImportError:  # pragma: no cover - the data package ships with the workbench
+        return FallbackLoader(input_size)
+    return Preprocessor(preset_for("timm", "", "", input_size))
+
+
 def _as_home(home: Home | str | Path | None) -> Home:
     if isinstance(home, Home):
         return home.ensure()
@@ -181,7 +191,7 @@ def build_artifact(
             calibration = select_calibration(calibration_samples, spec.count, spec.seed)
     else:
         calibration = None
-    loader = preprocessor if preprocessor is not None else FallbackLoader((h, w))
+    loader = preprocessor if preprocessor is not None else default_preprocessor((h, w))
     onnx_sha = cache.file_sha256(onnx_path)
     name = cache.artifact_name(model_name, recipe.dtype, recipe.calib_label, (h, w), recipe.backend)
     key_fields: dict[str, Any] = {
@@ -207,6 +217,7 @@ def build_artifact(
         "dtype": recipe.dtype, "input_size": [h, w], "input_shape": [3, h, w],
         "export": export_settings or {}, "onnx_source": str(onnx_path), "onnx_sha256": onnx_sha,
         "recipe": recipe.as_dict(), "build_format": cache.BUILD_FORMAT,
+        "preprocess": describe_preprocessor(loader),
     }
     rep.log(f"{name}: building")
     with atomic_dir(target) as tmp:

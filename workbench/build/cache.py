@@ -73,17 +73,21 @@ def find_artifact(artifacts_root: Path, ref: str) -> tuple[Path, dict[str, Any]]
         return (p, meta) if meta else None
     if not artifacts_root.is_dir():
         return None
-    hits: list[tuple[float, Path, dict[str, Any]]] = []
+    hits: list[tuple[int, float, Path, dict[str, Any]]] = []
     for d in artifacts_root.iterdir():
         if not d.is_dir() or d.name.startswith("."):
             continue
         meta = read_meta(d)
         if not meta:
             continue
-        if ref in (meta.get("name"), d.name) or str(meta.get("key", "")).startswith(ref):
-            hits.append((float(meta.get("created_at", 0.0)), d, meta))
+        if (ref in (meta.get("name"), d.name) or str(meta.get("key", "")).startswith(ref)
+                or d.name.startswith(ref)):
+            excluded = len(meta.get("nodes_excluded") or [])
+            hits.append((-excluded, float(meta.get("created_at", 0.0)), d, meta))
     if not hits:
         return None
-    hits.sort(key=lambda t: t[0])
-    _, d, meta = hits[-1]
+    # several builds can share a name (accuracy-budget variants): prefer the plain recipe,
+    # then the newest
+    hits.sort(key=lambda t: (t[0], t[1]))
+    _, _, d, meta = hits[-1]
     return d, meta

@@ -1,0 +1,190 @@
+"""``hrnet-wb build``, ``sensitivity`` and ``backends``: thin shells over ``workbench.build``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from workbench.cli.app import app
+from workbench.cli.common import HomeOpt, JsonOpt, fail, guarded, print_json
+
+
+def _size(text: str) -> tuple[int, int] | None:
+    if not text:
+        return None
+    from workbench.export import parse_input_size
+
+    return parse_input_size(text)
+
+
+@app.command(
+    "build",
+    epilog=(
+        "Examples:\n\n"
+        "  hrnet-wb build --variant hrnet_w18 --weights w18.pth --dtype int8 --data /data/calib\n\n"
+        "  hrnet-wb build model.onnx --backend openvino-cpu --dtype int8 --method entropy --count 500 --data calib/\n\n"
+        "  hrnet-wb build model.onnx --dtype int8 --data calib/ --accuracy-budget 1   # >= 99% top-1 agreement\n\n"
+        "  hrnet-wb build model.onnx --dtype int8 --data calib/ --exclude-node /stage4/stage4.0/Add_9\n\n"
+        "  hrnet-wb build model.onnx --backend tensorrt --dtype int8 --data calib/ --json   # built here, runs on a GPU"
+    ),
+)
+def build_cmd(
+    onnx: Annotated[str, typer.Argument(help="An exported .onnx (default: load and export --variant).", show_default=False)] = "",
+    source: Annotated[str, typer.Option(help="timm | official | mmcls (when no ONNX is given).")] = "timm",
+    variant: Annotated[str, typer.Option(help="Model variant; also the artifact's model name.")] = "hrnet_w18",
+    weights: Annotated[str, typer.Option(help="random-init | hub[:tag] | a checkpoint file.")] = "random-init",
+    input_size: Annotated[str, typer.Option("--input-size", help="H or HxW, multiples of 32 (default: the ONNX's, else 224).")] = "",
+    opset: Annotated[int, typer.Option(help="ONNX opset when exporting.")] = 17,
+    backend: Annotated[str, typer.Option(help="ort-cpu | openvino-cpu | ort-gpu | tensorrt.")] = "ort-cpu",
+    dtype: Annotated[str, typer.Option(help="fp32 | fp16 | int8.")] = "int8",
+    method: Annotated[str, typer.Option(help="Calibration: minmax | entropy | percentile.")] = "percentile",
+    count: Annotated[int, typer.Option(help="Calibration images (class-balanced; capped by the data).", min=1)] = 1000,
+    percentile: Annotated[float, typer.Option(help="For --method percentile.")] = 99.999,
+    seed: Annotated[int, typer.Option(help="Calibration sampling seed.")] = 0,
+    data: Annotated[str, typer.Option("--data", help="Calibration images: a dataset folder or file list.")] = "",
+    layout: Annotated[str, typer.Option(help="Dataset layout (auto | imagenet-val | imagefolder | ...).")] = "auto",
+    labels: Annotated[str, typer.Option(help="Label file for the dataset.")] = "",
+    preprocess: Annotated[str, typer.Option(help="Preprocessing preset (auto follows the source).")] = "auto",
+    exclude_node: Annotated[list[str] | None, typer.Option("--exclude-node", help="Keep this node in fp32 (repeatable).")] = None,
+    accuracy_budget: Annotated[float | None, typer.Option(
+        "--accuracy-budget", help="Top-1 agreement points with fp32 that int8 may lose (1 = >= 99%); "
+                                  "keeps the worst nodes in fp32, fusion Adds first, until met.")] = None,
+    agreement_images: Annotated[int, typer.Option(help="Held-out images for the agreement check.", min=1)] = 200,
+    sensitivity_images: Annotated[int, typer.Option(help="Calibration images for the sensitivity ranking.", min=1)] = 8,
+    threads: Annotated[int, typer.Option(help="Threads for agreement/latency checks (0 = physical cores).", min=0)] = 0,
+    as_json: JsonOpt = False,
+    home: HomeOpt = None,
+) -> None:
+    """Build one artifact (fp32, fp16 or int8) for one backend, cached by content.
+
+    int8 is QDQ u8 activations / s8 per-channel weights with reduce_range (never S8S8 on
+    x86), calibrated on class-balanced images from --data in bounded chunks. The same recipe
+    on the same inputs is a cache hit. TensorRT and fp16 artifacts build here and run only
+    where a GPU is present (see `hrnet-wb backends`).
+    """
+    from workbench.build.request import BuildRequest, run_build_request
+    from workbench.cli.render import EventPrinter
+    from workbench.errors import WorkbenchError
+    from workbench.events import Reporter
+    from workbench.home import resolve_home
+
+    printer = EventPrinter(quiet=as_json)
+    try:
+        req = BuildRequest(
+            onnx=onnx, source=source, variant=variant, weights=weights, input_size=_size(input_size),
+            opset=opset, backend=backend, dtype=dtype, method=method, count=count,
+            percentile=percentile, seed=seed, data=data, layout=layout, labels=labels,
+            preprocess=preprocess, exclude_nodes=list(exclude_node or []),
+            accuracy_budget=accuracy_budget, agreement_images=agreement_images,
+            sensitivity_images=sensitivity_images, threads=threads)
+        hm = resolve_home(home)
+        with printer:
+            record = run_build_request(req, hm, Reporter(printer).stage("build"))
+    except WorkbenchError as exc:
+        raise fail(str(exc), exc.exit_code, as_json) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130, as_json) from None
+    if as_json:
+        print_json(record)
+        return
+    meta = record["meta"]
+    typer.echo(f"{record['name']}  {'cache hit' if record['cached'] else 'built'}  "
+               f"{meta['file_mb']:.1f} MiB  {meta['build_seconds']:.1f} s")
+    typer.echo(f"  {record['path']}")
+    c = meta.get("calibration")
+    if c:
+        pct = f" p{c['percentile']}" if c.get("percentile") else ""
+        typer.echo(f"  calibration: {c['method']}{pct}, {c['images']} images "
+                   f"({len(c.get('per_class', {}))} classes), manifest {c['manifest_hash'][:12]}")
+    b = record.get("accuracy_budget")
+    if b:
+        lat = b["latency_bs1_ms"]
+        typer.echo(f"  accuracy budget: agreement {100 * b['baseline_agreement']:.2f}% -> "
+                   f"{100 * b['final_agreement']:.2f}% (target {100 * b['target_agreement']:.2f}%, "
+                   f"{b['images']} images)")
+        ex = b["excluded_nodes"]
+        more = f" … and {len(ex) - 8} more (--json lists all)" if len(ex) > 8 else ""
+        typer.echo(f"  kept in fp32 ({len(ex)}): " + (", ".join(ex[:8]) or "none") + more)
+        typer.echo(f"  bs1 latency: fp32 {lat['fp32']:.1f} ms, int8 {lat['int8']:.1f} ms, "
+                   f"chosen {lat['final']:.1f} ms ({100 * (b['speed_cost'] or 0):+.0f}% vs int8)")
+    if str(meta.get("weights", "")).startswith("random-init"):
+        typer.secho("weights: random-init — accuracy of this build is meaningless", fg="yellow")
+
+
+@app.command(
+    "sensitivity",
+    epilog=(
+        "Examples:\n\n"
+        "  hrnet-wb sensitivity hrnet_w18-int8-percentile-3_224_224-ort-cpu\n\n"
+        "  hrnet-wb sensitivity ~/.local/share/hrnet-wb/artifacts/hrnet_w18-int8-...-1a2b3c4d5e6f --top 30\n\n"
+        "  hrnet-wb sensitivity 1a2b3c4d --images 16 --json"
+    ),
+)
+def sensitivity_cmd(
+    artifact: Annotated[str, typer.Argument(help="int8 artifact: name, key prefix or folder.", show_default=False)],
+    images: Annotated[int, typer.Option(help="Calibration images to run.", min=1)] = 8,
+    top: Annotated[int, typer.Option(help="Rows to print (0 = all).", min=0)] = 25,
+    as_json: JsonOpt = False,
+    home: HomeOpt = None,
+) -> None:
+    """Rank an int8 artifact's nodes by quantization SQNR (dB, lower = worse) vs fp32.
+
+    `local` is the SQNR of quantizing the node's worst input alone (what keeping the node in
+    fp32 would spare); `vs fp32` is the int8 model's output at that node against the fp32
+    model's (ORT qdq_loss_debug, accumulated error). Feed the top names to
+    `hrnet-wb build --exclude-node`, or let `--accuracy-budget` choose.
+    """
+    from workbench.build import cache
+    from workbench.build.sensitivity import artifact_sensitivity
+    from workbench.errors import BadInput
+    from workbench.home import resolve_home
+
+    def go() -> Any:
+        hm = resolve_home(home)
+        found = cache.find_artifact(hm.artifacts, artifact)
+        if found is None:
+            raise BadInput(f"{artifact}: no such artifact under {hm.artifacts} (name, key prefix or folder)")
+        d, meta = found
+        return artifact_sensitivity(d, meta, images=images, home=hm)
+
+    rep = guarded(go, as_json)
+    if as_json:
+        print_json({"ok": True, **rep.as_dict()})
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = rep.ranked()
+    t = Table(title=f"{rep.artifact}: {len(rows)} nodes, {rep.images} images, {rep.seconds:.1f} s")
+    for col, just in (("#", "right"), ("node", "left"), ("op", "left"), ("kind", "left"),
+                      ("local dB", "right"), ("vs fp32 dB", "right")):
+        t.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
+    for i, n in enumerate(rows[: top or None], 1):
+        t.add_row(str(i), n.node, n.op_type, n.kind, f"{n.local_sqnr_db:.1f}",
+                  "–" if n.sqnr_db is None else f"{n.sqnr_db:.1f}")
+    Console().print(t)
+    worst = [n for n in rows if n.kind in ("fuse", "head-fuse")][:3]
+    if worst:
+        typer.echo("exclude the worst fusion Adds: "
+                   + " ".join(f"--exclude-node {n.node}" for n in worst))
+
+
+@app.command(
+    "backends",
+    epilog="Examples:\n\n  hrnet-wb backends\n\n  hrnet-wb backends --json",
+)
+def backends_cmd(as_json: JsonOpt = False, home: HomeOpt = None) -> None:
+    """List every backend, whether it can run here, why not, and the dtypes it builds.
+
+    Every backend can be *built* on this machine; running needs its runtime and device.
+    """
+    from workbench.build import available_backends
+
+    rows = guarded(available_backends, as_json)
+    if as_json:
+        print_json({"ok": True, "backends": [b.as_dict() for b in rows]})
+        return
+    for b in rows:
+        mark = "yes" if b.available else "no "
+        typer.echo(f"{b.name:<13} {mark}  {','.join(b.dtypes):<15} {b.reason}")
