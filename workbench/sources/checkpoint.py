@@ -90,7 +90,7 @@ def _load_pickle(path: Path) -> Any:
             f"{path}: refused: {reason}; only plain tensor checkpoints are loaded "
             "(torch.load weights_only=True), nothing in the file was run"
         ) from None
-    except (EOFError, RuntimeError, KeyError, ValueError, OSError) as exc:
+    except Exception as exc:  # EOFError, RuntimeError (zip), KeyError, struct.error...: unreadable
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:120] or type(exc).__name__
         raise BadInput(
             f"{path}: cannot read this checkpoint (truncated or not a torch file): {first}"
@@ -103,7 +103,7 @@ def _load_safetensors(path: Path) -> StateDict:
 
     try:
         return load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as exc:
+    except (SafetensorError, Exception) as exc:  # header/length errors on a cut or corrupt file
         first = (str(exc).splitlines() or [""])[0][:120]
         raise BadInput(f"{path}: cannot read this safetensors file (truncated or corrupt): {first}") from None
 

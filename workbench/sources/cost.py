@@ -20,6 +20,7 @@ version, so ``hrnet-wb models`` stays fast even for w64.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -216,8 +217,17 @@ def count_conventions(model: Any, size: tuple[int, int] = DEFAULT_SIZE,
 
 
 def count_variant(variant: str, size: tuple[int, int] = DEFAULT_SIZE) -> dict[str, tuple[int, int]]:
-    """Every convention's (params, count) for one variant, from a single meta-device build."""
-    return count_conventions(_meta_model(variant), size)
+    """Every convention's (params, count) for one variant, from a single meta-device build.
+
+    Memoised per process (the on-disk cache is :func:`cost_table`'s), since the bench
+    stage and the TUI ask for the same few variants repeatedly.
+    """
+    return dict(_count_variant(get_variant(variant).name, (int(size[0]), int(size[1]))))
+
+
+@functools.lru_cache(maxsize=64)
+def _count_variant(name: str, size: tuple[int, int]) -> tuple[tuple[str, tuple[int, int]], ...]:
+    return tuple(count_conventions(_meta_model(name), size).items())
 
 
 def torch_flop_counter_macs(model: nn.Module, size: tuple[int, int] = DEFAULT_SIZE) -> int:
