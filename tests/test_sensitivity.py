@@ -79,14 +79,20 @@ def test_sensitivity_ranks_nodes_and_blames_fusion_adds(report):
 
 
 def test_accuracy_budget_excludes_fusion_adds_first_until_met(tinynet, kwargs):  # noqa: F811
-    recipe = BuildRecipe("ort-cpu", "int8", CalibrationSpec("minmax", 60))
-    res = build_with_accuracy_budget(tinynet.onnx_path, recipe, agreement_samples=tinynet.val_samples[::3],
-                                     min_agreement=1.0, sensitivity_images=8, threads=1, **kwargs)
+    # a deliberately thin calibration (2 images per class, minmax) leaves a few of the 360
+    # held-out images flipped; the search must then restore full agreement
+    kw = {**kwargs, "calibration": select_calibration(tinynet.train_samples, count=12, seed=0)}
+    recipe = BuildRecipe("ort-cpu", "int8", CalibrationSpec("minmax", 12))
+    res = build_with_accuracy_budget(tinynet.onnx_path, recipe, agreement_samples=tinynet.val_samples,
+                                     min_agreement=1.0, sensitivity_images=8, threads=1, **kw)
     d = res.as_dict()
-    assert res.final_agreement >= 1.0 > res.baseline_agreement or res.baseline_agreement >= 1.0
-    if res.baseline_agreement < 1.0:
-        assert res.excluded_nodes and res.excluded_nodes[0] == res.sensitivity.exclusion_order()[0]
-        assert res.excluded_nodes[0].startswith("/stage") and "Add" in res.excluded_nodes[0]
-        assert res.artifact.meta["nodes_excluded"] == sorted(res.excluded_nodes)
-        assert [s.excluded for s in res.steps][:3] == [0, 1, 2]
-    assert d["latency_bs1_ms"]["int8"] > 0 and d["images"] == len(tinynet.val_samples[::3])
+    assert res.baseline_agreement < 1.0 <= res.final_agreement
+    order = res.sensitivity.exclusion_order()
+    assert res.excluded_nodes == order[: len(res.excluded_nodes)]
+    kinds = {n.node: n.kind for n in res.sensitivity.nodes}
+    assert kinds[res.excluded_nodes[0]] == "fuse"
+    assert res.artifact.meta["nodes_excluded"] == sorted(res.excluded_nodes)
+    assert [s.excluded for s in res.steps][:2] == [0, 1]
+    assert [s.agreement for s in res.steps][-1] == res.final_agreement
+    assert d["latency_bs1_ms"]["int8"] > 0 and d["images"] == len(tinynet.val_samples)
+    assert d["speed_cost"] is not None

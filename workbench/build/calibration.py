@@ -232,10 +232,15 @@ def iter_batches(samples: Sequence[Any], loader: ImageLoader, batch_size: int,
 
 
 class _ListReader:
-    """An ORT ``CalibrationDataReader`` over prepared batches (one chunk)."""
+    """An ORT ``CalibrationDataReader`` yielding one chunk as a single batch.
+
+    ORT's histogram collectors stack the outputs of all batches of a ``collect_data`` call
+    with ``np.asarray``, which fails when the last batch is shorter; one batch per call
+    avoids that and costs nothing (the chunk is held in memory either way).
+    """
 
     def __init__(self, input_name: str, batches: list[np.ndarray]) -> None:
-        self._it = iter([{input_name: b} for b in batches])
+        self._it = iter([{input_name: np.concatenate(batches)}] if batches else [])
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._it, None)
