@@ -54,6 +54,18 @@ def make_app(home, profiles_dir, profile=None, mode="process"):
     return WorkbenchApp(home=home, profile_path=profile, profiles_dir=profiles_dir, run_mode=mode)
 
 
+def is_ready(app) -> bool:
+    """The lazily mounted panes are there and the Models pane has started its details."""
+    panes = all(app.query(f"#{p}-pane") for p in ("build", "dataset", "leaderboard"))
+    models = app.query("#models-pane")
+    return panes and bool(models) and models.first()._started
+
+
+async def ready(pilot) -> None:
+    assert await wait_for(pilot, lambda: is_ready(pilot.app), 30, 0.05)
+    await pilot.pause()
+
+
 async def settle(pilot, app, group: str, timeout: float = 60) -> None:
     """Wait until the workers of ``group`` are done (an exclusive restart cancels one)."""
     from textual.worker import WorkerState
@@ -84,6 +96,7 @@ async def test_models_pane_pick_variant_source_and_size(board_home, profiles_dir
 
     app = make_app(board_home, profiles_dir)
     async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
         await pilot.pause()
         table = app.query_one("#variants", DataTable)
         assert table.row_count == 11
@@ -136,6 +149,7 @@ async def test_weights_file_picker_and_save_profile(board_home, profiles_dir, tm
     ckpt.write_bytes(b"not read by the picker")
     app = make_app(board_home, profiles_dir)
     async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
         await pilot.pause()
         await pilot.press("w")
         assert isinstance(app.screen, FilePicker)
@@ -152,8 +166,8 @@ async def test_weights_file_picker_and_save_profile(board_home, profiles_dir, tm
         assert isinstance(app.screen, ProfileNameDialog)  # refused, says why
         app.screen.query_one(Input).value = "mine"
         await pilot.press("enter")
-        await settle(pilot, app, "io")
         saved = profiles_dir / "mine.toml"
+        assert await wait_for(pilot, lambda: app.profile_path == str(saved), 20, 0.05)
         assert saved.is_file()
         prof = load_profile(saved)
         assert prof.name == "mine" and prof.model.weights == str(ckpt)
@@ -162,7 +176,7 @@ async def test_weights_file_picker_and_save_profile(board_home, profiles_dir, tm
         await pilot.press("s")
         app.screen.query_one(Input).value = "mine"
         await pilot.press("enter")
-        await settle(pilot, app, "io")
+        assert await wait_for(pilot, lambda: "a profile with that name" in screen_text(app), 20)
         assert "a profile with that name exists" in screen_text(app)
 
 
@@ -187,6 +201,7 @@ async def test_build_pane_renders_pipeline_events(board_home, profiles_dir):
 
     app = make_app(board_home, profiles_dir)
     async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
         await pilot.press("2")
         job = Job(1, "demo w18_small", app.profile, "", status="running")
         app.jobs.append(job)
@@ -230,6 +245,7 @@ async def test_queue_failure_shows_the_error_modal_then_cancel_stops_the_next_bu
     tiny = tiny_profile(tmp_path)
     app = make_app(home, profiles_dir, profile=tiny)
     async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
         await pilot.pause()
         good = app.profile.model_copy(deep=True)
         app.profile.model.weights = str(tmp_path / "nope.pth")
@@ -271,6 +287,7 @@ async def test_dataset_pane_filters_and_top5(board_home, profiles_dir):
 
     app = make_app(board_home, profiles_dir)
     async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
         await pilot.press("3")
         app.open_in_dataset(f"1/{INT8}", f"1/{FP32}")
         await settle(pilot, app, "dataset-load")
@@ -317,6 +334,7 @@ async def test_leaderboard_sort_filter_mark_compare_plot(board_home, profiles_di
 
     app = make_app(board_home, profiles_dir)
     async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
         await pilot.press("4")
         pane = app.query_one("#leaderboard-pane")
         table = app.query_one("#board", DataTable)
@@ -365,6 +383,7 @@ async def test_help_screen_and_palette_list_every_command(board_home, profiles_d
 
     app = make_app(board_home, profiles_dir)
     async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
         assert app.screen.query_one(DataTable).row_count == len(COMMANDS)

@@ -23,6 +23,12 @@ SIZE = (80, 24)
 @pytest.fixture
 def app(tmp_path):
     from workbench.tui.app import WorkbenchApp
+    from workbench.tui.screens import models
+
+    # counts are cached per process; start from none so the table shows only what this
+    # app counted (the highlighted variant), whatever ran before
+    models._COSTS.clear()
+    models._PREPROCESS.clear()
 
     home = make_home(tmp_path)
     profiles = tmp_path / "profiles"
@@ -35,6 +41,13 @@ async def _settle(pilot, groups=("dataset-load", "model-details", "io"), timeout
     from textual.worker import WorkerState
 
     t0 = time.monotonic()
+    app = pilot.app
+    while time.monotonic() - t0 < timeout:  # the lazily mounted panes, the details worker
+        models = app.query("#models-pane")
+        if (all(app.query(f"#{p}-pane") for p in ("build", "dataset", "leaderboard"))
+                and models and models.first()._started):
+            break
+        await pilot.pause(0.05)
     while time.monotonic() - t0 < timeout:
         busy = [w for w in pilot.app.workers if w.group in groups
                 and w.state in (WorkerState.PENDING, WorkerState.RUNNING)]

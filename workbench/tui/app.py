@@ -18,6 +18,7 @@ from typing import Any
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
+from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
@@ -102,12 +103,14 @@ class WorkbenchApp(App[None]):
         with TabbedContent(initial="models", id="tabs"):
             with TabPane(PANE_TITLES["models"], id="models"):
                 yield ModelsPane(id="models-pane")
+            # The hidden panes mount right after the first frame (Lazy): styling ~400
+            # widgets up front cost seconds of blank screen on a busy 2-core box.
             with TabPane(PANE_TITLES["build"], id="build"):
-                yield BuildPane(id="build-pane")
+                yield Lazy(BuildPane(id="build-pane"))
             with TabPane(PANE_TITLES["dataset"], id="dataset"):
-                yield DatasetPane(id="dataset-pane")
+                yield Lazy(DatasetPane(id="dataset-pane"))
             with TabPane(PANE_TITLES["leaderboard"], id="leaderboard"):
-                yield LeaderboardPane(id="leaderboard-pane")
+                yield Lazy(LeaderboardPane(id="leaderboard-pane"))
         yield Footer()
 
     def on_mount(self) -> None:
@@ -156,10 +159,10 @@ class WorkbenchApp(App[None]):
 
     def _run_command(self, scope: str, action: str) -> None:
         if scope == "app":
-            self.run_action(action)
+            self.call_later(self.run_action, action)
             return
         self.action_show_pane(scope)
-        self.run_action(action, self.pane(scope))
+        self.call_later(self.run_action, action, self.pane(scope))
 
     # -- profiles ----------------------------------------------------------------------
     def load_profile_file(self, path: str) -> None:
@@ -174,8 +177,10 @@ class WorkbenchApp(App[None]):
 
     def _use_profile(self, prof: Profile, path: str) -> None:
         self.profile, self.profile_path = prof, path
-        self.query_one(ModelsPane).sync_from_profile()
-        self.build_pane.sync_from_profile()
+        for pane in self.query(ModelsPane):
+            pane.sync_from_profile()
+        for bp in self.query(BuildPane):  # absent for a moment at start (Lazy)
+            bp.sync_from_profile()
         self.notify(f"profile {Path(path).name} loaded", timeout=2)
 
     def save_profile_as(self, name: str) -> None:

@@ -26,7 +26,8 @@ def _value(v: Any) -> str:
 
 
 def _section(out: list[str], name: str, data: dict[str, Any]) -> None:
-    scalars = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    # TOML has no null: an unset optional key is written by leaving it out.
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict) and v is not None}
     tables = {k: v for k, v in data.items() if isinstance(v, dict)}
     if name and scalars:
         out.append(f"\n[{name}]")

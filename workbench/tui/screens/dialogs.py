@@ -66,9 +66,10 @@ class CompareDialog(ModalScreen[None]):
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)
-        t.add_columns("metric", "A", "B", "B − A")
+        for label, width in (("metric", 11), ("A", 17), ("B", 17), ("B − A", 18)):
+            t.add_column(label, width=width)  # 80 columns: truncate, never push B − A off
         for row in compare(self.a, self.b):
-            t.add_row(*row)
+            t.add_row(*(cell[:17] if i in (1, 2) else cell for i, cell in enumerate(row)))
         t.focus()
 
     def action_close(self) -> None:

@@ -22,7 +22,6 @@ from workbench.tui.board import (
     sort_rows,
 )
 from workbench.tui.commands import bindings
-from workbench.tui.widgets.plot import Plot
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.tui.app import WorkbenchApp
@@ -53,6 +52,8 @@ class LeaderboardPane(Vertical):
         for key, header, _spec, width in COLUMNS:
             table.add_column(header, key=key, width=width)
         yield table
+        from workbench.tui.widgets.plot import Plot  # plotext: not needed for the first frame
+
         yield Plot(id="lb-plot")
 
     def on_mount(self) -> None:
@@ -94,6 +95,8 @@ class LeaderboardPane(Vertical):
             f"{len(self.rows)}/{len(self.all_rows)} rows · sort {self.sort_key} {arrow}{marks}")
 
     def draw_plot(self) -> None:
+        from workbench.tui.widgets.plot import Plot
+
         plot = self.query_one("#lb-plot", Plot)
         if self.plot_kind == "accuracy-vs-throughput":
             plot.scatter(accuracy_vs_throughput(self.rows), title="top-1 % vs img/s per build",

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from workbench.tui.app import WorkbenchApp
 
 SOURCES = ("timm", "official", "mmcls")
+FIRST_DETAILS_DELAY_S = 0.5
 # Counted once per process (the counts depend only on the code, not on the session).
 _COSTS: dict[tuple[str, str, tuple[int, int]], tuple[str, str, str]] = {}
 _PREPROCESS: dict[tuple[str, str, tuple[int, int]], str] = {}
@@ -67,6 +68,7 @@ class ModelsPane(Vertical):
         self.costs = _COSTS
         self.preprocess = _PREPROCESS
         self._syncing = False
+        self._started = False
 
     @property
     def wb(self) -> WorkbenchApp:
@@ -106,7 +108,15 @@ class ModelsPane(Vertical):
 
     def on_mount(self) -> None:
         self.reload_profiles()
+        self._started = False
         self.sync_from_profile()
+        # The first count imports torch and timm (seconds, and it holds the GIL while
+        # importing): start it only once the first frame is on screen.
+        self.call_after_refresh(self.set_timer, FIRST_DETAILS_DELAY_S, self._start_details)
+
+    def _start_details(self) -> None:
+        self._started = True
+        self.show_info()
 
     # -- the app's profile → widgets ---------------------------------------------------
     def sync_from_profile(self) -> None:
@@ -121,9 +131,7 @@ class ModelsPane(Vertical):
                 table.move_cursor(row=table.get_row_index(variant))
             h, w = prof.model.input_size
             self.query_one("#input-size", Input).value = str(h) if h == w else f"{h}x{w}"
-            weights = prof.model.weights
-            kind = "random-init" if weights == "random-init" else ("hub" if weights.startswith("hub") else "file")
-            self.query_one("#weights-kind", Select).value = kind
+            self.query_one("#weights-kind", Select).value = _weights_kind(prof.model.weights)
             if self.wb.profile_path:
                 sel = self.query_one("#profile-select", Select)
                 if any(v == self.wb.profile_path for _l, v in self._profile_options):
@@ -156,10 +164,12 @@ class ModelsPane(Vertical):
             return
         sid = event.select.id
         prof = self.wb.profile
-        if sid == "source" and event.value != Select.NULL:
+        # Select.Changed is a message, so it also arrives after our own programmatic
+        # updates: act only on a value that differs from the profile.
+        if sid == "source" and event.value != Select.NULL and event.value != prof.model.source:
             prof.model.source = str(event.value)  # type: ignore[assignment]
             self.show_info()
-        elif sid == "weights-kind":
+        elif sid == "weights-kind" and event.value != _weights_kind(prof.model.weights):
             if event.value == "random-init":
                 prof.model.weights = "random-init"
             elif event.value == "hub":
@@ -167,7 +177,7 @@ class ModelsPane(Vertical):
             elif event.value == "file" and not Path(prof.model.weights).is_file():
                 self.action_pick_weights()
             self.show_info()
-        elif sid == "profile-select" and event.value != Select.NULL:
+        elif sid == "profile-select" and event.value not in (Select.NULL, self.wb.profile_path):
             self.wb.load_profile_file(str(event.value))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -208,7 +218,7 @@ class ModelsPane(Vertical):
                 cost = self.costs.get((m.source, key, size))
                 table.update_cell(key, "params", cost[0] if cost else "…")
                 table.update_cell(key, "gmacs", cost[1] if cost else "…")
-        if missing:
+        if missing and self._started:
             self.compute_details(m.source, name, size)
 
     def _render_info(self) -> bool:
@@ -289,6 +299,12 @@ class ModelsPane(Vertical):
                 self.wb.save_profile_as(name)
 
         self.app.push_screen(ProfileNameDialog(self.wb.profile.name or ""), chosen)
+
+
+def _weights_kind(weights: str) -> str:
+    if weights == "random-init":
+        return "random-init"
+    return "hub" if weights.startswith("hub") else "file"
 
 
 def parse_size(text: str) -> tuple[int, int] | None:
