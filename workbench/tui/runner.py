@@ -38,10 +38,10 @@ from workbench.events import Event, Failed, Reporter, RunFinished, RunStarted
 Sink = Callable[[Event], None]
 
 # After the cancel flag: wait this long for the pipeline to stop by itself, then SIGINT.
-FLAG_GRACE_S = 0.6
+FLAG_GRACE_S = 0.5
 # After SIGINT: wait this long, then terminate (SIGTERM), then kill.
-SIGINT_GRACE_S = 0.8
-TERM_GRACE_S = 0.3
+SIGINT_GRACE_S = 0.5
+TERM_GRACE_S = 0.2
 # Where the child's native stdout/stderr go, under <home>/cache/.
 CHILD_LOG = "tui-runs.log"
 

@@ -210,7 +210,7 @@ class DatasetPane(Vertical):
             return
         self._set_image(img, row)
         gt = "no label" if row.label is None else f"gt {row.label} {short_name(self.names, row.label)}"
-        caption.update(f"{Path(row.path).name}\n{gt}")
+        caption.update(f"{gt}\n{Path(row.path).name}")  # the label first: names get cut
         assert self.a is not None
         self.query_one("#top5-a", Static).update(top5_text(f"A {self.a.label}", ra, self.names))
         self.query_one("#top5-b", Static).update(
