@@ -175,15 +175,15 @@ class FallbackLoader:
         from PIL import Image
 
         h, w = self.input_size
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            short = round(min(h, w) / 0.875)
-            scale = short / min(im.size)
-            im = im.resize((max(w, round(im.width * scale)), max(h, round(im.height * scale))),
-                           Image.BILINEAR)
-            left, top = (im.width - w) // 2, (im.height - h) // 2
-            im = im.crop((left, top, left + w, top + h))
-            arr = np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255.0
+        with Image.open(path) as src:
+            im = src.convert("RGB")
+        short = round(min(h, w) / 0.875)
+        scale = short / min(im.size)
+        im = im.resize((max(w, round(im.width * scale)), max(h, round(im.height * scale))),
+                       Image.Resampling.BILINEAR)
+        left, top = (im.width - w) // 2, (im.height - h) // 2
+        im = im.crop((left, top, left + w, top + h))
+        arr = np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255.0
         return (arr - self.MEAN) / self.STD
 
     def describe(self) -> dict[str, Any]:

@@ -179,7 +179,6 @@ def analyse(float_model: Path, qdq_model: Path, batches: Sequence[np.ndarray], *
     if not params:
         raise BadInput(f"{qdq_model}: no QuantizeLinear nodes; is this a QDQ int8 model?")
     kinds = classify_nodes(fmodel)
-    out_to_node = {o: n for n in fmodel.graph.node for o in n.output}
     local = _Accumulator()
     cross = _Accumulator()
     so = ort.SessionOptions()
@@ -373,7 +372,7 @@ def search_exclusions(build: Any, fp32_path: Path, agreement_x: np.ndarray, targ
     rep.log(f"accuracy budget: int8 agrees with fp32 on {base_agree:.2%} of {len(ref)} images "
             f"(target {target:.2%})")
     chosen, chosen_agree, excluded = base, base_agree, []
-    counts = []
+    counts: list[int] = []
     k = 1
     while k < len(order) and len(counts) < max_steps - 1:
         counts.append(k)
