@@ -36,7 +36,7 @@ def images():
     return np.random.default_rng(3).standard_normal((3, 3, 64, 64)).astype(np.float32)
 
 
-@pytest.mark.parametrize("opset,dynamic", [(9, True), (11, False), (11, True), (17, False), (17, True), (20, False)])
+@pytest.mark.parametrize("opset,dynamic", [(9, True), (11, False), (11, True), (17, True), (20, False)])
 def test_small_v1_parity_at_opset(small, images, tmp_path, opset, dynamic):
     out = tmp_path / f"m{opset}{dynamic}.onnx"
     res = export_onnx(small, out, (64, 64), opset=opset, dynamic_batch=dynamic,
@@ -104,8 +104,9 @@ def w18():
     return randomized_model("hrnet_w18", seed=2)
 
 
-@pytest.mark.parametrize("opset,dynamic", [(11, False), (17, True)])
-def test_w18_parity(w18, images, tmp_path, opset, dynamic):
+def test_w18_parity(w18, images, tmp_path, opset=17, dynamic=True):
+    """One w18 cell here (the pipeline's default); the full variant × opset × batch matrix
+    is benchmarks/parity_matrix.py."""
     res = export_onnx(w18, tmp_path / "w18.onnx", (64, 64), opset=opset, dynamic_batch=dynamic,
                       parity_inputs=images)
     assert res.parity_max_abs <= 1e-4 and res.parity_cosine > 0.99999
