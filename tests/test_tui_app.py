@@ -12,7 +12,7 @@ from pathlib import Path
 os.environ["HRNET_WB_IMAGES"] = "halfcell"  # deterministic images; set before the app loads
 
 import pytest
-from tui_data import FP32, INT8, REPO, make_home, tiny_profile
+from tui_data import FP32, INT8, REPO, shared_home, tiny_profile
 
 from workbench.store import Store
 
@@ -36,8 +36,8 @@ def screen_text(app) -> str:
 
 
 @pytest.fixture
-def board_home(tmp_path):
-    return make_home(tmp_path)
+def board_home(tmp_path_factory):
+    return shared_home(tmp_path_factory)
 
 
 @pytest.fixture

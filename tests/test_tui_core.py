@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tui_data import FP32, INT8, make_home
+from tui_data import FP32, INT8, shared_home
 
 from workbench.errors import BadInput
 from workbench.events import Failed, LogLine, Progress, RunFinished, RunStarted
@@ -62,8 +62,8 @@ def test_every_command_action_exists_on_its_target():
 
 
 @pytest.fixture
-def board_home(tmp_path):
-    return make_home(tmp_path)
+def board_home(tmp_path_factory):
+    return shared_home(tmp_path_factory)
 
 
 def test_board_sort_filter_and_plot_series(board_home):

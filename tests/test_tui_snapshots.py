@@ -15,13 +15,13 @@ import time
 os.environ["HRNET_WB_IMAGES"] = "halfcell"
 
 import pytest
-from tui_data import FP32, INT8, REPO, make_home
+from tui_data import FP32, INT8, REPO, shared_home
 
 SIZE = (80, 24)
 
 
 @pytest.fixture
-def app(tmp_path):
+def app(tmp_path, tmp_path_factory):
     from workbench.tui.app import WorkbenchApp
     from workbench.tui.screens import models
 
@@ -30,7 +30,7 @@ def app(tmp_path):
     models._COSTS.clear()
     models._PREPROCESS.clear()
 
-    home = make_home(tmp_path)
+    home = shared_home(tmp_path_factory)
     profiles = tmp_path / "profiles"
     profiles.mkdir()
     shutil.copyfile(REPO / "profiles" / "demo.toml", profiles / "demo.toml")

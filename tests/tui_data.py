@@ -119,3 +119,13 @@ def tiny_profile(tmp: Path, **extra: str) -> Path:
     p = tmp / "tiny.toml"
     p.write_text(text)
     return p
+
+
+_SHARED: dict[str, Home] = {}
+
+
+def shared_home(tmp_path_factory) -> Home:  # type: ignore[no-untyped-def]
+    """One fixed home for every test that only reads it (writing the store is ~2 s)."""
+    if "home" not in _SHARED:
+        _SHARED["home"] = make_home(tmp_path_factory.mktemp("tui-board"))
+    return _SHARED["home"]
