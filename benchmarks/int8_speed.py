@@ -1,6 +1,7 @@
 """int8 speed on hrnet_w18, side by side: torch eager fp32, ORT fp32, ORT int8, OpenVINO fp32
 and OpenVINO int8, every artifact built by ``workbench.build`` exactly as the pipeline would.
 
+    python benchmarks/int8_speed.py --build-only                           # builds (cached), no timing
     flock /tmp/hrnet-bench.lock python benchmarks/int8_speed.py            # hrnet_w18, 2 threads
     python benchmarks/int8_speed.py --variant hrnet_w18_small --rounds 3 --json
 
@@ -95,6 +96,8 @@ def main() -> int:
     ap.add_argument("--method", default="percentile", choices=["minmax", "entropy", "percentile"])
     ap.add_argument("--home", default=str(Path(tempfile.gettempdir()) / "hrnet-wb-int8-speed"))
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--build-only", action="store_true",
+                    help="build (or find) the artifacts and stop; measure later under the lock")
     a = ap.parse_args()
 
     import torch
@@ -104,6 +107,9 @@ def main() -> int:
     t_build = time.perf_counter()
     model, arts = build_all(a.variant, a.size, Path(a.home), a.method)
     t_build = time.perf_counter() - t_build
+    if a.build_only:
+        print(json.dumps({k: str(v.path) for k, v in arts.items()}, indent=2))
+        return 0
     torch.set_num_threads(a.threads)
     preds: dict[str, Any] = {
         "torch-fp32": TorchPredictor(model, a.threads),

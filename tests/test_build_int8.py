@@ -143,6 +143,12 @@ def test_same_recipe_twice_is_a_cache_hit(tinynet, bhome, calib):  # noqa: F811
     assert not c.cached and c.key != a.key and c.dir != a.dir
     d = _build(tinynet, bhome, dataclasses.replace(recipe, exclude_nodes=("/stage2/stage2.0/Add",)), calib)
     assert d.key != a.key and d.meta["nodes_excluded"] == ["/stage2/stage2.0/Add"]
+    # the excluded node really computes in fp32: its inputs are the float tensors
+    g = onnx.load(str(d.path)).graph
+    producer = {o: n.op_type for n in g.node for o in n.output}
+    add = next(n for n in g.node if n.name == "/stage2/stage2.0/Add")
+    assert [producer[i] for i in add.input] and "DequantizeLinear" not in [producer[i] for i in add.input]
+    assert d.meta["quantization"]["inputs_kept_float"] == 2
     # nothing half-written is left beside the artifacts
     assert not [p for p in bhome.artifacts.iterdir() if p.name.startswith(".")]
 
@@ -209,3 +215,13 @@ def test_undecodable_calibration_images_are_skipped(tinynet, bhome, tmp_path):  
                  reporter=rep)
     assert art.meta["calibration"]["images"] == 13 and art.meta["calibration"]["skipped"] == 1
     assert any("broken.jpg" in m for m in logs)
+
+
+def test_excluding_every_node_gives_back_fp32(tinynet, bhome, calib, val_arrays):  # noqa: F811
+    every = tuple(n.name for n in onnx.load(str(tinynet.onnx_path)).graph.node)
+    art = _build(tinynet, bhome, BuildRecipe("ort-cpu", "int8", CalibrationSpec("minmax", CALIB_COUNT), every),
+                 calib)
+    x = val_arrays[0][:16]
+    ref = open_predictor(tinynet.onnx_path, "ort-cpu", 1).predict(x)
+    np.testing.assert_allclose(open_predictor(art.path, "ort-cpu", 1).predict(x), ref, rtol=1e-4, atol=1e-4)
+    assert not [n for n in onnx.load(str(art.path)).graph.node if n.op_type == "QuantizeLinear"]

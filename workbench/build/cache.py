@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 #: Bump when a recipe's output changes for the same inputs (new quantizer settings...).
-BUILD_FORMAT = 1
+BUILD_FORMAT = 2
 
 
 def artifact_name(model_name: str, dtype: str, calib: str, input_size: tuple[int, int],

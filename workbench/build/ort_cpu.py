@@ -98,6 +98,10 @@ def quantize_qdq(prepared: Path, out: Path, ranges_path: Path, method: str, *,
         extra = {"ActivationSymmetric": True, "WeightSymmetric": True}
     else:
         raise BadInput(f"quantization scheme {scheme!r}: expected one of {', '.join(SCHEMES)}")
+    if nodes_to_exclude:
+        # the Relu/Clip that QDQ would fold into a u8 clamp must stay in the graph, or the
+        # float path of an excluded node would read a pre-ReLU tensor (see keep_in_float)
+        extra = {**extra, "QDQKeepRemovableActivations": True}
     with quiet_ort():
         quantize_static(
             str(prepared), str(out), None,
@@ -106,7 +110,51 @@ def quantize_qdq(prepared: Path, out: Path, ranges_path: Path, method: str, *,
             calibrate_method=_ort_method(method), extra_options=extra,
             calibration_cache_path=str(ranges_path),
         )
+    if nodes_to_exclude:
+        settings["inputs_kept_float"] = keep_in_float(out, nodes_to_exclude)
+        settings["keep_removable_activations"] = True
     settings["nodes_excluded"] = list(nodes_to_exclude)
     if reporter is not None:
         reporter.log(f"quantized ({scheme}, {len(nodes_to_exclude)} node(s) kept in fp32)")
     return settings
+
+
+def keep_in_float(qdq_path: Path, nodes: Sequence[str]) -> int:
+    """Make excluded nodes really compute in fp32: feed them the float tensors.
+
+    ORT's ``nodes_to_exclude`` only stops a node from quantizing; a tensor its neighbours
+    quantize (a conv's output, a fused branch) still reaches it through a Q→DQ pair, so an
+    excluded fusion Add would still add two 8-bit inputs. Here each excluded node's input
+    that comes from ``DequantizeLinear(QuantizeLinear(t))`` is rewired to ``t``; other
+    consumers keep their quantized copy; Q/DQ nodes left without consumers are dropped.
+    Returns how many inputs were rewired.
+    """
+    import onnx
+
+    model = onnx.load(str(qdq_path))
+    g = model.graph
+    producer = {o: n for n in g.node for o in n.output}
+    wanted = set(nodes)
+    rewired = 0
+    for n in g.node:
+        if n.name not in wanted:
+            continue
+        for i, name in enumerate(n.input):
+            dq = producer.get(name)
+            if dq is None or dq.op_type != "DequantizeLinear":
+                continue
+            q = producer.get(dq.input[0])
+            if q is None or q.op_type != "QuantizeLinear":
+                continue  # a quantized weight: no float original in the graph
+            n.input[i] = q.input[0]
+            rewired += 1
+    while True:  # drop Q/DQ nodes nobody reads any more
+        used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+        dead = [n for n in g.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")
+                and not any(o in used for o in n.output)]
+        if not dead:
+            break
+        for n in dead:
+            g.node.remove(n)
+    onnx.save(model, str(qdq_path))
+    return rewired

@@ -156,7 +156,8 @@ def analyse(float_model: Path, qdq_model: Path, batches: Sequence[np.ndarray], *
 
     ``local_sqnr_db`` of a node is the worst SQNR among its quantized activation *inputs*,
     each quantized alone from the fp32 model's values with the QDQ model's scale and zero
-    point: what keeping that node in fp32 would spare. (ORT's own ``qdq_err`` compares the
+    point: what keeping that node in fp32 would spare (an excluded node is fed the float
+    tensors, see ``ort_cpu.keep_in_float``). (ORT's own ``qdq_err`` compares the
     tensors around a QDQ pair inside the int8 model, where ReLUs folded into the
     quantization make a ReLU's input look like 3 dB of "noise".) ``sqnr_db`` is ORT's
     ``xmodel_err`` at the node's output: fp32 model vs int8 model, accumulated error.
