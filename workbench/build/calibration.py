@@ -362,13 +362,11 @@ def compute_ranges(model_path: Path, spec: CalibrationSpec, calib: CalibrationSe
             else:
                 ranges = calibrator.compute_data()
         del calibrator
-        tmp_out = out_path.with_name(out_path.name + ".partial")
-        save_tensors_data(ranges, tmp_out)
         seconds = time.perf_counter() - t0
         _write_sidecar(out_path, {"images": done, "skipped": skipped, "seconds": round(seconds, 3),
                                   "chunk_images": chunk_images, "spec": spec.as_dict(),
                                   "manifest_hash": calib.manifest_hash})
-        tmp_out.replace(out_path)
+        save_tensors_data(ranges, out_path)  # ORT writes a temp file and renames it: atomic
     for line in sink.getvalue().splitlines():
         if line.strip():
             rep.log(f"ort: {line.strip()}", "debug")
