@@ -89,22 +89,30 @@ def _export_path(ctx: RunContext) -> Path:
 
 
 def stage_export(ctx: RunContext) -> None:
+    """Export once per (weights, opset, batch mode, size); a later run reuses the checked file."""
     import numpy as np
 
-    from workbench.export import export_onnx
+    from workbench.export import export_onnx, read_export_metadata
 
     assert ctx.loaded is not None
     e, size = ctx.profile.export, ctx.profile.model.input_size
     rep = ctx.reporter.stage("export")
     with StageTimer(rep, f"ONNX opset {e.opset}") as st:
-        parity = _parity_inputs(ctx, e.parity_images)
-        if parity is None:
-            parity = np.random.default_rng(0).standard_normal((e.parity_images, 3, *size)).astype("float32")
-        ctx.exported = export_onnx(
-            ctx.loaded.model, _export_path(ctx), size, opset=e.opset, dynamic_batch=e.dynamic_batch,
-            parity_inputs=parity, tolerance=e.parity_tolerance, reporter=rep,
-        )
-        rep.artifact("onnx", str(ctx.exported.path))
+        path = _export_path(ctx)
+        cached = read_export_metadata(path)
+        if (cached is not None and cached.opset == e.opset and cached.dynamic_batch == e.dynamic_batch
+                and tuple(cached.input_size) == tuple(size) and cached.parity_max_abs <= e.parity_tolerance):
+            ctx.exported = cached
+            rep.artifact("onnx", str(path), cached=True)
+            rep.log(f"reusing {path.name} (parity max abs {cached.parity_max_abs:.2e})")
+        else:
+            parity = _parity_inputs(ctx, e.parity_images)
+            if parity is None:
+                parity = np.random.default_rng(0).standard_normal((e.parity_images, 3, *size)).astype("float32")
+            ctx.exported = export_onnx(
+                ctx.loaded.model, path, size, opset=e.opset, dynamic_batch=e.dynamic_batch,
+                parity_inputs=parity, tolerance=e.parity_tolerance, reporter=rep,
+            )
         st.summary = {"parity_max_abs": ctx.exported.parity_max_abs,
                       "parity_cosine": ctx.exported.parity_cosine}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 
 from workbench.cli.app import app
 
@@ -23,5 +24,12 @@ def _load_commands() -> None:
 
 
 def main() -> None:
+    if len(sys.argv) == 1:
+        # Bare `hrnet-wb`: straight to the TUI, without building the typer app first
+        # (the first frame has a 1.5 s budget).
+        from workbench.tui import launch
+
+        launch()
+        return
     _load_commands()
     app()
