@@ -9,9 +9,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich import box
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from workbench.events import (
@@ -20,11 +27,13 @@ from workbench.events import (
     Failed,
     LogLine,
     MetricRecorded,
-    Progress as ProgressEvent,
     RunFinished,
     RunStarted,
     StageFinished,
     StageStarted,
+)
+from workbench.events import (
+    Progress as ProgressEvent,
 )
 
 _LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
