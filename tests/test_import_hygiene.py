@@ -47,3 +47,15 @@ def test_cli_help_does_not_import_the_heavy_stack():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_import_linter_contract_is_kept():
+    """The same rule, statically: the [tool.importlinter] contract in pyproject.toml."""
+    import shutil
+    from pathlib import Path
+
+    exe = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([exe], cwd=root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "1 kept, 0 broken" in proc.stdout
