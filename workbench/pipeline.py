@@ -232,6 +232,7 @@ def stage_build(ctx: RunContext) -> None:
                 export_settings={"opset": e.opset, "dynamic_batch": e.dynamic_batch},
                 calibration=ctx.calibration if recipe.dtype == "int8" else None,
                 preprocessor=ctx.preprocessor, home=ctx.home, reporter=rep,
+                source=ctx.loaded.source, weights=ctx.loaded.weights,
             )
             h, w = ctx.profile.model.input_size
             calib = ""

@@ -7,6 +7,7 @@ Heavy runtimes are imported lazily, inside the factory that needs them.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,7 +86,8 @@ class OrtPredictor:
     backend = "ort-cpu"
 
     def __init__(self, path: str | Path, threads: int = 0, providers: list[str] | None = None,
-                 input_dtype: str = "float32") -> None:
+                 input_dtype: str = "float32",
+                 provider_options: list[dict[str, Any]] | None = None) -> None:
         import onnxruntime as ort
 
         so = ort.SessionOptions()
@@ -98,7 +100,8 @@ class OrtPredictor:
         missing = [p for p in provs if p not in ort.get_available_providers()]
         if missing:
             raise BackendUnavailable(f"onnxruntime has no {', '.join(missing)} here")
-        self.session = ort.InferenceSession(str(path), so, providers=provs)
+        self.session = ort.InferenceSession(str(path), so, providers=provs,
+                                            provider_options=provider_options)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.np_dtype = np.float16 if "float16" in inp.type else np.float32
@@ -166,7 +169,13 @@ def open_predictor(path: str | Path, backend: str, threads: int = 0, **kwargs: A
     if backend == "ort-gpu":
         return OrtPredictor(path, threads, providers=["CUDAExecutionProvider"])
     if backend == "tensorrt":
-        return OrtPredictor(path, threads, providers=["TensorrtExecutionProvider"])
+        # The build records the EP options its artifact needs (trt_int8_enable, trt_fp16_enable).
+        meta_file = path.parent / "meta.json"
+        opts: dict[str, Any] = {}
+        if meta_file.is_file():
+            opts = dict(json.loads(meta_file.read_text()).get("provider_options") or {})
+        return OrtPredictor(path, threads, providers=["TensorrtExecutionProvider"],
+                            provider_options=[{k: str(v) for k, v in opts.items()}])
     raise BadInput(f"unknown backend {backend!r}; expected ort-cpu, openvino-cpu, ort-gpu or tensorrt")
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.atomic import atomic_path
-from workbench.errors import BadInput
+from workbench.errors import BadInput, WorkbenchError
 from workbench.events import Reporter
 
 #: The two QDQ schemes we build. ``u8s8`` runs on x86 CPUs (ORT, OpenVINO);
@@ -64,6 +64,8 @@ def prepare_model(onnx_path: Path, out_path: Path, reporter: Reporter | None = N
     with atomic_path(out_path, suffix=".onnx") as tmp, quiet_ort():
         try:
             quant_pre_process(str(onnx_path), str(tmp), skip_symbolic_shape=True)
+        except (KeyboardInterrupt, WorkbenchError):
+            raise  # a cancel or Ctrl-C is not a bad model
         except Exception as exc:
             raise BadInput(f"{onnx_path}: ORT could not prepare this model for quantization: {exc}") from None
     if reporter is not None:
