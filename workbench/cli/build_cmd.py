@@ -1,6 +1,5 @@
 """``hrnet-wb build``, ``sensitivity`` and ``backends``: thin shells over ``workbench.build``."""
 
-from __future__ import annotations
 
 from typing import Annotated, Any
 

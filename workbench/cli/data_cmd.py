@@ -4,7 +4,6 @@ Each command is a thin shell over the core (``workbench.evaluate``, ``workbench.
 the pipeline and the TUI call the same functions.
 """
 
-from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any

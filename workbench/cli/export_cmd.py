@@ -4,7 +4,6 @@ A thin shell over :func:`workbench.sources.load_model` and :mod:`workbench.expor
 same calls the pipeline's model and export stages make.
 """
 
-from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated

@@ -4,7 +4,6 @@
 convention; every cell is computed by :mod:`workbench.sources.cost`, never typed in.
 """
 
-from __future__ import annotations
 
 import time
 from typing import Annotated, Any

@@ -1,6 +1,5 @@
 """``hrnet-wb`` with no command: open the TUI."""
 
-from __future__ import annotations
 
 import typer
 

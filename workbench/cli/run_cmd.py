@@ -1,6 +1,5 @@
 """``hrnet-wb run``: the whole flow for one profile."""
 
-from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated

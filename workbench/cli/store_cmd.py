@@ -1,6 +1,5 @@
 """``hrnet-wb runs`` and ``hrnet-wb leaderboard``: read back what the store recorded."""
 
-from __future__ import annotations
 
 import datetime as dt
 from enum import Enum

@@ -6,7 +6,6 @@ textual-serve, which starts it once per browser session. Textual is imported onl
 the UI starts, so ``hrnet-wb --help`` stays fast.
 """
 
-from __future__ import annotations
 
 import ipaddress
 import shlex
