@@ -13,9 +13,10 @@ def launch(home: str | Path | None = None, profile: str | Path | None = None) ->
     """Open the workbench in this terminal."""
     # textual-image queries the terminal for kitty/sixel support; that must happen
     # before Textual takes over stdin.
-    from workbench.tui.widgets.image_view import prepare
+    from workbench.tui.widgets.image_view import needs_terminal_query, prepare
 
-    prepare()
+    if needs_terminal_query():
+        prepare()  # otherwise textual-image (and numpy) load when the dataset pane opens
     from workbench.home import resolve_home
     from workbench.tui.app import WorkbenchApp
 

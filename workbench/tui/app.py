@@ -18,7 +18,6 @@ from typing import Any
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
@@ -36,6 +35,7 @@ from workbench.tui.screens.dataset import DatasetPane
 from workbench.tui.screens.error import ErrorModal, describe
 from workbench.tui.screens.leaderboard import LeaderboardPane
 from workbench.tui.screens.models import ModelsPane
+from workbench.tui.widgets.deferred import Deferred
 
 PANES = ("models", "build", "dataset", "leaderboard")
 PANE_TITLES = {"models": "1 Models", "build": "2 Build", "dataset": "3 Dataset",
@@ -103,18 +103,20 @@ class WorkbenchApp(App[None]):
         with TabbedContent(initial="models", id="tabs"):
             with TabPane(PANE_TITLES["models"], id="models"):
                 yield ModelsPane(id="models-pane")
-            # The hidden panes mount right after the first frame (Lazy): styling ~400
-            # widgets up front cost seconds of blank screen on a busy 2-core box.
+            # The hidden panes mount just after the first full frame (Deferred): styling
+            # ~400 widgets up front cost seconds of blank screen on a busy 2-core box.
             with TabPane(PANE_TITLES["build"], id="build"):
-                yield Lazy(BuildPane(id="build-pane"))
+                yield Deferred(BuildPane(id="build-pane"))
             with TabPane(PANE_TITLES["dataset"], id="dataset"):
-                yield Lazy(DatasetPane(id="dataset-pane"))
+                yield Deferred(DatasetPane(id="dataset-pane"))
             with TabPane(PANE_TITLES["leaderboard"], id="leaderboard"):
-                yield Lazy(LeaderboardPane(id="leaderboard-pane"))
+                yield Deferred(LeaderboardPane(id="leaderboard-pane"))
         yield Footer()
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self._focus_pane, "models")
+        # Focus now, not after a refresh: the footer shows the focused pane's keys, and the
+        # Deferred panes (mounted after the first refresh) would otherwise delay it.
+        self._focus_pane("models")
 
     def pane(self, name: str) -> Any:
         return self.query_one(f"#{name}-pane")
@@ -179,7 +181,7 @@ class WorkbenchApp(App[None]):
         self.profile, self.profile_path = prof, path
         for pane in self.query(ModelsPane):
             pane.sync_from_profile()
-        for bp in self.query(BuildPane):  # absent for a moment at start (Lazy)
+        for bp in self.query(BuildPane):  # absent for a moment at start (Deferred)
             bp.sync_from_profile()
         self.notify(f"profile {Path(path).name} loaded", timeout=2)
 

@@ -20,11 +20,20 @@ _chosen: Any = None
 
 def wanted_protocol() -> str:
     forced = os.environ.get("HRNET_WB_IMAGES", "").strip().lower()
-    if forced in PROTOCOLS and forced != "auto":
+    if forced in PROTOCOLS:
         return forced
     if os.environ.get("TERM_PROGRAM") == "textual":
         return "halfcell"
+    if os.environ.get("TMUX") or os.environ.get("TERM", "").startswith(("screen", "tmux")):
+        # tmux/screen do not pass kitty graphics through; half-cell needs no terminal query.
+        # HRNET_WB_IMAGES=auto probes anyway (e.g. a sixel-enabled tmux).
+        return "halfcell"
     return "auto"
+
+
+def needs_terminal_query() -> bool:
+    """Only protocol detection must run before Textual owns stdin; half-cell can load late."""
+    return wanted_protocol() != "halfcell"
 
 
 def prepare() -> Any:

@@ -1,0 +1,40 @@
+"""``Deferred``: textual's ``Lazy``, but mounted a moment after the first refresh.
+
+``Lazy`` mounts right after the first refresh, which is when the footer and focus settle;
+styling three hidden panes (~400 widgets) there held the footer back by most of a second.
+A short timer lets the first full frame reach the screen before the hidden panes mount.
+"""
+
+from __future__ import annotations
+
+from textual.widget import Widget
+
+MOUNT_DELAY_S = 0.4
+
+
+class Deferred(Widget):
+    DEFAULT_CSS = """
+    Deferred {
+        display: none;
+    }
+    """
+
+    def __init__(self, widget: Widget, delay: float = MOUNT_DELAY_S) -> None:
+        self._replace_widget = widget
+        self._delay = delay
+        super().__init__()
+
+    def compose_add_child(self, widget: Widget) -> None:
+        self._replace_widget.compose_add_child(widget)
+
+    async def mount_composed_widgets(self, widgets: list[Widget]) -> None:
+        parent = self.parent
+        if parent is None:
+            return
+        assert isinstance(parent, Widget)
+
+        async def mount() -> None:
+            await parent.mount(self._replace_widget, after=self)
+            await self.remove()
+
+        self.call_after_refresh(self.set_timer, self._delay, mount)
