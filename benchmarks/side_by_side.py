@@ -47,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from workbench.bench import BenchConfig, machine_limit
     from workbench.bench.compare import TARGETS, record_side_by_side, side_by_side
-    from workbench.bench.target import parse_size
     from workbench.errors import WorkbenchError
     from workbench.events import LogLine, Progress, Reporter
     from workbench.home import resolve_home
+    from workbench.input_size import parse_input_size
     from workbench.runtime import resolve_threads
     from workbench.store import Store
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             for t in sorted({resolve_threads(t) for t in cfg.threads}):
                 machine_limit(home.cache, t, refresh=True, reporter=rep)
         include = tuple(s.strip() for s in args.only.split(",") if s.strip()) or tuple(TARGETS)
-        sbs = side_by_side(args.variant, parse_size(str(args.input_size)), home, cfg,
+        sbs = side_by_side(args.variant, parse_input_size(str(args.input_size)), home, cfg,
                            weights=args.weights, include=include, calibration=args.calibration,
                            calib_count=args.calib_count, reporter=rep)
         run_id = record_side_by_side(Store(home.db), sbs)

@@ -18,3 +18,14 @@ def home(tmp_path, monkeypatch):
     root = tmp_path / "home"
     monkeypatch.setenv("HRNET_WB_HOME", str(root))
     return resolve_home(root)
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Tiny inputs: one torch thread is as fast alone and much faster on a busy 2-core box."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

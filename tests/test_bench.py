@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tinynet import build_model
 
 from workbench.bench import (
     BASELINE_LABEL,
@@ -37,54 +38,20 @@ from workbench.runtime import OrtPredictor
 
 SIZE = (64, 64)
 
-NARROW_CFG = dict(
-    stem_width=16,
-    stage1=dict(num_modules=1, num_branches=1, block_type="BOTTLENECK", num_blocks=(1,),
-                num_channels=(8,), fuse_method="SUM"),
-    stage2=dict(num_modules=1, num_branches=2, block_type="BASIC", num_blocks=(1, 1),
-                num_channels=(8, 16), fuse_method="SUM"),
-    stage3=dict(num_modules=1, num_branches=3, block_type="BASIC", num_blocks=(1, 1, 1),
-                num_channels=(8, 16, 32), fuse_method="SUM"),
-    stage4=dict(num_modules=1, num_branches=4, block_type="BASIC", num_blocks=(1, 1, 1, 1),
-                num_channels=(8, 16, 32, 64), fuse_method="SUM"),
-)
-
-
 _NARROW: dict[str, object] = {}
-
-
-def narrow_hrnet(num_classes: int = 10):
-    """timm's HighResolutionNet on NARROW_CFG with its head (incre → downsamp → final →
-    classifier) kept in layout but narrowed, so files and sessions stay small and fast."""
-    import torch.nn as nn
-    from timm.models.hrnet import Bottleneck, HighResolutionNet
-
-    m = HighResolutionNet(NARROW_CFG, num_classes=num_classes)
-    planes = (8, 16, 32, 64)
-    exp = Bottleneck.expansion
-    branches = NARROW_CFG["stage4"]["num_channels"]
-    m.incre_modules = nn.ModuleList(m._make_layer(Bottleneck, c, p, 1) for c, p in zip(branches, planes, strict=True))
-    m.downsamp_modules = nn.ModuleList(
-        nn.Sequential(nn.Conv2d(planes[i] * exp, planes[i + 1] * exp, 3, 2, 1, bias=True),
-                      nn.BatchNorm2d(planes[i + 1] * exp), nn.ReLU(inplace=True))
-        for i in range(len(planes) - 1))
-    m.final_layer = nn.Sequential(nn.Conv2d(planes[-1] * exp, 256, 1, bias=True),
-                                  nn.BatchNorm2d(256), nn.ReLU(inplace=True))
-    m.num_features = m.head_hidden_size = 256
-    m.classifier = nn.Linear(256, num_classes)
-    return m.eval()
 
 
 @pytest.fixture(scope="session")
 def narrow(tmp_path_factory):
-    """A narrow timm HighResolutionNet and its ONNX export (dynamic batch, 64×64).
+    """The tests' narrow timm HighResolutionNet (``tinynet.build_model``, untrained) and its
+    ONNX export (dynamic batch, 64×64).
 
     Memoised per process so test_bench_cli.py, which imports this fixture, reuses it."""
     if "model" not in _NARROW:
         import torch
 
         torch.manual_seed(0)
-        model = narrow_hrnet()
+        model = build_model(num_classes=10).eval()
         path = tmp_path_factory.mktemp("bench") / "narrow.onnx"
         with torch.inference_mode():
             torch.onnx.export(model, torch.zeros(1, 3, *SIZE), str(path), dynamo=False,

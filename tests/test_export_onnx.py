@@ -13,14 +13,7 @@ from workbench.export import export_onnx, export_torchscript, read_export_metada
 from workbench.sources import ModelSpec, load_model
 from workbench.sources.timm_source import randomize_weights, randomized_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny inputs: one thread is as fast alone and much faster on a busy 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 
@@ -74,7 +67,7 @@ def test_parity_gate_fails_and_leaves_no_file(small, images, tmp_path):
 
 @pytest.mark.parametrize("size", [225, (224, 240), 0])
 def test_bad_input_size_is_rejected_up_front(small, tmp_path, size):
-    with pytest.raises(BadInput, match="multiples of 32"):
+    with pytest.raises(BadInput, match="not a multiple of 32"):
         export_onnx(small, tmp_path / "x.onnx", size)
     assert not (tmp_path / "x.onnx").exists()
 

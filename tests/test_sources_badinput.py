@@ -17,12 +17,7 @@ from workbench.sources.timm_source import build_model
 _load_commands()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def run_cli(*args: str):
@@ -113,7 +108,7 @@ def test_truncated_file(tmp_path, small_ckpt, suffix):
 
 def test_input_size_225():
     r = run_cli("export", "--variant", "small_v1", "--input-size", "225")
-    assert_one_line_exit_2(r, "225x225", "multiples of 32", "try 224")
+    assert_one_line_exit_2(r, "225x225", "not a multiple of 32", "try 224")
 
 
 def test_unknown_variant():

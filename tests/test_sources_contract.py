@@ -12,14 +12,7 @@ from workbench.events import LogLine, Reporter
 from workbench.sources import ModelSpec, load_model, resolve_variant
 from workbench.sources.checkpoint import save_state_dict, state_dict_sha256
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny inputs: one thread is as fast alone and much faster on a busy 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 

@@ -16,13 +16,7 @@ from workbench.sources.official import (
 )
 from workbench.sources.timm_source import build_model
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def official_yaml(stage1_blocks: int, stage1_ch: int, chans: tuple[int, ...], blocks: int,

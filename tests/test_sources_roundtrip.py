@@ -22,13 +22,7 @@ from workbench.sources.timm_source import randomized_model
 
 X = torch.from_numpy(np.random.default_rng(7).standard_normal((2, 3, 32, 32)).astype(np.float32))
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny inputs: one thread is as fast alone and much faster on a busy 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 

@@ -40,6 +40,7 @@ from workbench.data.decode import DecodeError
 from workbench.data.layouts import Sample
 from workbench.errors import BadInput, Cancelled
 from workbench.events import Reporter
+from workbench.input_size import parse_input_size
 
 RESULTS_JSONL = "results.jsonl"
 RESULTS_TXT = "results.txt"
@@ -56,7 +57,8 @@ class BatchPredictor(Protocol):
 
 
 class ImageLoader(Protocol):
-    input_size: tuple[int, int]
+    @property
+    def input_size(self) -> tuple[int, int]: ...
 
     def load(self, path: str | Path) -> np.ndarray: ...
 
@@ -590,20 +592,6 @@ class EvalTarget:
     fixed_batch: int | None = None  # an ONNX exported with a static batch dimension
 
 
-def parse_input_size(text: str) -> tuple[int, int]:
-    """``224`` | ``224x224`` | ``224,224`` → (H, W)."""
-    parts = [p for p in re.split(r"[x×,\s]+", text.strip()) if p]
-    try:
-        nums = [int(p) for p in parts]
-    except ValueError:
-        raise BadInput(f"input size {text!r}: expected H or HxW, e.g. 224 or 256x256") from None
-    if len(nums) == 1:
-        nums = nums * 2
-    if len(nums) != 2:
-        raise BadInput(f"input size {text!r}: expected H or HxW, e.g. 224 or 256x256")
-    return nums[0], nums[1]
-
-
 def onnx_input_hw(path: Path) -> tuple[int, int] | None:
     """Static H, W of an ONNX model's first input, if the graph fixes them."""
     shape = onnx_input_shape(path)
@@ -614,23 +602,12 @@ def onnx_input_shape(path: Path) -> tuple[int | None, int | None, int | None] | 
     """(N, H, W) of an ONNX model's first input; None where a dimension is dynamic."""
     if path.suffix.lower() != ".onnx":
         return None
-    import onnx
+    from workbench.export import read_onnx_input
 
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:
-        raise BadInput(f"{path}: not a readable ONNX file ({type(exc).__name__}: {exc})") from None
-    inits = {i.name for i in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in inits]
-    if not inputs:
+    info = read_onnx_input(path)
+    if info.rank != 4:
         return None
-    dims = inputs[0].type.tensor_type.shape.dim
-    if len(dims) != 4:
-        return None
-    fixed = [int(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
-    if fixed[2] is None or fixed[3] is None:
-        return fixed[0], None, None
-    return fixed[0], fixed[2], fixed[3]
+    return info.batch, info.height, info.width
 
 
 def resolve_target(target: str, backend: str, home: Any) -> EvalTarget:

@@ -21,6 +21,7 @@ import numpy as np
 from workbench.atomic import atomic_path
 from workbench.errors import BadInput, CheckFailed
 from workbench.events import Reporter
+from workbench.input_size import check_input_size
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -53,21 +54,6 @@ class ExportResult:
         return d
 
 
-def check_input_size(input_size: tuple[int, int] | list[int] | int) -> tuple[int, int]:
-    """HRNet's fuse layers upsample by 2**k (nearest), so H and W must be multiples of 32."""
-    if isinstance(input_size, int):
-        input_size = (input_size, input_size)
-    try:
-        h, w = (int(v) for v in input_size)
-    except (TypeError, ValueError):
-        raise BadInput(f"input size {input_size!r}: expected H,W (e.g. 224,224)") from None
-    for v in (h, w):
-        if v <= 0 or v % 32:
-            raise BadInput(f"input size {h}x{w}: H and W must be positive multiples of 32 "
-                           f"(HRNet's fuse layers upsample by 2**k); try {max(32, round(v / 32) * 32)}")
-    return h, w
-
-
 def check_opset(opset: int) -> int:
     if not OPSET_MIN <= int(opset) <= OPSET_MAX:
         raise BadInput(f"opset {opset}: supported range is {OPSET_MIN}-{OPSET_MAX} "
@@ -81,6 +67,9 @@ def default_parity_inputs(n: int, input_size: tuple[int, int], seed: int = 0) ->
 
 
 def _check_parity_inputs(x: Any, input_size: tuple[int, int]) -> np.ndarray:
+    """``x`` as float32 NCHW at ``input_size``, or seeded defaults when ``x`` is None."""
+    if x is None:
+        return default_parity_inputs(DEFAULT_PARITY_IMAGES, input_size)
     arr = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
     if arr.ndim == 3:
         arr = arr[None]
@@ -151,8 +140,7 @@ def export_onnx(model: nn.Module, out: str | Path, input_size: tuple[int, int] |
     rep = reporter or Reporter()
     size = check_input_size(input_size)
     opset = check_opset(opset)
-    x = _check_parity_inputs(parity_inputs if parity_inputs is not None
-                             else default_parity_inputs(DEFAULT_PARITY_IMAGES, size), size)
+    x = _check_parity_inputs(parity_inputs, size)
     out = Path(out)
     t0 = time.perf_counter()
     model.eval()
@@ -222,6 +210,46 @@ def read_export_metadata(path: str | Path) -> ExportResult | None:
                         int(meta["parity_images"]), 0.0, "onnx", float(meta.get("tolerance", "1e-4")))
 
 
+@dataclass(frozen=True)
+class OnnxInput:
+    """An ONNX file's image input and what its graph says about precision.
+
+    Eval and bench read this to pick batch, size and dtype for a file they did not build.
+    """
+
+    rank: int  # 0 when the graph has no non-initializer input
+    batch: int | None  # None where the axis is dynamic
+    height: int | None
+    width: int | None
+    fp16: bool
+    quantized: bool  # QDQ or QLinear/Integer ops
+    props: dict[str, str]
+
+
+def read_onnx_input(path: str | Path) -> OnnxInput:
+    """Read the first graph input of an ONNX file (no external data); BadInput if unreadable."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        raise BadInput(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+    inits = {i.name for i in proto.graph.initializer}
+    inputs = [i for i in proto.graph.input if i.name not in inits]
+    dims: list[int | None] = []
+    fp16 = False
+    if inputs:
+        t = inputs[0].type.tensor_type
+        dims = [int(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else None
+                for d in t.shape.dim]
+        fp16 = t.elem_type == onnx.TensorProto.FLOAT16
+    h, w = (dims[2], dims[3]) if len(dims) == 4 else (None, None)
+    ops = {n.op_type for n in proto.graph.node}
+    return OnnxInput(rank=len(dims), batch=dims[0] if dims else None, height=h, width=w,
+                     fp16=fp16, quantized=bool(ops & {"QuantizeLinear", "QLinearConv", "ConvInteger"}),
+                     props={e.key: e.value for e in proto.metadata_props})
+
+
 def export_torchscript(model: nn.Module, out: str | Path, input_size: tuple[int, int] | list[int] | int,
                        parity_inputs: Any = None, tolerance: float = 1e-4,
                        reporter: Reporter | None = None) -> ExportResult:
@@ -233,8 +261,7 @@ def export_torchscript(model: nn.Module, out: str | Path, input_size: tuple[int,
 
     rep = reporter or Reporter()
     size = check_input_size(input_size)
-    x = _check_parity_inputs(parity_inputs if parity_inputs is not None
-                             else default_parity_inputs(DEFAULT_PARITY_IMAGES, size), size)
+    x = _check_parity_inputs(parity_inputs, size)
     out = Path(out)
     t0 = time.perf_counter()
     model.eval()
@@ -281,8 +308,7 @@ def export_checkpoint(model: nn.Module, out: str | Path, layout: str, variant: s
     if layout not in CHECKPOINT_LAYOUTS:
         raise BadInput(f"checkpoint layout {layout!r}: expected one of {', '.join(CHECKPOINT_LAYOUTS)}")
     size = check_input_size(input_size)
-    x = _check_parity_inputs(parity_inputs if parity_inputs is not None
-                             else default_parity_inputs(DEFAULT_PARITY_IMAGES, size), size)
+    x = _check_parity_inputs(parity_inputs, size)
     out = Path(out)
     t0 = time.perf_counter()
     rep.log(f"writing a {layout} checkpoint → {out}")
@@ -308,15 +334,3 @@ def export_checkpoint(model: nn.Module, out: str | Path, layout: str, variant: s
                         layout, tolerance)
 
 
-def parse_input_size(text: str | int | tuple[int, int]) -> tuple[int, int]:
-    """``224``, ``224,256`` or ``224x256`` → (H, W), checked to be multiples of 32."""
-    if isinstance(text, (int, tuple)):
-        return check_input_size(text)
-    parts = [p for p in str(text).lower().replace("x", ",").split(",") if p.strip()]
-    try:
-        nums = [int(p) for p in parts]
-    except ValueError:
-        raise BadInput(f"input size {text!r}: expected H or HxW, e.g. 224 or 224x224") from None
-    if len(nums) not in (1, 2):
-        raise BadInput(f"input size {text!r}: expected H or HxW, e.g. 224 or 224x224")
-    return check_input_size((nums[0], nums[-1]))

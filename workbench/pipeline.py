@@ -339,7 +339,8 @@ def run_profile(profile: Profile, home: Home, reporter: Reporter | None = None,
     ctx = RunContext(profile, home, store, reporter, run_id, out_dir)
     reporter.emit(RunStarted("run", run_id, profile_path, STAGES))
     t0 = time.perf_counter()
-    status, error, exc_out = "ok", "", None
+    status, error = "ok", ""
+    exc_out: BaseException | None = None
     try:
         for stage in STAGES:
             reporter.check_cancelled()

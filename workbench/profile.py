@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from workbench.errors import BadInput
+from workbench.input_size import check_input_size
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -31,18 +33,6 @@ CalibMethod = Literal["minmax", "entropy", "percentile"]
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-def check_input_size(hw: tuple[int, int]) -> tuple[int, int]:
-    """HRNet's fusion upsamples by 2**k with 'nearest', so H and W must be multiples of 32."""
-    h, w = hw
-    for v in (h, w):
-        if v <= 0 or v % 32:
-            raise ValueError(
-                f"input size {h}x{w} is not a multiple of 32; HRNet's fuse layers need "
-                f"H and W divisible by 32 (try {max(32, round(v / 32) * 32)})"
-            )
-    return (h, w)
 
 
 class ModelSection(_Section):
@@ -68,7 +58,10 @@ class ModelSection(_Section):
     @field_validator("input_size")
     @classmethod
     def _mult32(cls, v: tuple[int, int]) -> tuple[int, int]:
-        return check_input_size(v)
+        try:
+            return check_input_size(v)
+        except BadInput as exc:  # pydantic reports ValueErrors with the key
+            raise ValueError(str(exc)) from None
 
 
 class ExportSection(_Section):
@@ -157,7 +150,7 @@ _PATH_KEYS = (("model", "weights"), ("model", "config"), ("data", "path"), ("dat
               ("build", "calibration", "data"), ("output", "dir"))
 
 
-def _describe_error(err: dict[str, Any], source: str) -> str:
+def _describe_error(err: ErrorDetails, source: str) -> str:
     loc = [str(p) for p in err["loc"]]
     key = ".".join(loc) if loc else "(top level)"
     section = f"[{'.'.join(loc[:-1])}] " if len(loc) > 1 else ""

@@ -65,6 +65,16 @@ CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, build);
 LOWER_IS_BETTER = {"p50_ms", "p90_ms", "p99_ms", "mean_ms", "size_mb", "peak_rss_mb"}
 
 
+def format_figure(value: Any, spec: str) -> str:
+    """One leaderboard cell as text: '–' for a missing figure, ``spec`` otherwise."""
+    if value is None or value == "":
+        return "–"
+    try:
+        return spec.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
 @dataclass(frozen=True)
 class RunRow:
     id: int

@@ -142,7 +142,7 @@ def variant_gmacs(variant: str, input_size: tuple[int, int]) -> float:
     device and cached, so a named variant never needs a forward pass."""
     from workbench.sources.cost import count_variant
 
-    _params, macs = count_variant(variant, tuple(input_size))["official"]
+    _params, macs = count_variant(variant, (int(input_size[0]), int(input_size[1])))["official"]
     return macs / 1e9
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from workbench.errors import BadInput
 from workbench.home import Home
+from workbench.input_size import parse_input_size
 from workbench.store import Store
 
 BACKENDS = ("ort-cpu", "openvino-cpu", "ort-gpu", "tensorrt", "torch")
@@ -39,49 +40,17 @@ class ResolvedTarget:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``224`` or ``224x192`` → (H, W), multiples of 32 (HRNet's fuse layers need it)."""
-    from workbench.profile import check_input_size
-
-    parts = text.lower().replace(",", "x").split("x")
-    try:
-        hw = (int(parts[0]), int(parts[-1])) if len(parts) in (1, 2) else None
-    except ValueError:
-        hw = None
-    if hw is None:
-        raise BadInput(f"--input-size {text!r}: expected H or HxW, e.g. 224 or 224x224")
-    try:
-        return check_input_size(hw)
-    except ValueError as exc:
-        raise BadInput(f"--input-size {text}: {exc}") from None
-
-
 def _onnx_facts(path: Path) -> dict[str, Any]:
     """Input H/W (if static), dtype (QDQ → int8) and metadata props of an ONNX file."""
-    import onnx
+    from workbench.export import read_onnx_input
 
-    try:
-        m = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:
-        raise BadInput(f"{path}: not a readable ONNX model ({exc})") from None
-    inits = {i.name for i in m.graph.initializer}
-    inputs = [i for i in m.graph.input if i.name not in inits]
-    facts: dict[str, Any] = {"props": {p.key: p.value for p in m.metadata_props}}
-    if inputs:
-        t = inputs[0].type.tensor_type
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
-        if len(dims) == 4 and dims[2] and dims[3]:
-            facts["input_size"] = (int(dims[2]), int(dims[3]))
-        if dims and dims[0]:
-            facts["static_batch"] = int(dims[0])
-        facts["fp16_input"] = t.elem_type == onnx.TensorProto.FLOAT16
-    ops = {n.op_type for n in m.graph.node}
-    if ops & {"QuantizeLinear", "QLinearConv", "ConvInteger"}:
-        facts["dtype"] = "int8"
-    elif facts.get("fp16_input"):
-        facts["dtype"] = "fp16"
-    else:
-        facts["dtype"] = "fp32"
+    info = read_onnx_input(path)
+    facts: dict[str, Any] = {"props": info.props, "fp16_input": info.fp16,
+                             "dtype": "int8" if info.quantized else "fp16" if info.fp16 else "fp32"}
+    if info.height and info.width:
+        facts["input_size"] = (info.height, info.width)
+    if info.batch:
+        facts["static_batch"] = info.batch
     return facts
 
 
@@ -164,7 +133,7 @@ def resolve_target(ref: str | None, home: Home, *, backend: str | None = None,
                 "dtype": row["dtype"], "calibration": row["calibration"],
                 "artifact_key": row["key"], "meta": row["meta"], "in_store": True}
         if row["input_size"]:
-            info["input_size"] = parse_size(row["input_size"])
+            info["input_size"] = parse_input_size(row["input_size"])
         if not info["path"].is_file():
             raise BadInput(f"{ref}: the artifact file {info['path']} is gone; rebuild it")
 

@@ -97,11 +97,12 @@ def bench(
     as_json: JsonOpt = False,
     home: HomeOpt = None,
 ) -> None:
-    """Latency p50/p90/p99, throughput and spread over batch × streams × threads, with ratios
-    to torch eager and to this machine's measured dense-GEMM limit."""
+    """Latency p50/p90/p99, throughput and spread over batch × streams × threads.
+
+    Every figure is also a ratio to torch eager and to this machine's measured dense-GEMM limit."""
     from workbench.bench import BenchConfig
-    from workbench.bench.target import parse_size
     from workbench.home import resolve_home
+    from workbench.input_size import parse_input_size
 
     def config() -> BenchConfig:
         return BenchConfig(
@@ -111,7 +112,7 @@ def bench(
         ).validate()
 
     cfg = guarded(config, as_json)
-    size = guarded(lambda: parse_size(input_size), as_json) if input_size else None
+    size = guarded(lambda: parse_input_size(input_size), as_json) if input_size else None
     hm = guarded(lambda: resolve_home(home), as_json)
     if fmt not in ("table", "md"):
         raise fail(f"--format {fmt!r}: expected table or md", 2, as_json)

@@ -12,7 +12,7 @@ from workbench.cli.common import HomeOpt, JsonOpt, fail, guarded, print_json
 def _size(text: str) -> tuple[int, int] | None:
     if not text:
         return None
-    from workbench.export import parse_input_size
+    from workbench.input_size import parse_input_size
 
     return parse_input_size(text)
 

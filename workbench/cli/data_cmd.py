@@ -62,9 +62,10 @@ def eval_cmd(
     """
     from workbench.cli.render import EventPrinter
     from workbench.errors import WorkbenchError
-    from workbench.evaluate import parse_input_size, run_eval
+    from workbench.evaluate import run_eval
     from workbench.events import Reporter, StageTimer
     from workbench.home import resolve_home
+    from workbench.input_size import parse_input_size
 
     hm = guarded(lambda: resolve_home(home), as_json)
     size = guarded(lambda: parse_input_size(input_size), as_json) if input_size else None
@@ -155,8 +156,8 @@ def npz_cmd(
     from workbench.data.npz import write_npz_tree
     from workbench.data.preprocess import Preprocessor, preset_for
     from workbench.errors import WorkbenchError
-    from workbench.evaluate import parse_input_size
     from workbench.events import Reporter, StageTimer
+    from workbench.input_size import parse_input_size
 
     def prepare() -> tuple[Any, Any]:
         ds = open_dataset(data, layout=layout, labels=labels)

@@ -53,6 +53,7 @@ def export_cmd(
     from workbench.errors import BadInput, WorkbenchError
     from workbench.events import Event, Reporter, StageTimer
     from workbench.home import resolve_home
+    from workbench.input_size import parse_input_size
 
     fmt = "torchscript" if torchscript else to.strip().lower()
     printer = EventPrinter(quiet=as_json)
@@ -64,7 +65,7 @@ def export_cmd(
 
         if fmt not in ("onnx", "torchscript", *ex.CHECKPOINT_LAYOUTS):
             raise BadInput(f"--to {to!r}: expected onnx, torchscript, official, mmcls or safetensors")
-        size = ex.parse_input_size(input_size)
+        size = parse_input_size(input_size)
         if fmt == "onnx":
             ex.check_opset(opset)
         hm = resolve_home(home)

@@ -87,8 +87,8 @@ def models_cmd(
     Counts run once on the meta device and are cached in <home>/cache/cost.json.
     """
     from workbench.errors import BadInput
-    from workbench.export import parse_input_size
     from workbench.home import resolve_home
+    from workbench.input_size import parse_input_size
     from workbench.sources import SOURCES
 
     t0 = time.perf_counter()

@@ -35,6 +35,7 @@ from workbench.events import (
 from workbench.events import (
     Progress as ProgressEvent,
 )
+from workbench.store import format_figure as fmt
 
 _LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
 
@@ -107,15 +108,6 @@ LEADERBOARD_COLUMNS: list[tuple[str, str, str]] = [
     ("throughput", "img/s", "{:.1f}"),
     ("vs_torch", "×torch", "{:.2f}"),
 ]
-
-
-def fmt(value: Any, spec: str) -> str:
-    if value is None or value == "":
-        return "–"
-    try:
-        return spec.format(value)
-    except (ValueError, TypeError):
-        return str(value)
 
 
 def short_weights(w: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.store import LOWER_IS_BETTER
+from workbench.store import format_figure as fmt
 
 # (key, header, format, width) — the columns that fit 80 columns.
 COLUMNS: tuple[tuple[str, str, str, int], ...] = (
@@ -35,15 +36,6 @@ COLUMNS: tuple[tuple[str, str, str, int], ...] = (
 )
 SORT_KEYS = ("top1", "throughput", "p50_ms", "run_id")
 PLOTS = ("accuracy-vs-throughput", "latency")
-
-
-def fmt(value: Any, spec: str) -> str:
-    if value is None or value == "":
-        return "–"
-    try:
-        return spec.format(value)
-    except (ValueError, TypeError):
-        return str(value)
 
 
 def cell(row: dict[str, Any], key: str, spec: str) -> str:

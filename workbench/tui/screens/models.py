@@ -17,6 +17,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, Select, Static
 
+from workbench.errors import BadInput
+from workbench.input_size import parse_input_size
 from workbench.tui.commands import bindings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -191,9 +193,10 @@ class ModelsPane(Vertical):
         if event.input.id != "input-size" or self._syncing:
             return
         hint = self.query_one("#models-hint", Static)
-        size = parse_size(event.value)
-        if size is None:
-            hint.update("size: H or HxW, multiples of 32 (HRNet's fuse layers upsample by 2^k)")
+        try:
+            size = parse_input_size(event.value)
+        except BadInput as exc:
+            hint.update(str(exc))
             return
         try:
             self.wb.profile.model.input_size = size
@@ -305,17 +308,3 @@ def _weights_kind(weights: str) -> str:
     if weights == "random-init":
         return "random-init"
     return "hub" if weights.startswith("hub") else "file"
-
-
-def parse_size(text: str) -> tuple[int, int] | None:
-    parts = [p for p in text.replace(",", "x").replace(" ", "x").split("x") if p]
-    try:
-        nums = [int(p) for p in parts]
-    except ValueError:
-        return None
-    if len(nums) == 1:
-        return (nums[0], nums[0])
-    if len(nums) == 2:
-        return (nums[0], nums[1])
-    return None
-
