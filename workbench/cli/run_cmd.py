@@ -9,7 +9,6 @@ from rich.console import Console
 
 from workbench.cli.app import app
 from workbench.cli.common import HomeOpt, JsonOpt, fail, guarded, print_json
-from workbench.cli.render import EventPrinter, leaderboard_table
 
 
 @app.command(
@@ -30,6 +29,7 @@ def run(
     home: HomeOpt = None,
 ) -> None:
     """Run a profile end to end: get model → export → build → evaluate → benchmark → record."""
+    from workbench.cli.render import EventPrinter, leaderboard_table
     from workbench.errors import WorkbenchError
     from workbench.events import Reporter
     from workbench.home import resolve_home

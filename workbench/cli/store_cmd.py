@@ -11,7 +11,6 @@ from rich.table import Table
 
 from workbench.cli.app import app
 from workbench.cli.common import HomeOpt, JsonOpt, guarded, print_json
-from workbench.cli.render import leaderboard_table, rows_to_csv, rows_to_markdown, write_out
 
 
 class Format(str, Enum):
@@ -98,6 +97,7 @@ def leaderboard(
     home: HomeOpt = None,
 ) -> None:
     """Accuracy and speed of every recorded build, side by side."""
+    from workbench.cli.render import leaderboard_table, rows_to_csv, rows_to_markdown, write_out
     from workbench.errors import BadInput
     from workbench.home import resolve_home
     from workbench.store import LOWER_IS_BETTER, Store
