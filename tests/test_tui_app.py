@@ -58,7 +58,7 @@ def is_ready(app) -> bool:
     """The lazily mounted panes are there and the Models pane has started its details."""
     panes = all(app.query(f"#{p}-pane") for p in ("build", "dataset", "leaderboard"))
     models = app.query("#models-pane")
-    return panes and bool(models) and models.first()._started
+    return panes and bool(models) and models.first()._started and models.first()._synced
 
 
 async def ready(pilot) -> None:

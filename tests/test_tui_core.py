@@ -214,3 +214,24 @@ def test_runner_module_imports_no_textual_for_the_child():
             "print(json.dumps([m for m in ('textual', 'rich', 'torch') if m in sys.modules]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_halfcell_images_load_without_probing_the_terminal():
+    """Half-cell images load while Textual owns stdin, so loading them must write no query
+    to the terminal: a reply (``ESC[?1;2c``) would arrive as the keys ``[?1;2c``."""
+    code = r"""
+import fcntl, os, pty, select, struct, sys, termios
+master, slave = pty.openpty()
+fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # 80x24, no pixels
+os.dup2(slave, 0)  # stdin and stdout are a TTY, as under a real terminal
+sys.__stdout__ = os.fdopen(slave, "w")
+os.environ["HRNET_WB_IMAGES"] = "halfcell"
+from workbench.tui.widgets.image_view import prepare, protocol_name
+prepare()
+sys.__stdout__.flush()
+ready, _, _ = select.select([master], [], [], 0.5)
+print(protocol_name(), repr(os.read(master, 1024)) if ready else "silent")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["halfcell", "silent"]

@@ -37,7 +37,7 @@ def app(tmp_path, tmp_path_factory):
     return WorkbenchApp(home=home, profiles_dir=profiles, run_mode="thread")
 
 
-async def _settle(pilot, groups=("dataset-load", "model-details", "io"), timeout=120.0):
+async def _settle(pilot, groups=("profile", "dataset-load", "model-details", "io"), timeout=120.0):
     from textual.worker import WorkerState
 
     t0 = time.monotonic()
@@ -45,7 +45,7 @@ async def _settle(pilot, groups=("dataset-load", "model-details", "io"), timeout
     while time.monotonic() - t0 < timeout:  # the lazily mounted panes, the details worker
         models = app.query("#models-pane")
         if (all(app.query(f"#{p}-pane") for p in ("build", "dataset", "leaderboard"))
-                and models and models.first()._started):
+                and models and models.first()._started and models.first()._synced):
             break
         await pilot.pause(0.05)
     while time.monotonic() - t0 < timeout:

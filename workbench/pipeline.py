@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from workbench.errors import BadInput, Cancelled, WorkbenchError
 from workbench.events import Failed, Reporter, RunFinished, RunStarted, StageTimer
 from workbench.home import Home
-from workbench.profile import Profile
 from workbench.store import Store
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from workbench.data import Dataset, Sample
     from workbench.data.preprocess import Preprocessor
     from workbench.export import ExportResult
+    from workbench.profile import Profile
     from workbench.sources import LoadedModel
 
 STAGES = ("model", "export", "data", "build", "eval", "bench")

@@ -11,10 +11,11 @@ modal and moves the queue on.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -25,7 +26,6 @@ from textual.worker import Worker, WorkerState
 from workbench.errors import BadInput, Cancelled
 from workbench.events import RunFinished, RunStarted
 from workbench.home import Home, resolve_home
-from workbench.profile import Profile
 from workbench.store import Store
 from workbench.tui.bridge import PipelineMessage, ProgressMessage, make_sink
 from workbench.tui.commands import COMMANDS, SCOPE_TITLES, bindings
@@ -36,6 +36,9 @@ from workbench.tui.screens.error import ErrorModal, describe
 from workbench.tui.screens.leaderboard import LeaderboardPane
 from workbench.tui.screens.models import ModelsPane
 from workbench.tui.widgets.deferred import Deferred
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.profile import Profile
 
 PANES = ("models", "build", "dataset", "leaderboard")
 PANE_TITLES = {"models": "1 Models", "build": "2 Build", "dataset": "3 Dataset",
@@ -84,10 +87,39 @@ class WorkbenchApp(App[None]):
         self.run_mode = run_mode or os.environ.get("HRNET_WB_RUN_MODE", "process")
         self.jobs: list[Job] = []
         self._quit_after_job = False
-        self.profile, self.profile_path = self._initial_profile(profile_path)
+        # Loaded on first use, after the first frame: pydantic's import and first schema
+        # build cost ~0.25 s that the first frame need not wait for.
+        self._profile_arg = profile_path
+        self._profile: Profile | None = None
+        self._profile_path = ""
+        self._profile_lock = threading.Lock()
+        if profile_path:
+            self.profile  # noqa: B018  (one the user named: a bad one fails here, before the UI)
+
+    @property
+    def profile(self) -> Profile:
+        """The profile being edited (loaded from ``--profile`` or ``profiles/demo.toml``)."""
+        if self._profile is None:
+            with self._profile_lock:  # the preload worker and the UI thread may both ask
+                if self._profile is None:
+                    self._profile, self._profile_path = self._initial_profile(self._profile_arg)
+        return self._profile
+
+    @profile.setter
+    def profile(self, value: Profile) -> None:
+        self._profile = value
+
+    @property
+    def profile_path(self) -> str:
+        self.profile  # noqa: B018  (loads it)
+        return self._profile_path
+
+    @profile_path.setter
+    def profile_path(self, value: str) -> None:
+        self._profile_path = value
 
     def _initial_profile(self, path: str | Path | None) -> tuple[Profile, str]:
-        from workbench.profile import load_profile
+        from workbench.profile import Profile, load_profile
 
         candidate = Path(path) if path else self.profiles_dir / "demo.toml"
         if candidate.is_file():
@@ -117,6 +149,19 @@ class WorkbenchApp(App[None]):
         # Focus now, not after a refresh: the footer shows the focused pane's keys, and the
         # Deferred panes (mounted after the first refresh) would otherwise delay it.
         self._focus_pane("models")
+
+    def on_ready(self) -> None:
+        # Ready follows the first frame. Load the profile (pydantic, ~0.25 s) in a thread so
+        # the footer's recompose, which comes next, is not held back by it.
+        self._preload_profile()
+
+    @work(thread=True, group="profile", exit_on_error=False)
+    def _preload_profile(self) -> None:
+        self.profile  # noqa: B018
+        self.call_from_thread(self._show_profile)
+
+    def _show_profile(self) -> None:
+        self.query_one(ModelsPane).sync_from_profile()
 
     def pane(self, name: str) -> Any:
         return self.query_one(f"#{name}-pane")

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -70,6 +69,7 @@ class ModelsPane(Vertical):
         self.costs = _COSTS
         self.preprocess = _PREPROCESS
         self._syncing = False
+        self._synced = False  # widget events before the first sync are the widgets' defaults
         self._started = False
 
     @property
@@ -111,7 +111,8 @@ class ModelsPane(Vertical):
     def on_mount(self) -> None:
         self.reload_profiles()
         self._started = False
-        self.sync_from_profile()
+        # The profile (pydantic, ~0.25 s) is shown once the first frame is out: the app
+        # calls sync_from_profile on Ready.
         # The first count imports torch and timm (seconds, and it holds the GIL while
         # importing): start it only once the first frame is on screen.
         self.call_after_refresh(self.set_timer, FIRST_DETAILS_DELAY_S, self._start_details)
@@ -140,6 +141,7 @@ class ModelsPane(Vertical):
                     sel.value = self.wb.profile_path
         finally:
             self._syncing = False
+            self._synced = True
         self.show_info()
 
     @staticmethod
@@ -162,7 +164,7 @@ class ModelsPane(Vertical):
 
     # -- widgets → the app's profile --------------------------------------------------
     def on_select_changed(self, event: Select.Changed) -> None:
-        if self._syncing:
+        if self._syncing or not self._synced:
             return
         sid = event.select.id
         prof = self.wb.profile
@@ -183,14 +185,14 @@ class ModelsPane(Vertical):
             self.wb.load_profile_file(str(event.value))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id != "variants" or event.row_key.value is None:
+        if event.data_table.id != "variants" or event.row_key.value is None or not self._synced:
             return
         if not self._syncing:
             self.wb.profile.model.variant = event.row_key.value
         self.show_info()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id != "input-size" or self._syncing:
+        if event.input.id != "input-size" or self._syncing or not self._synced:
             return
         hint = self.query_one("#models-hint", Static)
         try:
@@ -198,6 +200,8 @@ class ModelsPane(Vertical):
         except BadInput as exc:
             hint.update(str(exc))
             return
+        from pydantic import ValidationError
+
         try:
             self.wb.profile.model.input_size = size
         except ValidationError as exc:

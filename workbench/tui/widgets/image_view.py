@@ -43,8 +43,7 @@ def prepare() -> Any:
         return _chosen
     want = wanted_protocol()
     if want == "halfcell":
-        # Skip the terminal queries entirely: import the half-cell renderable directly.
-        from textual_image.widget import HalfcellImage as chosen
+        chosen = _import_halfcell_without_probing()
     else:
         import textual_image.widget as tw
 
@@ -52,6 +51,24 @@ def prepare() -> Any:
                   "unicode": tw.UnicodeImage}[want]
     _chosen = chosen
     return chosen
+
+
+def _import_halfcell_without_probing() -> Any:
+    """textual-image probes the terminal when its package is imported and stdout is a TTY
+    (DA1 ``ESC[c``, cell size ``ESC[16t``), even for the half-cell widget. This import
+    happens late, while Textual owns stdin, so the reply arrived as key presses
+    (``[?1;2c``: ``?`` opened the help, ``c`` would cancel a build). Half-cell needs no
+    probe, so the import sees a non-TTY stdout. Textual writes to ``sys.__stderr__``."""
+    import io
+    import sys
+
+    real = sys.__stdout__
+    sys.__stdout__ = io.StringIO()
+    try:
+        from textual_image.widget import HalfcellImage
+    finally:
+        sys.__stdout__ = real
+    return HalfcellImage
 
 
 def protocol_name() -> str:
