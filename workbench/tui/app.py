@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
@@ -30,15 +31,13 @@ from workbench.store import Store
 from workbench.tui.bridge import PipelineMessage, ProgressMessage, make_sink
 from workbench.tui.commands import COMMANDS, SCOPE_TITLES, bindings
 from workbench.tui.runner import PipelineJob
-from workbench.tui.screens.build import BuildPane
-from workbench.tui.screens.dataset import DatasetPane
 from workbench.tui.screens.error import ErrorModal, describe
-from workbench.tui.screens.leaderboard import LeaderboardPane
 from workbench.tui.screens.models import ModelsPane
 from workbench.tui.widgets.deferred import Deferred
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.profile import Profile
+    from workbench.tui.screens.build import BuildPane
 
 PANES = ("models", "build", "dataset", "leaderboard")
 PANE_TITLES = {"models": "1 Models", "build": "2 Build", "dataset": "3 Dataset",
@@ -69,6 +68,25 @@ def default_profiles_dir() -> Path:
     if repo.is_dir():
         return repo
     return resolve_home().root / "profiles"
+
+
+# The hidden panes and their modules load after the first frame (Deferred factories).
+def _build_pane() -> Widget:
+    from workbench.tui.screens.build import BuildPane
+
+    return BuildPane(id="build-pane")
+
+
+def _dataset_pane() -> Widget:
+    from workbench.tui.screens.dataset import DatasetPane
+
+    return DatasetPane(id="dataset-pane")
+
+
+def _leaderboard_pane() -> Widget:
+    from workbench.tui.screens.leaderboard import LeaderboardPane
+
+    return LeaderboardPane(id="leaderboard-pane")
 
 
 class WorkbenchApp(App[None]):
@@ -138,11 +156,11 @@ class WorkbenchApp(App[None]):
             # The hidden panes mount just after the first full frame (Deferred): styling
             # ~400 widgets up front cost seconds of blank screen on a busy 2-core box.
             with TabPane(PANE_TITLES["build"], id="build"):
-                yield Deferred(BuildPane(id="build-pane"))
+                yield Deferred(_build_pane)
             with TabPane(PANE_TITLES["dataset"], id="dataset"):
-                yield Deferred(DatasetPane(id="dataset-pane"))
+                yield Deferred(_dataset_pane)
             with TabPane(PANE_TITLES["leaderboard"], id="leaderboard"):
-                yield Deferred(LeaderboardPane(id="leaderboard-pane"))
+                yield Deferred(_leaderboard_pane)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -168,12 +186,16 @@ class WorkbenchApp(App[None]):
 
     @property
     def build_pane(self) -> BuildPane:
-        return self.query_one("#build-pane", BuildPane)
+        return self.query_one("#build-pane")  # type: ignore[return-value]
 
     def _focus_pane(self, name: str) -> None:
         first = {"models": "#variants", "build": "#queue", "dataset": "#images",
                  "leaderboard": "#board"}[name]
-        self.query_one(first).focus()
+        found = self.query(first)
+        if found:
+            found.first().focus()
+        else:  # a Deferred pane, pressed for in its first half-second: focus once it mounts
+            self.set_timer(0.1, lambda: self._focus_pane(name))
 
     def action_show_pane(self, name: str) -> None:
         self.query_one("#tabs", TabbedContent).active = name
@@ -226,7 +248,7 @@ class WorkbenchApp(App[None]):
         self.profile, self.profile_path = prof, path
         for pane in self.query(ModelsPane):
             pane.sync_from_profile()
-        for bp in self.query(BuildPane):  # absent for a moment at start (Deferred)
+        for bp in self.query("#build-pane"):  # absent for a moment at start (Deferred)
             bp.sync_from_profile()
         self.notify(f"profile {Path(path).name} loaded", timeout=2)
 
@@ -382,7 +404,7 @@ class WorkbenchApp(App[None]):
         and B (its fp32 reference), so the two are side by side without any key press."""
         from workbench.tui.results import builds_in
 
-        self.query_one(LeaderboardPane).reload()
+        self.query_one("#leaderboard-pane").reload()  # type: ignore[attr-defined]
         a = b = None
         if job is not None and job.run_id is not None:
             row = self.store.run(job.run_id)
@@ -392,8 +414,8 @@ class WorkbenchApp(App[None]):
             if built:
                 a = f"{job.run_id}/{built[-1]}"
                 b = f"{job.run_id}/{built[0]}" if len(built) > 1 else None
-        self.query_one(DatasetPane).reload(a, b)
+        self.query_one("#dataset-pane").reload(a, b)  # type: ignore[attr-defined]
 
     def open_in_dataset(self, a: str, b: str | None = None) -> None:
         self.action_show_pane("dataset")
-        self.query_one(DatasetPane).open_runs(a, b)
+        self.query_one("#dataset-pane").open_runs(a, b)  # type: ignore[attr-defined]

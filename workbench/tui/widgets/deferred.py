@@ -7,6 +7,8 @@ A short timer lets the first full frame reach the screen before the hidden panes
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.widget import Widget
 
 MOUNT_DELAY_S = 0.4
@@ -19,12 +21,14 @@ class Deferred(Widget):
     }
     """
 
-    def __init__(self, widget: Widget, delay: float = MOUNT_DELAY_S) -> None:
+    def __init__(self, widget: Widget | Callable[[], Widget], delay: float = MOUNT_DELAY_S) -> None:
+        # A factory also defers the widget's module import (and its cost) past the first frame.
         self._replace_widget = widget
         self._delay = delay
         super().__init__()
 
     def compose_add_child(self, widget: Widget) -> None:
+        assert isinstance(self._replace_widget, Widget), "children need a widget, not a factory"
         self._replace_widget.compose_add_child(widget)
 
     async def mount_composed_widgets(self, widgets: list[Widget]) -> None:
@@ -34,7 +38,9 @@ class Deferred(Widget):
         assert isinstance(parent, Widget)
 
         async def mount() -> None:
-            await parent.mount(self._replace_widget, after=self)
+            target = self._replace_widget
+            widget = target if isinstance(target, Widget) else target()
+            await parent.mount(widget, after=self)
             await self.remove()
 
         self.call_after_refresh(self.set_timer, self._delay, mount)
