@@ -83,6 +83,8 @@ def test_int8_keeps_accuracy(method, tinynet, bhome, calib, val_arrays, fp32_pre
     fp32_top1 = float((fp32_pred == y).mean())
     int8_top1 = float((pred == y).mean())
     agreement = float((pred == fp32_pred).mean())
+    print(f"\n{method}: fp32 top-1 {fp32_top1:.3f}, int8 {int8_top1:.3f}, agreement {agreement:.3f}"
+          f" on {len(y)} images")  # shown with -s
     assert fp32_top1 - int8_top1 <= 0.01, (method, fp32_top1, int8_top1)
     assert agreement >= 0.97, (method, agreement)
     # it is really int8: far smaller than fp32, QDQ nodes present
