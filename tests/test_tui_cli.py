@@ -50,6 +50,17 @@ def test_serve_refuses_a_missing_profile_with_exit_2(tmp_path):
     assert rec["ok"] is False and "nope.toml: profile not found" in rec["error"]
 
 
+def test_tui_refuses_an_invalid_profile_with_one_line_before_starting(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model]\ndtyp = 1\n")
+    out = subprocess.run([sys.executable, "-m", "workbench", "tui", "--profile", str(bad),
+                          "--home", str(tmp_path / "h")], capture_output=True, text=True,
+                         timeout=60, stdin=subprocess.DEVNULL)
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
+    assert "bad.toml" in out.stderr and "dtyp" in out.stderr
+
+
 def test_tui_help_has_examples_and_does_not_start_textual():
     out = subprocess.run([sys.executable, "-m", "workbench", "tui", "--help"], capture_output=True,
                          text=True, timeout=60)

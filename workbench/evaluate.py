@@ -592,12 +592,6 @@ class EvalTarget:
     fixed_batch: int | None = None  # an ONNX exported with a static batch dimension
 
 
-def onnx_input_hw(path: Path) -> tuple[int, int] | None:
-    """Static H, W of an ONNX model's first input, if the graph fixes them."""
-    shape = onnx_input_shape(path)
-    return None if shape is None or shape[1] is None else (shape[1], shape[2])  # type: ignore[return-value]
-
-
 def onnx_input_shape(path: Path) -> tuple[int | None, int | None, int | None] | None:
     """(N, H, W) of an ONNX model's first input; None where a dimension is dynamic."""
     if path.suffix.lower() != ".onnx":

@@ -102,20 +102,13 @@ def models_cmd(
 
     size = guarded(check, as_json)
     hm = guarded(lambda: resolve_home(home), as_json)
-    if table:
-        tables = guarded(lambda: _tables(srcs, size, hm), as_json)
-        if as_json:
-            print_json({"ok": True, "input_size": list(size), "tables": tables,
-                        "seconds": round(time.perf_counter() - t0, 3)})
-            return
-        _print_tables(tables, size)
-        return
-    rows = guarded(lambda: _listing(srcs, size, hm), as_json)
+    key, compute, show = ("tables", _tables, _print_tables) if table else ("models", _listing, _print_listing)
+    result = guarded(lambda: compute(srcs, size, hm), as_json)
     if as_json:
-        print_json({"ok": True, "input_size": list(size), "models": rows,
+        print_json({"ok": True, "input_size": list(size), key: result,
                     "seconds": round(time.perf_counter() - t0, 3)})
         return
-    _print_listing(rows, size)
+    show(result, size)
 
 
 def _print_tables(tables: dict[str, Any], size: tuple[int, int]) -> None:

@@ -25,14 +25,19 @@ ProfileOpt = Annotated[
 ]
 
 
-def _check_profile(profile: Path | None) -> str | None:
-    from workbench.errors import BadInput
+def _checked(profile: Path | None, home: str | None, as_json: bool) -> tuple[str | None, Path]:
+    """The profile's absolute path, validated before the UI starts (a bad one is one line and
+    exit 2 here, not a traceback from inside the app), and the home folder."""
+    from workbench.home import resolve_home
+    from workbench.profile import load_profile
 
-    if profile is None:
-        return None
-    if not profile.is_file():
-        raise BadInput(f"{profile}: profile not found")
-    return str(profile.resolve())
+    def check() -> str | None:
+        if profile is None:
+            return None
+        load_profile(profile)
+        return str(profile.resolve())
+
+    return guarded(check, as_json), guarded(lambda: resolve_home(home), as_json).root
 
 
 @app.command(
@@ -46,15 +51,12 @@ def tui(
     home: HomeOpt = None,
 ) -> None:
     """Open the terminal UI (the same as running hrnet-wb with no command)."""
-    from workbench.home import resolve_home
-
-    prof = guarded(lambda: _check_profile(profile), as_json)
-    hm = guarded(lambda: resolve_home(home), as_json)
+    prof, root = _checked(profile, home, as_json)
     from workbench.tui import launch
 
-    launch(home=hm.root, profile=prof)
+    launch(home=root, profile=prof)
     if as_json:
-        print_json({"ok": True, "home": str(hm.root)})
+        print_json({"ok": True, "home": str(root)})
 
 
 def serve_command(home: str, profile: str | None) -> str:
@@ -87,11 +89,8 @@ def serve(
     home: HomeOpt = None,
 ) -> None:
     """Serve the terminal UI in a browser (textual-serve); Ctrl+C stops the server."""
-    from workbench.home import resolve_home
-
-    prof = guarded(lambda: _check_profile(profile), as_json)
-    hm = guarded(lambda: resolve_home(home), as_json)
-    command = serve_command(str(hm.root), prof)
+    prof, root = _checked(profile, home, as_json)
+    command = serve_command(str(root), prof)
     url = f"http://{host}:{port}"
     if as_json:
         print_json({"ok": True, "url": url, "host": host, "port": port, "command": command})

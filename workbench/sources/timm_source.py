@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import BadInput
-from workbench.sources.variants import VARIANTS, get_variant
+from workbench.sources.variants import get_variant
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -230,7 +230,3 @@ def randomized_model(variant: str, seed: int = 0, calib_size: int = CALIB_SIZE) 
                 mod.num_batches_tracked.zero_()
         model.classifier.weight.mul_(0.5 ** 0.5)  # a linear output, not a ReLU input
     return randomize_weights(model, seed=seed, calib_size=calib_size)
-
-
-def known_variants() -> list[str]:
-    return list(VARIANTS)
