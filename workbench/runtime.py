@@ -118,7 +118,8 @@ class OpenVinoPredictor:
 
     backend = "openvino-cpu"
 
-    def __init__(self, path: str | Path, threads: int = 0, hint: str = "LATENCY") -> None:
+    def __init__(self, path: str | Path, threads: int = 0, hint: str = "LATENCY",
+                 precision: str = "f32") -> None:
         try:
             import openvino as ov
         except ImportError as exc:  # pragma: no cover - dependency is declared
@@ -127,6 +128,8 @@ class OpenVinoPredictor:
         config: dict[str, Any] = {
             "INFERENCE_NUM_THREADS": resolve_threads(threads),
             "PERFORMANCE_HINT": hint,
+            # Explicit: on a bf16-capable CPU the plugin's default is bf16, not f32.
+            "INFERENCE_PRECISION_HINT": precision,
         }
         self._core, self._config = core, config
         self._model = core.read_model(str(path))
