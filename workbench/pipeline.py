@@ -49,6 +49,7 @@ class RunContext:
     artifacts: list[Artifact] = field(default_factory=list)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    reproduction: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def record_metric(self, build: str, name: str, value: float | None, unit: str = "",
                       artifact_key: str = "", params: dict[str, Any] | None = None) -> None:
@@ -71,11 +72,11 @@ def stage_model(ctx: RunContext) -> None:
     rep = ctx.reporter.stage("model")
     with StageTimer(rep, f"load {m.source}:{m.variant}") as st:
         ctx.loaded = load_model(
-            ModelSpec(source=m.source, variant=m.variant, weights=m.weights, config=m.config), rep
+            ModelSpec(source=m.source, variant=m.variant, weights=m.weights, config=m.config, ema=m.ema), rep
         )
         if ctx.loaded.weights == "random-init":
             rep.log("RANDOM-INIT WEIGHTS: accuracy figures of this run are meaningless; "
-                    "set [model].weights to a checkpoint for real ones", "warning")
+                    "set [model].weights = \"pretrained\" (or a checkpoint) for real ones", "warning")
         st.summary = {"variant": ctx.loaded.variant, "weights": ctx.loaded.weights}
 
 
@@ -277,6 +278,26 @@ def stage_eval(ctx: RunContext) -> None:
             ctx.record_metric(art.name, "skipped", res.skipped, "", art.key)
             ctx.record_metric(art.name, "eval_img_s", res.images_per_s, "img/s", art.key)
             st.summary[art.name] = {"top1": res.top1, "top5": res.top5, "skipped": res.skipped}
+            _check_reproduction(ctx, art, res, rep)
+
+
+def _check_reproduction(ctx: RunContext, art: Any, res: Any, rep: Reporter) -> None:
+    """Published vs measured, when catalogue weights meet ImageNet-labelled data."""
+    from workbench.reproduction import looks_like_imagenet_val, reproduction
+
+    assert ctx.loaded is not None and ctx.dataset is not None
+    if ctx.loaded.is_random or not looks_like_imagenet_val(ctx.dataset.class_names, res.labelled):
+        return
+    r = reproduction(ctx.loaded.catalogue_key, res)
+    if r is None:
+        return
+    ctx.reproduction[art.name] = r.as_dict()
+    for name, value in (("published_top1", r.published_top1), ("published_top5", r.published_top5),
+                        ("delta_top1", r.delta_top1), ("delta_top5", r.delta_top5),
+                        ("top1_ci_lo", r.top1_ci95[0] if r.top1_ci95 else None),
+                        ("top1_ci_hi", r.top1_ci95[1] if r.top1_ci95 else None)):
+        ctx.record_metric(art.name, name, value, "%", art.key)
+    rep.log(f"{art.name}: {r.summary()}")
 
 
 def stage_bench(ctx: RunContext) -> None:
@@ -385,6 +406,7 @@ def run_record(ctx: RunContext, status: str, error: str, seconds: float) -> dict
             "source": lm.source if lm else ctx.profile.model.source,
             "variant": lm.variant if lm else ctx.profile.model.variant,
             "weights": lm.weights if lm else ctx.profile.model.weights,
+            "catalogue_key": lm.catalogue_key if lm else "",
             "input_size": list(ctx.profile.model.input_size),
         },
         "weights": lm.weights if lm else ctx.profile.model.weights,
@@ -398,5 +420,6 @@ def run_record(ctx: RunContext, status: str, error: str, seconds: float) -> dict
             for a in ctx.artifacts
         ],
         "baseline": ctx.results.get("torch-eager-fp32"),
+        "reproduction": dict(ctx.reproduction),
         "stage_seconds": dict(ctx.stage_seconds),
     }
