@@ -123,8 +123,8 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
                     f"{r['top1']:.2f}" if r.get("top1") is not None else "",
                     f"{r['top5']:.2f}" if r.get("top5") is not None else "", r["state"])
     con.print(tab)
-    con.print(f"timm → HF cache {hf_cache_dir()}", highlight=False, soft_wrap=True)
-    con.print(f"mmcls/official → {weights_dir()}", highlight=False, soft_wrap=True)
+    con.print(f"timm → HF cache {hf_cache_dir()}", highlight=False, overflow="fold")
+    con.print(f"mmcls/official → {weights_dir()}", highlight=False, overflow="fold")
 
 
 @weights_app.command(

@@ -107,16 +107,30 @@ class WeightsEntry:
 _FIELDS = set(WeightsEntry.__dataclass_fields__)
 
 
-@lru_cache(maxsize=1)
+CATALOGUE_ENV = "HRNET_WB_WEIGHTS_CATALOGUE"
+
+
 def load_catalogue(path: str = "") -> tuple[WeightsEntry, ...]:
-    """Every entry of the catalogue file, in file order."""
-    p = Path(path) if path else CATALOGUE_FILE
-    data = tomllib.loads(p.read_text(encoding="utf-8"))
+    """Every entry of the catalogue, in file order.
+
+    ``$HRNET_WB_WEIGHTS_CATALOGUE`` replaces the packaged file (a site's own mirror, or
+    the tests' local server with checksums of the files it serves).
+    """
+    return _load(str(Path(path or os.environ.get(CATALOGUE_ENV, "") or CATALOGUE_FILE).expanduser()))
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> tuple[WeightsEntry, ...]:
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise BadInput(f"{p}: cannot read the weights catalogue ({type(exc).__name__}: {exc})") from None
     out = []
     for i, raw in enumerate(data.get("weights", [])):
         unknown = set(raw) - _FIELDS
-        if unknown:
-            raise ValueError(f"{p}: entry {i} has unknown keys {sorted(unknown)}")
+        if unknown or not {"source", "variant"} <= set(raw):
+            raise BadInput(f"{p}: [[weights]] entry {i} has unknown keys {sorted(unknown)} or lacks source/variant")
         out.append(WeightsEntry(**raw))
     return tuple(out)
 
