@@ -181,9 +181,15 @@ def _variant_fix(actual: str, config: str) -> str:
     """The one change that makes the weights load (following it must not raise anew)."""
     if not config:
         return f"set variant = \"{actual}\" (or \"auto\")"
-    yaml = f"experiments/cls_{actual.removeprefix('hrnet_')}_sgd_lr5e-2_wd1e-4_bs32_x100.yaml"
-    return (f"config {config} describes another network: give the {actual} yaml ({yaml}) as config, "
+    stem = {"hrnet_w18_small": "hrnet_w18_small_v1"}.get(actual, actual)
+    yaml = f" (experiments/cls_{stem}_sgd_lr5e-2_wd1e-4_bs32_x100.yaml)" if stem in _OFFICIAL_YAMLS else ""
+    return (f"config {config} describes another network: give the {actual} yaml{yaml} as config, "
             f"or drop config and set variant = \"{actual}\" (or \"auto\")")
+
+
+# The experiment yamls the official repo ships (it has none for w64).
+_OFFICIAL_YAMLS = frozenset({"hrnet_w18_small_v1", "hrnet_w18_small_v2", "hrnet_w18", "hrnet_w30",
+                             "hrnet_w32", "hrnet_w40", "hrnet_w44", "hrnet_w48"})
 
 
 # -- the one entry point ----------------------------------------------------------------

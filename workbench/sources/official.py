@@ -86,9 +86,10 @@ def variant_for_config(cfg: dict[str, Any]) -> str | None:
     return None
 
 
-def save_official_checkpoint(model_or_sd: Any, path: str | Path, wrapper: str = "plain") -> Path:
-    """Write a canonical model as the official tools load it: a bare dict (what
-    ``tools/valid.py --testModel`` and ``model_best.pth.tar`` hold) or, with
-    ``wrapper='state_dict'``, ``{'state_dict': ...}`` (``checkpoint.pth.tar``)."""
+def save_official_checkpoint(model_or_sd: Any, path: str | Path, wrapper: str = "state_dict") -> Path:
+    """Write a canonical model as the official repo stores it: ``{'state_dict': ...}``
+    (``checkpoint.pth.tar``) or, with ``wrapper='plain'``, a bare dict: what
+    ``tools/valid.py --testModel`` loads and ``model_best.pth.tar`` holds (``export --to
+    official`` writes this one by default)."""
     sd: StateDict = model_or_sd.state_dict() if hasattr(model_or_sd, "state_dict") else model_or_sd
     return save_state_dict(sd, path, wrapper=wrapper)
