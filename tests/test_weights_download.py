@@ -72,7 +72,7 @@ def progress_of(events: list) -> list[Progress]:
 # -- the hub path (timm), through huggingface_hub --------------------------------------------
 
 
-def test_hub_download_with_progress_then_cache_hit_without_requests(env, hub):
+def test_hub_download_with_progress_then_cache_hit_without_requests(env, hub, monkeypatch):
     data = os.urandom(3_000_000)
     served = hub.add_hub_file("timm/hrnet_w18_small.gluon_in1k", "model.safetensors", data)
     entry = find_weights("timm", "w18_small")
@@ -89,6 +89,8 @@ def test_hub_download_with_progress_then_cache_hit_without_requests(env, hub):
     again = fetch_weights(entry)
     assert again.cached and again.path == got.path
     assert len(hub.requests) == before  # second run: no request at all
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # offline with the file cached: fine
+    assert fetch_weights(entry).path == got.path and len(hub.requests) == before
 
 
 def test_hub_resume_after_cut_connection(env, hub):

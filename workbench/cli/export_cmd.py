@@ -54,12 +54,11 @@ def export_cmd(
     --tolerance the export fails (exit 1) and no file is left behind.
     """
     from workbench.cli.render import EventPrinter
+    from workbench.cli.weights_cmd import apply_offline
     from workbench.errors import BadInput, WorkbenchError
     from workbench.events import Event, Reporter, StageTimer
     from workbench.home import resolve_home
     from workbench.input_size import parse_input_size
-
-    from workbench.cli.weights_cmd import apply_offline
 
     apply_offline(offline)
     fmt = "torchscript" if torchscript else to.strip().lower()

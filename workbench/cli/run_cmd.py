@@ -37,12 +37,12 @@ def run(
     cached; `hrnet-wb weights` lists them); later runs use the cache without any request.
     """
     from workbench.cli.render import EventPrinter, leaderboard_table
+    from workbench.cli.weights_cmd import apply_offline
     from workbench.errors import WorkbenchError
     from workbench.events import Reporter
     from workbench.home import resolve_home
     from workbench.pipeline import run_profile
     from workbench.profile import load_profile
-    from workbench.cli.weights_cmd import apply_offline
     from workbench.store import Store
 
     apply_offline(offline)

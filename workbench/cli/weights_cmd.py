@@ -35,11 +35,10 @@ def apply_offline(offline: bool) -> None:
 
 
 def _rows(sources: list[str]) -> list[dict[str, Any]]:
-    from workbench.sources.weights_catalogue import load_catalogue
-    from workbench.sources.weights_download import cached_file, local_path
-
     from workbench.sources import SOURCES
     from workbench.sources.variants import VARIANTS
+    from workbench.sources.weights_catalogue import load_catalogue
+    from workbench.sources.weights_download import cached_file, local_path
 
     order = {name: i for i, name in enumerate(VARIANTS)}
     src_order = {name: i for i, name in enumerate(SOURCES)}

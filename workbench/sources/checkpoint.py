@@ -16,6 +16,7 @@ import hashlib
 import re
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,7 +109,7 @@ def is_inert_global(name: str) -> bool:
     return name in INERT_GLOBALS or bool(_INERT_PATTERN.match(name))
 
 
-def _inert_placeholders(names: list[str]) -> list[tuple[Any, str]]:
+def _inert_placeholders(names: list[str]) -> list[Callable[..., Any] | tuple[Callable[..., Any], str]]:
     return [(type(n.rsplit(".", 1)[-1], (InertObject,), {"qualified_name": n}), n) for n in names]
 
 
