@@ -178,6 +178,7 @@ def _progress_bar_class(rep: Reporter) -> Any:
             super().__init__(*args, **kwargs)
 
         def update(self, n: float | None = 1) -> bool | None:
+            rep.check_cancelled()  # raises Cancelled; huggingface_hub then deletes its temp file
             self._wb_done += int(n or 0)
             now = time.monotonic()
             if now - self._wb_last > 0.1 or (self._wb_total and self._wb_done >= self._wb_total):
