@@ -38,7 +38,7 @@ import numpy as np
 from workbench.atomic import atomic_path, write_json
 from workbench.data.decode import DecodeError
 from workbench.data.layouts import Sample
-from workbench.errors import BadInput, Cancelled
+from workbench.errors import BadInput
 from workbench.events import Reporter
 from workbench.input_size import parse_input_size
 
@@ -692,33 +692,29 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
     rep.log(f"{ds.describe()}; preprocess {pre.cfg.name} at {pre.cfg.input_size[0]}x{pre.cfg.input_size[1]}")
     predictor = open_predictor(t.path, t.backend, threads)
     store = Store(home.db)
-    run_id = store.start_run(f"eval {t.name}", profile_json=json.dumps(
-        {"eval": {"target": str(target), "data": str(data), "layout": ds.layout, "limit": limit,
-                  "batch_size": batch_size, "preprocess": pre.describe()}}))
-    out_dir = Path(out).expanduser().resolve() if out else home.runs / str(run_id)
-    store.set_out_dir(run_id, str(out_dir))
-    try:
-        res = evaluate(predictor, samples, pre, ds.class_names, out_dir, batch_size=batch_size,
+    spec = {"eval": {"target": str(target), "data": str(data), "layout": ds.layout, "limit": limit,
+                     "batch_size": batch_size, "preprocess": pre.describe()}}
+    given_out = Path(out).expanduser().resolve() if out else None
+    with store.run(f"eval {t.name}", profile_json=json.dumps(spec),
+                   out_dir=lambda rid: given_out or home.runs / str(rid),
+                   cancelled=lambda: rep.cancelled) as run:
+        assert run.out_dir is not None
+        res = evaluate(predictor, samples, pre, ds.class_names, run.out_dir, batch_size=batch_size,
                        resume=resume, reporter=rep, workers=workers,
                        meta={"model": str(t.path), "backend": t.backend, "artifact": t.name,
                              "artifact_key": t.key, "data": str(ds.root), "layout": ds.layout})
-    except BaseException as exc:
-        status = ("interrupted" if isinstance(exc, KeyboardInterrupt)
-                  else "cancelled" if isinstance(exc, Cancelled) else "failed")
-        store.finish_run(run_id, status, str(exc))
-        raise
-    build = t.name
-    for name, value, unit in (("top1", res.top1, "%"), ("top5", res.top5, "%"), ("images", res.n, ""),
-                              ("skipped", res.skipped, ""), ("eval_img_s", res.images_per_s, "img/s")):
-        if value is None:
-            continue
-        v = 100 * value if unit == "%" else value
-        store.add_metric(run_id, build, name, float(v), unit, t.key)
-    record = {"ok": True, "run_id": run_id, "out_dir": str(out_dir), "model": str(t.path),
-              "backend": t.backend, "build": build, "dataset": {"root": str(ds.root), "layout": ds.layout,
-                                                              "images": len(samples)},
-              **res.as_dict()}
-    store.finish_run(run_id, "ok", summary={k: record[k] for k in ("top1", "top5", "n", "skipped")})
+        build = t.name
+        for name, value, unit in (("top1", res.top1, "%"), ("top5", res.top5, "%"),
+                                  ("images", res.n, ""), ("skipped", res.skipped, ""),
+                                  ("eval_img_s", res.images_per_s, "img/s")):
+            if value is None:
+                continue
+            run.metric(build, name, float(100 * value if unit == "%" else value), unit, t.key)
+        record = {"ok": True, "run_id": run.id, "out_dir": str(run.out_dir), "model": str(t.path),
+                  "backend": t.backend, "build": build,
+                  "dataset": {"root": str(ds.root), "layout": ds.layout, "images": len(samples)},
+                  **res.as_dict()}
+        run.summary = {k: record[k] for k in ("top1", "top5", "n", "skipped")}
     return record
 
 
@@ -734,7 +730,7 @@ def find_results(ref: str, home: Any) -> Path:
         raise BadInput(f"{ref}: not a run id (e.g. 7 or 7:BUILD), a run folder or a results.jsonl")
     from workbench.store import Store
 
-    run = Store(home.db).run(int(m.group(1)))
+    run = Store(home.db).run_record(int(m.group(1)))
     if run is None:
         raise BadInput(f"run {m.group(1)} is not in {home.db} (see `hrnet-wb runs`)")
     if not run.get("out_dir"):

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.errors import BadInput, Cancelled, WorkbenchError
+from workbench.errors import BadInput
 from workbench.events import Failed, Reporter, RunFinished, RunStarted, StageTimer
 from workbench.home import Home
-from workbench.store import Store
+from workbench.store import Run, Store
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.build import Artifact
@@ -332,46 +331,39 @@ def run_profile(profile: Profile, home: Home, reporter: Reporter | None = None,
     reporter = reporter or Reporter()
     store = Store(home.db)
     name = profile.name or Path(profile_path).stem or "run"
-    run_id = store.start_run(name, profile_path, profile.canonical_json(), profile.content_hash())
-    out_dir = Path(profile.output.dir) / f"run-{run_id}" if profile.output.dir else home.runs / str(run_id)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store.set_out_dir(run_id, str(out_dir))
-    ctx = RunContext(profile, home, store, reporter, run_id, out_dir)
-    reporter.emit(RunStarted("run", run_id, profile_path, STAGES))
-    t0 = time.perf_counter()
-    status, error = "ok", ""
-    exc_out: BaseException | None = None
+
+    def out_dir_of(run_id: int) -> Path:
+        return Path(profile.output.dir) / f"run-{run_id}" if profile.output.dir else home.runs / str(run_id)
+
+    run: Run | None = None
     try:
-        for stage in STAGES:
-            reporter.check_cancelled()
-            ts = time.perf_counter()
-            STAGE_FUNCS[stage](ctx)
-            ctx.stage_seconds[stage] = round(time.perf_counter() - ts, 3)
-    except Cancelled as exc:
-        status, error, exc_out = "cancelled", str(exc), exc
-    except KeyboardInterrupt as exc:
-        if reporter.cancelled:  # the TUI interrupts a native call that outlives its cancel
-            status, error, exc_out = "cancelled", "cancelled by the user", Cancelled("cancelled by the user")
-        else:
-            status, error, exc_out = "interrupted", "interrupted (Ctrl-C)", exc
-    except WorkbenchError as exc:
-        status, error, exc_out = "failed", str(exc), exc
-    except Exception as exc:  # an internal error: keep the traceback in the store
-        status, error, exc_out = "failed", f"{type(exc).__name__}: {exc}", exc
-        (out_dir / "traceback.txt").write_text(traceback.format_exc())
-    record = run_record(ctx, status, error, time.perf_counter() - t0)
-    store.finish_run(run_id, status, error, record)
-    if exc_out is not None:
-        code = getattr(exc_out, "exit_code", 130 if status == "interrupted" else 1)
-        reporter.emit(Failed("run", error, code))
-    reporter.emit(RunFinished("run", run_id, status, record["seconds"], record))
-    if exc_out is not None:
-        raise exc_out
+        with store.run(name, profile_path=profile_path, profile_json=profile.canonical_json(),
+                       profile_hash=profile.content_hash(), out_dir=out_dir_of,
+                       cancelled=lambda: reporter.cancelled) as run:
+            assert run.out_dir is not None
+            ctx = RunContext(profile, home, store, reporter, run.id, run.out_dir)
+            run.summarize = lambda r: run_record(ctx, r.status, r.error, r.seconds)
+            reporter.emit(RunStarted("run", run.id, profile_path, STAGES))
+            for stage in STAGES:
+                reporter.check_cancelled()
+                ts = time.perf_counter()
+                STAGE_FUNCS[stage](ctx)
+                ctx.stage_seconds[stage] = round(time.perf_counter() - ts, 3)
+    except BaseException as exc:
+        if run is not None:
+            code = getattr(exc, "exit_code", 130 if run.status == "interrupted" else 1)
+            reporter.emit(Failed("run", run.error, code))
+            reporter.emit(RunFinished("run", run.id, run.status, round(run.seconds, 3), run.summary))
+        raise
+    record = run.summary
+    reporter.emit(RunFinished("run", run.id, run.status, record["seconds"], record))
     return record
 
 
 def run_record(ctx: RunContext, status: str, error: str, seconds: float) -> dict[str, Any]:
     """The one final record a run produces (printed by ``--json``, stored in ``runs``)."""
+    from workbench.bench.baseline import BASELINE_LABEL
+
     lm = ctx.loaded
     return {
         "ok": status == "ok",
@@ -397,6 +389,6 @@ def run_record(ctx: RunContext, status: str, error: str, seconds: float) -> dict
              "path": str(a.path), "cached": a.cached, "metrics": ctx.results.get(a.name, {})}
             for a in ctx.artifacts
         ],
-        "baseline": ctx.results.get("torch-eager-fp32"),
+        "baseline": ctx.results.get(BASELINE_LABEL),
         "stage_seconds": dict(ctx.stage_seconds),
     }

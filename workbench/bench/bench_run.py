@@ -22,7 +22,7 @@ from workbench.bench.ov_streams import artifact_target
 from workbench.bench.record import record_result
 from workbench.bench.roofline import MachineLimit, apply_roofline, machine_limit, onnx_gmacs
 from workbench.bench.target import ResolvedTarget, register
-from workbench.errors import BadInput, Cancelled
+from workbench.errors import BadInput
 from workbench.events import Reporter
 from workbench.home import Home
 from workbench.runtime import resolve_threads
@@ -132,12 +132,11 @@ def bench_profile(profile: Profile, home: Home, config: BenchConfig, *, profile_
     rep = reporter or Reporter()
     store = Store(home.db)
     name = f"bench {profile.name or 'profile'}"
-    run_id = store.start_run(name, profile_path, profile.canonical_json(), profile.content_hash())
-    out_dir = home.runs / str(run_id)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store.set_out_dir(run_id, str(out_dir))
-    ctx = RunContext(profile, home, store, rep, run_id, out_dir)
-    try:
+    with store.run(name, profile_path=profile_path, profile_json=profile.canonical_json(),
+                   profile_hash=profile.content_hash(), out_dir=lambda rid: home.runs / str(rid),
+                   cancelled=lambda: rep.cancelled) as run:
+        assert run.out_dir is not None
+        ctx = RunContext(profile, home, store, rep, run.id, run.out_dir)
         for stage in (stage_model, stage_export, stage_data, stage_build):
             rep.check_cancelled()
             stage(ctx)
@@ -150,19 +149,10 @@ def bench_profile(profile: Profile, home: Home, config: BenchConfig, *, profile_
         if profile.bench.baseline:
             keys[BASELINE_LABEL] = register_baseline(store, ctx.loaded, profile.model.input_size)
         for res in results:
-            record_result(store, run_id, res, keys.get(res.label, ""))
-        store.finish_run(run_id, "ok", summary={
-            "bench": {r.label: {k: v for k, (v, _u) in r.headline().items()} for r in results}})
-    except Cancelled as exc:
-        store.finish_run(run_id, "cancelled", str(exc))
-        raise
-    except KeyboardInterrupt:
-        store.finish_run(run_id, "interrupted", "interrupted (Ctrl-C)")
-        raise
-    except Exception as exc:
-        store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
-        raise
-    return run_id, results
+            record_result(store, run.id, res, keys.get(res.label, ""))
+        run.summary = {
+            "bench": {r.label: {k: v for k, (v, _u) in r.headline().items()} for r in results}}
+    return run.id, results
 
 
 def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
@@ -230,13 +220,7 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
     machine = {t: machine_limit(home.cache, t, reporter=rep) for t in threads} if gmacs else {}
 
 
-    store = Store(home.db) if record else None
-    run_id = None
-    if store is not None:
-        run_id = store.start_run(f"bench {target.label}", profile_json=json.dumps(
-            {"bench": asdict(config), "target": str(target.path or target.variant),
-             "backend": target.backend}, default=str))
-    try:
+    def measure(run_id: int | None) -> BenchRun:
         base_label = BASELINE_LABEL if len(targets) == 2 else None
         results = benchmark_targets(targets, target.input_size, config, rep, baseline=base_label)
         rates = {t: m.gflops for t, m in machine.items()}
@@ -245,31 +229,27 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
             own = model_gmacs if res.label == BASELINE_LABEL else gmacs
             if own:
                 apply_roofline(res, own, rates)
-        main = results[-1]
         base = results[0] if len(results) == 2 else None
-        run = BenchRun(run_id, target, main, base, machine, notes, time.perf_counter() - t0)
-        if store is not None and run_id is not None:
+        return BenchRun(run_id, target, results[-1], base, machine, notes, time.perf_counter() - t0)
+
+    if not record:
+        run = measure(None)
+    else:
+        store = Store(home.db)
+        with store.run(f"bench {target.label}", profile_json=json.dumps(
+                {"bench": asdict(config), "target": str(target.path or target.variant),
+                 "backend": target.backend}, default=str),
+                cancelled=lambda: rep.cancelled) as stored:
+            run = measure(stored.id)
             register(store, target)
-            if loaded is not None and base is not None:
-                record_result(store, run_id, base,
+            if loaded is not None and run.baseline is not None:
+                record_result(store, stored.id, run.baseline,
                               register_baseline(store, loaded, target.input_size))
             main_key = target.artifact_key
             if loaded is not None and target.backend == "torch":
                 main_key = register_baseline(store, loaded, target.input_size)
-            record_result(store, run_id, main, main_key)
-            store.finish_run(run_id, "ok", summary=run.as_dict())
-    except Cancelled as exc:
-        if store is not None and run_id is not None:
-            store.finish_run(run_id, "cancelled", str(exc))
-        raise
-    except KeyboardInterrupt:
-        if store is not None and run_id is not None:
-            store.finish_run(run_id, "interrupted", "interrupted (Ctrl-C)")
-        raise
-    except Exception as exc:
-        if store is not None and run_id is not None:
-            store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
-        raise
+            record_result(store, stored.id, run.result, main_key)
+            stored.summary = run.as_dict()
     for n in notes:
         rep.log(n, "warning")
     return run

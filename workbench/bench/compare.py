@@ -31,7 +31,8 @@ from workbench.bench.roofline import (
 from workbench.errors import BadInput
 from workbench.events import Reporter
 from workbench.home import Home
-from workbench.store import Store
+from workbench.store import Run, Store
+from workbench.tables import format_figure, markdown_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.sources import LoadedModel
@@ -93,24 +94,19 @@ class SideBySide:
     def markdown(self) -> str:
         """The README table: plain Markdown, with the machine and date under it."""
         def f(v: Any, spec: str) -> str:
-            return "–" if v is None else format(v, spec)
+            return format_figure(v, "{:" + spec + "}")
 
         h, w = self.input_size
-        lines = [
-            f"{self.variant}, {h}×{w}, {self.gmacs:.2f} GMACs/image",
-            "",
-            "| build | bs1 p50 ms | p90 ms | p99 ms | best img/s | min–max | at | ×torch | "
-            "×torch bs1 | GFLOP/s | ×limit |",
-            "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
-        ]
-        for r in self.table():
-            lines.append(
-                f"| {r['target']} | {f(r['p50_ms'], '.1f')} | {f(r['p90_ms'], '.1f')} | "
-                f"{f(r['p99_ms'], '.1f')} | {f(r['throughput'], '.1f')} | "
-                f"{f(r['throughput_min'], '.1f')}–{f(r['throughput_max'], '.1f')} | "
-                f"bs{r['best_batch']}×{r['best_streams']} | {f(r['vs_torch'], '.2f')} | "
-                f"{f(r['vs_torch_latency'], '.2f')} | {f(r['gflops'], '.1f')} | "
-                f"{f(r['vs_roofline'], '.2f')} |")
+        header = ["build", "bs1 p50 ms", "p90 ms", "p99 ms", "best img/s", "min–max", "at",
+                  "×torch", "×torch bs1", "GFLOP/s", "×limit"]
+        cells = [[r["target"], f(r["p50_ms"], ".1f"), f(r["p90_ms"], ".1f"), f(r["p99_ms"], ".1f"),
+                  f(r["throughput"], ".1f"),
+                  f"{f(r['throughput_min'], '.1f')}–{f(r['throughput_max'], '.1f')}",
+                  f"bs{r['best_batch']}×{r['best_streams']}", f(r["vs_torch"], ".2f"),
+                  f(r["vs_torch_latency"], ".2f"), f(r["gflops"], ".1f"), f(r["vs_roofline"], ".2f")]
+                 for r in self.table()]
+        lines = [f"{self.variant}, {h}×{w}, {self.gmacs:.2f} GMACs/image", "",
+                 *markdown_table(header, cells, "lrrrrrlrrrr")]
         lines.append("")
         for t, m in sorted(self.machine.items()):
             lim = self.limit_img_s(t)
@@ -292,13 +288,28 @@ def _host() -> str:
     return f"{cpu_name()}, {physical_cores()} physical cores, {platform.system()} {platform.release()}"
 
 
-def record_side_by_side(store: Store, sbs: SideBySide) -> int:
-    """One run in the store: the artifacts (so the leaderboard joins their build config),
-    every target's grid points and headline figures."""
+def compare_backends(variant: str, input_size: tuple[int, int], home: Home, config: BenchConfig,
+                     *, record: bool = True, reporter: Reporter | None = None,
+                     **kwargs: Any) -> tuple[int | None, SideBySide]:
+    """``hrnet-wb bench --compare-backends``: :func:`side_by_side`, recorded as one run
+    (started before the builds, so a failure is on record too) unless ``record`` is off."""
+    rep = reporter or Reporter()
+    if not record:
+        return None, side_by_side(variant, input_size, home, config, reporter=rep, **kwargs)
+    store = Store(home.db)
+    with store.run(f"bench --compare-backends {variant}", cancelled=lambda: rep.cancelled) as run:
+        sbs = side_by_side(variant, input_size, home, config, reporter=rep, **kwargs)
+        record_side_by_side(run, sbs)
+    return run.id, sbs
+
+
+def record_side_by_side(run: Run, sbs: SideBySide) -> None:
+    """Into ``run``: the artifacts (so the leaderboard joins their build config), every
+    target's grid points and headline figures, and the table as the run's summary."""
     from workbench.bench.record import record_result
 
+    store = run.store
     h, w = sbs.input_size
-    run_id = store.start_run(f"bench --compare-backends {sbs.variant}")
     for art in sbs.built.values():
         meta = dict(art.meta)
         calib = art.calibration.method if art.calibration is not None else ""
@@ -309,12 +320,10 @@ def record_side_by_side(store: Store, sbs: SideBySide) -> int:
     for res in sbs.results:
         art = sbs.built.get(res.label)
         if art is None and res.label == BASELINE_LABEL and sbs.loaded is not None:
-            record_result(store, run_id, res, register_baseline(store, sbs.loaded, sbs.input_size))
+            record_result(store, run.id, res, register_baseline(store, sbs.loaded, sbs.input_size))
         elif art is None:
-            record_result(store, run_id, res)
+            record_result(store, run.id, res)
         else:
-            record_result(store, run_id, res, art.key, build=art.name)
-    store.finish_run(run_id, "ok", summary={"table": sbs.table(), "variant": sbs.variant,
-                                            "machine": {str(t): m.as_dict()
-                                                        for t, m in sbs.machine.items()}})
-    return run_id
+            record_result(store, run.id, res, art.key, build=art.name)
+    run.summary = {"table": sbs.table(), "variant": sbs.variant,
+                   "machine": {str(t): m.as_dict() for t, m in sbs.machine.items()}}

@@ -9,7 +9,8 @@ accuracy-budget search), record the artifact in the store.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +87,9 @@ def _resolve_model(req: BuildRequest, home: Home, rep: Reporter) -> dict[str, An
 
 
 def run_build_request(req: BuildRequest, home: Home, reporter: Reporter | None = None) -> dict[str, Any]:
-    """Do one build; return a JSON-able record (artifact meta, budget search, store key)."""
-    from workbench.build import BuildRecipe, CalibrationSpec, build_artifact, select_calibration
-    from workbench.build.sensitivity import build_with_accuracy_budget
-    from workbench.data.preprocess import Preprocessor, preset_for
+    """Do one build, recorded as a run; return a JSON-able record (artifact meta, budget
+    search, store key)."""
+    from workbench.build import BuildRecipe, CalibrationSpec
     from workbench.store import Store
 
     rep = reporter or Reporter()
@@ -98,6 +98,20 @@ def run_build_request(req: BuildRequest, home: Home, reporter: Reporter | None =
     if req.accuracy_budget is not None and not 0 <= req.accuracy_budget < 100:
         raise BadInput(f"--accuracy-budget {req.accuracy_budget}: points of top-1 agreement "
                        "that may be lost, 0 <= X < 100 (e.g. 1 for >= 99% agreement)")
+    store = Store(home.db)
+    with store.run(f"build {req.onnx or req.variant} {req.backend} {req.dtype}",
+                   profile_json=json.dumps({"build": asdict(req)}, default=str),
+                   cancelled=lambda: rep.cancelled) as run:
+        record = _build(req, recipe, home, store, rep)
+        run.summary = {k: record[k] for k in ("name", "key", "path", "backend", "dtype", "cached")}
+    return record
+
+
+def _build(req: BuildRequest, recipe: Any, home: Home, store: Any, rep: Reporter) -> dict[str, Any]:
+    from workbench.build import build_artifact, select_calibration
+    from workbench.build.sensitivity import build_with_accuracy_budget
+    from workbench.data.preprocess import Preprocessor, preset_for
+
     m = _resolve_model(req, home, rep)
     name = req.preprocess
     if name == "auto":
@@ -143,7 +157,7 @@ def run_build_request(req: BuildRequest, home: Home, reporter: Reporter | None =
     else:
         art = build_artifact(m["onnx"], recipe, reporter=rep, **kwargs)
     h, w = art.meta["input_size"]
-    Store(home.db).add_artifact(
+    store.add_artifact(
         art.key, art.name, "artifact", str(art.path), source=m["source"], variant=m["variant"],
         weights=m["weights"], backend=art.backend, dtype=art.dtype,
         calibration=art.calibration.method if art.calibration else "", input_size=f"{h}x{w}",

@@ -258,6 +258,30 @@ def artifact_sensitivity(artifact_dir: Path, meta: dict[str, Any], *, images: in
     return analyse(prepared, qdq, batches, artifact=meta["name"], reporter=reporter)
 
 
+def run_sensitivity(artifact: str, home: Any, *, images: int = 8,
+                    reporter: Reporter | None = None) -> SensitivityReport:
+    """``hrnet-wb sensitivity``: find the artifact (name, key prefix or folder), rank its
+    nodes, and record the ranking as a run."""
+    import json
+
+    from workbench.build import cache
+    from workbench.store import Store
+
+    found = cache.find_artifact(home.artifacts, artifact)
+    if found is None:
+        raise BadInput(f"{artifact}: no such artifact under {home.artifacts} (name, key prefix or folder)")
+    d, meta = found
+    rep = reporter or Reporter()
+    with Store(home.db).run(f"sensitivity {meta.get('name', artifact)}",
+                            profile_json=json.dumps({"sensitivity": {"artifact": str(d),
+                                                                     "images": images}}),
+                            cancelled=lambda: rep.cancelled) as run:
+        report = artifact_sensitivity(d, meta, images=images, home=home, reporter=rep)
+        run.summary = {"artifact": report.artifact, "images": report.images,
+                       "worst": [n.node for n in report.ranked()[:10]]}
+    return report
+
+
 def preprocessor_from_meta(meta: dict[str, Any]) -> Any:
     """The preprocessing an artifact was calibrated with (so its ranges fit the inputs)."""
     from workbench.build import default_preprocessor

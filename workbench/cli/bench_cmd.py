@@ -189,16 +189,17 @@ def _with_printer(fn: Any, as_json: bool) -> Any:
 def _compare(cfg: Any, hm: Any, variant: str | None, size: tuple[int, int] | None,
              only: str | None, calibration: Path | None, calib_count: int, record: bool,
              fmt: str, as_json: bool) -> None:
-    from workbench.bench.compare import TARGETS, side_by_side
+    from workbench.bench.compare import TARGETS, compare_backends
 
     if not variant:
         raise fail("--compare-backends needs --variant (e.g. hrnet_w18)", 2, as_json)
     include = tuple(TARGETS) if not only else tuple(s.strip() for s in only.split(",") if s.strip())
-    sbs: SideBySide = _with_printer(
-        lambda rep: side_by_side(variant, size or (224, 224), hm, cfg, include=include,
-                                 calibration=calibration, calib_count=calib_count, reporter=rep),
+    compared: tuple[int | None, SideBySide] = _with_printer(
+        lambda rep: compare_backends(variant, size or (224, 224), hm, cfg, record=record,
+                                     reporter=rep, include=include, calibration=calibration,
+                                     calib_count=calib_count),
         as_json)
-    run_id = _record_compare(sbs, hm) if record else None
+    run_id, sbs = compared
     if as_json:
         print_json({"ok": True, "run_id": run_id, **sbs.as_dict()})
         return
@@ -214,13 +215,6 @@ def _compare(cfg: Any, hm: Any, variant: str | None, size: tuple[int, int] | Non
     for line in sbs.markdown().splitlines():
         if line.startswith(("Machine limit", "Measured", "Note")):
             out.print(line, highlight=False)
-
-
-def _record_compare(sbs: SideBySide, hm: Any) -> int:
-    from workbench.bench.compare import record_side_by_side
-    from workbench.store import Store
-
-    return record_side_by_side(Store(hm.db), sbs)
 
 
 def _f(v: Any, spec: str) -> str:

@@ -134,18 +134,11 @@ def sensitivity_cmd(
     model's (ORT qdq_loss_debug, accumulated error). Feed the top names to
     `hrnet-wb build --exclude-node`, or let `--accuracy-budget` choose.
     """
-    from workbench.build import cache
-    from workbench.build.sensitivity import artifact_sensitivity
-    from workbench.errors import BadInput
+    from workbench.build.sensitivity import run_sensitivity
     from workbench.home import resolve_home
 
     def go() -> Any:
-        hm = resolve_home(home)
-        found = cache.find_artifact(hm.artifacts, artifact)
-        if found is None:
-            raise BadInput(f"{artifact}: no such artifact under {hm.artifacts} (name, key prefix or folder)")
-        d, meta = found
-        return artifact_sensitivity(d, meta, images=images, home=hm)
+        return run_sensitivity(artifact, resolve_home(home), images=images)
 
     rep = guarded(go, as_json)
     if as_json:

@@ -35,7 +35,8 @@ from workbench.events import (
 from workbench.events import (
     Progress as ProgressEvent,
 )
-from workbench.store import format_figure as fmt
+from workbench.tables import format_figure as fmt
+from workbench.tables import markdown_table
 
 _LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
 
@@ -158,12 +159,9 @@ def rows_to_csv(rows: Sequence[dict[str, Any]], columns: list[str]) -> str:
 
 def rows_to_markdown(rows: Sequence[dict[str, Any]], columns: list[str]) -> str:
     specs = {k: s for k, _, s in LEADERBOARD_COLUMNS}
-    out = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    for r in rows:
-        out.append("| " + " | ".join(
-            fmt(r.get(c), specs.get(c, "{:.4g}" if isinstance(r.get(c), float) else "{}")) for c in columns
-        ) + " |")
-    return "\n".join(out) + "\n"
+    cells = [[fmt(r.get(c), specs.get(c, "{:.4g}" if isinstance(r.get(c), float) else "{}"))
+              for c in columns] for r in rows]
+    return "\n".join(markdown_table(columns, cells)) + "\n"
 
 
 def write_out(text: str) -> None:

@@ -327,15 +327,16 @@ class PipelineJob:
         if run_id is None:
             return
         store = Store(self.home.db)
-        row = store.run(run_id)
-        if row is None or row["status"] != "running":
+        row = store.run_row(run_id)
+        if row is None or row.status != "running":
             return
         removed = 0
         if self.outcome.stopped_by == "terminate":  # killed: its finally blocks never ran
-            removed = sweep_temp_files(_run_folders(self.home, row.get("out_dir", "")),
-                                       self._started_at)
-        store.finish_run(run_id, status, error, {"ok": False, "run_id": run_id, "status": status,
-                                                 "error": error, "temp_files_removed": removed})
+            removed = sweep_temp_files(_run_folders(self.home, row.out_dir), self._started_at)
+        if not store.close_orphan(run_id, status, error, {
+                "ok": False, "run_id": run_id, "status": status, "error": error,
+                "temp_files_removed": removed}):
+            return
         self._emit(Failed("run", error, 130 if status == "cancelled" else 1))
         self._emit(RunFinished("run", run_id, status, time.time() - self._started_at,
                                {"run_id": run_id, "status": status, "error": error}))
