@@ -36,6 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from workbench.atomic import atomic_path, write_json
+from workbench.backends import backend_for_file
 from workbench.data.decode import DecodeError
 from workbench.data.layouts import Sample
 from workbench.errors import BadInput
@@ -611,7 +612,7 @@ def resolve_target(target: str, backend: str, home: Any) -> EvalTarget:
     if p.is_file():
         shape = onnx_input_shape(p)
         hw = None if shape is None or shape[1] is None or shape[2] is None else (shape[1], shape[2])
-        return EvalTarget(path=p.resolve(), backend=backend or "ort-cpu", name=p.stem, input_size=hw,
+        return EvalTarget(path=p.resolve(), backend=backend or backend_for_file(p), name=p.stem, input_size=hw,
                           fixed_batch=None if shape is None else shape[0])
     if p.is_dir() and (p / "meta.json").is_file():  # an artifact folder
         meta = json.loads((p / "meta.json").read_text(encoding="utf-8"))
@@ -633,7 +634,7 @@ def resolve_target(target: str, backend: str, home: Any) -> EvalTarget:
 def _target_from_meta(meta: dict[str, Any], path: Path, backend: str) -> EvalTarget:
     size = meta.get("input_size")
     return EvalTarget(
-        path=path, backend=backend or meta.get("backend") or "ort-cpu", name=str(meta.get("name", path.stem)),
+        path=path, backend=backend or meta.get("backend") or backend_for_file(path), name=str(meta.get("name", path.stem)),
         key=str(meta.get("key", "")), source=str(meta.get("source", "")),
         variant=str(meta.get("variant") or meta.get("model") or ""),
         input_size=(int(size[0]), int(size[1])) if size else None,
@@ -668,8 +669,8 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
              out: str = "", preprocess: str = "auto", input_size: tuple[int, int] | None = None,
              threads: int = 0, workers: int = 0, reporter: Reporter | None = None) -> dict[str, Any]:
     """``hrnet-wb eval``: evaluate one model on one dataset and record it as a run."""
+    from workbench.backends import open_predictor
     from workbench.data import open_dataset
-    from workbench.runtime import open_predictor
     from workbench.store import Store
 
     rep = reporter or Reporter()

@@ -252,8 +252,8 @@ def stage_build(ctx: RunContext) -> None:
 
 
 def stage_eval(ctx: RunContext) -> None:
+    from workbench.backends import open_predictor
     from workbench.evaluate import evaluate
-    from workbench.runtime import open_predictor
 
     if not ctx.eval_samples:
         return

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
+from workbench.backends import DEFAULT_BACKEND, backend_names
 from workbench.errors import BadInput
 from workbench.input_size import check_input_size
 
@@ -26,7 +27,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 Source = Literal["timm", "official", "mmcls"]
-Backend = Literal["torch", "ort-cpu", "openvino-cpu", "ort-gpu", "tensorrt"]
 DType = Literal["fp32", "fp16", "int8"]
 CalibMethod = Literal["minmax", "entropy", "percentile"]
 
@@ -86,11 +86,19 @@ class CalibrationSection(_Section):
 class BuildSection(_Section):
     """What to build from the ONNX export."""
 
-    backend: Backend = Field("ort-cpu", description="torch | ort-cpu | openvino-cpu | ort-gpu | tensorrt")
+    backend: str = Field(DEFAULT_BACKEND, description=" | ".join(backend_names()),
+                         json_schema_extra={"enum": list(backend_names())})
     dtype: DType = Field("fp32", description="fp32 | fp16 | int8")
     reference: bool = Field(True, description="also build and measure fp32 on the same backend")
     calibration: CalibrationSection = Field(default_factory=CalibrationSection)
 
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, v: str) -> str:
+        if v not in backend_names():
+            raise ValueError(f"unknown backend {v!r}; expected {' | '.join(backend_names())}")
+        return v
 
 class DataSection(_Section):
     """The evaluation dataset."""

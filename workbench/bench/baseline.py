@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from workbench.backends.torch import TorchPredictor
 from workbench.bench.grid import BenchTarget
-from workbench.runtime import TorchPredictor
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

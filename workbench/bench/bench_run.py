@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from workbench.backends import is_baseline
 from workbench.bench.baseline import (
     BASELINE_LABEL,
     load_baseline,
@@ -18,10 +19,9 @@ from workbench.bench.baseline import (
     torch_target,
 )
 from workbench.bench.grid import BenchConfig, BenchResult, BenchTarget, benchmark_targets
-from workbench.bench.ov_streams import artifact_target
 from workbench.bench.record import record_result
 from workbench.bench.roofline import MachineLimit, apply_roofline, machine_limit, onnx_gmacs
-from workbench.bench.target import ResolvedTarget, register
+from workbench.bench.target import ResolvedTarget, artifact_target, register
 from workbench.errors import BadInput
 from workbench.events import Reporter
 from workbench.home import Home
@@ -178,7 +178,8 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
     gmacs: float | None = None
     model_gmacs: float | None = None
     model = loaded = None
-    if target.backend == "torch" or (want_baseline and target.backend != "torch"):
+    eager = is_baseline(target.backend)
+    if eager or want_baseline:
         loaded = load_baseline(target.variant)
         model = loaded.model
         from workbench.bench.roofline import variant_gmacs
@@ -204,7 +205,7 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
     if gmacs is None:
         notes.append("no roofline: GMACs unknown (give an .onnx file or --variant)")
 
-    if target.backend == "torch":
+    if eager:
         assert model is not None
         targets.append(torch_target(model, target.label, count_macs=False))
     else:
@@ -246,7 +247,7 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
                 record_result(store, stored.id, run.baseline,
                               register_baseline(store, loaded, target.input_size))
             main_key = target.artifact_key
-            if loaded is not None and target.backend == "torch":
+            if loaded is not None and eager:
                 main_key = register_baseline(store, loaded, target.input_size)
             record_result(store, stored.id, run.result, main_key)
             stored.summary = run.as_dict()

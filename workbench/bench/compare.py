@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.backends import BASELINE_BACKEND, is_baseline, openvino_cpu, ort_cpu
 from workbench.bench.baseline import BASELINE_LABEL, register_baseline, torch_target
 from workbench.bench.grid import BenchConfig, BenchResult, BenchTarget, benchmark_targets
-from workbench.bench.ov_streams import artifact_target
 from workbench.bench.roofline import (
     MachineLimit,
     apply_roofline,
@@ -28,6 +28,7 @@ from workbench.bench.roofline import (
     onnx_gmacs,
     variant_gmacs,
 )
+from workbench.bench.target import artifact_target
 from workbench.errors import BadInput
 from workbench.events import Reporter
 from workbench.home import Home
@@ -39,11 +40,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # label -> (backend, dtype); the order is the table's order
 TARGETS: dict[str, tuple[str, str]] = {
-    BASELINE_LABEL: ("torch", "fp32"),
-    "ort-fp32": ("ort-cpu", "fp32"),
-    "ort-int8": ("ort-cpu", "int8"),
-    "openvino-fp32": ("openvino-cpu", "fp32"),
-    "openvino-int8": ("openvino-cpu", "int8"),
+    BASELINE_LABEL: (BASELINE_BACKEND, "fp32"),
+    "ort-fp32": (ort_cpu.NAME, "fp32"),
+    "ort-int8": (ort_cpu.NAME, "int8"),
+    "openvino-fp32": (openvino_cpu.NAME, "fp32"),
+    "openvino-int8": (openvino_cpu.NAME, "int8"),
 }
 
 
@@ -223,7 +224,7 @@ def prepare_targets(variant: str, input_size: tuple[int, int], home: Home, *,
     for label in include:
         rep.check_cancelled()
         backend, dtype = TARGETS[label]
-        if backend == "torch":
+        if is_baseline(backend):
             targets.append(torch_target(loaded.model, label, input_size, count_macs=False))
             continue
         if onnx_path is None:

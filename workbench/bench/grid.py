@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.backends import is_baseline
 from workbench.errors import BadInput
 from workbench.events import Reporter
 from workbench.runtime import Predictor, resolve_threads
@@ -310,7 +311,7 @@ class _RoundOut:
 
 def _prepare(predictors: Sequence[Predictor], threads_per_stream: int) -> None:
     """torch's intra-op pool is process-global: set it for this point before each round."""
-    if any(getattr(p, "backend", "") == "torch" for p in predictors):
+    if any(is_baseline(getattr(p, "backend", "")) for p in predictors):
         import torch
 
         torch.set_num_threads(threads_per_stream)

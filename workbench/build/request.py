@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.backends import DEFAULT_BACKEND
 from workbench.errors import BadInput
 from workbench.events import Reporter
 from workbench.home import Home
@@ -27,7 +28,7 @@ class BuildRequest:
     weights: str = "random-init"
     input_size: tuple[int, int] | None = None
     opset: int = 17
-    backend: str = "ort-cpu"
+    backend: str = DEFAULT_BACKEND
     dtype: str = "int8"
     method: str = "percentile"
     count: int = 1000

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.backends import DEFAULT_BACKEND
 from workbench.errors import BadInput, CheckFailed
 from workbench.events import Reporter
 
@@ -169,7 +170,7 @@ def analyse(float_model: Path, qdq_model: Path, batches: Sequence[np.ndarray], *
         modify_model_output_intermediate_tensors,
     )
 
-    from workbench.build.ort_cpu import quiet_ort
+    from workbench.backends.ort_cpu.build import quiet_ort
 
     rep = reporter or Reporter()
     if not batches:
@@ -233,9 +234,9 @@ def artifact_sensitivity(artifact_dir: Path, meta: dict[str, Any], *, images: in
                          preprocessor: Any = None, home: Any = None, batch_size: int = 4,
                          reporter: Reporter | None = None) -> SensitivityReport:
     """Sensitivity of a built int8 artifact on (up to ``images`` of) its calibration images."""
+    from workbench.backends.ort_cpu.build import prepare_model
     from workbench.build.calibration import iter_batches
     from workbench.build.int8 import prepared_path
-    from workbench.build.ort_cpu import prepare_model
     from workbench.home import resolve_home
 
     if meta.get("dtype") != "int8":
@@ -356,7 +357,7 @@ class BudgetResult:
 
 
 def top1(path: Path, backend: str, x: np.ndarray, threads: int = 0, batch: int = 16) -> np.ndarray:
-    from workbench.runtime import open_predictor
+    from workbench.backends import open_predictor
 
     p = open_predictor(path, backend, threads)
     return np.concatenate([p.predict(x[i:i + batch]).argmax(1) for i in range(0, len(x), batch)])
@@ -364,7 +365,7 @@ def top1(path: Path, backend: str, x: np.ndarray, threads: int = 0, batch: int =
 
 def latency_ms(path: Path, backend: str, x1: np.ndarray, threads: int = 0, runs: int = 15) -> float:
     """bs1 median latency; a quick figure for comparing builds of one model, not a benchmark."""
-    from workbench.runtime import open_predictor
+    from workbench.backends import open_predictor
 
     p = open_predictor(path, backend, threads)
     for _ in range(3):
@@ -388,7 +389,7 @@ def search_exclusions(build: Any, fp32_path: Path, agreement_x: np.ndarray, targ
     Raises :class:`CheckFailed` if even the last step misses the target.
     """
     rep = reporter or Reporter()
-    ref = top1(fp32_path, "ort-cpu", agreement_x, threads)
+    ref = top1(fp32_path, DEFAULT_BACKEND, agreement_x, threads)
     order = sensitivity.exclusion_order()
     base = build(())
     base_pred = top1(Path(base.path), backend, agreement_x, threads)
@@ -414,7 +415,7 @@ def search_exclusions(build: Any, fp32_path: Path, agreement_x: np.ndarray, targ
             if agree >= target:
                 break
     x1 = agreement_x[:1]
-    fp32_ms = latency_ms(fp32_path, "ort-cpu", x1, threads)
+    fp32_ms = latency_ms(fp32_path, DEFAULT_BACKEND, x1, threads)
     int8_ms = latency_ms(Path(base.path), backend, x1, threads)
     final_ms = int8_ms if chosen is base else latency_ms(Path(chosen.path), backend, x1, threads)
     res = BudgetResult(target, base_agree, chosen_agree, list(excluded), steps, len(ref),
@@ -446,9 +447,11 @@ def build_with_accuracy_budget(onnx_path: Path, recipe: Any, *, agreement_sample
         raise BadInput("--accuracy-budget applies to int8 builds")
     if not 0 < min_agreement <= 1:
         raise BadInput(f"target agreement {min_agreement}: must be in (0, 1]")
-    if recipe.backend == "tensorrt":
+    from workbench.backends import get_backend
+
+    if not get_backend(recipe.backend).runs_on_cpu:
         raise BadInput("the accuracy-budget search measures agreement on this CPU; "
-                       "tensorrt artifacts only run on a GPU")
+                       f"{recipe.backend} artifacts only run on a GPU")
 
     def build(exclude: tuple[str, ...]) -> Any:
         r = dataclasses.replace(recipe, exclude_nodes=exclude)

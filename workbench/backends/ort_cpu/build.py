@@ -1,7 +1,7 @@
 """ONNX Runtime builds: the fp32 artifact and the QDQ int8 quantizer every int8 recipe uses.
 
 fp32 ships the exported ONNX unchanged. ORT's layout pass (NCHWc) is worth about 2.2× on
-this CPU, but it runs at session creation (``workbench.runtime.OrtPredictor`` asks for
+this CPU, but it runs at session creation (``workbench.backends.ort_cpu.OrtPredictor`` asks for
 ``ORT_ENABLE_ALL``); an NCHWc file saved here would be tied to this host's ISA.
 
 int8 is QDQ with **u8 activations, s8 per-channel weights, reduce_range**. On AVX2 without
@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,14 +26,6 @@ from workbench.events import Reporter
 #: The two QDQ schemes we build. ``u8s8`` runs on x86 CPUs (ORT, OpenVINO);
 #: ``s8s8-symmetric`` is what TensorRT's explicit-quantization path accepts.
 SCHEMES = ("u8s8", "s8s8-symmetric")
-
-
-def copy_onnx(src: Path, dst: Path) -> None:
-    """Copy an ONNX file (and its external-data sidecar, if the export wrote one)."""
-    shutil.copyfile(src, dst)
-    side = src.with_name(src.name + ".data")
-    if side.is_file():
-        shutil.copyfile(side, dst.with_name(dst.name + ".data"))
 
 
 @contextlib.contextmanager
