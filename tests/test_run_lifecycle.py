@@ -139,9 +139,9 @@ def test_compare_backends_records_a_failing_build(cli, home, monkeypatch):
 
 
 def test_eval_records_a_failing_loop(cli, home, tiny, monkeypatch):
-    import workbench.evaluate as evaluate
+    import workbench.evaluate.run as eval_run
 
-    monkeypatch.setattr(evaluate, "evaluate", _boom)
+    monkeypatch.setattr(eval_run, "evaluate", _boom)
     r = cli("eval", tiny[0], "--data", tiny[1], "--input-size", "32", "--json", "--home", home.root)
     _assert_failed(r, home, "eval", "boom in the stage")
 

@@ -161,35 +161,6 @@ def select_calibration(samples: Sequence[Any], count: int = 1000, seed: int = 0)
 # -- images -> arrays -------------------------------------------------------------------
 
 
-class FallbackLoader:
-    """ImageNet-style loading (short side to size/0.875, centre crop, mean/std) used only
-    when the caller passes no preprocessor, e.g. ``hrnet-wb build`` without a data preset."""
-
-    MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)[:, None, None]
-    STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)[:, None, None]
-
-    def __init__(self, input_size: tuple[int, int]) -> None:
-        self.input_size = input_size
-
-    def load(self, path: Path) -> np.ndarray:
-        from PIL import Image
-
-        h, w = self.input_size
-        with Image.open(path) as src:
-            im = src.convert("RGB")
-        short = round(min(h, w) / 0.875)
-        scale = short / min(im.size)
-        im = im.resize((max(w, round(im.width * scale)), max(h, round(im.height * scale))),
-                       Image.Resampling.BILINEAR)
-        left, top = (im.width - w) // 2, (im.height - h) // 2
-        im = im.crop((left, top, left + w, top + h))
-        arr = np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255.0
-        return (arr - self.MEAN) / self.STD
-
-    def describe(self) -> dict[str, Any]:
-        return {"loader": "fallback-imagenet", "crop_pct": 0.875, "input_size": list(self.input_size)}
-
-
 def describe_preprocessor(pre: Any) -> Any:
     """A JSON-able description of a preprocessor, for cache keys: ranges depend on it."""
     if pre is None:
