@@ -19,9 +19,9 @@ from workbench.build.calibration import (
     CalibrationSet,
     CalibrationSpec,
     ImageLoader,
-    compute_ranges,
     describe_preprocessor,
 )
+from workbench.build.ranges import compute_ranges
 from workbench.events import Reporter
 from workbench.home import Home
 

@@ -110,7 +110,7 @@ def run_build_request(req: BuildRequest, home: Home, reporter: Reporter | None =
 
 def _build(req: BuildRequest, recipe: Any, home: Home, store: Any, rep: Reporter) -> dict[str, Any]:
     from workbench.build import build_artifact, select_calibration
-    from workbench.build.sensitivity import build_with_accuracy_budget
+    from workbench.build.budget import build_with_accuracy_budget
     from workbench.data.preprocess import Preprocessor, preset_for
 
     m = _resolve_model(req, home, rep)

@@ -73,7 +73,7 @@ def quantize_qdq(prepared: Path, out: Path, ranges_path: Path, method: str, *,
     """
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    from workbench.build.calibration import _ort_method
+    from workbench.build.ranges import _ort_method
 
     if scheme == "u8s8":
         settings: dict[str, Any] = {
