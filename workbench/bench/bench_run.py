@@ -29,7 +29,7 @@ from workbench.runtime import resolve_threads
 from workbench.store import Store
 
 if TYPE_CHECKING:  # pragma: no cover
-    from workbench.profile import Profile
+    pass
 
 
 @dataclass
@@ -119,40 +119,6 @@ def measure_builds(builds: list[BuildToMeasure], input_size: tuple[int, int],
             if g:
                 apply_roofline(res, g, rates)
     return results
-
-
-def bench_profile(profile: Profile, home: Home, config: BenchConfig, *, profile_path: str = "",
-                  reporter: Reporter | None = None) -> tuple[int, list[BenchResult]]:
-    """``hrnet-wb bench --profile``: the profile's builds (through the pipeline's own model,
-    export, data and build stages, so they are cache hits after ``hrnet-wb run``) measured
-    in one interleaved grid, torch eager included when ``[bench].baseline`` is set.
-    Evaluation is skipped. Returns the store's run id and the results."""
-    from workbench.pipeline import RunContext, stage_build, stage_data, stage_export, stage_model
-
-    rep = reporter or Reporter()
-    store = Store(home.db)
-    name = f"bench {profile.name or 'profile'}"
-    with store.run(name, profile_path=profile_path, profile_json=profile.canonical_json(),
-                   profile_hash=profile.content_hash(), out_dir=lambda rid: home.runs / str(rid),
-                   cancelled=lambda: rep.cancelled) as run:
-        assert run.out_dir is not None
-        ctx = RunContext(profile, home, store, rep, run.id, run.out_dir)
-        for stage in (stage_model, stage_export, stage_data, stage_build):
-            rep.check_cancelled()
-            stage(ctx)
-        assert ctx.loaded is not None
-        builds = [BuildToMeasure(a.name, str(a.path), a.backend, a.key) for a in ctx.artifacts]
-        results = measure_builds(builds, profile.model.input_size, config, home,
-                                 model=ctx.loaded.model if profile.bench.baseline else None,
-                                 reporter=rep.stage("bench"))
-        keys = {b.name: b.key for b in builds}
-        if profile.bench.baseline:
-            keys[BASELINE_LABEL] = register_baseline(store, ctx.loaded, profile.model.input_size)
-        for res in results:
-            record_result(store, run.id, res, keys.get(res.label, ""))
-        run.summary = {
-            "bench": {r.label: {k: v for k, (v, _u) in r.headline().items()} for r in results}}
-    return run.id, results
 
 
 def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,

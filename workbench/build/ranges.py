@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.backends.ort_cpu.build import ort_calibration_method
 from workbench.build.calibration import (
     DEFAULT_CHUNK_BYTES,
     ENTROPY_BINS,
@@ -61,13 +62,6 @@ class RangeResult:
     seconds: float
     cached: bool
     chunk_images: int
-
-
-def _ort_method(method: str) -> Any:
-    from onnxruntime.quantization import CalibrationMethod
-
-    return {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-            "percentile": CalibrationMethod.Percentile}[method]
 
 
 def _calibrator_options(spec: CalibrationSpec, symmetric: bool) -> dict[str, Any]:
@@ -122,7 +116,7 @@ def compute_ranges(model_path: Path, spec: CalibrationSpec, calib: CalibrationSe
             calibrator = create_calibrator(
                 Path(model_path), op_types_to_quantize(),
                 augmented_model_path=str(Path(tmp) / "augmented.onnx"),
-                calibrate_method=_ort_method(spec.method),
+                calibrate_method=ort_calibration_method(spec.method),
                 extra_options=_calibrator_options(spec, symmetric),
             )
         input_name = calibrator.infer_session.get_inputs()[0].name

@@ -149,7 +149,7 @@ def _profile(path: Path, overrides: list[str], cli_cfg: Any, hm: Any, as_json: b
     from dataclasses import replace
 
     from workbench.bench import BenchConfig
-    from workbench.bench.bench_run import bench_profile
+    from workbench.pipeline import bench_profile
     from workbench.profile import load_profile
 
     prof = guarded(lambda: load_profile(path, overrides), as_json)

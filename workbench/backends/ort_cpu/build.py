@@ -28,6 +28,14 @@ from workbench.events import Reporter
 SCHEMES = ("u8s8", "s8s8-symmetric")
 
 
+def ort_calibration_method(method: str) -> Any:
+    """ORT's calibrator enum for one of our method names."""
+    from onnxruntime.quantization import CalibrationMethod
+
+    return {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+            "percentile": CalibrationMethod.Percentile}[method]
+
+
 @contextlib.contextmanager
 def quiet_ort() -> Iterator[io.StringIO]:
     """Keep ORT's quantization tooling from printing or warning onto the user's terminal."""
@@ -73,7 +81,6 @@ def quantize_qdq(prepared: Path, out: Path, ranges_path: Path, method: str, *,
     """
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    from workbench.build.ranges import _ort_method
 
     if scheme == "u8s8":
         settings: dict[str, Any] = {
@@ -100,7 +107,7 @@ def quantize_qdq(prepared: Path, out: Path, ranges_path: Path, method: str, *,
             str(prepared), str(out), None,
             quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=reduce_range,
             activation_type=act, weight_type=wt, nodes_to_exclude=list(nodes_to_exclude),
-            calibrate_method=_ort_method(method), extra_options=extra,
+            calibrate_method=ort_calibration_method(method), extra_options=extra,
             calibration_cache_path=str(ranges_path),
         )
     if nodes_to_exclude:
