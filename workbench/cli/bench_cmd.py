@@ -3,6 +3,7 @@ and the machine's limit; ``--compare-backends`` for the five-way side-by-side ta
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -120,8 +121,11 @@ def bench(
         from workbench.bench import machine_limit
         from workbench.runtime import resolve_threads
 
+        def reprobe_one(t: int) -> Any:
+            return machine_limit(hm.cache, t, refresh=True)
+
         for t in sorted({resolve_threads(t) for t in cfg.threads}):
-            guarded(lambda t=t: machine_limit(hm.cache, t, refresh=True), as_json)
+            guarded(functools.partial(reprobe_one, t), as_json)
     if profile is not None:
         _profile(profile, set_ or [], cfg, hm, as_json)
         return
