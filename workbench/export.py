@@ -61,6 +61,17 @@ def check_opset(opset: int) -> int:
     return int(opset)
 
 
+def export_cache_path(cache: Path, variant: str, weights_id: str, opset: int, dynamic_batch: bool,
+                      input_size: tuple[int, int]) -> Path:
+    """Where an export of these weights at these settings lives under ``<home>/cache``: the
+    pipeline, ``hrnet-wb build`` and ``--compare-backends`` share one file per settings."""
+    import hashlib
+
+    h, w = input_size
+    key = hashlib.sha256(f"{weights_id}|{opset}|{dynamic_batch}|{h}x{w}".encode()).hexdigest()[:12]
+    return cache / "exports" / f"{variant}-{h}x{w}-op{opset}-{key}.onnx"
+
+
 def default_parity_inputs(n: int, input_size: tuple[int, int], seed: int = 0) -> np.ndarray:
     """Deterministic standard-normal NCHW inputs, roughly the scale of normalized images."""
     return np.random.default_rng(seed).standard_normal((n, 3, *input_size)).astype(np.float32)

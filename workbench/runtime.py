@@ -23,14 +23,17 @@ class Predictor(Protocol):
     def predict(self, batch: np.ndarray) -> np.ndarray: ...
 
 
+def usable_cpus() -> int:
+    """Logical CPUs this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 def physical_cores() -> int:
     """Physical cores available to this process (affinity-aware; SMT siblings not counted)."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        n = os.cpu_count() or 1
-    siblings = _smt_per_core()
-    return max(1, n // siblings)
+    return max(1, usable_cpus() // _smt_per_core())
 
 
 def _smt_per_core() -> int:

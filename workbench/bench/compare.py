@@ -10,7 +10,6 @@ artifacts measured here are cached in ``<home>/artifacts`` and reusable by ``ben
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import time
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.backends import BASELINE_BACKEND, is_baseline, openvino_cpu, ort_cpu
 from workbench.bench.baseline import BASELINE_LABEL, register_baseline, torch_target
 from workbench.bench.grid import BenchConfig, BenchResult, BenchTarget, benchmark_targets
+from workbench.bench.model import limit_img_s
 from workbench.bench.roofline import (
     MachineLimit,
     apply_roofline,
@@ -90,7 +90,7 @@ class SideBySide:
 
     def limit_img_s(self, threads: int) -> float | None:
         lim = self.machine.get(threads)
-        return lim.gflops / (2.0 * self.gmacs) if lim and self.gmacs > 0 else None
+        return limit_img_s(lim.gflops if lim else None, self.gmacs)
 
     def markdown(self) -> str:
         """The README table: plain Markdown, with the machine and date under it."""
@@ -137,11 +137,9 @@ def _export(loaded: LoadedModel, input_size: tuple[int, int], home: Home,
             reporter: Reporter) -> Path:
     """The fp32 ONNX (opset 17, dynamic batch, parity-checked), cached under
     ``<home>/cache/exports`` with the pipeline's naming."""
-    from workbench.export import export_onnx
+    from workbench.export import export_cache_path, export_onnx
 
-    h, w = input_size
-    key = hashlib.sha256(f"{loaded.weights_id}|17|True|{h}x{w}".encode()).hexdigest()[:12]
-    out = home.cache / "exports" / f"{loaded.variant}-{h}x{w}-op17-{key}.onnx"
+    out = export_cache_path(home.cache, loaded.variant, loaded.weights_id, 17, True, input_size)
     if out.is_file():
         reporter.log(f"export: cache hit {out.name}")
         return out

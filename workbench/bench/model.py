@@ -168,9 +168,10 @@ class BenchResult:
         if self.gmacs is not None:
             out["gmacs"] = (self.gmacs, "GMAC")
             rate = self.machine_gflops.get(best.threads)
-            if rate and self.gmacs > 0:
+            lim = limit_img_s(rate, self.gmacs)
+            if rate and lim is not None:
                 out["machine_gflops"] = (rate, "GFLOP/s")
-                out["limit_img_s"] = (rate / (2.0 * self.gmacs), "img/s")
+                out["limit_img_s"] = (lim, "img/s")
         sweet = self.sweet_spot
         if sweet is not None:
             out["sweet_throughput"] = (sweet.throughput, "img/s")
@@ -228,6 +229,14 @@ class BenchTarget:
                                  f"for {point.streams} streams")
             return preds
         return [self.factory(point.threads_per_stream) for _ in range(point.streams)]
+
+
+def limit_img_s(gflops: float | None, gmacs: float | None) -> float | None:
+    """The img/s limit: images per second the machine's dense fp32 GEMM rate (GFLOP/s)
+    allows a model of ``gmacs`` GMACs per image (2 FLOPs per MAC); None when unknown."""
+    if not gflops or not gmacs or gmacs <= 0:
+        return None
+    return gflops / (2.0 * gmacs)
 
 
 def sweet_spot(rows: Sequence[BenchRow], budget_ms: float) -> BenchRow | None:

@@ -118,9 +118,9 @@ class Artifact:
 def default_preprocessor(input_size: tuple[int, int]) -> Any:
     """timm's default ImageNet preprocessing at ``input_size`` (workbench.data), for callers
     that pass none; calibration ranges are only as right as the preprocessing behind them."""
-    from workbench.data.preprocess import Preprocessor, preset_for
+    from workbench.data.preprocess import resolve_preprocessor
 
-    return Preprocessor(preset_for("timm", "", "", input_size))
+    return resolve_preprocessor(source="timm", input_size=input_size)
 
 
 def _as_home(home: Home | str | Path | None) -> Home:

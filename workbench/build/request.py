@@ -8,7 +8,6 @@ accuracy-budget search), record the artifact in the store.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -70,13 +69,12 @@ def _resolve_model(req: BuildRequest, home: Home, rep: Reporter) -> dict[str, An
         return {"onnx": p, "model_name": name, "input_size": size,
                 "weights_id": f"onnx:{file_sha256(p)}", "export": {"file": p.name},
                 "source": req.source, "weights": str(p), "pretrained_tag": "", "variant": name}
-    from workbench.export import export_onnx
+    from workbench.export import export_cache_path, export_onnx
     from workbench.sources import ModelSpec, load_model
 
     size = req.input_size or (224, 224)
     lm = load_model(ModelSpec(source=req.source, variant=req.variant, weights=req.weights), rep)
-    key = hashlib.sha256(f"{lm.weights_id}|{req.opset}|True|{size[0]}x{size[1]}".encode()).hexdigest()[:12]
-    out = home.cache / "exports" / f"{lm.variant}-{size[0]}x{size[1]}-op{req.opset}-{key}.onnx"
+    out = export_cache_path(home.cache, lm.variant, lm.weights_id, req.opset, True, size)
     if not out.is_file():
         export_onnx(lm.model, out, size, opset=req.opset, dynamic_batch=True, reporter=rep)
     else:
@@ -111,15 +109,12 @@ def run_build_request(req: BuildRequest, home: Home, reporter: Reporter | None =
 def _build(req: BuildRequest, recipe: Any, home: Home, store: Any, rep: Reporter) -> dict[str, Any]:
     from workbench.build import build_artifact, select_calibration
     from workbench.build.budget import build_with_accuracy_budget
-    from workbench.data.preprocess import Preprocessor, preset_for
+    from workbench.data.preprocess import resolve_preprocessor
 
     m = _resolve_model(req, home, rep)
-    name = req.preprocess
-    if name == "auto":
-        name = m.get("preprocess") or "auto"
-    pre = Preprocessor(preset_for(source=m["source"] if m["source"] in ("timm", "official", "mmcls") else "timm",
-                                  variant=m["variant"], pretrained_tag=m.get("pretrained_tag", ""),
-                                  input_size=m["input_size"], name=name))
+    pre = resolve_preprocessor(source=m["source"], variant=m["variant"],
+                               pretrained_tag=m.get("pretrained_tag", ""), input_size=m["input_size"],
+                               name=req.preprocess, model_default=m.get("preprocess") or "")
     calib = None
     holdout: list[Any] = []
     if req.dtype == "int8":

@@ -284,15 +284,11 @@ def run_sensitivity(artifact: str, home: Any, *, images: int = 8,
 
 def preprocessor_from_meta(meta: dict[str, Any]) -> Any:
     """The preprocessing an artifact was calibrated with (so its ranges fit the inputs)."""
-    from workbench.build import default_preprocessor
+    from workbench.data.preprocess import resolve_preprocessor
 
-    h, w = meta["input_size"]
     d = (meta.get("calibration") or {}).get("preprocess") or meta.get("preprocess")
-    if isinstance(d, dict) and "resize_mode" in d:
-        from workbench.data.preprocess import PreprocessConfig, Preprocessor
-
-        return Preprocessor(PreprocessConfig.from_dict(d))
-    return default_preprocessor((h, w))
+    return resolve_preprocessor(source="timm", input_size=tuple(meta["input_size"]),
+                                recorded=d if isinstance(d, dict) else None)
 
 
 @dataclass(frozen=True)

@@ -249,6 +249,8 @@ def _results_table(res: BenchResult) -> Table:
 def _print_run(run: BenchRun) -> None:
     from rich.console import Console
 
+    from workbench.bench.model import limit_img_s
+
     out = Console()
     if run.run_id:
         out.print(f"bench run {run.run_id}", style="bold")
@@ -257,7 +259,7 @@ def _print_run(run: BenchRun) -> None:
     h = run.result.headline()
     res = run.result
     for t, m in sorted(run.machine.items()):
-        lim = (m.gflops / (2 * res.gmacs)) if res.gmacs else None
+        lim = limit_img_s(m.gflops, res.gmacs)
         out.print(f"machine limit ({t} threads): sgemm {m.gflops:.1f} GFLOP/s"
                   f"{' (cached)' if m.cached else ''} → {_f(lim, '.1f')} img/s at "
                   f"{_f(res.gmacs, '.3f')} GMACs/image", highlight=False)

@@ -84,22 +84,15 @@ def _target_from_meta(meta: dict[str, Any], path: Path, backend: str) -> EvalTar
 def choose_preprocessor(t: EvalTarget, preprocess: str = "auto", input_size: tuple[int, int] | None = None) -> Any:
     """The preprocessing for a target: an explicit preset, else the one the artifact was
     calibrated with, else the preset of its source (timm defaults for a bare file)."""
-    from workbench.data.preprocess import PreprocessConfig, Preprocessor, preset_for
+    from workbench.data.preprocess import resolve_preprocessor
 
     size = input_size or t.input_size or (224, 224)
     if t.input_size and input_size and tuple(input_size) != tuple(t.input_size):
         raise BadInput(f"{t.path.name}: the model takes {t.input_size[0]}x{t.input_size[1]} input, "
                        f"not {size[0]}x{size[1]}")
-    if preprocess == "auto" and t.preprocess and "resize_mode" in t.preprocess:
-        cfg = PreprocessConfig.from_dict(t.preprocess)
-        if tuple(cfg.input_size) == tuple(size):
-            return Preprocessor(cfg)
-    if t.source in ("timm", "official", "mmcls"):
-        source = t.source
-    else:  # a bare file: HRNet's reference preprocessing (= timm ms_in1k), not timm's generic bicubic
-        source = "official"
-    return Preprocessor(preset_for(source=source, variant=t.variant, pretrained_tag="",
-                                   input_size=size, name=preprocess))
+    # a bare file: HRNet's reference preprocessing (= timm ms_in1k), not timm's generic bicubic
+    return resolve_preprocessor(source=t.source, variant=t.variant, input_size=size,
+                                name=preprocess, recorded=t.preprocess, unknown_source="official")
 
 
 def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: str = "auto",

@@ -4,7 +4,6 @@ and flush ``results.jsonl`` after every batch."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -56,11 +55,9 @@ def _decode(loader: ImageLoader, path: Path) -> np.ndarray:
 
 
 def _default_workers() -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(4, cpus))
+    from workbench.runtime import usable_cpus
+
+    return max(1, min(4, usable_cpus()))
 
 
 def _check_config(out_dir: Path, config: dict[str, Any], resume: bool, jsonl: Path) -> None:

@@ -57,12 +57,12 @@ def ensure_preprocessor(ctx: RunContext) -> Preprocessor:
     """The run's preprocessing: the profile's preset, else the one the model's weights carry."""
     if ctx.preprocessor is not None:
         return ctx.preprocessor
-    from workbench.data.preprocess import Preprocessor, preset_for
+    from workbench.data.preprocess import resolve_preprocessor
 
     assert ctx.loaded is not None
     m = ctx.profile.model
-    cfg = preset_for(source=ctx.loaded.source, variant=ctx.loaded.variant,
-                     pretrained_tag=ctx.loaded.pretrained_tag, input_size=m.input_size,
-                     name=m.preprocess if m.preprocess != "auto" else (ctx.loaded.preprocess or "auto"))
-    ctx.preprocessor = Preprocessor(cfg)
+    ctx.preprocessor = resolve_preprocessor(
+        source=ctx.loaded.source, variant=ctx.loaded.variant,
+        pretrained_tag=ctx.loaded.pretrained_tag, input_size=m.input_size, name=m.preprocess,
+        model_default=ctx.loaded.preprocess or "")
     return ctx.preprocessor

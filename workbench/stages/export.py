@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.events import StageTimer
@@ -13,26 +11,22 @@ if TYPE_CHECKING:  # pragma: no cover
     from workbench.export import ExportResult
 
 
-def _export_path(ctx: RunContext) -> Path:
-    assert ctx.loaded is not None
-    e, (h, w) = ctx.profile.export, ctx.profile.model.input_size
-    key = hashlib.sha256(
-        f"{ctx.loaded.weights_id}|{e.opset}|{e.dynamic_batch}|{h}x{w}".encode()
-    ).hexdigest()[:12]
-    return ctx.home.cache / "exports" / f"{ctx.loaded.variant}-{h}x{w}-op{e.opset}-{key}.onnx"
-
-
 def stage_export(ctx: RunContext) -> ExportResult:
     """Export once per (weights, opset, batch mode, size); a later run reuses the checked file."""
-    import numpy as np
 
-    from workbench.export import export_onnx, read_export_metadata
+    from workbench.export import (
+        default_parity_inputs,
+        export_cache_path,
+        export_onnx,
+        read_export_metadata,
+    )
 
     assert ctx.loaded is not None
     e, size = ctx.profile.export, ctx.profile.model.input_size
     rep = ctx.reporter.stage("export")
     with StageTimer(rep, f"ONNX opset {e.opset}") as st:
-        path = _export_path(ctx)
+        path = export_cache_path(ctx.home.cache, ctx.loaded.variant, ctx.loaded.weights_id,
+                                 e.opset, e.dynamic_batch, size)
         cached = read_export_metadata(path)
         if (cached is not None and cached.opset == e.opset and cached.dynamic_batch == e.dynamic_batch
                 and tuple(cached.input_size) == tuple(size) and cached.parity_max_abs <= e.parity_tolerance):
@@ -42,7 +36,7 @@ def stage_export(ctx: RunContext) -> ExportResult:
         else:
             parity = _parity_inputs(ctx, e.parity_images)
             if parity is None:
-                parity = np.random.default_rng(0).standard_normal((e.parity_images, 3, *size)).astype("float32")
+                parity = default_parity_inputs(e.parity_images, size)
             ctx.exported = export_onnx(
                 ctx.loaded.model, path, size, opset=e.opset, dynamic_batch=e.dynamic_batch,
                 parity_inputs=parity, tolerance=e.parity_tolerance, reporter=rep,
