@@ -86,6 +86,12 @@ class CalibrationSet:
     def ids(self) -> set[str]:
         return {s.id for s in self.samples}
 
+    def rest(self, samples: Sequence[Any]) -> list[Any]:
+        """``samples`` without the calibration images, in their order: what evaluation and
+        agreement checks may use, so no int8 model is scored on the images that set it."""
+        ids = self.ids
+        return [s for s in samples if s.id not in ids]
+
     def per_class(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for s in self.samples:

@@ -124,8 +124,7 @@ def _build(req: BuildRequest, recipe: Any, home: Home, store: Any, rep: Reporter
 
         ds = open_dataset(req.data, layout=req.layout, labels=req.labels)
         calib = select_calibration(ds.samples, count=req.count, seed=req.seed)
-        ids = calib.ids
-        holdout = [s for s in ds.samples if s.id not in ids][: req.agreement_images]
+        holdout = calib.rest(ds.samples)[: req.agreement_images]
         rep.log(f"calibration: {len(calib.samples)} of {len(ds.samples)} images, "
                 f"manifest {calib.manifest_hash[:12]}")
     kwargs: dict[str, Any] = dict(

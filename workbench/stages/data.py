@@ -42,7 +42,7 @@ def stage_data(ctx: RunContext) -> list[Sample]:
                                "[build.calibration].data in the profile")
             ctx.calibration = select_calibration(pool, count=c.count, seed=c.seed)
             if not c.data:
-                calib_ids = {s.id for s in ctx.calibration.samples}
+                calib_ids = ctx.calibration.ids
             rep.log(f"calibration: {len(ctx.calibration.samples)} images ({c.method}), "
                     f"manifest {ctx.calibration.manifest_hash[:12]}"
                     + (", excluded from evaluation" if calib_ids else ""))
