@@ -141,7 +141,7 @@ def export_onnx(model: nn.Module, out: str | Path, input_size: tuple[int, int] |
     """Export ``model`` to ONNX at ``out`` (atomically), check it, and gate on parity.
 
     Uses the TorchScript-based exporter (``dynamo=False``), which works from opset 9 and
-    folds BN into the convs (FACTS §4). ``onnx.checker`` runs on the file; then
+    folds BN into the convs (NOTES §4). ``onnx.checker`` runs on the file; then
     ``parity_inputs`` (default: 4 seeded random images) run through torch and ONNX Runtime.
     Raises BadInput for a bad size/opset, CheckFailed when parity exceeds ``tolerance``.
     """

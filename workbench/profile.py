@@ -100,6 +100,7 @@ class BuildSection(_Section):
             raise ValueError(f"unknown backend {v!r}; expected {' | '.join(backend_names())}")
         return v
 
+
 class DataSection(_Section):
     """The evaluation dataset."""
 
@@ -108,6 +109,7 @@ class DataSection(_Section):
     labels: str = Field("", description="label file (val_label.txt or 1000-line label.txt)")
     limit: int = Field(0, ge=0, description="evaluate at most this many images; 0 = all")
     batch_size: int = Field(8, ge=1, description="inference batch size for evaluation")
+    threads: int = Field(0, ge=0, description="inference threads for evaluation; 0 = physical cores")
 
 
 class BenchSection(_Section):
@@ -146,6 +148,11 @@ class Profile(_Section):
     data: DataSection = Field(default_factory=DataSection)
     bench: BenchSection = Field(default_factory=BenchSection)
     output: OutputSection = Field(default_factory=OutputSection)
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """The profile's JSON Schema, generated from this model (``docs/profile.schema.json``)."""
+        return cls.model_json_schema()
 
     def canonical_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))

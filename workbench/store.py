@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import Cancelled, WorkbenchError
+from workbench.records import ResultRow
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -284,6 +285,10 @@ class Store:
         with self._connect() as con:
             rows = con.execute("SELECT * FROM metrics WHERE run_id=? ORDER BY id", (run_id,)).fetchall()
         return [dict(r) for r in rows]
+
+    def results(self, group: str = "run") -> list[ResultRow]:
+        """:meth:`leaderboard` as typed rows."""
+        return [ResultRow.from_dict(d) for d in self.leaderboard(group)]
 
     def leaderboard(self, group: str = "run") -> list[dict[str, Any]]:
         """One row per (run, build): headline metrics pivoted, joined with the build config.

@@ -35,6 +35,7 @@ from workbench.events import (
 from workbench.events import (
     Progress as ProgressEvent,
 )
+from workbench.records import ResultRow
 from workbench.tables import format_figure as fmt
 from workbench.tables import markdown_table
 
@@ -117,22 +118,21 @@ def short_weights(w: str) -> str:
     return w.rsplit("/", 1)[-1]
 
 
-def build_label(row: dict[str, Any]) -> str:
+def build_label(row: ResultRow) -> str:
     """'int8 percentile ort-cpu' from the build config; the artifact name is too long for 80 columns."""
-    if not row.get("dtype"):
-        return row.get("build", "")
-    calib = row.get("calibration") or ""
-    return " ".join(p for p in (row["dtype"], calib, row.get("backend", "")) if p)
+    if not row.dtype:
+        return row.build
+    return " ".join(p for p in (row.dtype, row.calibration, row.backend) if p)
 
 
-def model_label(row: dict[str, Any]) -> str:
-    variant = (row.get("variant") or "").removeprefix("hrnet_")
-    if row.get("weights") == "random-init":
+def model_label(row: ResultRow) -> str:
+    variant = row.variant.removeprefix("hrnet_")
+    if row.weights == "random-init":
         variant += "*"
     return variant
 
 
-def leaderboard_table(rows: Sequence[dict[str, Any]], title: str = "") -> Table:
+def leaderboard_table(rows: Sequence[ResultRow], title: str = "") -> Table:
     """Fits 80 columns: variant (``*`` = random-init weights) and a short build label."""
     table = Table(title=title or None, show_lines=False, header_style="bold", expand=False,
                   box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
@@ -143,7 +143,7 @@ def leaderboard_table(rows: Sequence[dict[str, Any]], title: str = "") -> Table:
         table.add_column(header, justify="left" if left else "right", no_wrap=not left,
                          overflow="fold")
     for r in rows:
-        view = dict(r, model=model_label(r), build_label=build_label(r))
+        view = dict(r.as_dict(), model=model_label(r), build_label=build_label(r))
         table.add_row(*(fmt(view.get(key), spec) for key, _, spec in LEADERBOARD_COLUMNS))
     return table
 

@@ -4,7 +4,7 @@ A checkpoint's accuracy only reproduces with the preprocessing it was trained an
 with, so the preset travels with the model (``LoadedModel.preprocess``) and is chosen
 automatically from its source; ``name=`` overrides it.
 
-Presets (FACTS §2):
+Presets (NOTES §2):
 
 ``timm`` / ``timm:<tag>`` / ``timm:<variant>.<tag>``
     Read from timm's own ``pretrained_cfg`` through ``timm.data.resolve_data_config``

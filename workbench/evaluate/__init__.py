@@ -1,7 +1,7 @@
 """Evaluation: ``stream`` (the resumable loop), ``formats`` (JSONL, VastAI txt),
 ``metrics`` (top-k, Wilson), ``paired`` (``compare``, McNemar), ``run`` (``hrnet-wb eval``).
 
-Why it is shaped this way (FACTS §2, §6):
+Why it is shaped this way (NOTES §2, §6):
 
 * On 2 cores, decoding competes with inference for the same CPUs. Decode and preprocess
   run in a small thread pool (PIL and numpy release the GIL) a bounded number of images

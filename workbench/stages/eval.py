@@ -24,8 +24,7 @@ def stage_eval(ctx: RunContext) -> dict[str, EvalResult]:
     with StageTimer(rep, f"{len(ctx.eval_samples)} images × {len(ctx.artifacts)} build(s)") as st:
         for art in ctx.artifacts:
             rep.check_cancelled()
-            threads = ctx.profile.bench.threads[0] if ctx.profile.bench.threads else 0
-            predictor = open_predictor(art.path, art.backend, threads)
+            predictor = open_predictor(art.path, art.backend, d.threads)
             res = evaluate(
                 predictor, ctx.eval_samples, ctx.preprocessor, ctx.dataset.class_names,
                 ctx.out_dir / art.name, batch_size=d.batch_size, resume=False, reporter=rep,
