@@ -9,6 +9,7 @@ from rich.console import Console
 
 from workbench.cli.render import leaderboard_table
 from workbench.evaluate import wilson_interval
+from workbench.records import ResultRow
 from workbench.reproduction import looks_like_imagenet_val, reproduction
 
 
@@ -47,11 +48,11 @@ def render(table) -> str:
 
 
 def test_random_init_run_leads_with_speed_not_zeros():
-    rows = [{"run_id": 1, "variant": "hrnet_w18_small", "weights": "random-init", "dtype": "int8",
+    rows = [{"run_id": 1, "run": "demo", "status": "ok", "build": "b", "variant": "hrnet_w18_small", "weights": "random-init", "dtype": "int8",
              "backend": "ort-cpu", "top1": 0.0, "top5": 0.0, "p50_ms": 12.3, "throughput": 80.0, "vs_torch": 2.5}]
-    text = render(leaderboard_table(rows, accuracy=False))
+    text = render(leaderboard_table([ResultRow.from_dict(r) for r in rows], accuracy=False))
     assert "top-1" not in text and "0.00" not in text and "80.0" in text and "random-init" in text
     real = dict(rows[0], weights="/x.pth", top1=75.0, top5=92.0, delta_top1=-0.77, published_top1=75.77)
-    text = render(leaderboard_table([real]))
+    text = render(leaderboard_table([ResultRow.from_dict(real)]))
     assert "Δpub" in text and "-0.77" in text and "75.00" in text
     assert max(len(line) for line in text.splitlines()) <= 80

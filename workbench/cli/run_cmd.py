@@ -59,7 +59,7 @@ def run(
     if as_json:
         print_json(record)
         return
-    rows = [r for r in Store(hm.db).leaderboard() if r["run_id"] == record["run_id"]]
+    rows = [r for r in Store(hm.db).results() if r.run_id == record["run_id"]]
     out = Console()
     random = record["weights"] == "random-init"
     if random:
