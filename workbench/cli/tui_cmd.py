@@ -54,7 +54,7 @@ def tui(
     prof, root = _checked(profile, home, as_json)
     from workbench.tui import launch
 
-    launch(home=root, profile=prof)
+    launch(home=root, profile=prof, exit_after=not as_json)
     if as_json:
         print_json({"ok": True, "home": str(root)})
 

@@ -401,6 +401,7 @@ class WorkbenchApp(App[None]):
         if self.cancel_running(quiet=True):
             self._quit_after_job = True
             return
+        self.query_one(ModelsPane).stop_counting()
         self.exit()
 
     # -- events from the pipeline ------------------------------------------------------

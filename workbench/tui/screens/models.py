@@ -2,9 +2,10 @@
 
 The first frame never waits for torch: the variant table is filled from the name
 registry (``workbench.sources.variants``, no torch) and from the counts already cached in
-``<home>/cache/cost.json``. What is missing is counted on a daemon thread (it imports
-torch/timm), the highlighted variant first, with a spinner in the variant column's header
-while it runs; quitting never waits for it.
+``<home>/cache/cost.json``. What is missing is counted in a child process
+(:mod:`workbench.tui.count_worker`: it imports torch/timm, which would hold this
+process's GIL for seconds), the highlighted variant first, with a spinner in the variant
+column's header while it runs; quitting ends it at once.
 """
 
 from __future__ import annotations
@@ -38,36 +39,6 @@ _PREPROCESS: dict[tuple[str, str, tuple[int, int]], str] = {}
 WEIGHT_KINDS = (("random-init", "random-init"), ("local file…", "file"), ("hub cache", "hub"))
 
 
-def variant_cost(source: str, variant: str, input_size: tuple[int, int],
-                 cache_file: Path | None) -> tuple[str, str, str]:
-    """(params in M, compute, the compute's name) as ``source`` itself counts and prints
-    them (FACTS §3: official GFLOPs = MACs/2^30, mmcls mmcv "Flops (G)", timm fvcore
-    GMACs). The sources package counts on the meta device and caches per torch/timm."""
-    from workbench.sources.cost import CONVENTIONS, cost_table
-
-    row = cost_table(source, cache_file, input_size, (variant,))[0]
-    return row.params_m, row.cost, CONVENTIONS[source].cost_name
-
-
-def default_preprocess(source: str, variant: str, input_size: tuple[int, int]) -> str:
-    """One line describing the preprocessing a run of this model would use by default."""
-    from workbench.data.preprocess import preset_for
-
-    tag = ""
-    if source == "timm":
-        from workbench.sources.timm_source import default_tag
-
-        tag = default_tag(variant)
-    cfg = preset_for(source=source, variant=variant, pretrained_tag=tag, input_size=input_size)
-    rh, rw = cfg.resize_size
-    h, w = cfg.input_size
-    resize = f"short side {rh}" if cfg.resize_mode == "short" else f"{rh}×{rw} {cfg.resize_mode}"
-    mean = ",".join(f"{m:.3f}" for m in cfg.mean)
-    std = ",".join(f"{s:.3f}" for s in cfg.std)
-    return (f"{cfg.name}: resize {resize} {cfg.interpolation} → crop {h}×{w} "
-            f"(crop_pct {cfg.crop_pct:.3f}); mean {mean} std {std}")
-
-
 class CostCounted(Message):
     """Posted by the counting thread: one variant's (params, compute, compute name)."""
 
@@ -94,6 +65,7 @@ class ModelsPane(Vertical):
         self._synced = False  # widget events before the first sync are the widgets' defaults
         self._started = False
         self._counter = Background("hrnet-wb-count")
+        self._count_proc: Any = None
         self._spin = 0
 
     def compose(self) -> ComposeResult:
@@ -137,7 +109,7 @@ class ModelsPane(Vertical):
         self.call_after_refresh(self.set_timer, FIRST_DETAILS_DELAY_S, self._start_details)
 
     def on_unmount(self) -> None:
-        self._counter.cancel()
+        self.stop_counting()
 
     def _start_details(self) -> None:
         self._started = True
@@ -247,6 +219,7 @@ class ModelsPane(Vertical):
                     if (m.source, str(k.value), size) not in self.costs]
             if name in todo:
                 todo.remove(name)
+            self.stop_counting()
             self._counter.start(self._count, m.source, size, [name, *todo])
 
     def _fill_from_cache(self, source: str, size: tuple[int, int]) -> None:
@@ -268,22 +241,48 @@ class ModelsPane(Vertical):
 
     def _count(self, cancelled: Callable[[], bool], source: str, size: tuple[int, int],
                names: list[str]) -> None:
-        """On the daemon thread: the highlighted variant (cost and preprocessing) first,
-        then every other variant still missing; each result is posted as it comes."""
-        cache_file = self.home.cache / "cost.json"
-        for i, name in enumerate(names):
-            if cancelled():
-                return
-            try:
-                cost = self.costs.get((source, name, size)) or variant_cost(source, name, size,
-                                                                           cache_file)
-                pre = None
-                if i == 0 and (source, name, size) not in self.preprocess:
-                    pre = default_preprocess(source, name, size)
-            except Exception as exc:  # noqa: BLE001 - shown in the details, never a crash
-                self.post_message(CostCounted(source, name, size, None, f"(not counted: {exc})"))
-                continue
-            self.post_message(CostCounted(source, name, size, cost, pre))
+        """On a daemon thread: run the counting child (the highlighted variant first) and
+        post each line it prints; a newer request or quitting ends the child."""
+        import json
+        import subprocess
+        import sys
+
+        cmd = [sys.executable, "-m", "workbench.tui.count_worker", source, str(size[0]),
+               str(size[1]), str(self.home.cache / "cost.json"), *names]
+        try:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                    stdin=subprocess.DEVNULL, text=True,
+                                    preexec_fn=_die_with_parent if sys.platform.startswith("linux")
+                                    else None)
+        except OSError as exc:
+            self.post_message(CostCounted(source, names[0], size, None, f"(not counted: {exc})"))
+            return
+        self._count_proc = proc
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if cancelled():
+                    break
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                cost = rec.get("cost")
+                pre = rec.get("preprocess") or (f"(not counted: {rec['error']})" if "error" in rec
+                                                else None)
+                self.post_message(CostCounted(source, str(rec["variant"]), size,
+                                              tuple(cost) if cost else None, pre))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+
+    def stop_counting(self) -> None:
+        """End the counting child now (quitting, or a newer request)."""
+        self._counter.cancel()
+        proc = self._count_proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
 
     def on_cost_counted(self, message: CostCounted) -> None:
         key = (message.source, message.variant, message.size)
@@ -361,6 +360,17 @@ class ModelsPane(Vertical):
 
     def action_save_profile(self) -> None:
         self.post_message(SaveProfileRequested())
+
+
+def _die_with_parent() -> None:
+    """In the counting child, before exec: SIGKILL when the UI process goes (Linux)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _weights_kind(weights: str) -> str:
