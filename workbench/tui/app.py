@@ -96,6 +96,7 @@ class WorkbenchApp(App[None]):
         self.run_mode = run_mode or os.environ.get("HRNET_WB_RUN_MODE", "process")
         self.jobs: list[Job] = []
         self._quit_after_job = False
+        self._panes: dict[str, Widget] = {}
         # Loaded on first use, after the first frame: pydantic's import and first schema
         # build cost ~0.25 s that the first frame need not wait for.
         self._profile_arg = profile_path
@@ -149,7 +150,8 @@ class WorkbenchApp(App[None]):
     def compose(self) -> ComposeResult:
         with TabbedContent(initial="models", id="tabs"):
             with TabPane(PANE_TITLES["models"], id="models"):
-                yield ModelsPane(self.home, id="models-pane")
+                self._panes["models"] = models = ModelsPane(self.home, id="models-pane")
+                yield models
             # The hidden panes mount just after the first full frame (Deferred): styling
             # ~400 widgets up front cost seconds of blank screen on a busy 2-core box.
             with TabPane(PANE_TITLES["build"], id="build"):
@@ -161,29 +163,34 @@ class WorkbenchApp(App[None]):
         yield Footer(show_command_palette=False)
 
     # The hidden panes and their modules load after the first frame (Deferred factories).
+    # The app keeps its panes (it talks down to them directly; they talk up by message).
     def _build_pane(self) -> Widget:
         from workbench.tui.screens.build import BuildPane
 
-        return BuildPane(self.profile, self.jobs, id="build-pane")
+        self._panes["build"] = pane = BuildPane(self.profile, self.jobs, id="build-pane")
+        return pane
 
     def _dataset_pane(self) -> Widget:
         from workbench.tui.screens.dataset import DatasetPane
 
-        return DatasetPane(self.store, id="dataset-pane")
+        self._panes["dataset"] = pane = DatasetPane(self.store, id="dataset-pane")
+        return pane
 
     def _leaderboard_pane(self) -> Widget:
         from workbench.tui.screens.leaderboard import LeaderboardPane
 
-        return LeaderboardPane(self.store, id="leaderboard-pane")
+        self._panes["leaderboard"] = pane = LeaderboardPane(self.store, id="leaderboard-pane")
+        return pane
 
     def on_mount(self) -> None:
         # Focus now, not after a refresh: the footer shows the focused pane's keys, and the
         # Deferred panes (mounted after the first refresh) would otherwise delay it.
         self._focus_pane("models")
-        self.query_one(ModelsPane).show_profiles(self._profile_options())
+        self.models_pane.show_profiles(self._profile_options())
 
     def on_resize(self, event: Resize) -> None:
-        self.query_one(Footer).compact = event.size.width < COMPACT_FOOTER_BELOW
+        for footer in self.screen_stack[0].query(Footer):
+            footer.compact = event.size.width < COMPACT_FOOTER_BELOW
 
     def on_ready(self) -> None:
         # Ready follows the first frame. Load the profile (pydantic, ~0.25 s) on a daemon
@@ -199,40 +206,45 @@ class WorkbenchApp(App[None]):
         self.call_later(self._show_profile)  # call_later is thread-safe via the message queue
 
     def _show_profile(self) -> None:
-        self.query_one(ModelsPane).show_profile(self.profile, self.profile_path)
-        for bp in self.query("#build-pane"):  # absent for a moment at start (Deferred)
-            bp.show_profile(self.profile)  # type: ignore[attr-defined]
+        self.models_pane.show_profile(self.profile, self.profile_path)
+        if self.build_pane is not None:  # absent for a moment at start (Deferred)
+            self.build_pane.show_profile(self.profile)
 
     @property
-    def build_pane(self) -> BuildPane:
-        from workbench.tui.screens.build import BuildPane
-
-        return self.query_one("#build-pane", BuildPane)
-
-    @property
-    def dataset_pane(self) -> DatasetPane:
-        from workbench.tui.screens.dataset import DatasetPane
-
-        return self.query_one("#dataset-pane", DatasetPane)
+    def models_pane(self) -> ModelsPane:
+        pane = self._panes["models"]
+        assert isinstance(pane, ModelsPane)
+        return pane
 
     @property
-    def leaderboard_pane(self) -> LeaderboardPane:
-        from workbench.tui.screens.leaderboard import LeaderboardPane
+    def build_pane(self) -> BuildPane | None:
+        return self._panes.get("build")  # type: ignore[return-value]
 
-        return self.query_one("#leaderboard-pane", LeaderboardPane)
+    @property
+    def dataset_pane(self) -> DatasetPane | None:
+        return self._panes.get("dataset")  # type: ignore[return-value]
+
+    @property
+    def leaderboard_pane(self) -> LeaderboardPane | None:
+        return self._panes.get("leaderboard")  # type: ignore[return-value]
+
+    @property
+    def tabs(self) -> TabbedContent:
+        """The tabs, on the app's own screen (a dialog may be on top)."""
+        return self.screen_stack[0].query_one("#tabs", TabbedContent)
 
     def pane(self, name: str) -> Widget:
-        return self.query_one(f"#{name}-pane", Widget)
+        return self._panes[name]
 
     def _focus_pane(self, name: str) -> None:
-        found = self.query(FIRST_FOCUS[name])
+        found = self.screen_stack[0].query(FIRST_FOCUS[name])
         if found:
             found.first().focus()
         else:  # a Deferred pane, pressed for in its first half-second: focus once it mounts
             self.set_timer(0.1, lambda: self._focus_pane(name))
 
     def action_show_pane(self, name: str) -> None:
-        self.query_one("#tabs", TabbedContent).active = name
+        self.tabs.active = name
         self._focus_pane(name)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -250,13 +262,13 @@ class WorkbenchApp(App[None]):
 
     def action_leave_field(self) -> None:
         """Esc in a text field: back to the pane's main widget (keys work again)."""
-        active = self.query_one("#tabs", TabbedContent).active
+        active = self.tabs.active
         if active in PANES:
             self._focus_pane(active)
 
     # -- the command palette: the same registry as the bindings ---------------------------
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        active = self.query_one("#tabs", TabbedContent).active if screen is self.screen else ""
+        active = self.tabs.active if screen is self.screen else ""
         for cmd in COMMANDS:
             if cmd.scope == "dialog" or cmd.id in ("app.palette", "app.help_q", "app.help_quit",
                                                    "app.leave_field"):
@@ -283,7 +295,7 @@ class WorkbenchApp(App[None]):
         except (ValidationError, ValueError, AttributeError) as exc:
             self.notify(f"{message.field}: {profiles.first_error(exc)}", severity="error", timeout=4)
         if message.field.startswith("model."):
-            self.query_one(ModelsPane).show_profile(self.profile, self.profile_path)
+            self.models_pane.show_profile(self.profile, self.profile_path)
 
     def on_load_profile(self, message: LoadProfile) -> None:
         self._load_profile(message.path)
@@ -312,7 +324,7 @@ class WorkbenchApp(App[None]):
             from workbench.profile import load_profile
 
             self.profile, self.profile_path = load_profile(path), str(path)
-            models = self.query_one(ModelsPane)
+            models = self.models_pane
             models.show_profiles(self._profile_options())
             self._show_profile()
             self.notify(f"saved {path}", timeout=4)
@@ -341,8 +353,8 @@ class WorkbenchApp(App[None]):
         self.push_screen(ErrorModal(title, msg))
 
     def _show_queue(self) -> None:
-        for bp in self.query("#build-pane"):
-            bp.show_queue(self.jobs)  # type: ignore[attr-defined]
+        if self.build_pane is not None:
+            self.build_pane.show_queue(self.jobs)
 
     def queue_current(self) -> Job:
         prof = self.profile.model_copy(deep=True)
@@ -401,7 +413,7 @@ class WorkbenchApp(App[None]):
         if self.cancel_running(quiet=True):
             self._quit_after_job = True
             return
-        self.query_one(ModelsPane).stop_counting()
+        self.models_pane.stop_counting()
         self.exit()
 
     # -- events from the pipeline ------------------------------------------------------
@@ -423,7 +435,8 @@ class WorkbenchApp(App[None]):
             job.run_id = ev.run_id
         elif isinstance(ev, RunFinished):
             job.status = ev.status if job.status != "cancelling" or ev.status == "cancelled" else job.status
-        self.build_pane.apply(job, ev)
+        if self.build_pane is not None:
+            self.build_pane.apply(job, ev)
         if isinstance(ev, (RunStarted, RunFinished)):
             self._show_queue()
 
@@ -450,7 +463,8 @@ class WorkbenchApp(App[None]):
             latency = outcome.cancel_latency_s if outcome else None
             how = f" {latency:.1f} s after the request" if latency is not None else ""
             by = f" ({outcome.stopped_by})" if outcome and outcome.stopped_by else ""
-            self.build_pane.log_line(f"run {job.run_id} cancelled{how}{by}", "yellow")
+            if self.build_pane is not None:
+                self.build_pane.log_line(f"run {job.run_id} cancelled{how}{by}", "yellow")
             self.notify(f"run {job.run_id} cancelled", timeout=3)
         else:
             job.status = "failed"
@@ -477,7 +491,8 @@ class WorkbenchApp(App[None]):
         and B (its fp32 reference), so the two are side by side without any key press."""
         from workbench.tui.results import builds_in
 
-        self.leaderboard_pane.reload()
+        if self.leaderboard_pane is not None:
+            self.leaderboard_pane.reload()
         a = b = None
         if job is not None and job.run_id is not None:
             row = self.store.run(job.run_id)
@@ -487,8 +502,10 @@ class WorkbenchApp(App[None]):
             if built:
                 a = f"{job.run_id}/{built[-1]}"
                 b = f"{job.run_id}/{built[0]}" if len(built) > 1 else None
-        self.dataset_pane.reload(a, b)
+        if self.dataset_pane is not None:
+            self.dataset_pane.reload(a, b)
 
     def open_in_dataset(self, a: str, b: str | None = None) -> None:
         self.action_show_pane("dataset")
-        self.dataset_pane.open_runs(a, b)
+        if self.dataset_pane is not None:
+            self.dataset_pane.open_runs(a, b)

@@ -47,18 +47,24 @@ def default_preprocess(source: str, variant: str, input_size: tuple[int, int]) -
 
 
 def main(argv: list[str]) -> int:
-    """``count_worker SOURCE H W CACHE_FILE VARIANT...``; the first variant also gets its
-    preprocessing line (it is the one the user is looking at)."""
-    source, h, w, cache = argv[0], int(argv[1]), int(argv[2]), Path(argv[3])
-    size = (h, w)
-    for i, name in enumerate(argv[4:]):
+    """``count_worker H W CACHE_FILE VARIANT...``: for each variant, one line with every
+    source's count and default preprocessing (one meta-device pass counts all three
+    conventions, so switching the source in the UI needs no new count)."""
+    from workbench.sources.cost import CONVENTIONS
+
+    size, cache = (int(argv[0]), int(argv[1])), Path(argv[2])
+    for name in argv[3:]:
         out: dict[str, object] = {"variant": name}
-        try:
-            out["cost"] = list(variant_cost(source, name, size, cache))
-            if i == 0:
-                out["preprocess"] = default_preprocess(source, name, size)
-        except Exception as exc:  # noqa: BLE001 - reported on the line, the pane shows it
-            out["error"] = f"{type(exc).__name__}: {exc}"
+        costs: dict[str, list[str]] = {}
+        pre: dict[str, str] = {}
+        errors: dict[str, str] = {}
+        for source in CONVENTIONS:
+            try:
+                costs[source] = list(variant_cost(source, name, size, cache))
+                pre[source] = default_preprocess(source, name, size)
+            except Exception as exc:  # noqa: BLE001 - reported on the line, the pane shows it
+                errors[source] = f"{type(exc).__name__}: {exc}"
+        out.update(costs=costs, preprocess=pre, errors=errors)
         sys.stdout.write(json.dumps(out) + "\n")
         sys.stdout.flush()
     return 0

@@ -55,6 +55,7 @@ class BuildPane(Vertical):
         self.profile = profile
         self.jobs: Sequence[Job] = jobs
         self._syncing = False
+        self._is_ready = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field-row"):
@@ -84,13 +85,18 @@ class BuildPane(Vertical):
                       min_width=20)
 
     def on_mount(self) -> None:
+        # after a refresh: the Selects' own children exist only then
+        self.call_after_refresh(self._ready)
+
+    def _ready(self) -> None:
+        self._is_ready = True
         self.show_profile(self.profile)
         self.show_queue(self.jobs)
 
     def show_profile(self, profile: Profile) -> None:
         """Show the app's profile (it owns it; edits go back as ProfileEdited messages)."""
         self.profile = p = profile
-        if not self.query("#backend"):  # not composed yet: on_mount shows it
+        if not self._is_ready:  # not composed yet: _ready shows it
             return
         self._syncing = True
         try:
@@ -132,7 +138,7 @@ class BuildPane(Vertical):
     # -- queue ---------------------------------------------------------------------------
     def show_queue(self, jobs: Sequence[Job]) -> None:
         self.jobs = jobs
-        if not self.query("#queue"):
+        if not self._is_ready:
             return
         ol = self.query_one("#queue", OptionList)
         highlighted = ol.highlighted

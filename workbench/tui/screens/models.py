@@ -66,6 +66,7 @@ class ModelsPane(Vertical):
         self._started = False
         self._counter = Background("hrnet-wb-count")
         self._count_proc: Any = None
+        self._count_size: tuple[int, int] | None = None
         self._spin = 0
 
     def compose(self) -> ComposeResult:
@@ -213,14 +214,16 @@ class ModelsPane(Vertical):
         if self._table_source != (m.source, size):  # what is known for this source and size
             self._table_source = (m.source, size)
             self._fill_from_cache(m.source, size)
-        if missing and self._started:
+        if missing and self._started and not (self._counter.running and self._count_size == size):
+            # One child counts every source for this size; a change of source needs none.
             table = self.query_one("#variants", DataTable)
             todo = [str(k.value) for k in table.rows
-                    if (m.source, str(k.value), size) not in self.costs]
+                    if any((s, str(k.value), size) not in self.costs for s in SOURCES)]
             if name in todo:
                 todo.remove(name)
             self.stop_counting()
-            self._counter.start(self._count, m.source, size, [name, *todo])
+            self._count_size = size
+            self._counter.start(self._count, size, [name, *todo])
 
     def _fill_from_cache(self, source: str, size: tuple[int, int]) -> None:
         from workbench.sources.cost import CONVENTIONS, cached_costs
@@ -239,23 +242,23 @@ class ModelsPane(Vertical):
             table.update_cell(name, "params", cost[0] if cost else "")
             table.update_cell(name, "gmacs", cost[1] if cost else "")
 
-    def _count(self, cancelled: Callable[[], bool], source: str, size: tuple[int, int],
+    def _count(self, cancelled: Callable[[], bool], size: tuple[int, int],
                names: list[str]) -> None:
         """On a daemon thread: run the counting child (the highlighted variant first) and
-        post each line it prints; a newer request or quitting ends the child."""
+        post each source's figures as lines arrive; quitting ends the child."""
         import json
         import subprocess
         import sys
 
-        cmd = [sys.executable, "-m", "workbench.tui.count_worker", source, str(size[0]),
-               str(size[1]), str(self.home.cache / "cost.json"), *names]
+        cmd = [sys.executable, "-m", "workbench.tui.count_worker", str(size[0]), str(size[1]),
+               str(self.home.cache / "cost.json"), *names]
         try:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                     stdin=subprocess.DEVNULL, text=True,
                                     preexec_fn=_die_with_parent if sys.platform.startswith("linux")
                                     else None)
         except OSError as exc:
-            self.post_message(CostCounted(source, names[0], size, None, f"(not counted: {exc})"))
+            self.post_message(CostCounted("", names[0], size, None, f"(not counted: {exc})"))
             return
         self._count_proc = proc
         try:
@@ -267,11 +270,13 @@ class ModelsPane(Vertical):
                     rec = json.loads(line)
                 except ValueError:
                     continue
-                cost = rec.get("cost")
-                pre = rec.get("preprocess") or (f"(not counted: {rec['error']})" if "error" in rec
-                                                else None)
-                self.post_message(CostCounted(source, str(rec["variant"]), size,
-                                              tuple(cost) if cost else None, pre))
+                for source in SOURCES:
+                    cost = rec.get("costs", {}).get(source)
+                    error = rec.get("errors", {}).get(source)
+                    pre = rec.get("preprocess", {}).get(source) or (
+                        f"(not counted: {error})" if error else None)
+                    self.post_message(CostCounted(source, str(rec["variant"]), size,
+                                                  tuple(cost) if cost else None, pre))
         finally:
             if proc.poll() is None:
                 proc.kill()
