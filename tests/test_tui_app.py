@@ -398,7 +398,7 @@ async def test_dataset_pickers_follow_the_store_and_flipped_asks_for_b(tmp_path,
         # flipped without a run B opens B's picker instead of an empty list
         await pilot.press("f", "f")
         assert ds.filter == "flipped"
-        assert app.focused is sb and sb.expanded
+        assert sb.expanded and app.focused is not None and sb in (app.focused, *app.focused.ancestors)
 
 
 # -- Leaderboard -----------------------------------------------------------------------------
