@@ -25,6 +25,7 @@ def launch(home: str | Path | None = None, profile: str | Path | None = None,
     from workbench.tui.app import WorkbenchApp
 
     app = WorkbenchApp(home=resolve_home(home), profile_path=profile)
+    app.exit_process_on_quit = exit_after
     app.run()
     if exit_after:
         end_process(app.return_code or 0)

@@ -97,6 +97,9 @@ class WorkbenchApp(App[None]):
         self.jobs: list[Job] = []
         self._quit_after_job = False
         self._panes: dict[str, Widget] = {}
+        # hrnet-wb (workbench.tui.launch) sets this: Ctrl+Q with nothing running ends the
+        # process at once. Tests and embedders keep Textual's own shutdown.
+        self.exit_process_on_quit = False
         # Loaded on first use, after the first frame: pydantic's import and first schema
         # build cost ~0.25 s that the first frame need not wait for.
         self._profile_arg = profile_path
@@ -414,6 +417,13 @@ class WorkbenchApp(App[None]):
             self._quit_after_job = True
             return
         self.models_pane.stop_counting()
+        if self.exit_process_on_quit and self._driver is not None:
+            # Nothing is running and everything is on disk: restore the terminal and end
+            # the process, instead of tearing ~400 widgets down one by one first.
+            from workbench.tui import end_process
+
+            self._driver.stop_application_mode()
+            end_process(0)
         self.exit()
 
     # -- events from the pipeline ------------------------------------------------------
