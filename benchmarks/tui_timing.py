@@ -66,6 +66,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--size", default="80x24")
+    ap.add_argument("--marks", default="1 Models,Panes",
+                    help="comma-separated texts that make the workbench's first full frame")
+    ap.add_argument("--no-quit", action="store_true", help="first frame only (kill, no Ctrl+Q)")
     ap.add_argument("--quit-after", type=float, default=1.0,
                     help="seconds after the first frame to press Ctrl+Q")
     args = ap.parse_args()
@@ -86,9 +89,12 @@ def main() -> None:
         tmux("kill-session", "-t", "tt-hello")
         # a fresh home each time: nothing counted yet, so Ctrl+Q lands while counting
         shutil.rmtree(tmp / "home", ignore_errors=True)
-        wb_frames.append(first_frame("tt-wb", wb_cmd, ("1 Models", "Panes"), done, (w, h)))
-        time.sleep(args.quit_after)
-        quits.append(quit_time("tt-wb", done))
+        wb_frames.append(first_frame("tt-wb", wb_cmd, tuple(args.marks.split(",")), done, (w, h)))
+        if not args.no_quit:
+            time.sleep(args.quit_after)
+            quits.append(quit_time("tt-wb", done))
+        else:
+            quits.append(float("nan"))
         tmux("kill-session", "-t", "tt-wb")
         print(f"round {i + 1}: hello {hello_frames[-1]:.2f} s, workbench {wb_frames[-1]:.2f} s, "
               f"quit {quits[-1]:.3f} s", flush=True)

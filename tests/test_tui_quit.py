@@ -19,6 +19,7 @@ from workbench.tui.app import WorkbenchApp
 from workbench.tui.screens.models import ModelsPane
 
 app = WorkbenchApp(home=resolve_home(sys.argv[1]), run_mode="thread")
+app.exit_process_on_quit = True  # as `hrnet-wb` sets it (workbench.tui.launch)
 
 async def main():
     async with app.run_test(size=(80, 24)) as pilot:

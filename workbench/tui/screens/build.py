@@ -121,16 +121,18 @@ class BuildPane(Vertical):
             self.post_message(ProfileEdited(self.FIELDS[widget_id], value))
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if self._syncing or event.value == Select.NULL:
+        # Changed is a message: one from the compose-time default can arrive after the
+        # profile was shown; only the widget's current value is the user's.
+        if self._syncing or event.value == Select.NULL or event.value != event.select.value:
             return
         self._edit(event.select.id, event.value)
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
-        if not self._syncing:
+        if not self._syncing and event.value == event.checkbox.value:
             self._edit(event.checkbox.id, event.value)
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if self._syncing or event.input.id != "calib-count":
+        if self._syncing or event.input.id != "calib-count" or event.value != event.input.value:
             return
         if event.value.isdigit() and int(event.value) >= 1:
             self._edit("calib-count", int(event.value))

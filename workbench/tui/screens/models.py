@@ -104,7 +104,7 @@ class ModelsPane(Vertical):
 
     def on_mount(self) -> None:
         self._started = False
-        self.set_interval(0.1, self._tick_spinner)
+        self.set_interval(0.25, self._tick_spinner)
         # Counting imports torch and timm (seconds, and it holds the GIL while importing):
         # start it only once the first frame is on screen.
         self.call_after_refresh(self.set_timer, FIRST_DETAILS_DELAY_S, self._start_details)
@@ -166,7 +166,8 @@ class ModelsPane(Vertical):
 
     # -- widgets → the app's profile --------------------------------------------------
     def on_select_changed(self, event: Select.Changed) -> None:
-        if self._syncing or not self._synced or self.profile is None:
+        if self._syncing or not self._synced or self.profile is None \
+                or event.value != event.select.value:  # a stale message, not the user's
             return
         sid = event.select.id
         prof = self.profile
