@@ -92,11 +92,11 @@ def test_board_sort_filter_and_plot_series(board_home):
 def test_the_build_column_is_the_whole_recipe_abbreviated_by_rule():
     row = {"build": "hrnet_w18-int8-percentile-3_224_192-openvino-cpu", "backend": "openvino-cpu",
            "dtype": "int8", "calibration": "percentile", "input_size": "224x192"}
-    assert board.recipe(row) == "ov int8 pct 224x192"
+    assert board.recipe(row) == "openvino int8 pct 224x192"
     assert board.recipe({**row, "backend": "ort-cpu", "dtype": "fp32", "calibration": "",
                          "input_size": "224x224"}) == "ort fp32 224"
     assert board.recipe({**row, "backend": "tensorrt", "calibration": "entropy"}) \
-        == "trt int8 entropy 224x192"
+        == "tensorrt int8 entropy 224x192"
     assert board.recipe({"build": "torch-eager-fp32", "backend": "torch", "dtype": "fp32",
                          "input_size": "64x64"}) == "torch fp32 64"
     # no artifact recorded: the name as it is, never cut
@@ -137,7 +137,7 @@ def test_compare_marks_the_better_side(board_home):
 
 
 def test_results_filters_all_wrong_flipped_skipped(board_home):
-    out = Store(board_home.db).run(1)["out_dir"]
+    out = Store(board_home.db).run_record(1)["out_dir"]
     a = read_results(results_path(out, INT8), 1, INT8)
     b = read_results(results_path(out, FP32), 1, FP32)
     ids = list(a.rows)
@@ -231,7 +231,7 @@ def test_process_runner_reports_bad_input_and_the_store_records_failed(tmp_path)
     kinds = [type(e) for e in events]
     assert kinds[0] is RunStarted and Failed in kinds and kinds[-1] is RunFinished
     assert job.outcome.status == "failed"
-    assert Store(home.db).run(job.outcome.run_id)["status"] == "failed"
+    assert Store(home.db).run_record(job.outcome.run_id)["status"] == "failed"
 
 
 def test_thread_runner_cancel_before_start_raises_cancelled(tmp_path):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.store import LOWER_IS_BETTER
-from workbench.store import format_figure as fmt
+from workbench.tables import format_figure as fmt
 
 # (key, header, format, width); width None: as wide as the widest cell (never cut).
 COLUMNS: tuple[tuple[str, str, str, int | None], ...] = (
@@ -37,8 +37,6 @@ PLOTS = ("accuracy-vs-throughput", "latency")
 # Rows of runs that did not finish are hidden unless asked for ('a').
 HIDDEN_STATUSES = ("cancelled", "failed", "interrupted")
 # The abbreviation rule of the build column: every part of the recipe, each shortened.
-BACKEND_ABBR = {"ort-cpu": "ort", "openvino-cpu": "ov", "ort-gpu": "ort-gpu", "tensorrt": "trt",
-                "torch": "torch"}
 CALIB_ABBR = {"percentile": "pct", "minmax": "minmax", "entropy": "entropy",
               "distribution": "dist"}
 
@@ -54,12 +52,12 @@ def cell(row: dict[str, Any], key: str, spec: str) -> str:
 
 def recipe(row: dict[str, Any]) -> str:
     """The whole build recipe from the store's fields, abbreviated by rule:
-    ``ort int8 pct 224`` (backend, dtype, calibration, input size; a non-square size is
-    ``224x192``). A row without a recorded artifact shows its build name whole."""
+    ``ort int8 pct 224`` (backend without a ``-cpu`` suffix, dtype, calibration, input
+    size; a non-square size is ``224x192``). A row without a recorded artifact shows its build name whole."""
     backend, dtype = str(row.get("backend") or ""), str(row.get("dtype") or "")
     if not backend or not dtype:
         return str(row.get("build") or "?")
-    parts = [BACKEND_ABBR.get(backend, backend), dtype]
+    parts = [backend.removesuffix("-cpu"), dtype]  # CPU is the default device: unsaid
     calib = str(row.get("calibration") or "")
     if calib and calib != "none":
         parts.append(CALIB_ABBR.get(calib, calib))

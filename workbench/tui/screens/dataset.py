@@ -1,6 +1,6 @@
 """Dataset pane: a run's images with top-5 against the ground truth, one run or two.
 
-Runs and their builds come from the store (``Store.run(id)["out_dir"]`` holds one folder
+Runs and their builds come from the store (``Store.run_record(id)["out_dir"]`` holds one folder
 per build with its ``results.jsonl``); the pickers follow the store while the pane is
 open (a run finished in another terminal appears within seconds) and start on the newest
 *ok* run. The list filters all / wrong / flipped between run A and run B / skipped; the
@@ -231,7 +231,7 @@ class DatasetPane(Vertical):
         if not value:
             return None
         run_s, build = value.split("/", 1)
-        row = self.store.run(int(run_s))
+        row = self.store.run_record(int(run_s))
         if row is None:
             return None
         out = read_results(results_path(row["out_dir"], build), int(run_s), build)
