@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -121,9 +122,8 @@ async def test_models_pane_pick_variant_source_and_size(board_home, profiles_dir
         assert "params 13.2 M · 1.49 GFLOPs" in info
         assert "official: resize short side 256 bilinear → crop 224×224" in info
         assert table.get_cell("hrnet_w18_small", "gmacs") == "1.49"
-        assert table.get_cell("hrnet_w18", "gmacs") == "…"  # counted only when looked at
-        await pilot.press("down", "down")
-        assert await wait_for(pilot, lambda: table.get_cell("hrnet_w18", "gmacs") == "3.99", 60)
+        await pilot.press("down", "down")  # counted in the background, or counted next
+        assert await wait_for(pilot, lambda: table.get_cell("hrnet_w18", "gmacs") == "3.99", 120)
         assert table.get_cell("hrnet_w18", "params") == "21.3"
         await pilot.press("up", "up")
         size = app.query_one("#input-size", Input)
@@ -134,12 +134,37 @@ async def test_models_pane_pick_variant_source_and_size(board_home, profiles_dir
         size.value = "64"
         await pilot.pause()
         assert app.profile.model.input_size == (64, 64)
+        # Esc leaves the text field: single-letter keys act on the pane again
+        size.focus()
+        await pilot.pause()
+        assert app.focused is size
+        await pilot.press("escape")
+        assert app.focused is table
+    # a second app on the same home shows the counts cached by the first at once, before
+    # any counting: nothing shows "…" or waits
+    from workbench.tui.screens import models
+
+    models._COSTS.clear()  # only the home's cost.json can fill the table now
+    models._PREPROCESS.clear()
+    app2 = make_app(board_home, profiles_dir)
+    async with app2.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        app2.query_one("#source", Select).value = "official"
+        app2.profile.model.source = "official"
+        app2.query_one("#models-pane").show_info()
+        table2 = app2.query_one("#variants", DataTable)
+        assert table2.get_cell("hrnet_w18_small", "gmacs") == "1.49"
+        assert table2.get_cell("hrnet_w18", "gmacs") == "3.99"
+        assert "…" not in {table2.get_cell(str(k.value), "gmacs") for k in table2.rows}
 
 
 @sync
-async def test_weights_file_picker_and_save_profile(board_home, profiles_dir, tmp_path):
-    from textual.widgets import Input
+async def test_weights_file_picker_and_save_profile(profiles_dir, tmp_path):
+    import stat
 
+    from textual.widgets import Input, Label
+
+    from workbench.home import resolve_home
     from workbench.profile import load_profile
     from workbench.tui.screens.dialogs import ProfileNameDialog
     from workbench.tui.screens.file_picker import FilePicker
@@ -147,7 +172,8 @@ async def test_weights_file_picker_and_save_profile(board_home, profiles_dir, tm
     ckpt = tmp_path / "ckpt" / "w18_small.pth"
     ckpt.parent.mkdir()
     ckpt.write_bytes(b"not read by the picker")
-    app = make_app(board_home, profiles_dir)
+    home = resolve_home(tmp_path / "home")
+    app = make_app(home, profiles_dir, mode="thread")
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await pilot.pause()
@@ -161,23 +187,32 @@ async def test_weights_file_picker_and_save_profile(board_home, profiles_dir, tm
         assert str(app.query_one("#weights-path").render()) == f"weights: {ckpt}"
         await pilot.press("s")
         assert isinstance(app.screen, ProfileNameDialog)
-        app.screen.query_one(Input).value = "bad name!"
+        folder = tmp_path / "home" / "profiles"
+        name_input = app.screen.query_one(Input)
+        assert name_input.value == "w18_small_int8_ort-cpu"  # from the choices, no clash
+        shown = str(app.screen.query_one("#name-folder", Label).render())
+        assert shown == f"in {folder}/"  # the full path, not "profiles/"
+        name_input.value = "bad name!"
         await pilot.press("enter")
         assert isinstance(app.screen, ProfileNameDialog)  # refused, says why
-        app.screen.query_one(Input).value = "mine"
+        name_input.value = "mine"
         await pilot.press("enter")
-        saved = profiles_dir / "mine.toml"
+        saved = folder / "mine.toml"
         assert await wait_for(pilot, lambda: app.profile_path == str(saved), 20, 0.05)
-        assert saved.is_file()
+        assert not isinstance(app.screen, ProfileNameDialog)
+        assert stat.S_IMODE(saved.stat().st_mode) == 0o644
         prof = load_profile(saved)
         assert prof.name == "mine" and prof.model.weights == str(ckpt)
-        assert app.profile_path == str(saved)
-        # saving again under the same name is refused through the one error modal
+        assert prof.description.startswith("timm:hrnet_w18_small 224, ") and "int8 on ort-cpu" in prof.description
+        assert not (REPO / "profiles" / "mine.toml").exists()
+        # the same name again: the dialog stays open and says why
         await pilot.press("s")
+        assert app.screen.query_one(Input).value != "mine"
         app.screen.query_one(Input).value = "mine"
         await pilot.press("enter")
-        assert await wait_for(pilot, lambda: "a profile with that name" in screen_text(app), 20)
-        assert "a profile with that name exists" in screen_text(app)
+        await pilot.pause()
+        assert isinstance(app.screen, ProfileNameDialog)
+        assert "exists; pick another name" in str(app.screen.query_one("#name-error", Label).render())
 
 
 # -- Build: the bridge renders the same events the CLI printer renders ------------------------
@@ -228,7 +263,7 @@ async def test_build_pane_renders_pipeline_events(board_home, profiles_dir):
         assert "[eval] warning: 1 file(s) skipped: broken.jpg" in text
         assert "img/s 64.12" in text
         assert "error: cancelled by the user" in text
-        assert "run 7 cancelled in 3.0 s" in text
+        assert "run 7 cancelled in" not in text  # a cancel is logged once, by the app
         assert rows["eval"].state == "cancelled"
 
 
@@ -253,14 +288,14 @@ async def test_queue_failure_shows_the_error_modal_then_cancel_stops_the_next_bu
         app.profile = good
         app.queue_current()  # ... and the good one behind it, in the same tick
         assert [j.status for j in app.jobs] == ["running", "queued"]
-        assert app.query_one("#tabs").active == "build"
+        assert app.tabs.active == "build"
         assert await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal), 60)
-        assert await wait_for(pilot, lambda: "Bad input" in screen_text(app), 10, 0.1)
-        text = screen_text(app)
-        assert "Bad input" in text and "nope.pth" in text
+        modal = app.screen
+        assert str(modal.query_one("#error-title").render()) == "Bad input"
+        assert "nope.pth" in str(modal.query_one("#error-message").render())
         assert app.jobs[0].status == "failed"
         await pilot.press("enter")  # close the modal
-        build_row = app.query_one("#stage-build", StageRow)
+        build_row = app.screen_stack[0].query_one("#stage-build", StageRow)
         assert await wait_for(pilot, lambda: build_row.state == "running", 240, 0.1)
         await pilot.pause(0.5)
         t_cancel = time.monotonic()
@@ -275,6 +310,16 @@ async def test_queue_failure_shows_the_error_modal_then_cancel_stops_the_next_bu
         assert stopped_in < 6
         assert [p for p in Path(home.root).rglob(".*") if p.is_file() or p.is_dir()] == []
         assert "cancelled" in screen_text(app)
+        rid = app.jobs[1].run_id
+
+        def log() -> str:
+            return "\n".join(str(line.text) for line in app.query_one("#log").lines)
+
+        assert await wait_for(pilot, lambda: f"run {rid} cancelled" in log(), 10, 0.05)
+        await pilot.pause(0.3)
+        assert log().count(f"run {rid} cancelled") == 1, log()  # once, with one time
+        line = next(x for x in log().splitlines() if f"run {rid} cancelled" in x)
+        assert len(re.findall(r"\d+\.\d s\b", line)) == 1, line
         print(f"cancel: {outcome.cancel_latency_s:.2f} s via {outcome.stopped_by}")
 
 
@@ -294,16 +339,27 @@ async def test_dataset_pane_filters_and_top5(board_home, profiles_dir):
         images = app.query_one("#images", OptionList)
         assert images.option_count == 4
         labels = [str(images.get_option_at_index(i).prompt) for i in range(4)]
-        assert labels[0].startswith("✓ 00000001 crossword")
+        assert labels[0].startswith("✓ 00000001 cross")
         assert labels[1].startswith("↔ 00000009 tabby")
         assert labels[3].startswith("– 00000012")
         a = str(app.query_one("#top5-a", Static).render())
-        assert "A run 1 · int8-percentile 64 ort-cpu" in a
-        assert "✓  918 crossword" in a and "55.0%" in a
+        assert "A run 1 · ort int8 pct 64" in a
+        assert "✓ 918 crossword" in a and "55.0%" in a
         b = str(app.query_one("#top5-b", Static).render())
-        assert "B run 1 · fp32 64 ort-cpu" in b and "61.0%" in b
-        assert app.query_one("#image").image is not None
-        assert "gt 918 crossword" in str(app.query_one("#caption", Static).render())
+        assert "B run 1 · ort fp32 64" in b and "61.0%" in b
+        image = app.query_one("#image")
+        assert image.image is not None
+        # true aspect: half-cells are square, so rows = columns × height / width / 2
+        w, h = image.image.size
+        cols, rows = image.size.width, image.size.height
+        assert abs(rows - cols * h / w / 2) <= 1, (cols, rows, w, h)
+        assert cols >= 30  # wider than the 24 columns the old layout gave it
+        assert "truth 918 crossword" in str(app.query_one("#ds-gt", Static).render())
+        # the ground truth has a row of its own: no top-5 line shares a screen row with it
+        gt_row = app.query_one("#ds-gt").region.y
+        for w5 in ("#top5-a", "#top5-b"):
+            region = app.query_one(w5).region
+            assert not region.y <= gt_row < region.y + region.height
         await pilot.press("f")  # wrong (in either run)
         assert images.option_count == 2
         await pilot.press("f")  # flipped between A and B
@@ -311,7 +367,7 @@ async def test_dataset_pane_filters_and_top5(board_home, profiles_dir):
         assert [f[:2] for f in flipped] == ["↔ ", "↔ "]
         await pilot.press("down")
         a = str(app.query_one("#top5-a", Static).render())
-        assert "✓  967 espresso" in a  # int8 got image 10 right ...
+        assert "✓ 967 espresso" in a  # int8 got image 10 right ...
         b = str(app.query_one("#top5-b", Static).render())
         assert "✓" not in b.split("\n", 1)[1].split("\n")[0]  # ... fp32's top-1 was wrong
         await pilot.press("f")  # skipped
@@ -319,7 +375,38 @@ async def test_dataset_pane_filters_and_top5(board_home, profiles_dir):
         assert "skipped: cannot identify image file" in str(app.query_one("#top5-a", Static).render())
         await pilot.press("v")  # swap A and B
         await settle(pilot, app, "dataset-load")
-        assert "A run 1 · fp32" in str(app.query_one("#top5-a", Static).render())
+        assert "A run 1 · ort fp32 64" in str(app.query_one("#top5-a", Static).render())
+
+
+@sync
+async def test_dataset_pickers_follow_the_store_and_flipped_asks_for_b(tmp_path, profiles_dir):
+    from textual.widgets import Select
+    from tui_data import make_home
+
+    home = make_home(tmp_path)
+    store = Store(home.db)
+    app = make_app(home, profiles_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("3")
+        ds = app.query_one("#dataset-pane")
+        assert await wait_for(pilot, lambda: ds.a is not None, 30, 0.05)
+        sa, sb = app.query_one("#run-a", Select), app.query_one("#run-b", Select)
+        assert str(sa.value).startswith("2/")  # the newest ok run (3 was cancelled)
+        assert sb.value == Select.NULL
+        # a run recorded by another process appears without a key press
+        rid = store.start_run("later", "profiles/demo.toml", "{}", "hash")
+        out = home.runs / str(rid)
+        (out / FP32).mkdir(parents=True)
+        src = Path(store.run_record(1)["out_dir"]) / FP32 / "results.jsonl"
+        (out / FP32 / "results.jsonl").write_text(src.read_text())
+        store.set_out_dir(rid, str(out))
+        store.finish_run(rid, "ok", "", {"run_id": rid})
+        assert await wait_for(pilot, lambda: any(v == f"{rid}/{FP32}" for _l, v in sa._options), 10)
+        # flipped without a run B opens B's picker instead of an empty list
+        await pilot.press("f", "f")
+        assert ds.filter == "flipped"
+        assert sb.expanded and app.focused is not None and sb in (app.focused, *app.focused.ancestors)
 
 
 # -- Leaderboard -----------------------------------------------------------------------------
@@ -338,8 +425,14 @@ async def test_leaderboard_sort_filter_mark_compare_plot(board_home, profiles_di
         await pilot.press("4")
         pane = app.query_one("#leaderboard-pane")
         table = app.query_one("#board", DataTable)
+        assert table.row_count == 4  # the cancelled run's row is hidden
+        assert "4/5 rows · sort top1 ↓ · 1 hidden (a)" in screen_text(app)
+        assert table.get_row_at(0)[2] == "ort fp32 64"  # the whole recipe, never cut
+        await pilot.press("a")  # show it: it sorts after the ok rows despite its 99 %
+        assert table.row_count == 5 and pane.rows[-1]["status"] == "cancelled"
+        assert pane.rows[0]["status"] == "ok"
+        await pilot.press("a")
         assert table.row_count == 4
-        assert "4/4 rows · sort top1 ↓" in screen_text(app)
         await pilot.press("o")  # throughput, best first
         assert [r["throughput"] for r in pane.rows] == [64.1, 59.1, 30.0, 24.2]
         assert table.get_row_at(0)[5] == "64.1"
@@ -351,6 +444,9 @@ async def test_leaderboard_sort_filter_mark_compare_plot(board_home, profiles_di
         assert [s.label for s in plot.series] == ["ort-cpu-fp32", "ort-cpu-int8"]
         await pilot.press("slash")
         assert isinstance(app.focused, Input)
+        await pilot.press(*"colour=red")  # an unknown column is an error line, not 0 rows
+        assert "unknown column 'colour'" in screen_text(app)
+        app.focused.value = ""
         await pilot.press(*"int8", "enter")
         assert table.row_count == 2 and app.focused is table
         await pilot.press("m", "down", "m")
@@ -362,8 +458,9 @@ async def test_leaderboard_sort_filter_mark_compare_plot(board_home, profiles_di
         assert "img/s" in text and ("(A better)" in text or "(B better)" in text)
         await pilot.press("escape")
         await pilot.press("p")  # latency distribution of the row under the cursor
-        assert plot.title.endswith("p50/p90/p99 ms")
-        assert len(plot.series) == 3 and plot.series[0].y[0] < plot.series[2].y[-1]
+        assert plot.title.startswith("latency ms")
+        assert [s.label for s in plot.series] == ["p50", "p90", "p99"]
+        assert plot.series[0].y[0] < plot.series[2].y[-1]
         await pilot.press("d")  # open the two marked runs in the Dataset pane
         await settle(pilot, app, "dataset-load")
         assert app.query_one("#tabs").active == "dataset"
@@ -376,22 +473,42 @@ async def test_leaderboard_sort_filter_mark_compare_plot(board_home, profiles_di
 
 @sync
 async def test_help_screen_and_palette_list_every_command(board_home, profiles_dir):
-    from textual.widgets import DataTable
-
     from workbench.tui.commands import COMMANDS
     from workbench.tui.screens.help import HelpScreen
 
     app = make_app(board_home, profiles_dir)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
+        # the footer keeps the pane keys and F1 at 80 columns, on every pane
+        for key in ("1", "2", "3", "4"):
+            await pilot.press(key)
+            await pilot.pause(0.2)
+            footer = screen_text(app).splitlines()[-1]
+            assert "1234" in footer and "Panes" in footer and "F1" in footer and "Help" in footer, footer
+        await pilot.press("1")
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
-        assert app.screen.query_one(DataTable).row_count == len(COMMANDS)
+        await pilot.pause()
+        assert app.screen.query_one("#help-text").size.width >= 60  # the dialog's width
+        # wrapped, not cut: at the dialog's width every tooltip is there in full, and the
+        # sections carry the tabs' names
+        from rich.console import Console
+
+        from workbench.tui.screens.help import help_table
+
+        console = Console(width=70, record=True, color_system=None)
+        console.print(help_table())
+        rendered = " ".join(console.export_text().split())
+        for c in COMMANDS:
+            assert " ".join(c.tooltip.split()) in rendered or all(
+                w in rendered for w in c.tooltip.split()), c.id
+        assert "Leaderboard pane" in rendered and "Board " not in rendered
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for c in COMMANDS:
-            if c.scope != "dialog" and c.id not in ("app.palette", "app.help_q", "app.help_quit"):
+            if c.scope != "dialog" and c.id not in ("app.palette", "app.help_q", "app.help_quit",
+                                                    "app.leave_field"):
                 assert any(t.endswith(f": {c.title}") for t in titles), c.id
         # a palette command runs the pane action on its pane
         cmd = next(x for x in app.get_system_commands(app.screen) if x.title == "Dataset: Filter")

@@ -32,6 +32,7 @@ def test_serve_binds_loopback_and_serves_the_app_page(tmp_path):
             except OSError:
                 time.sleep(0.1)
         assert "textual.js" in body and "HRNet Workbench" in body
+        assert "xterm-helper-textarea" in body  # the page focuses the terminal on load
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=10)

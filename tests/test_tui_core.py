@@ -67,19 +67,50 @@ def board_home(tmp_path_factory):
 
 
 def test_board_sort_filter_and_plot_series(board_home):
-    rows = Store(board_home.db).leaderboard()
-    assert len(rows) == 4
+    all_rows = Store(board_home.db).leaderboard()
+    assert len(all_rows) == 5
+    # the cancelled run's partial 99 % top-1 is hidden by default, and sorts after ok rows
+    rows = board.visible_rows(all_rows, show_all=False)
+    assert len(rows) == 4 and all(r["status"] == "ok" for r in rows)
+    by_top1 = board.sort_rows(all_rows, "top1")
+    assert by_top1[-1]["status"] == "cancelled" and by_top1[-1]["top1"] == 99.0
+    assert by_top1[0]["top1"] == 50.0
     by_thr = board.sort_rows(rows, "throughput")
     assert [r["throughput"] for r in by_thr] == [64.1, 59.1, 30.0, 24.2]
     by_p50 = board.sort_rows(rows, "p50_ms")  # lower is better: ascending
     assert by_p50[0]["p50_ms"] == pytest.approx(17.7)
     assert [r["build"] for r in board.filter_rows(rows, "int8 run_id=2")] == [INT8]
     assert len(board.filter_rows(rows, "dtype=fp32")) == 2
+    assert len(board.filter_rows(rows, "pct")) == 2  # the recipe column is searchable too
+    assert board.filter_error(rows, "dtype=fp32") == ""
+    assert board.filter_error(rows, "colour=red").startswith("unknown column 'colour'")
     series = board.accuracy_vs_throughput(rows)
     assert [s.label for s in series] == ["ort-cpu-fp32", "ort-cpu-int8"]
     assert sorted(series[1].x) == [30.0, 64.1] and sorted(series[1].y) == [25.0, 50.0]
-    assert board.short_build(INT8) == "int8-percentile 64 ort-cpu"
-    assert board.short_build("torch-eager-fp32") == "torch-eager-fp32"
+
+
+def test_the_build_column_is_the_whole_recipe_abbreviated_by_rule():
+    row = {"build": "hrnet_w18-int8-percentile-3_224_192-openvino-cpu", "backend": "openvino-cpu",
+           "dtype": "int8", "calibration": "percentile", "input_size": "224x192"}
+    assert board.recipe(row) == "openvino int8 pct 224x192"
+    assert board.recipe({**row, "backend": "ort-cpu", "dtype": "fp32", "calibration": "",
+                         "input_size": "224x224"}) == "ort fp32 224"
+    assert board.recipe({**row, "backend": "tensorrt", "calibration": "entropy"}) \
+        == "tensorrt int8 entropy 224x192"
+    assert board.recipe({"build": "torch-eager-fp32", "backend": "torch", "dtype": "fp32",
+                         "input_size": "64x64"}) == "torch fp32 64"
+    # no artifact recorded: the name as it is, never cut
+    assert board.recipe({"build": "some-long-build-name-from-elsewhere"}) \
+        == "some-long-build-name-from-elsewhere"
+
+
+def test_axis_range_keeps_every_point_off_the_frame_within_limits():
+    assert board.axis_range([50.0], 0, 100, min_span=2) == pytest.approx((48.8, 51.2))
+    lo, hi = board.axis_range([0.1, 0.2], 0, 100, min_span=2)
+    assert lo == 0 and hi > 0.2
+    lo, hi = board.axis_range([25.0, 50.0], 0, 100)
+    assert lo < 25 and hi > 50 and lo >= 0 and hi <= 100
+    assert board.axis_range([99.5, 100.0], 0, 100, min_span=2)[1] == 100
 
 
 def test_latency_distribution_reads_the_per_grid_point_metrics(board_home):
@@ -99,6 +130,7 @@ def test_compare_marks_the_better_side(board_home):
     assert cmp["p50 ms"][2].endswith("(B better)") and cmp["p50 ms"][2].startswith("-16.90")
     assert cmp["top-1 %"][2] == "0.00"
     assert cmp["dtype"][:2] == ("fp32", "int8")
+    assert cmp["build"][:2] == ("ort fp32 64", "ort int8 pct 64")
 
 
 # -- per-image results ---------------------------------------------------------------------
@@ -143,6 +175,43 @@ def test_saved_profile_round_trips_through_load_profile(tmp_path):
     again = load_profile(path)
     assert again.canonical_json() == prof.canonical_json()
     assert path.read_text().startswith("# saved by a test\n")
+
+
+def test_profiles_save_into_the_home_0644_with_a_matching_description(tmp_path):
+    import stat
+
+    from workbench.home import resolve_home
+    from workbench.tui import profiles
+
+    home = resolve_home(tmp_path / "home")
+    folder = profiles.home_profiles(home)
+    assert folder == tmp_path / "home" / "profiles"
+    prof = load_profile(Path(__file__).resolve().parents[1] / "profiles" / "demo.toml")
+    prof.build.backend, prof.build.dtype = "openvino-cpu", "fp32"
+    name = profiles.suggest_name(prof, folder)
+    assert name == "w18_small_fp32_openvino-cpu"
+    path = profiles.save(prof, folder, name)
+    assert path == folder / f"{name}.toml"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    saved = load_profile(path)
+    assert saved.name == name and saved.build.backend == "openvino-cpu"
+    assert saved.description == "timm:hrnet_w18_small 224, random-init weights, fp32 on openvino-cpu"
+    assert profiles.suggest_name(prof, folder) == f"{name}-2"  # never the name that exists
+    with pytest.raises(BadInput, match="exists"):
+        profiles.save(prof, folder, name)
+    cwd = tmp_path / "cwd-profiles"
+    cwd.mkdir()
+    (cwd / "demo.toml").write_text("name = 'demo'\n")
+    assert [label for label, _p in profiles.options(folder, cwd)] == [name, "demo (./profiles)"]
+
+
+def test_images_keep_their_aspect_on_two_to_one_cells():
+    from workbench.tui.screens.dataset import fit_image
+
+    assert fit_image(500, 375, 33, 18) == (33, 12)  # 4:3 at 80x24: as wide as there is room
+    assert fit_image(375, 500, 33, 18) == (27, 18)  # portrait: as tall as there is room
+    w, h = fit_image(1000, 1000, 100, 10)  # square: twice as many columns as rows
+    assert (w, h) == (20, 10)
 
 
 # -- the runner: a real child process, real events ------------------------------------------
@@ -235,3 +304,34 @@ print(protocol_name(), repr(os.read(master, 1024)) if ready else "silent")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["halfcell", "silent"]
+
+
+def test_panes_talk_in_messages_and_never_import_the_app():
+    """Issue 12 item 6: no pane imports workbench.tui.app or casts self.app to it."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "workbench" / "tui"
+    for path in [*root.glob("screens/*.py"), *root.glob("widgets/*.py")]:
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module != "workbench.tui.app", path
+        assert "WorkbenchApp" not in path.read_text(), path
+
+
+def test_count_worker_prints_one_line_per_variant_without_textual(tmp_path):
+    out = subprocess.run([sys.executable, "-c",
+                          "import sys, runpy; sys.argv = ['w', '224', '224', "
+                          f"{str(tmp_path / 'cost.json')!r}, 'hrnet_w18_small'];"
+                          "runpy.run_module('workbench.tui.count_worker', run_name='__main__')\n"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rec = json.loads(out.stdout.splitlines()[0])
+    assert rec["variant"] == "hrnet_w18_small"
+    assert rec["costs"]["official"] == ["13.2", "1.49", "GFLOPs"]  # FACTS: 13.187 M, 1.49
+    assert rec["costs"]["timm"][2] == "GMACs" and rec["errors"] == {}
+    assert rec["preprocess"]["official"].startswith("official: resize short side 256 bilinear")
+    check = subprocess.run([sys.executable, "-c", "import sys, workbench.tui.count_worker; "
+                            "print('textual' in sys.modules, 'rich' in sys.modules)"],
+                           capture_output=True, text=True, timeout=60)
+    assert check.stdout.strip() == "False False"

@@ -1,9 +1,11 @@
-"""Snapshots of each pane at 80×24 (pytest-textual-snapshot), with fixed data.
+"""Snapshots of each pane at 60×20, 80×24 and 120×40 (pytest-textual-snapshot), with fixed
+data.
 
 Images are forced to half-cell blocks (HRNET_WB_IMAGES=halfcell, as under textual-serve),
-the home is a tmp folder with a store written by tests/tui_data.py, and each snapshot
-waits for its pane's workers so that nothing depends on timing. Update after an intended
-change with ``pytest tests/test_tui_snapshots.py --snapshot-update`` and review the SVGs.
+the home is a tmp folder with a store written by tests/tui_data.py, the variant counts come
+from a cost.json written there (so no snapshot waits for torch), and each snapshot waits
+for its pane's loading so that nothing depends on timing. Update after an intended change
+with ``pytest tests/test_tui_snapshots.py --snapshot-update`` and review the SVGs.
 """
 
 from __future__ import annotations
@@ -17,56 +19,73 @@ os.environ["HRNET_WB_IMAGES"] = "halfcell"
 import pytest
 from tui_data import FP32, INT8, REPO, shared_home
 
-SIZE = (80, 24)
+SIZES = {"60x20": (60, 20), "80x24": (80, 24), "120x40": (120, 40)}
+
+
+@pytest.fixture(scope="module")
+def counted_home(tmp_path_factory):
+    """The shared home with every variant's real count in its cost.json (counted once by
+    the same child the Models pane runs), so the table is full from the first frame and
+    no snapshot catches a spinner mid-turn."""
+    import subprocess
+    import sys
+
+    from workbench.sources.variants import VARIANTS
+
+    home = shared_home(tmp_path_factory)
+    out = subprocess.run([sys.executable, "-m", "workbench.tui.count_worker", "224", "224",
+                          str(home.cache / "cost.json"), *VARIANTS],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    return home
 
 
 @pytest.fixture
-def app(tmp_path, tmp_path_factory):
+def app(tmp_path, counted_home):
     from workbench.tui.app import WorkbenchApp
+    from workbench.tui.count_worker import default_preprocess
     from workbench.tui.screens import models
 
-    # counts are cached per process; start from none so the table shows only what this
-    # app counted (the highlighted variant), whatever ran before
-    models._COSTS.clear()
+    models._COSTS.clear()  # what the table shows comes from the home's cost.json
     models._PREPROCESS.clear()
-
-    home = shared_home(tmp_path_factory)
+    key = ("timm", "hrnet_w18_small", (224, 224))
+    models._PREPROCESS[key] = default_preprocess(*key)
     profiles = tmp_path / "profiles"
     profiles.mkdir()
     shutil.copyfile(REPO / "profiles" / "demo.toml", profiles / "demo.toml")
-    return WorkbenchApp(home=home, profiles_dir=profiles, run_mode="thread")
+    return WorkbenchApp(home=counted_home, profiles_dir=profiles, run_mode="thread")
 
 
-async def _settle(pilot, groups=("profile", "dataset-load", "model-details", "io"), timeout=120.0):
-    from textual.worker import WorkerState
-
+async def _settle(pilot, timeout=60.0):
     t0 = time.monotonic()
     app = pilot.app
-    while time.monotonic() - t0 < timeout:  # the lazily mounted panes, the details worker
+    while time.monotonic() - t0 < timeout:  # the lazily mounted panes, the profile
         models = app.query("#models-pane")
-        if (all(app.query(f"#{p}-pane") for p in ("build", "dataset", "leaderboard"))
+        if (all(app._panes.get(p) is not None and app._panes[p].is_mounted
+                for p in ("build", "dataset", "leaderboard"))
                 and models and models.first()._started and models.first()._synced):
             break
         await pilot.pause(0.05)
     while time.monotonic() - t0 < timeout:
-        busy = [w for w in pilot.app.workers if w.group in groups
-                and w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
-        if not busy:
+        ds = app._panes.get("dataset")
+        if ds is None or not ds.is_loading:
             break
-        await pilot.pause(0.1)
-    await pilot.pause()
-    for inp in pilot.app.query("Input"):
+        await pilot.pause(0.05)
+    await pilot.pause(0.3)
+    for inp in app.screen_stack[0].query("Input"):
         inp.cursor_blink = False
 
 
-def test_models_pane(snap_compare, app):
+@pytest.mark.parametrize("size", list(SIZES))
+def test_models_pane(snap_compare, app, size):
     async def before(pilot):
         await _settle(pilot)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
 
 
-def test_build_pane_with_a_run_in_progress(snap_compare, app):
+@pytest.mark.parametrize("size", list(SIZES))
+def test_build_pane_with_a_run_in_progress(snap_compare, app, size):
     from workbench.events import LogLine, Progress, RunStarted, StageFinished, StageStarted
     from workbench.tui.app import Job
     from workbench.tui.bridge import make_sink
@@ -78,6 +97,7 @@ def test_build_pane_with_a_run_in_progress(snap_compare, app):
         a = pilot.app
         a.jobs.append(Job(1, "demo w18_small ort-cpu-int8", a.profile, "", status="running"))
         a.jobs.append(Job(2, "demo w18 ort-cpu-fp32", a.profile, "", status="queued"))
+        a._show_queue()
         sink = make_sink(a, 1)
         sink(RunStarted("run", 4, "profiles/demo.toml"))
         for stage, secs in (("model", 1.3), ("export", 10.0), ("data", 0.1)):
@@ -91,22 +111,25 @@ def test_build_pane_with_a_run_in_progress(snap_compare, app):
         await pilot.pause()
         await _settle(pilot)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
 
 
-def test_dataset_pane_two_runs_side_by_side(snap_compare, app):
+@pytest.mark.parametrize("size", list(SIZES))
+def test_dataset_pane_two_runs_side_by_side(snap_compare, app, size):
     async def before(pilot):
         await _settle(pilot)
         await pilot.press("3")
         pilot.app.open_in_dataset(f"1/{INT8}", f"1/{FP32}")
+        await pilot.pause(0.2)
         await _settle(pilot)
         await pilot.press("down")
-        await pilot.pause()
+        await pilot.pause(0.3)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
 
 
-def test_leaderboard_pane(snap_compare, app):
+@pytest.mark.parametrize("size", list(SIZES))
+def test_leaderboard_pane(snap_compare, app, size):
     async def before(pilot):
         await _settle(pilot)
         await pilot.press("4")
@@ -114,7 +137,7 @@ def test_leaderboard_pane(snap_compare, app):
         await pilot.press("m", "down", "m")
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
 
 
 def test_leaderboard_latency_plot(snap_compare, app):
@@ -125,7 +148,7 @@ def test_leaderboard_latency_plot(snap_compare, app):
         await pilot.press("p")
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+    assert snap_compare(app, terminal_size=SIZES["80x24"], run_before=before)
 
 
 def test_error_modal(snap_compare, app):
@@ -138,4 +161,4 @@ def test_error_modal(snap_compare, app):
         await pilot.app.push_screen(ErrorModal(title, msg, "run 5 recorded as failed"))
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+    assert snap_compare(app, terminal_size=SIZES["80x24"], run_before=before)

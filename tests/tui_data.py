@@ -53,7 +53,8 @@ def _records(images: list[Path], gts: list[int], variant: str) -> list[dict]:
 
 
 def make_home(root: Path) -> Home:
-    """A home with two finished runs (ids 1 and 2) and a cancelled one (id 3)."""
+    """A home with two finished runs (ids 1 and 2) and a cancelled one (id 3) that recorded
+    a partial, too-good top-1 before it stopped (the leaderboard must not rank it first)."""
     home = resolve_home(root / "home")
     data = root / "images"
     data.mkdir(parents=True, exist_ok=True)
@@ -102,6 +103,7 @@ def make_home(root: Path) -> Home:
         store.set_out_dir(rid, str(out_dir))
         store.finish_run(rid, "ok", "", {"run_id": rid, "status": "ok", "builds": builds})
     rid = store.start_run("cancelled-one", "profiles/demo.toml", "{}", "hash")
+    store.add_metric(rid, FP32, "top1", 99.0, "%", "key1fp32")
     store.finish_run(rid, "cancelled", "cancelled by the user", {"run_id": rid})
     return home
 

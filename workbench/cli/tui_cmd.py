@@ -54,7 +54,7 @@ def tui(
     prof, root = _checked(profile, home, as_json)
     from workbench.tui import launch
 
-    launch(home=root, profile=prof)
+    launch(home=root, profile=prof, exit_after=not as_json)
     if as_json:
         print_json({"ok": True, "home": str(root)})
 
@@ -100,8 +100,10 @@ def serve(
         typer.echo(f"warning: {host} is not a loopback address: anyone who can reach it can run "
                    "builds and browse files as you", err=True)
     from rich.console import Console
-    from textual_serve.server import Server
 
-    server = Server(command, host=host, port=port, title="HRNet Workbench")
+    from workbench.tui.serve import SessionServer
+
+    # One app process per browser session, ended when the session closes or serve stops.
+    server = SessionServer(command, host=host, port=port, title="HRNet Workbench")
     server.console = Console(stderr=True)  # its banner and logs: stdout carries only --json
     server.serve()

@@ -279,6 +279,19 @@ def cost_row(source: str, variant: str, size: tuple[int, int] = DEFAULT_SIZE,
     return CostRow(source, name, params, count, format_params(source, params), format_cost(source, count), size)
 
 
+def cached_costs(source: str, cache_file: Path | None, size: tuple[int, int] = DEFAULT_SIZE,
+                 variants: tuple[str, ...] | None = None) -> dict[str, CostRow]:
+    """The rows already in ``cache_file``, without counting (and without importing torch):
+    what a UI can show at once while it counts the rest."""
+    cache = _read_cache(cache_file)
+    out: dict[str, CostRow] = {}
+    for name in variants or CONVENTIONS[source].variants:
+        hit = cache.get(_cache_key(source, name, size))
+        if isinstance(hit, list) and len(hit) == 2:
+            out[name] = cost_row(source, name, size, cache)
+    return out
+
+
 def cost_table(source: str, cache_file: Path | None = None, size: tuple[int, int] = DEFAULT_SIZE,
                variants: tuple[str, ...] | None = None, reporter: Any = None) -> list[CostRow]:
     """Every variant a source publishes, counted under its convention.

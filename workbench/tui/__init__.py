@@ -6,11 +6,15 @@ Nothing Textual is imported here at module level: the run runner's child process
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 
-def launch(home: str | Path | None = None, profile: str | Path | None = None) -> None:
-    """Open the workbench in this terminal."""
+def launch(home: str | Path | None = None, profile: str | Path | None = None,
+           exit_after: bool = True) -> None:
+    """Open the workbench in this terminal; with ``exit_after``, end the process when it
+    closes (the caller has nothing left to print)."""
     # textual-image queries the terminal for kitty/sixel support; that must happen
     # before Textual takes over stdin.
     from workbench.tui.widgets.image_view import needs_terminal_query, prepare
@@ -20,4 +24,23 @@ def launch(home: str | Path | None = None, profile: str | Path | None = None) ->
     from workbench.home import resolve_home
     from workbench.tui.app import WorkbenchApp
 
-    WorkbenchApp(home=resolve_home(home), profile_path=profile).run()
+    app = WorkbenchApp(home=resolve_home(home), profile_path=profile)
+    app.exit_process_on_quit = exit_after
+    app.run()
+    if exit_after:
+        end_process(app.return_code or 0)
+
+
+def end_process(code: int = 0) -> None:
+    """Leave at once once the app has closed and restored the terminal.
+
+    Everything the app keeps is already on disk (SQLite commits, atomic files); what is
+    left is the interpreter's teardown of textual, rich, PIL and numpy, which took more
+    than a second on a busy 2-core machine.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(code)

@@ -15,61 +15,103 @@ from typing import Any
 from workbench.store import LOWER_IS_BETTER
 from workbench.tables import format_figure as fmt
 
-# (key, header, format, width) — the columns that fit 80 columns.
-COLUMNS: tuple[tuple[str, str, str, int], ...] = (
+# (key, header, format, width); width None: as wide as the widest cell (never cut).
+COLUMNS: tuple[tuple[str, str, str, int | None], ...] = (
     ("mark", "", "{}", 1),
     ("run_id", "run", "{:.0f}", 4),
-    ("build", "build", "{}", 24),
+    ("recipe", "build", "{}", None),
     ("top1", "top1%", "{:.2f}", 6),
     ("p50_ms", "p50ms", "{:.1f}", 6),
     ("throughput", "img/s", "{:.1f}", 6),
     ("status", "status", "{}", 9),
     ("variant", "variant", "{}", 18),
-    ("backend", "backend", "{}", 12),
-    ("dtype", "dtype", "{}", 5),
     ("calibration", "calib", "{}", 10),
-    ("input_size", "size", "{}", 7),
     ("top5", "top5%", "{:.2f}", 6),
     ("p99_ms", "p99ms", "{:.1f}", 6),
     ("vs_torch", "×torch", "{:.2f}", 6),
     ("weights", "weights", "{}", 16),
+    ("build", "artifact", "{}", None),
 )
 SORT_KEYS = ("top1", "throughput", "p50_ms", "run_id")
 PLOTS = ("accuracy-vs-throughput", "latency")
+# Rows of runs that did not finish are hidden unless asked for ('a').
+HIDDEN_STATUSES = ("cancelled", "failed", "interrupted")
+# The abbreviation rule of the build column: every part of the recipe, each shortened.
+CALIB_ABBR = {"percentile": "pct", "minmax": "minmax", "entropy": "entropy",
+              "distribution": "dist"}
 
 
 def cell(row: dict[str, Any], key: str, spec: str) -> str:
-    if key == "build":
-        return short_build(str(row.get("build") or ""))
+    if key == "recipe":
+        return recipe(row)
     if key == "weights":
         w = str(row.get("weights") or "")
         return w.rsplit("/", 1)[-1] if w else "–"
     return fmt(row.get(key), spec)
 
 
-def short_build(build: str) -> str:
-    """``hrnet_w18_small-int8-percentile-3_224_224-ort-cpu`` → ``int8-percentile 224 ort-cpu``
-    (the variant has its own column; torch-eager-fp32 and odd names pass through)."""
-    parts = build.split("-")
-    if len(parts) >= 5 and "_" in parts[3]:
-        size = parts[3].split("_")[-1]
-        calib = "" if parts[2] == "none" else f"-{parts[2]}"
-        return f"{parts[1]}{calib} {size} {'-'.join(parts[4:])}"
-    return build
+def recipe(row: dict[str, Any]) -> str:
+    """The whole build recipe from the store's fields, abbreviated by rule:
+    ``ort int8 pct 224`` (backend without a ``-cpu`` suffix, dtype, calibration, input
+    size; a non-square size is ``224x192``). A row without a recorded artifact shows its build name whole."""
+    backend, dtype = str(row.get("backend") or ""), str(row.get("dtype") or "")
+    if not backend or not dtype:
+        return str(row.get("build") or "?")
+    parts = [backend.removesuffix("-cpu"), dtype]  # CPU is the default device: unsaid
+    calib = str(row.get("calibration") or "")
+    if calib and calib != "none":
+        parts.append(CALIB_ABBR.get(calib, calib))
+    size = str(row.get("input_size") or "")
+    if size:
+        h, _, w = size.partition("x")
+        parts.append(h if h == w or not w else size)
+    return " ".join(parts)
 
 
 def row_key(row: dict[str, Any]) -> str:
     return f"{row['run_id']}:{row['build']}"
 
 
+def status_rank(row: dict[str, Any]) -> int:
+    """ok first, then a run still going, then the rest."""
+    return {"ok": 0, "running": 1}.get(str(row.get("status") or ""), 2)
+
+
+def visible_rows(rows: Sequence[dict[str, Any]], show_all: bool) -> list[dict[str, Any]]:
+    return [r for r in rows if show_all or r.get("status") not in HIDDEN_STATUSES]
+
+
 def sort_rows(rows: Sequence[dict[str, Any]], key: str, descending: bool | None = None) -> list[dict[str, Any]]:
-    """Best first by default (lower is better for latencies); rows lacking the key go last."""
+    """ok rows first; within them best first by default (lower is better for latencies);
+    rows lacking the key go last."""
     if descending is None:
         descending = key not in LOWER_IS_BETTER  # run_id: newest first
-    present = [r for r in rows if r.get(key) is not None]
-    missing = [r for r in rows if r.get(key) is None]
-    present.sort(key=lambda r: (r[key], r["run_id"]), reverse=descending)
-    return present + missing
+    out: list[dict[str, Any]] = []
+    for rank in sorted({status_rank(r) for r in rows}):
+        group = [r for r in rows if status_rank(r) == rank]
+        present = [r for r in group if r.get(key) is not None]
+        missing = [r for r in group if r.get(key) is None]
+        present.sort(key=lambda r: (r[key], r["run_id"]), reverse=descending)
+        out += present + missing
+    return out
+
+
+def filter_columns(rows: Sequence[dict[str, Any]]) -> set[str]:
+    names = {k for k, _h, _s, _w in COLUMNS if k != "mark"}
+    for r in rows:
+        names.update(r)
+    return names
+
+
+def filter_error(rows: Sequence[dict[str, Any]], text: str) -> str:
+    """'' when every ``col=value`` term names a known column, else one line saying which."""
+    known = filter_columns(rows)
+    bad = [t.split("=", 1)[0] for t in text.split() if "=" in t and t.split("=", 1)[0] not in known]
+    if not bad:
+        return ""
+    shown = ", ".join(sorted(k for k in known if k in {c for c, *_ in COLUMNS} | {"backend", "dtype",
+                                                                                   "input_size"}))
+    return f"unknown column {bad[0]!r}; try one of: {shown}"
 
 
 def filter_rows(rows: Sequence[dict[str, Any]], text: str) -> list[dict[str, Any]]:
@@ -80,12 +122,13 @@ def filter_rows(rows: Sequence[dict[str, Any]], text: str) -> list[dict[str, Any
         return list(rows)
     out = []
     for r in rows:
-        hay = " ".join(str(v) for v in r.values()).lower()
+        hay = " ".join([*(str(v) for v in r.values()), recipe(r)]).lower()
         ok = True
         for t in terms:
             if "=" in t:
                 col, val = t.split("=", 1)
-                if str(r.get(col, "")).lower() != val.lower():
+                have = recipe(r) if col == "recipe" else r.get(col, "")
+                if str(have).lower() != val.lower() and fmt(have, "{:g}") != val:
                     ok = False
                     break
             elif t.lower() not in hay:
@@ -119,6 +162,26 @@ def build_kind(row: dict[str, Any]) -> str:
     if row.get("backend"):
         return f"{row['backend']}-{row.get('dtype') or '?'}"
     return str(row.get("build", "?"))
+
+
+def axis_range(values: Sequence[float], lo: float | None = None, hi: float | None = None,
+               min_span: float = 1.0) -> tuple[float, float]:
+    """Limits that show every value off the frame: the data's range padded by 10 %
+    (at least ``min_span`` wide), clamped to [lo, hi] when given (top-1: 0-100)."""
+    if not values:
+        a, b = (lo if lo is not None else 0.0), (hi if hi is not None else 1.0)
+        return a, b
+    vmin, vmax = min(values), max(values)
+    span = max(vmax - vmin, min_span)
+    mid = (vmin + vmax) / 2
+    a, b = mid - span * 0.6, mid + span * 0.6
+    if lo is not None and a < lo:
+        a, b = lo, max(b, lo + span * 1.2)
+    if hi is not None and b > hi:
+        a, b = min(a, hi - span * 1.2), hi
+        if lo is not None:
+            a = max(a, lo)
+    return a, b
 
 
 def latency_distribution(metrics: Sequence[dict[str, Any]], builds: Sequence[str] = ()) -> list[Series]:
@@ -178,8 +241,9 @@ COMPARE_METRICS: tuple[tuple[str, str, str], ...] = (
 def compare(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(metric, A, B, B−A with the better side marked) for two leaderboard rows."""
     out = []
-    for key in ("build", "backend", "dtype", "calibration", "input_size", "weights"):
-        out.append((key, cell(a, key, "{}"), cell(b, key, "{}"), ""))
+    for key, label in (("recipe", "build"), ("backend", "backend"), ("dtype", "dtype"),
+                       ("calibration", "calib"), ("input_size", "size"), ("weights", "weights")):
+        out.append((label, cell(a, key, "{}"), cell(b, key, "{}"), ""))
     for key, label, spec in COMPARE_METRICS:
         va, vb = a.get(key), b.get(key)
         delta = ""

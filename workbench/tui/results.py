@@ -54,13 +54,12 @@ class BuildResults:
     build: str
     path: Path
     rows: dict[str, ImageRow] = field(default_factory=dict)
+    recipe: str = ""  # the build's recipe as the leaderboard writes it (from the store)
 
     @property
     def label(self) -> str:
-        """``run 3 · int8-percentile-3_224_224-ort-cpu`` (the variant prefix dropped)."""
-        from workbench.tui.board import short_build
-
-        return f"run {self.run_id} · {short_build(self.build)}"
+        """``run 3 · ort int8 pct 224`` (the build name when the store has no recipe)."""
+        return f"run {self.run_id} · {self.recipe or self.build}"
 
 
 def parse_row(obj: dict[str, Any]) -> ImageRow:

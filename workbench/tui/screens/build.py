@@ -8,7 +8,8 @@ the run. The pane holds no run logic: the app owns the queue and the worker.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -30,10 +31,12 @@ from workbench.events import (
 )
 from workbench.pipeline import STAGES
 from workbench.tui.commands import bindings
+from workbench.tui.messages import CancelRun, ClearQueue, ProfileEdited, QueueRun
 from workbench.tui.widgets.stages import StageRow
 
 if TYPE_CHECKING:  # pragma: no cover
-    from workbench.tui.app import Job, WorkbenchApp
+    from workbench.profile import Profile
+    from workbench.tui.jobs import Job
 
 BACKENDS = build_backend_names()
 DTYPES = ("fp32", "fp16", "int8")
@@ -48,13 +51,12 @@ STATUS_GLYPH = {"queued": "·", "running": "▶", "cancelling": "■", "ok": "�
 class BuildPane(Vertical):
     BINDINGS = bindings("build")
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, profile: Profile, jobs: Sequence[Job], *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.profile = profile
+        self.jobs: Sequence[Job] = jobs
         self._syncing = False
-
-    @property
-    def wb(self) -> WorkbenchApp:
-        return self.app  # type: ignore[return-value]
+        self._is_ready = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field-row"):
@@ -84,11 +86,19 @@ class BuildPane(Vertical):
                       min_width=20)
 
     def on_mount(self) -> None:
-        self.sync_from_profile()
-        self.refresh_queue()
+        # after a refresh: the Selects' own children exist only then
+        self.call_after_refresh(self._ready)
 
-    def sync_from_profile(self) -> None:
-        p = self.wb.profile
+    def _ready(self) -> None:
+        self._is_ready = True
+        self.show_profile(self.profile)
+        self.show_queue(self.jobs)
+
+    def show_profile(self, profile: Profile) -> None:
+        """Show the app's profile (it owns it; edits go back as ProfileEdited messages)."""
+        self.profile = p = profile
+        if not self._is_ready:  # not composed yet: _ready shows it
+            return
         self._syncing = True
         try:
             self.query_one("#backend", Select).value = p.build.backend if p.build.backend in BACKENDS else DEFAULT_BACKEND
@@ -102,40 +112,40 @@ class BuildPane(Vertical):
             self._syncing = False
 
     # -- widgets → profile -------------------------------------------------------------
+    FIELDS = {"backend": "build.backend", "dtype": "build.dtype",
+              "calib-method": "build.calibration.method", "opset": "export.opset",
+              "reference": "build.reference", "dynamic-batch": "export.dynamic_batch",
+              "calib-count": "build.calibration.count"}
+
+    def _edit(self, widget_id: str | None, value: Any) -> None:
+        if widget_id in self.FIELDS:
+            self.post_message(ProfileEdited(self.FIELDS[widget_id], value))
+
     def on_select_changed(self, event: Select.Changed) -> None:
-        if self._syncing or event.value == Select.NULL:
+        # Changed is a message: one from the compose-time default can arrive after the
+        # profile was shown; only the widget's current value is the user's.
+        if self._syncing or event.value == Select.NULL or event.value != event.select.value:
             return
-        p = self.wb.profile
-        sid = event.select.id
-        if sid == "backend":
-            p.build.backend = event.value  # type: ignore[assignment]
-        elif sid == "dtype":
-            p.build.dtype = event.value  # type: ignore[assignment]
-        elif sid == "calib-method":
-            p.build.calibration.method = event.value  # type: ignore[assignment]
-        elif sid == "opset":
-            p.export.opset = int(event.value)  # type: ignore[arg-type]
+        self._edit(event.select.id, event.value)
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
-        if self._syncing:
-            return
-        if event.checkbox.id == "reference":
-            self.wb.profile.build.reference = event.value
-        elif event.checkbox.id == "dynamic-batch":
-            self.wb.profile.export.dynamic_batch = event.value
+        if not self._syncing and event.value == event.checkbox.value:
+            self._edit(event.checkbox.id, event.value)
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if self._syncing or event.input.id != "calib-count":
+        if self._syncing or event.input.id != "calib-count" or event.value != event.input.value:
             return
         if event.value.isdigit() and int(event.value) >= 1:
-            self.wb.profile.build.calibration.count = int(event.value)
+            self._edit("calib-count", int(event.value))
 
     # -- queue ---------------------------------------------------------------------------
-    def refresh_queue(self) -> None:
+    def show_queue(self, jobs: Sequence[Job]) -> None:
+        self.jobs = jobs
+        if not self._is_ready:
+            return
         ol = self.query_one("#queue", OptionList)
         highlighted = ol.highlighted
         ol.clear_options()
-        jobs = self.wb.jobs
         if not jobs:
             ol.add_option("queue empty: r queues a run")
         for job in jobs:
@@ -154,7 +164,6 @@ class BuildPane(Vertical):
             for s in STAGES:
                 self.query_one(f"#stage-{s}", StageRow).reset()
             self.log_line(f"run {ev.run_id}: {ev.profile_path or job.label}", "bold")
-            self.refresh_queue()
         elif isinstance(ev, StageStarted):
             self._row(ev.stage).set(state="running", total=ev.total, done=0, note=ev.description)
         elif isinstance(ev, Progress):
@@ -178,9 +187,9 @@ class BuildPane(Vertical):
                 if row.state == "running":
                     row.set(state=state)
             self.log_line(f"error: {ev.message}", "bold red")
-        elif isinstance(ev, RunFinished):
+        elif isinstance(ev, RunFinished) and ev.status != "cancelled":
+            # a cancel is logged once, by the app, with the time the stop took
             self.log_line(f"run {ev.run_id} {ev.status} in {ev.seconds:.1f} s", "bold")
-            self.refresh_queue()
 
     def _row(self, stage: str) -> StageRow:
         if stage not in STAGES:
@@ -189,10 +198,10 @@ class BuildPane(Vertical):
 
     # -- actions -------------------------------------------------------------------------
     def action_queue_run(self) -> None:
-        self.wb.queue_current()
+        self.post_message(QueueRun())
 
     def action_cancel_run(self) -> None:
-        self.wb.cancel_running()
+        self.post_message(CancelRun())
 
     def action_clear_queue(self) -> None:
-        self.wb.clear_queue()
+        self.post_message(ClearQueue())

@@ -1,31 +1,60 @@
 """Dataset pane: a run's images with top-5 against the ground truth, one run or two.
 
 Runs and their builds come from the store (``Store.run_record(id)["out_dir"]`` holds one folder
-per build with its ``results.jsonl``). The list filters all / wrong / flipped between run
-A and run B / skipped; the image is drawn by textual-image (kitty or sixel when the
-terminal has one, half-cell blocks otherwise).
+per build with its ``results.jsonl``); the pickers follow the store while the pane is
+open (a run finished in another terminal appears within seconds) and start on the newest
+*ok* run. The list filters all / wrong / flipped between run A and run B / skipped; the
+image is drawn by textual-image (kitty or sixel when the terminal has one, half-cell
+blocks otherwise) at the image's own aspect ratio, from the cell shape (a cell is twice
+as tall as wide; a half-cell block is square).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import Resize
+from textual.message import Message
 from textual.widgets import Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from workbench.tui.board import short_build
+from workbench.tui.background import Background
+from workbench.tui.board import recipe
 from workbench.tui.commands import bindings
+from workbench.tui.messages import BackgroundFailed
 from workbench.tui.results import FILTERS, BuildResults, ImageRow, builds_in, filter_ids, mark
 
 if TYPE_CHECKING:  # pragma: no cover
-    from workbench.tui.app import WorkbenchApp
+    from workbench.store import Store
 
-LIST_WIDTH = 21  # the image list's width in the .tcss, minus the scrollbar
+LIST_WIDTH = 17  # the image list's width in the .tcss, minus the scrollbar
+POLL_S = 2.0  # how often the pickers look for new runs in the store
+CELL_ASPECT = 2.0  # a terminal cell is about twice as tall as it is wide
+
+
+def fit_image(img_w: int, img_h: int, cols: int, rows: int) -> tuple[int, int]:
+    """The largest (columns, rows) inside ``cols`` × ``rows`` that keeps the image's aspect
+    ratio on cells ``CELL_ASPECT`` times taller than wide."""
+    if img_w <= 0 or img_h <= 0 or cols <= 0 or rows <= 0:
+        return 0, 0
+    ratio = img_h / img_w / CELL_ASPECT  # rows per column
+    w = min(cols, int(rows / ratio))
+    h = max(1, round(w * ratio))
+    if h > rows:
+        h = rows
+        w = max(1, int(h / ratio))
+    return max(w, 1), h
+
+
+class ResultsLoaded(Message):
+    def __init__(self, names: list[str], a: BuildResults | None, b: BuildResults | None) -> None:
+        super().__init__()
+        self.names, self.a, self.b = names, a, b
 
 
 def class_names() -> list[str]:
@@ -54,7 +83,7 @@ def top5_text(title: str, row: ImageRow | None, names: list[str]) -> Text:
         return t
     for k, (cid, p) in enumerate(zip(row.topk, row.probs, strict=False)):
         hit = row.label is not None and cid == row.label
-        line = f"{'✓' if hit else ' '} {cid:>4} {short_name(names, cid)[:16]:<16} {100 * p:5.1f}%\n"
+        line = f"{'✓' if hit else ' '}{cid:>4} {short_name(names, cid)[:13]:<13} {100 * p:5.1f}%\n"
         t.append(line, style="bold green" if hit else ("red" if k == 0 and row.label is not None else ""))
     return t
 
@@ -62,19 +91,20 @@ def top5_text(title: str, row: ImageRow | None, names: list[str]) -> Text:
 class DatasetPane(Vertical):
     BINDINGS = bindings("dataset")
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, store: Store, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.store = store
         self.a: BuildResults | None = None
         self.b: BuildResults | None = None
         self.filter = "all"
         self.ids: list[str] = []
         self.names: list[str] = []
         self._choices: list[tuple[str, str]] = []
+        self._recipes: dict[str, str] = {}
+        self._runs_seen: tuple[tuple[int, str], ...] = ()
         self._syncing = False
-
-    @property
-    def wb(self) -> WorkbenchApp:
-        return self.app  # type: ignore[return-value]
+        self._loader = Background("hrnet-wb-results")
+        self._shown: ImageRow | None = None
 
     def compose(self) -> ComposeResult:
         from workbench.tui.widgets.image_view import image_widget
@@ -90,24 +120,50 @@ class DatasetPane(Vertical):
             with Vertical(id="ds-view"):
                 yield image_widget(None, id="image")
                 yield Static("", id="caption", markup=False)
-            with Vertical(id="ds-top5"):
+            with VerticalScroll(id="ds-top5"):
+                yield Static("", id="ds-gt", markup=False)
                 yield Static("", id="top5-a")
                 yield Static("", id="top5-b")
 
     def on_mount(self) -> None:
         self._show_filter()
         self.reload()
+        self.set_interval(POLL_S, self._poll_store)
+
+    def on_unmount(self) -> None:
+        self._loader.cancel()
 
     # -- choosing runs -----------------------------------------------------------------
+    def _recipe(self, build: str) -> str:
+        if build not in self._recipes:
+            art = self.store.artifact(build)
+            self._recipes[build] = recipe(art) if art else build
+        return self._recipes[build]
+
     def choices(self) -> list[tuple[str, str]]:
-        """(label, "run_id/build") for every run build that has results, newest first."""
-        out: list[tuple[str, str]] = []
-        for r in self.wb.store.runs(200):
+        """(label, "run_id/build") for every run build that has results; the newest ok
+        run first, then the others newest first (a cancelled run's partial results stay
+        reachable, but are never the default)."""
+        ok: list[tuple[str, str]] = []
+        other: list[tuple[str, str]] = []
+        runs = self.store.runs(200)
+        self._runs_seen = tuple((r.id, r.status) for r in runs)
+        for r in runs:
             for build in builds_in(r.out_dir):
-                out.append((f"r{r.id} {short_build(build)}", f"{r.id}/{build}"))
-        return out
+                tag = "" if r.status == "ok" else f" ({r.status})"
+                entry = (f"r{r.id} {self._recipe(build)}{tag}", f"{r.id}/{build}")
+                (ok if r.status == "ok" else other).append(entry)
+        return ok + other
+
+    def _poll_store(self) -> None:
+        """Follow the store: a new run, or a run that changed status, refreshes the pickers."""
+        seen = tuple((r.id, r.status) for r in self.store.runs(200))
+        if seen != self._runs_seen:
+            self.reload()
 
     def action_reload(self) -> None:
+        self.a = self.b = None  # re-read the files even when the same runs stay chosen
+        self._recipes.clear()
         self.reload()
 
     def reload(self, a: str | None = None, b: str | None = None) -> None:
@@ -123,6 +179,8 @@ class DatasetPane(Vertical):
         self._syncing = True
         try:
             options = [(Text(label, no_wrap=True, overflow="ellipsis"), v) for label, v in self._choices]
+            sa.prompt = "(pick run A)" if self._choices else "(no runs yet)"
+            sb.prompt = "(none)"
             sa.set_options(options)
             sb.set_options(options)
             if keep_a in values:
@@ -137,7 +195,9 @@ class DatasetPane(Vertical):
             self._syncing = False
         va = str(sa.value) if sa.value != Select.NULL else None
         vb = str(sb.value) if sb.value != Select.NULL else None
-        self.load_results(va, vb)
+        if (va, vb) != ((f"{self.a.run_id}/{self.a.build}" if self.a else None),
+                        (f"{self.b.run_id}/{self.b.build}" if self.b else None)):
+            self.load_results(va, vb)
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if self._syncing or event.select.id not in ("run-a", "run-b"):
@@ -146,13 +206,24 @@ class DatasetPane(Vertical):
         self.load_results(str(sa.value) if sa.value != Select.NULL else None,
                           str(sb.value) if sb.value != Select.NULL else None)
 
-    @work(thread=True, group="dataset-load", exclusive=True, exit_on_error=False)
     def load_results(self, a: str | None, b: str | None) -> None:
-        """Read the chosen builds' results.jsonl off the UI thread."""
-        names = self.names or class_names()
-        ra = self._read(a)
-        rb = self._read(b) if b and b != a else None
-        self.app.call_from_thread(self._loaded, names, ra, rb)
+        """Read the chosen builds' results.jsonl on a daemon thread (quitting never waits)."""
+        self._loader.start(self._load, a, b)
+
+    def _load(self, cancelled: Callable[[], bool], a: str | None, b: str | None) -> None:
+        try:
+            names = self.names or class_names()
+            ra = self._read(a)
+            rb = self._read(b) if b and b != a else None
+        except Exception as exc:  # noqa: BLE001 - the one error modal shows it
+            self.post_message(BackgroundFailed(exc))
+            return
+        if not cancelled():
+            self.post_message(ResultsLoaded(names, ra, rb))
+
+    @property
+    def is_loading(self) -> bool:
+        return self._loader.running
 
     def _read(self, value: str | None) -> BuildResults | None:
         from workbench.tui.results import read_results, results_path
@@ -160,13 +231,15 @@ class DatasetPane(Vertical):
         if not value:
             return None
         run_s, build = value.split("/", 1)
-        row = self.wb.store.run_record(int(run_s))
+        row = self.store.run_record(int(run_s))
         if row is None:
             return None
-        return read_results(results_path(row["out_dir"], build), int(run_s), build)
+        out = read_results(results_path(row["out_dir"], build), int(run_s), build)
+        out.recipe = self._recipe(build)
+        return out
 
-    def _loaded(self, names: list[str], a: BuildResults | None, b: BuildResults | None) -> None:
-        self.names, self.a, self.b = names, a, b
+    def on_results_loaded(self, message: ResultsLoaded) -> None:
+        self.names, self.a, self.b = message.names, message.a, message.b
         self.refresh_list()
 
     # -- the list --------------------------------------------------------------------------
@@ -180,13 +253,16 @@ class DatasetPane(Vertical):
             self.show_image(None)
             return
         self.ids = filter_ids(self.a, self.b, self.filter)
+        width = (ol.content_size.width - 1) if ol.content_size.width > 4 else LIST_WIDTH
         for i in self.ids:
             ra, rb = self.a.rows.get(i), self.b.rows.get(i) if self.b else None
             label = ra.label if ra else (rb.label if rb else None)
             text = f"{mark(ra, rb)} {_short_id(i)} {short_name(self.names, label)}"
-            ol.add_option(Option(Text(text[:LIST_WIDTH], no_wrap=True), id=i))
+            ol.add_option(Option(Text(text[:width], no_wrap=True, overflow="crop"), id=i))
         if not self.ids:
-            ol.add_option(Option(Text(f"no images match '{self.filter}'"), disabled=True))
+            why = "pick run B to compare" if self.filter == "flipped" and self.b is None \
+                else f"no images match '{self.filter}'"
+            ol.add_option(Option(Text(why), disabled=True))
             self.show_image(None)
         else:
             ol.highlighted = 0
@@ -200,17 +276,23 @@ class DatasetPane(Vertical):
         ra = self.a.rows.get(image_id) if (self.a and image_id) else None
         rb = self.b.rows.get(image_id) if (self.b and image_id) else None
         row = ra or rb
-        img = self.query_one("#image")
+        img: Any = self.query_one("#image")
         caption = self.query_one("#caption", Static)
+        gt_line = self.query_one("#ds-gt", Static)
         if row is None:
-            img.image = None  # type: ignore[attr-defined]
+            img.image = None
             caption.update("")
+            gt_line.update("")
             self.query_one("#top5-a", Static).update("")
             self.query_one("#top5-b", Static).update("")
             return
         self._set_image(img, row)
-        gt = "no label" if row.label is None else f"gt {row.label} {short_name(self.names, row.label)}"
-        caption.update(f"{gt}\n{Path(row.path).name}")  # the label first: names get cut
+        caption.update(Path(row.path).name)
+        # The ground truth heads the top-5 column, on its own line, so it is never read
+        # as one of the predictions.
+        gt_line.update(Text("no label" if row.label is None else
+                            f"truth {row.label} {short_name(self.names, row.label)}",
+                            style="bold"))
         assert self.a is not None
         self.query_one("#top5-a", Static).update(top5_text(f"A {self.a.label}", ra, self.names))
         self.query_one("#top5-b", Static).update(
@@ -219,16 +301,42 @@ class DatasetPane(Vertical):
     def _set_image(self, img: Any, row: ImageRow) -> None:
         from workbench.tui.widgets.image_view import load_pil
 
+        self._shown = row
         try:
-            img.image = load_pil(row.path)
+            pil = load_pil(row.path)
         except (OSError, ValueError):
             img.image = None
+            return
+        self._size_image(img, pil.width, pil.height)
+        img.image = pil
+
+    def _size_image(self, img: Any, width: int, height: int) -> None:
+        view = self.query_one("#ds-view")
+        cols, rows = view.content_size.width, view.content_size.height - 1  # the caption
+        w, h = fit_image(width, height, cols, rows)
+        img.styles.width, img.styles.height = max(w, 1), max(h, 1)
+
+    def on_resize(self, event: Resize) -> None:
+        self.set_class(event.size.width < 76, "-narrow")
+        self.call_after_refresh(self._resize_image)
+
+    def _resize_image(self) -> None:
+        img: Any = self.query_one("#image")
+        pil = getattr(img, "image", None)
+        if pil is not None and hasattr(pil, "width"):
+            self._size_image(img, pil.width, pil.height)
 
     # -- actions ---------------------------------------------------------------------------
     def action_cycle_filter(self) -> None:
         self.filter = FILTERS[(FILTERS.index(self.filter) + 1) % len(FILTERS)]
         self._show_filter()
         self.refresh_list()
+        if self.filter == "flipped" and self.b is None and self.a is not None:
+            # flipped compares A with B: ask for B rather than show an empty list
+            sb = self.query_one("#run-b", Select)
+            sb.focus()
+            sb.expanded = True
+            self.app.notify("flipped compares run A with run B: pick B", timeout=3)
 
     def _show_filter(self) -> None:
         self.query_one("#ds-filter", Label).update(f"filter: {self.filter} (f)")
@@ -247,6 +355,7 @@ class DatasetPane(Vertical):
 
     def open_runs(self, a: str, b: str | None = None) -> None:
         """Show run builds ``a`` (and ``b``): values are "run_id/build"."""
+        self.a = self.b = None  # load even when the same pair is asked again
         self.reload(a, b)
 
 

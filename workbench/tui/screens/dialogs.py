@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from textual.app import ComposeResult
@@ -10,39 +12,65 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label
 
-from workbench.tui.board import compare, short_build
+from workbench.errors import WorkbenchError
+from workbench.tui.board import compare, recipe
 from workbench.tui.commands import bindings
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class ProfileNameDialog(ModalScreen[str | None]):
-    """Ask for a new profile's name; returns it (validated as a file stem) or None."""
+class ProfileNameDialog(ModalScreen[Path | None]):
+    """Ask for a new profile's name and save it with ``save(name) -> path``.
+
+    The dialog shows the folder in full, pre-fills a name no file there has, and stays
+    open with an error line when the name is bad or the save fails (an existing file,
+    a read-only folder); it returns the saved path, or None when closed.
+    """
 
     BINDINGS = bindings("dialog")
 
-    def __init__(self, suggestion: str = "") -> None:
+    def __init__(self, folder: Path, suggestion: str, save: Callable[[str], Path]) -> None:
         super().__init__()
+        self.folder = folder
         self.suggestion = suggestion
+        self.save = save
 
     def compose(self) -> ComposeResult:
         with Vertical(id="name-box", classes="dialog-box"):
-            yield Label("Save the current choices as profiles/<name>.toml", classes="dialog-title")
+            yield Label("Save the current choices as a profile", classes="dialog-title")
+            yield Label(f"in {self.folder}/", id="name-folder")
             yield Input(self.suggestion, placeholder="name, e.g. w18_int8_ov", id="profile-name",
                         compact=True)
+            yield Label("", id="name-target")
             yield Label("", id="name-error")
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
+        self._show_target(self.suggestion)
+
+    def _show_target(self, value: str) -> None:
+        name = value.strip().removesuffix(".toml")
+        self.query_one("#name-target", Label).update(
+            f"→ {self.folder / (name + '.toml')}" if name else "")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._show_target(event.value)
+        self.query_one("#name-error", Label).update("")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         name = event.value.strip().removesuffix(".toml")
+        error = self.query_one("#name-error", Label)
         if not _NAME.match(name):
-            self.query_one("#name-error", Label).update(
-                "letters, digits, '_', '-', '.'; starting with a letter or digit")
+            error.update("letters, digits, '_', '-', '.'; starting with a letter or digit")
             return
-        self.dismiss(name)
+        try:
+            path = self.save(name)
+        except (WorkbenchError, OSError) as exc:
+            error.update(str(exc))
+            return
+        self.dismiss(path)
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -59,17 +87,19 @@ class CompareDialog(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="compare-box", classes="dialog-box"):
-            yield Label(f"A: run {self.a['run_id']} {short_build(self.a['build'])}   "
-                        f"B: run {self.b['run_id']} {short_build(self.b['build'])}",
-                        classes="dialog-title")
+            yield Label(f"A: run {self.a['run_id']} {recipe(self.a)}\n"
+                        f"B: run {self.b['run_id']} {recipe(self.b)}", classes="dialog-title")
             yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)
-        for label, width in (("metric", 11), ("A", 17), ("B", 17), ("B − A", 18)):
-            t.add_column(label, width=width)  # 80 columns: truncate, never push B − A off
-        for row in compare(self.a, self.b):
-            t.add_row(*(cell[:17] if i in (1, 2) else cell for i, cell in enumerate(row)))
+        rows = compare(self.a, self.b)
+        # Widths from the content (the recipes are abbreviated by rule, never cut).
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(("metric", "A", "B", "B − A"))]
+        for label, width in zip(("metric", "A", "B", "B − A"), widths, strict=True):
+            t.add_column(label, width=width)
+        for row in rows:
+            t.add_row(*row)
         t.focus()
 
     def action_close(self) -> None:

@@ -1,13 +1,39 @@
-"""The help screen: every command of the registry, grouped by where it works."""
+"""The help screen: every command of the registry, grouped by where it works.
+
+The text wraps to the dialog's width (nothing is cut at 80 columns) and the groups carry
+the names the tabs use.
+"""
 
 from __future__ import annotations
 
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Label
+from textual.widgets import Label, Static
 
-from workbench.tui.commands import SCOPE_TITLES, SCOPES, bindings, commands_for, key_label
+from workbench.tui.commands import PANE_NAMES, SCOPES, Command, bindings, commands_for, key_label
+
+SECTION_TITLES = {"app": "Everywhere", **{k: f"{v} pane" for k, v in PANE_NAMES.items()},
+                  "dialog": "Dialogs (error, help, file picker, compare)"}
+
+
+def help_table(scopes: tuple[str, ...] = SCOPES) -> Table:
+    """One table: a bold section row per pane, then key, command, what it does (wrapped)."""
+    table = Table(box=None, show_header=True, header_style="bold", expand=True, pad_edge=False)
+    table.add_column("key", no_wrap=True, width=7)
+    table.add_column("command", no_wrap=True, width=11)
+    table.add_column("what it does", ratio=1, overflow="fold")
+    for scope in scopes:
+        table.add_row(Text(SECTION_TITLES[scope], style="bold underline"), "", "")
+        for cmd in commands_for(scope):
+            table.add_row(key_label(cmd), cmd.title, cmd.tooltip)
+    return table
+
+
+def listed_commands(scopes: tuple[str, ...] = SCOPES) -> list[Command]:
+    return [c for s in scopes for c in commands_for(s)]
 
 
 class HelpScreen(ModalScreen[None]):
@@ -16,16 +42,11 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="help-box", classes="dialog-box"):
             yield Label("Keys  (Esc closes; Ctrl+P finds any command by name)", classes="dialog-title")
-            yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
+            with VerticalScroll(id="help-scroll"):
+                yield Static(help_table(), id="help-text")
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_columns("where", "key", "command", "what it does")
-        for scope in SCOPES:
-            for cmd in commands_for(scope):
-                table.add_row(SCOPE_TITLES[scope].split()[0], key_label(cmd), cmd.title, cmd.tooltip,
-                              key=cmd.id)
-        table.focus()
+        self.query_one("#help-scroll").focus()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -1,5 +1,9 @@
 """Leaderboard pane: every recorded (run, build) from the store; sort, filter, mark two to
-compare; plots of accuracy against throughput per build and of the latency distribution."""
+compare; plots of accuracy against throughput per build and of the latency distribution.
+
+ok rows come first; rows of cancelled and failed runs are hidden until 'a' shows them.
+The build column is the whole recipe, abbreviated by rule from the store's fields.
+"""
 
 from __future__ import annotations
 
@@ -9,45 +13,51 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label
 
+from workbench.store import LOWER_IS_BETTER
 from workbench.tui.board import (
     COLUMNS,
     PLOTS,
     SORT_KEYS,
     accuracy_vs_throughput,
+    axis_range,
     cell,
+    filter_error,
     filter_rows,
     grid_labels,
     latency_distribution,
+    recipe,
     row_key,
     sort_rows,
+    visible_rows,
 )
 from workbench.tui.commands import bindings
+from workbench.tui.messages import OpenRuns
 
 if TYPE_CHECKING:  # pragma: no cover
-    from workbench.tui.app import WorkbenchApp
+    from workbench.store import Store
 
 
 class LeaderboardPane(Vertical):
     BINDINGS = bindings("leaderboard")
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, store: Store, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.store = store
         self.all_rows: list[dict[str, Any]] = []
         self.rows: list[dict[str, Any]] = []
         self.sort_key = "top1"
         self.descending: bool | None = None
         self.marked: list[str] = []
         self.plot_kind = PLOTS[0]
-
-    @property
-    def wb(self) -> WorkbenchApp:
-        return self.app  # type: ignore[return-value]
+        self.show_all = False
+        self.filter_problem = ""
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field-row"):
             yield Input(placeholder="/ filter: int8  backend=ort-cpu  run name…", id="lb-filter",
                         compact=True)
             yield Label("", id="lb-status")
+        yield Label("", id="lb-error")
         table: DataTable[str] = DataTable(id="board", cursor_type="row", zebra_stripes=True)
         for key, header, _spec, width in COLUMNS:
             table.add_column(header, key=key, width=width)
@@ -63,13 +73,19 @@ class LeaderboardPane(Vertical):
         self.reload()
 
     def reload(self) -> None:
-        self.all_rows = self.wb.store.leaderboard()
+        self.all_rows = self.store.leaderboard()
         self.apply()
 
     def apply(self) -> None:
         """Filter, sort, draw the table and the plot from ``all_rows``."""
         text = self.query_one("#lb-filter", Input).value
-        self.rows = sort_rows(filter_rows(self.all_rows, text), self.sort_key, self.descending)
+        shown = visible_rows(self.all_rows, self.show_all)
+        self.filter_problem = filter_error(self.all_rows, text)
+        error = self.query_one("#lb-error", Label)
+        error.update(self.filter_problem)
+        error.display = bool(self.filter_problem)
+        self.rows = [] if self.filter_problem else sort_rows(filter_rows(shown, text), self.sort_key,
+                                                             self.descending)
         present = {row_key(r) for r in self.all_rows}
         self.marked = [k for k in self.marked if k in present]
         table = self.query_one("#board", DataTable)
@@ -86,31 +102,41 @@ class LeaderboardPane(Vertical):
         self.draw_plot()
 
     def _status(self) -> None:
-        from workbench.store import LOWER_IS_BETTER
-
         d = self.descending if self.descending is not None else self.sort_key not in LOWER_IS_BETTER
         arrow = "↓" if d else "↑"
         marks = f" · marked {len(self.marked)}/2" if self.marked else ""
+        hidden = len(self.all_rows) - len(visible_rows(self.all_rows, self.show_all))
+        more = f" · {hidden} hidden (a)" if hidden else (" · all (a)" if self.show_all else "")
         self.query_one("#lb-status", Label).update(
-            f"{len(self.rows)}/{len(self.all_rows)} rows · sort {self.sort_key} {arrow}{marks}")
+            f"{len(self.rows)}/{len(self.all_rows)} rows · sort {self.sort_key} {arrow}{marks}{more}")
 
     def draw_plot(self) -> None:
         from workbench.tui.widgets.plot import Plot
 
         plot = self.query_one("#lb-plot", Plot)
         if self.plot_kind == "accuracy-vs-throughput":
-            plot.scatter(accuracy_vs_throughput(self.rows), title="top-1 % vs img/s per build",
-                         xlabel="img/s", ylabel="top-1 %", empty="no run with both figures yet")
+            series = accuracy_vs_throughput(self.rows)
+            ys = [y for s in series for y in s.y]
+            xs = [x for s in series for x in s.x]
+            plot.scatter(series, title="top-1 % (up) vs img/s (across), per build kind",
+                         xlabel="img/s", ylabel="top-1 %", empty="no run with both figures yet",
+                         ylim=axis_range(ys, 0.0, 100.0, min_span=2.0),
+                         xlim=axis_range(xs, 0.0, None, min_span=1.0))
             return
         row = self.current_row()
         if row is None:
-            plot.lines([], title="latency (ms) per grid point", xlabel="grid point", ylabel="ms")
+            plot.lines([], title="latency per grid point", xlabel="grid point", ylabel="ms")
             return
-        metrics = self.wb.store.metrics(int(row["run_id"]))
+        metrics = self.store.metrics(int(row["run_id"]))
         series = latency_distribution(metrics, [row["build"]])
-        plot.lines(series, title=f"run {row['run_id']} {row['build'][:28]}: p50/p90/p99 ms",
+        # one build at a time: the legend says which percentile, the title which build
+        series = [type(s)(s.label.rsplit(" ", 1)[-1], s.x, s.y) for s in series]
+        ys = [y for s in series for y in s.y]
+        plot.lines(series, title=f"latency ms per batch×streams×threads · run {row['run_id']} "
+                                 f"{recipe(row)}",
                    xlabel="batch×streams×threads", ylabel="ms",
-                   xticks=grid_labels(metrics, row["build"]), empty="no bench grid recorded")
+                   xticks=grid_labels(metrics, row["build"]), empty="no bench grid recorded",
+                   ylim=axis_range(ys, 0.0, None, min_span=1.0))
 
     def current_row(self) -> dict[str, Any] | None:
         table = self.query_one("#board", DataTable)
@@ -127,7 +153,7 @@ class LeaderboardPane(Vertical):
             self.apply()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "lb-filter":
+        if event.input.id == "lb-filter" and not self.filter_problem:
             self.query_one("#board", DataTable).focus()
 
     # -- actions ---------------------------------------------------------------------------
@@ -138,10 +164,12 @@ class LeaderboardPane(Vertical):
         self.apply()
 
     def action_reverse_sort(self) -> None:
-        from workbench.store import LOWER_IS_BETTER
-
         current = self.descending if self.descending is not None else self.sort_key not in LOWER_IS_BETTER
         self.descending = not current
+        self.apply()
+
+    def action_toggle_all(self) -> None:
+        self.show_all = not self.show_all
         self.apply()
 
     def action_focus_filter(self) -> None:
@@ -177,8 +205,9 @@ class LeaderboardPane(Vertical):
         self.draw_plot()
 
     def action_open_in_dataset(self) -> None:
-        rows = self.marked_rows() or ([self.current_row()] if self.current_row() else [])
+        current = self.current_row()
+        rows = self.marked_rows() or ([current] if current else [])
         if not rows:
             return
-        vals = [f"{r['run_id']}/{r['build']}" for r in rows if r]
-        self.wb.open_in_dataset(vals[0], vals[1] if len(vals) > 1 else None)
+        vals = [f"{r['run_id']}/{r['build']}" for r in rows]
+        self.post_message(OpenRuns(vals[0], vals[1] if len(vals) > 1 else None))

@@ -1,80 +1,73 @@
 """Models pane: source × variant (params, GMACs, default preprocessing), weights, profile.
 
 The first frame never waits for torch: the variant table is filled from the name
-registry (``workbench.sources.variants``, no torch), and params/GMACs and the
-preprocessing preset are computed for the highlighted variant in a worker (they import
-torch/timm) and cached for the session.
+registry (``workbench.sources.variants``, no torch) and from the counts already cached in
+``<home>/cache/cost.json``. What is missing is counted in a child process
+(:mod:`workbench.tui.count_worker`: it imports torch/timm, which would hold this
+process's GIL for seconds), the highlighted variant first, with a spinner in the variant
+column's header while it runs; quitting ends it at once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from textual import work
+from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import DataTable, Input, Label, Select, Static
 
 from workbench.errors import BadInput
-from workbench.input_size import parse_input_size
+from workbench.input_size import check_input_size, parse_input_size
+from workbench.tui.background import Background
 from workbench.tui.commands import bindings
+from workbench.tui.messages import LoadProfile, ProfileEdited, QueueRun, SaveProfileRequested
 
 if TYPE_CHECKING:  # pragma: no cover
-    from workbench.tui.app import WorkbenchApp
+    from workbench.home import Home
+    from workbench.profile import Profile
 
 SOURCES = ("timm", "official", "mmcls")
 FIRST_DETAILS_DELAY_S = 0.5
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 # Counted once per process (the counts depend only on the code, not on the session).
 _COSTS: dict[tuple[str, str, tuple[int, int]], tuple[str, str, str]] = {}
 _PREPROCESS: dict[tuple[str, str, tuple[int, int]], str] = {}
 WEIGHT_KINDS = (("random-init", "random-init"), ("local file…", "file"), ("hub cache", "hub"))
 
 
-def variant_cost(source: str, variant: str, input_size: tuple[int, int],
-                 cache_file: Path | None) -> tuple[str, str, str]:
-    """(params in M, compute, the compute's name) as ``source`` itself counts and prints
-    them (NOTES §3: official GFLOPs = MACs/2^30, mmcls mmcv "Flops (G)", timm fvcore
-    GMACs). The sources package counts on the meta device and caches per torch/timm."""
-    from workbench.sources.cost import CONVENTIONS, cost_table
+class CostCounted(Message):
+    """Posted by the counting thread: one variant's (params, compute, compute name)."""
 
-    row = cost_table(source, cache_file, input_size, (variant,))[0]
-    return row.params_m, row.cost, CONVENTIONS[source].cost_name
-
-
-def default_preprocess(source: str, variant: str, input_size: tuple[int, int]) -> str:
-    """One line describing the preprocessing a run of this model would use by default."""
-    from workbench.data.preprocess import preset_for
-
-    tag = ""
-    if source == "timm":
-        from workbench.sources.timm_source import default_tag
-
-        tag = default_tag(variant)
-    cfg = preset_for(source=source, variant=variant, pretrained_tag=tag, input_size=input_size)
-    rh, rw = cfg.resize_size
-    h, w = cfg.input_size
-    resize = f"short side {rh}" if cfg.resize_mode == "short" else f"{rh}×{rw} {cfg.resize_mode}"
-    mean = ",".join(f"{m:.3f}" for m in cfg.mean)
-    std = ",".join(f"{s:.3f}" for s in cfg.std)
-    return (f"{cfg.name}: resize {resize} {cfg.interpolation} → crop {h}×{w} "
-            f"(crop_pct {cfg.crop_pct:.3f}); mean {mean} std {std}")
+    def __init__(self, source: str, variant: str, size: tuple[int, int],
+                 cost: tuple[str, str, str] | None, preprocess: str | None) -> None:
+        super().__init__()
+        self.source, self.variant, self.size = source, variant, size
+        self.cost, self.preprocess = cost, preprocess
 
 
 class ModelsPane(Vertical):
     BINDINGS = bindings("models")
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, home: Home, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.home = home
         self.costs = _COSTS
         self.preprocess = _PREPROCESS
+        self.profile: Profile | None = None
+        self.profile_path = ""
+        self._profile_options: list[tuple[str, str]] = []
+        self._table_source: tuple[str, tuple[int, int]] | None = None
         self._syncing = False
         self._synced = False  # widget events before the first sync are the widgets' defaults
         self._started = False
-
-    @property
-    def wb(self) -> WorkbenchApp:
-        return self.app  # type: ignore[return-value]
+        self._counter = Background("hrnet-wb-count")
+        self._count_proc: Any = None
+        self._count_size: tuple[int, int] | None = None
+        self._spin = 0
 
     def compose(self) -> ComposeResult:
         from workbench.sources.variants import VARIANTS
@@ -90,9 +83,9 @@ class ModelsPane(Vertical):
                 table.add_column("M par", key="params", width=6)
                 table.add_column("G cost", key="gmacs", width=6)
                 for name in VARIANTS:
-                    table.add_row(name, "…", "…", key=name)
+                    table.add_row(name, "", "", key=name)
                 yield table
-            with Vertical(id="models-right"):
+            with VerticalScroll(id="models-right"):
                 yield Static("", id="model-info", markup=False)
                 with Horizontal(classes="field"):
                     yield Label("Weights", classes="field-label")
@@ -105,40 +98,42 @@ class ModelsPane(Vertical):
                                 max_length=11)
                 with Horizontal(classes="field"):
                     yield Label("Profile", classes="field-label")
-                    yield Select([], prompt="(current choices)", id="profile-select", compact=True, type_to_search=False)
+                    yield Select([], prompt="(current choices)", id="profile-select", compact=True,
+                                 type_to_search=False)
                 yield Static("", id="models-hint", markup=False)
 
     def on_mount(self) -> None:
-        self.reload_profiles()
         self._started = False
-        # The profile (pydantic, ~0.25 s) is shown once the first frame is out: the app
-        # calls sync_from_profile on Ready.
-        # The first count imports torch and timm (seconds, and it holds the GIL while
-        # importing): start it only once the first frame is on screen.
+        self.set_interval(0.25, self._tick_spinner)
+        # Counting imports torch and timm (seconds, and it holds the GIL while importing):
+        # start it only once the first frame is on screen.
         self.call_after_refresh(self.set_timer, FIRST_DETAILS_DELAY_S, self._start_details)
+
+    def on_unmount(self) -> None:
+        self.stop_counting()
 
     def _start_details(self) -> None:
         self._started = True
-        self.show_info()
+        if self.profile is not None:
+            self.show_info()
 
     # -- the app's profile → widgets ---------------------------------------------------
-    def sync_from_profile(self) -> None:
+    def show_profile(self, profile: Profile, path: str) -> None:
         """Show the app's current profile (after loading one, or at start)."""
-        prof = self.wb.profile
+        self.profile, self.profile_path = profile, path
         self._syncing = True
         try:
-            self.query_one("#source", Select).value = prof.model.source
+            self.query_one("#source", Select).value = profile.model.source
             table = self.query_one("#variants", DataTable)
-            variant = self._variant_name(prof.model.variant)
+            variant = self._variant_name(profile.model.variant)
             if variant in table.rows:
                 table.move_cursor(row=table.get_row_index(variant))
-            h, w = prof.model.input_size
+            h, w = profile.model.input_size
             self.query_one("#input-size", Input).value = str(h) if h == w else f"{h}x{w}"
-            self.query_one("#weights-kind", Select).value = _weights_kind(prof.model.weights)
-            if self.wb.profile_path:
-                sel = self.query_one("#profile-select", Select)
-                if any(v == self.wb.profile_path for _l, v in self._profile_options):
-                    sel.value = self.wb.profile_path
+            self.query_one("#weights-kind", Select).value = _weights_kind(profile.model.weights)
+            sel = self.query_one("#profile-select", Select)
+            if path and any(v == path for _l, v in self._profile_options):
+                sel.value = path
         finally:
             self._syncing = False
             self._synced = True
@@ -146,7 +141,6 @@ class ModelsPane(Vertical):
 
     @staticmethod
     def _variant_name(name: str) -> str:
-        from workbench.errors import BadInput
         from workbench.sources.variants import resolve_variant
 
         try:
@@ -154,85 +148,184 @@ class ModelsPane(Vertical):
         except BadInput:
             return name
 
-    _profile_options: list[tuple[str, str]] = []
+    def show_profiles(self, options: list[tuple[str, str]]) -> None:
+        """The profile files the app found: (label, path)."""
+        self._profile_options = options
+        self._syncing = True
+        try:
+            sel = self.query_one("#profile-select", Select)
+            sel.set_options(options)
+            if self.profile_path and any(v == self.profile_path for _l, v in options):
+                sel.value = self.profile_path
+        finally:
+            self._syncing = False
 
-    def reload_profiles(self) -> None:
-        d = self.wb.profiles_dir
-        files = sorted(d.glob("*.toml")) if d.is_dir() else []
-        self._profile_options = [(p.stem, str(p)) for p in files]
-        self.query_one("#profile-select", Select).set_options(self._profile_options)
+    def _edit(self, field: str, value: Any) -> None:
+        """Ask the app to change its profile (it owns it); the pane shows the result."""
+        self.post_message(ProfileEdited(field, value))
 
     # -- widgets → the app's profile --------------------------------------------------
     def on_select_changed(self, event: Select.Changed) -> None:
-        if self._syncing or not self._synced:
+        if self._syncing or not self._synced or self.profile is None \
+                or event.value != event.select.value:  # a stale message, not the user's
             return
         sid = event.select.id
-        prof = self.wb.profile
+        prof = self.profile
         # Select.Changed is a message, so it also arrives after our own programmatic
         # updates: act only on a value that differs from the profile.
         if sid == "source" and event.value != Select.NULL and event.value != prof.model.source:
-            prof.model.source = str(event.value)  # type: ignore[assignment]
-            self.show_info()
+            self._edit("model.source", str(event.value))
         elif sid == "weights-kind" and event.value != _weights_kind(prof.model.weights):
-            if event.value == "random-init":
-                prof.model.weights = "random-init"
-            elif event.value == "hub":
-                prof.model.weights = "hub"
+            if event.value in ("random-init", "hub"):
+                self._edit("model.weights", str(event.value))
             elif event.value == "file" and not Path(prof.model.weights).is_file():
                 self.action_pick_weights()
-            self.show_info()
-        elif sid == "profile-select" and event.value not in (Select.NULL, self.wb.profile_path):
-            self.wb.load_profile_file(str(event.value))
+        elif sid == "profile-select" and event.value not in (Select.NULL, self.profile_path):
+            self.post_message(LoadProfile(str(event.value)))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id != "variants" or event.row_key.value is None or not self._synced:
             return
-        if not self._syncing:
-            self.wb.profile.model.variant = event.row_key.value
-        self.show_info()
+        if not self._syncing and self.profile is not None \
+                and event.row_key.value != self.profile.model.variant:
+            self._edit("model.variant", event.row_key.value)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id != "input-size" or self._syncing or not self._synced:
             return
         hint = self.query_one("#models-hint", Static)
         try:
-            size = parse_input_size(event.value)
+            size = check_input_size(parse_input_size(event.value))
         except BadInput as exc:
             hint.update(str(exc))
             return
-        from pydantic import ValidationError
-
-        try:
-            self.wb.profile.model.input_size = size
-        except ValidationError as exc:
-            hint.update(str(exc.errors()[0]["msg"]).removeprefix("Value error, "))
-            return
         hint.update("")
-        self.show_info()
+        if self.profile is not None and tuple(self.profile.model.input_size) != tuple(size):
+            self._edit("model.input_size", size)
 
     # -- details --------------------------------------------------------------------
     def show_info(self) -> None:
-        """Render the details and, if anything is missing, count it in a worker."""
-        m = self.wb.profile.model
+        """Render the details and the table; count what is missing on a daemon thread."""
+        if self.profile is None:
+            return
+        m = self.profile.model
         name = self._variant_name(m.variant)
         size: tuple[int, int] = (int(m.input_size[0]), int(m.input_size[1]))
         missing = self._render_info()
-        if self._table_source != (m.source, size):  # show what is known for this source
+        if self._table_source != (m.source, size):  # what is known for this source and size
             self._table_source = (m.source, size)
+            self._fill_from_cache(m.source, size)
+        if missing and self._started and not (self._counter.running and self._count_size == size):
+            # One child counts every source for this size; a change of source needs none.
             table = self.query_one("#variants", DataTable)
-            for row_key in list(table.rows):
-                key = str(row_key.value)
-                cost = self.costs.get((m.source, key, size))
-                table.update_cell(key, "params", cost[0] if cost else "…")
-                table.update_cell(key, "gmacs", cost[1] if cost else "…")
-        if missing and self._started:
-            self.compute_details(m.source, name, size)
+            todo = [str(k.value) for k in table.rows
+                    if any((s, str(k.value), size) not in self.costs for s in SOURCES)]
+            if name in todo:
+                todo.remove(name)
+            self.stop_counting()
+            self._count_size = size
+            self._counter.start(self._count, size, [name, *todo])
+
+    def _fill_from_cache(self, source: str, size: tuple[int, int]) -> None:
+        from workbench.sources.cost import CONVENTIONS, cached_costs
+
+        table = self.query_one("#variants", DataTable)
+        names = tuple(str(k.value) for k in table.rows)
+        try:
+            cached = cached_costs(source, self.home.cache / "cost.json", size, names)
+        except (OSError, ValueError, BadInput):
+            cached = {}
+        for name, row in cached.items():
+            self.costs.setdefault((source, name, size),
+                                  (row.params_m, row.cost, CONVENTIONS[source].cost_name))
+        for name in names:
+            cost = self.costs.get((source, name, size))
+            table.update_cell(name, "params", cost[0] if cost else "")
+            table.update_cell(name, "gmacs", cost[1] if cost else "")
+
+    def _count(self, cancelled: Callable[[], bool], size: tuple[int, int],
+               names: list[str]) -> None:
+        """On a daemon thread: run the counting child (the highlighted variant first) and
+        post each source's figures as lines arrive; quitting ends the child."""
+        import json
+        import subprocess
+        import sys
+
+        cmd = [sys.executable, "-m", "workbench.tui.count_worker", str(size[0]), str(size[1]),
+               str(self.home.cache / "cost.json"), *names]
+        try:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                    stdin=subprocess.DEVNULL, text=True,
+                                    preexec_fn=_die_with_parent if sys.platform.startswith("linux")
+                                    else None)
+        except OSError as exc:
+            self.post_message(CostCounted("", names[0], size, None, f"(not counted: {exc})"))
+            return
+        self._count_proc = proc
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if cancelled():
+                    break
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                for source in SOURCES:
+                    cost = rec.get("costs", {}).get(source)
+                    error = rec.get("errors", {}).get(source)
+                    pre = rec.get("preprocess", {}).get(source) or (
+                        f"(not counted: {error})" if error else None)
+                    self.post_message(CostCounted(source, str(rec["variant"]), size,
+                                                  tuple(cost) if cost else None, pre))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+
+    def stop_counting(self) -> None:
+        """End the counting child now (quitting, or a newer request)."""
+        self._counter.cancel()
+        proc = self._count_proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+
+    def on_cost_counted(self, message: CostCounted) -> None:
+        key = (message.source, message.variant, message.size)
+        if message.cost is not None:
+            self.costs[key] = message.cost
+        if message.preprocess is not None:
+            self.preprocess[key] = message.preprocess
+        if self._table_source == (message.source, message.size) and message.cost is not None:
+            table = self.query_one("#variants", DataTable)
+            if message.variant in table.rows:
+                table.update_cell(message.variant, "params", message.cost[0])
+                table.update_cell(message.variant, "gmacs", message.cost[1])
+        self._render_info()
+
+    def _tick_spinner(self) -> None:
+        table = self.query_one("#variants", DataTable)
+        column = next((c for k, c in table.columns.items() if k.value == "variant"), None)
+        if column is None:
+            return
+        if self._counter.running and self._table_source is not None:
+            src, size = self._table_source
+            done = sum(1 for k in table.rows if (src, str(k.value), size) in self.costs)
+            self._spin = (self._spin + 1) % len(SPINNER)
+            label = Text(f"variant {SPINNER[self._spin]} {done}/{table.row_count}")
+        else:
+            label = Text("variant")
+        if column.label != label:
+            column.label = label
+            table.refresh()
 
     def _render_info(self) -> bool:
         """Draw the details pane; True when params/compute or preprocessing are missing."""
         from workbench.sources.variants import VARIANTS
 
-        m = self.wb.profile.model
+        if self.profile is None:
+            return False
+        m = self.profile.model
         name = self._variant_name(m.variant)
         v = VARIANTS.get(name)
         size: tuple[int, int] = (int(m.input_size[0]), int(m.input_size[1]))
@@ -252,60 +345,44 @@ class ModelsPane(Vertical):
             f"weights: {m.weights}" + ("  ← accuracy meaningless" if m.weights == "random-init" else ""))
         return v is not None and (cost is None or pre is None)
 
-    _table_source: tuple[str, tuple[int, int]] | None = None
-
-    @work(thread=True, group="model-details", exclusive=True, exit_on_error=False)
-    def compute_details(self, source: str, variant: str, size: tuple[int, int]) -> None:
-        """Count params/compute and resolve the preprocessing of the highlighted variant off
-        the UI thread (torch, timm). Only what the user looks at is counted, so a build
-        running beside the TUI is not slowed by a table nobody reads."""
-        cache_file = self.wb.home.cache / "cost.json"
-        if (source, variant, size) not in self.costs:
-            self.costs[(source, variant, size)] = variant_cost(source, variant, size, cache_file)
-        self.app.call_from_thread(self._show_cost, source, variant, size)
-        if (source, variant, size) not in self.preprocess:
-            self.preprocess[(source, variant, size)] = default_preprocess(source, variant, size)
-        self.app.call_from_thread(self._render_info)
-
-    def _show_cost(self, source: str, variant: str, size: tuple[int, int]) -> None:
-        m = self.wb.profile.model
-        if (source, tuple(m.input_size)) != (m.source, size):
-            return
-        cost = self.costs[(source, variant, size)]
-        table = self.query_one("#variants", DataTable)
-        if variant in table.rows:
-            table.update_cell(variant, "params", cost[0])
-            table.update_cell(variant, "gmacs", cost[1])
-        if variant == self._variant_name(m.variant):
-            self._render_info()
-
     # -- actions --------------------------------------------------------------------
     def action_queue_run(self) -> None:
-        self.wb.queue_current()
+        self.post_message(QueueRun())
 
     def action_pick_weights(self) -> None:
         from workbench.tui.screens.file_picker import FilePicker
 
         def chosen(path: Path | None) -> None:
             if path is not None:
-                self.wb.profile.model.weights = str(path)
+                self._edit("model.weights", str(path))
+            elif self.profile is not None:  # cancelled: the drop-down shows the profile again
                 self._syncing = True
-                self.query_one("#weights-kind", Select).value = "file"
+                self.query_one("#weights-kind", Select).value = _weights_kind(self.profile.model.weights)
                 self._syncing = False
-            self.show_info()
 
-        start = Path(self.wb.profile.model.weights).parent if Path(self.wb.profile.model.weights).is_file() \
-            else Path.cwd()
+        weights = Path(self.profile.model.weights) if self.profile else Path.cwd()
+        start = weights.parent if weights.is_file() else Path.cwd()
         self.app.push_screen(FilePicker(start), chosen)
 
     def action_save_profile(self) -> None:
-        from workbench.tui.screens.dialogs import ProfileNameDialog
+        self.post_message(SaveProfileRequested())
 
-        def chosen(name: str | None) -> None:
-            if name:
-                self.wb.save_profile_as(name)
 
-        self.app.push_screen(ProfileNameDialog(self.wb.profile.name or ""), chosen)
+def _die_with_parent() -> None:
+    """In the counting child, before exec: SIGKILL when the UI process goes (Linux), and a
+    lower priority, so on a busy 2-core box the count never takes the UI's CPU."""
+    import ctypes
+    import os
+    import signal
+
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+    try:
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _weights_kind(weights: str) -> str:

@@ -1,0 +1,74 @@
+"""The Models pane's counting, in a process of its own: ``python -m workbench.tui.count_worker``.
+
+Counting params and compute imports torch and timm. In a thread of the UI process that
+import holds the GIL for seconds at a time (loading torch's shared libraries), which
+froze the screen and held Ctrl+Q for 4-9 s. A child process costs the UI nothing, and
+quitting ends it with a signal. It prints one JSON line per variant as it is counted:
+``{"variant", "cost": [params M, compute, compute name], "preprocess"}``.
+
+No textual here: this module is also the child's entry point.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def variant_cost(source: str, variant: str, input_size: tuple[int, int],
+                 cache_file: Path | None) -> tuple[str, str, str]:
+    """(params in M, compute, the compute's name) as ``source`` itself counts and prints
+    them (NOTES §3: official GFLOPs = MACs/2^30, mmcls mmcv "Flops (G)", timm fvcore
+    GMACs). The sources package counts on the meta device and caches per torch/timm."""
+    from workbench.sources.cost import CONVENTIONS, cost_table
+
+    row = cost_table(source, cache_file, input_size, (variant,))[0]
+    return row.params_m, row.cost, CONVENTIONS[source].cost_name
+
+
+def default_preprocess(source: str, variant: str, input_size: tuple[int, int]) -> str:
+    """One line describing the preprocessing a run of this model would use by default."""
+    from workbench.data.preprocess import preset_for
+
+    tag = ""
+    if source == "timm":
+        from workbench.sources.timm_source import default_tag
+
+        tag = default_tag(variant)
+    cfg = preset_for(source=source, variant=variant, pretrained_tag=tag, input_size=input_size)
+    rh, rw = cfg.resize_size
+    h, w = cfg.input_size
+    resize = f"short side {rh}" if cfg.resize_mode == "short" else f"{rh}×{rw} {cfg.resize_mode}"
+    mean = ",".join(f"{m:.3f}" for m in cfg.mean)
+    std = ",".join(f"{s:.3f}" for s in cfg.std)
+    return (f"{cfg.name}: resize {resize} {cfg.interpolation} → crop {h}×{w} "
+            f"(crop_pct {cfg.crop_pct:.3f}); mean {mean} std {std}")
+
+
+def main(argv: list[str]) -> int:
+    """``count_worker H W CACHE_FILE VARIANT...``: for each variant, one line with every
+    source's count and default preprocessing (one meta-device pass counts all three
+    conventions, so switching the source in the UI needs no new count)."""
+    from workbench.sources.cost import CONVENTIONS
+
+    size, cache = (int(argv[0]), int(argv[1])), Path(argv[2])
+    for name in argv[3:]:
+        out: dict[str, object] = {"variant": name}
+        costs: dict[str, list[str]] = {}
+        pre: dict[str, str] = {}
+        errors: dict[str, str] = {}
+        for source in CONVENTIONS:
+            try:
+                costs[source] = list(variant_cost(source, name, size, cache))
+                pre[source] = default_preprocess(source, name, size)
+            except Exception as exc:  # noqa: BLE001 - reported on the line, the pane shows it
+                errors[source] = f"{type(exc).__name__}: {exc}"
+        out.update(costs=costs, preprocess=pre, errors=errors)
+        sys.stdout.write(json.dumps(out) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - run as a child process
+    raise SystemExit(main(sys.argv[1:]))
