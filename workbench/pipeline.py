@@ -7,6 +7,7 @@ tested (or reused by a CLI subcommand) on its own.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 import traceback
@@ -334,8 +335,17 @@ def run_profile(profile: Profile, home: Home, reporter: Reporter | None = None,
     name = profile.name or Path(profile_path).stem or "run"
     run_id = store.start_run(name, profile_path, profile.canonical_json(), profile.content_hash())
     out_dir = Path(profile.output.dir) / f"run-{run_id}" if profile.output.dir else home.runs / str(run_id)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store.set_out_dir(run_id, str(out_dir))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        store.set_out_dir(run_id, str(out_dir))
+    except BaseException as exc:  # the run must not stay 'running' (e.g. output.dir is a file)
+        from workbench.boundary import classify
+
+        store.finish_run(run_id, "failed", f"output folder {out_dir}: {classify(exc).message}")
+        if isinstance(exc, OSError):
+            raise BadInput(f"output folder {out_dir}: cannot create it "
+                           f"({exc.strerror or exc})") from None
+        raise
     ctx = RunContext(profile, home, store, reporter, run_id, out_dir)
     reporter.emit(RunStarted("run", run_id, profile_path, STAGES))
     t0 = time.perf_counter()
@@ -358,7 +368,8 @@ def run_profile(profile: Profile, home: Home, reporter: Reporter | None = None,
         status, error, exc_out = "failed", str(exc), exc
     except Exception as exc:  # an internal error: keep the traceback in the store
         status, error, exc_out = "failed", f"{type(exc).__name__}: {exc}", exc
-        (out_dir / "traceback.txt").write_text(traceback.format_exc())
+        with contextlib.suppress(OSError):  # a full disk must not hide the first error
+            (out_dir / "traceback.txt").write_text(traceback.format_exc())
     record = run_record(ctx, status, error, time.perf_counter() - t0)
     store.finish_run(run_id, status, error, record)
     if exc_out is not None:
