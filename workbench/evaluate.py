@@ -115,6 +115,9 @@ def read_results(path: Path, repair: bool = False) -> list[dict[str, Any]]:
     ``repair=True`` cut off the file so that appending continues on a clean line."""
     if not path.exists():
         return []
+    from workbench.paths import regular_file
+
+    regular_file(path, "results file")
     data = path.read_bytes()
     end = data.rfind(b"\n") + 1  # everything after the last newline is a torn write
     if repair and end < len(data):
@@ -188,8 +191,14 @@ def write_vastai_txt(target: Path, records: Sequence[dict[str, Any]], class_name
                 fh.write(vastai_lines(r, class_names))
 
 
-def parse_vastai_txt(path: Path) -> list[tuple[str, list[int], list[float]]]:
-    """(image path, top-k ids, top-k probs) per image, in file order."""
+def parse_vastai_txt(path: Path, num_classes: int = 1000) -> list[tuple[str, list[int], list[float]]]:
+    """(image path, top-k ids, top-k probs) per image, in file order.
+
+    A file cut mid-image (fewer than five lines for the last one) or an id outside the
+    1000 ImageNet classes is refused: it would silently score a different set."""
+    from workbench.paths import regular_file
+
+    regular_file(path, "result file", max_bytes=4 * 2**30)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -209,10 +218,20 @@ def parse_vastai_txt(path: Path) -> list[tuple[str, list[int], list[float]]]:
             out.append((img, [], []))
         elif not out or out[-1][0] != img or len(out[-1][1]) != k:
             raise BadInput(f"{path}:{lineno}: top-{k} line for {img} does not follow its top-{k - 1} line")
-        out[-1][1].append(int(m.group("id")))
-        out[-1][2].append(float(m.group("p")))
+        cid, prob = int(m.group("id")), float(m.group("p"))
+        if not 0 <= cid < num_classes:
+            raise BadInput(f"{path}:{lineno}: class id {cid} is outside 0..{num_classes - 1}")
+        if not 0.0 <= prob <= 1.0:
+            raise BadInput(f"{path}:{lineno}: probability {prob} is outside 0..1")
+        out[-1][1].append(cid)
+        out[-1][2].append(prob)
     if not out:
         raise BadInput(f"{path}: no result lines")
+    ks = {len(ids) for _, ids, _ in out}
+    if len(out[-1][1]) < max(ks) or len(ks) > 1:
+        short = next(img for img, ids, _ in out if len(ids) < max(ks))
+        raise BadInput(f"{path}: {short} has {min(ks)} of {max(ks)} top-k lines; "
+                       "the file is cut short or damaged")
     return out
 
 
@@ -608,7 +627,15 @@ def resolve_target(target: str, backend: str, home: Any) -> EvalTarget:
     """An existing file is used as is (with ``backend``); anything else is looked up in the
     store by artifact name or key."""
     p = Path(target).expanduser()
+    if p.exists() and not p.is_dir():
+        from workbench.paths import regular_file
+
+        regular_file(p, "model file")
     if p.is_file():
+        if p.suffix.lower() == ".onnx":
+            from workbench.onnx_check import check_classifier
+
+            check_classifier(p)
         shape = onnx_input_shape(p)
         hw = None if shape is None or shape[1] is None or shape[2] is None else (shape[1], shape[2])
         return EvalTarget(path=p.resolve(), backend=backend or "ort-cpu", name=p.stem, input_size=hw,

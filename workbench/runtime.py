@@ -161,10 +161,24 @@ class OpenVinoPredictor:
 
 
 def open_predictor(path: str | Path, backend: str, threads: int = 0, **kwargs: Any) -> Predictor:
-    """Open a built artifact for inference on ``backend`` (ort-cpu | openvino-cpu | ort-gpu | tensorrt)."""
-    path = Path(path)
-    if not path.exists():
-        raise BadInput(f"{path}: artifact file not found")
+    """Open a built artifact for inference on ``backend`` (ort-cpu | openvino-cpu | ort-gpu | tensorrt).
+
+    A file the runtime cannot load (truncated, unknown op, IR too new) is BadInput with the
+    runtime's first line, never a traceback."""
+    from workbench.errors import WorkbenchError
+    from workbench.paths import regular_file
+
+    path = regular_file(path, "artifact file")
+    try:
+        return _open_predictor(path, backend, threads, **kwargs)
+    except (WorkbenchError, KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise BadInput(f"{path}: {backend} cannot load this model ({type(exc).__name__}: {first})") from None
+
+
+def _open_predictor(path: Path, backend: str, threads: int = 0, **kwargs: Any) -> Predictor:
     if backend == "ort-cpu":
         return OrtPredictor(path, threads)
     if backend == "openvino-cpu":

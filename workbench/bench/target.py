@@ -110,6 +110,10 @@ def resolve_target(ref: str | None, home: Home, *, backend: str | None = None,
         suffix = p.suffix.lower()
         if suffix not in (".onnx", ".xml"):
             raise BadInput(f"{p}: expected an .onnx or OpenVINO .xml file")
+        if suffix == ".onnx":
+            from workbench.onnx_check import check_classifier
+
+            check_classifier(p)
         meta_file = p.parent / "meta.json"
         if meta_file.is_file():
             try:
