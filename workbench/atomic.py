@@ -1,7 +1,8 @@
 """Atomic file writes: write beside the target, fsync, then rename over it.
 
 A killed or cancelled process therefore leaves either the old file or the new one,
-never a half-written artifact.
+never a half-written artifact. Temp names carry the writer's pid (``.<name>.<pid>.<random>``)
+so that :func:`workbench.filelock.sweep_stale` can remove what a killed process left.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temp path in the target's folder; rename it onto ``target`` on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=suffix or ".tmp",
+                               dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -61,7 +63,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     """Yield a temp folder beside ``target``; swap it into place on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", dir=target.parent))
     try:
         yield tmp
         _honour_umask(tmp, directory=True)
