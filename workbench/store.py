@@ -174,6 +174,22 @@ class Store:
         return self.path.is_file()
 
     def _check_version(self, con: sqlite3.Connection, writable: bool) -> None:
+        """Refuse newer/foreign schemas; create or migrate ours (writers only).
+
+        A writer holds an immediate (write) transaction from the first look to the last
+        change, so concurrent first opens never see a half-created schema."""
+        if writable:
+            con.execute("BEGIN IMMEDIATE")
+        try:
+            self._check_version_locked(con, writable)
+            if writable:
+                con.commit()
+        except BaseException:
+            if writable:
+                con.rollback()
+            raise
+
+    def _check_version_locked(self, con: sqlite3.Connection, writable: bool) -> None:
         version = int(con.execute("PRAGMA user_version").fetchone()[0])
         tables = {r[0] for r in con.execute(
             "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
@@ -189,17 +205,18 @@ class Store:
         if not writable:
             return  # an older schema is read as it is (readers check for new columns)
         if not tables:
-            con.executescript(_SCHEMA)
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    con.execute(stmt)
             con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             return
         while version < SCHEMA_VERSION:
             steps = MIGRATIONS.get(version)
             if steps is None:
                 raise StoreError(f"{self.path}: no migration from store schema v{version}")
-            with con:
-                for sql in steps:
-                    con.execute(sql)
-                con.execute(f"PRAGMA user_version = {version + 1}")
+            for sql in steps:
+                con.execute(sql)
+            con.execute(f"PRAGMA user_version = {version + 1}")
             version += 1
 
     def _open(self) -> sqlite3.Connection:
