@@ -54,6 +54,11 @@ class Home:
 
         if self.root.exists() and not self.root.is_dir():
             raise BadInput(f"{self.root}: the hrnet-wb home must be a folder, this is a file")
+        for parent in self.root.parents:  # a home under a file can never be created
+            if parent.exists():
+                if not parent.is_dir():
+                    raise BadInput(f"{self.root}: cannot be a home, {parent} is a file (not a directory)")
+                break
         return self
 
 

@@ -101,6 +101,12 @@ def run_build_request(req: BuildRequest, home: Home, reporter: Reporter | None =
                        "that may be lost, 0 <= X < 100 (e.g. 1 for >= 99% agreement)")
     if req.dtype == "int8" and not req.data:
         raise BadInput("int8 needs calibration images: pass --data DIR")
+    from workbench.paths import file_or_folder, regular_file
+
+    if req.data:  # checked before any model is loaded or exported
+        file_or_folder(req.data, "dataset folder or file list")
+    if req.labels:
+        regular_file(req.labels, "label file")
     m = _resolve_model(req, home, rep)
     name = req.preprocess
     if name == "auto":

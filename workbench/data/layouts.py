@@ -131,7 +131,9 @@ def _read_labels_arg(labels: str) -> tuple[dict[str, int] | None, list[str] | No
     """Split the ``labels`` argument into (per-image labels, class names, the file)."""
     if not labels:
         return None, None, None
-    p = Path(labels).expanduser()
+    from workbench.paths import regular_file
+
+    p = regular_file(labels, "label file", max_bytes=256 * 2**20)
     if sniff_label_file(p) == "per-image":
         return read_image_labels(p), None, p
     return None, read_class_names(p, expected=None), p
