@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -207,14 +208,29 @@ def fixture_files(tmp_path_factory):
                             "fp32", "--home", str(f.good), "--json"])
     assert r.exit_code == 0, r.output
     f.artifact = json.loads(r.stdout)["name"]
+    art = Path(json.loads(r.stdout)["dir"])
+    shutil.copytree(art, bad / "art_badmeta")
+    (bad / "art_badmeta" / "meta.json").write_text("{oops")
+    shutil.copytree(art, bad / "art_flipped")
+    blob = bytearray((art / "model.onnx").read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    (bad / "art_flipped" / "model.onnx").write_bytes(bytes(blob))
+    (bad / "garbage.xml").write_text("<net><layers><layer id=")
+    (bad / "garbage.bin").write_bytes(b"\0" * 64)
     r = runner.invoke(app, ["eval", f.artifact, "--data", str(f.data), "--home", str(f.good), "--json"])
     assert r.exit_code == 0, r.output
+    crash_dir = os.environ.get("HRNET_WB_CRASH_DIR")
+    os.environ["HRNET_WB_CRASH_DIR"] = str(root / "crash")  # a bug's log stays in the test's folder
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(1)
     f.port = sock.getsockname()[1]
     yield
     sock.close()
+    if crash_dir is None:
+        os.environ.pop("HRNET_WB_CRASH_DIR", None)
+    else:
+        os.environ["HRNET_WB_CRASH_DIR"] = crash_dir
 
 
 @dataclass(frozen=True)
@@ -522,6 +538,17 @@ CASES += [
     C("export-weights-not-a-checkpoint", "more", lambda: ["export", "--weights", str(f.onnx)], says="tiny.onnx"),
     C("export-out-is-folder", "more", lambda: ["export", "--variant", "hrnet_w18_small", "--input-size", "64",
                                                "--out", str(f.data)], says="data"),
+    C("artifact-badmeta-eval", "more", _eval(lambda: str(f.art_badmeta)), says="meta.json"),
+    C("artifact-badmeta-bench", "more", lambda: ["bench", str(f.art_badmeta)], says="meta.json"),
+    C("artifact-badmeta-sensitivity", "more", lambda: ["sensitivity", str(f.art_badmeta)], says="no such artifact"),
+    C("artifact-flipped-eval", "wrong success", _eval(lambda: str(f.art_flipped)), says="fails verification"),
+    C("artifact-flipped-bench", "wrong success", lambda: ["bench", str(f.art_flipped)], says="fails verification"),
+    C("openvino-garbage-xml-eval", "onnx", _eval(lambda: str(f.__getattr__("garbage.xml")), "--backend",
+                                                 "openvino-cpu", "--input-size", "64"), says="unable to read the model"),
+    C("openvino-garbage-xml-bench", "onnx", lambda: ["bench", str(f.__getattr__("garbage.xml")), "--backend",
+                                                     "openvino-cpu", "--input-size", "64"], says="unable to read the model"),
+    C("openvino-trunc-onnx-eval", "onnx", _eval(lambda: str(f.__getattr__("trunc.onnx")), "--backend",
+                                                "openvino-cpu"), says="not a readable onnx"),
     C("bench-compare-no-variant", "more", lambda: ["bench", "--compare-backends"], says="--variant"),
     C("bench-bad-format", "more", lambda: ["bench", f.artifact, "--format", "pdf"], says="format"),
 ]

@@ -403,3 +403,36 @@ def test_public_serve_needs_the_token_on_every_request(tmp_path):
         out, _ = proc.communicate(timeout=10)
     rec = json.loads(out)
     assert rec["ok"] and rec["token_required"] and token in rec["url"]
+
+
+def test_sigterm_mid_run_records_interrupted_and_leaves_no_temp(tmp_path):
+    """SIGTERM becomes an interrupt at the boundary: finally blocks run, the run is recorded."""
+    prof = tmp_path / "p.toml"
+    prof.write_text('name = "t"\n[model]\nvariant = "hrnet_w18_small"\ninput_size = [64, 64]\n'
+                    '[build]\ndtype = "fp32"\nreference = false\n[bench]\nenabled = false\n')
+    home = tmp_path / "home"
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", "run", "--profile", str(prof), "--home",
+                             str(home), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        db = home / "store.sqlite"
+        if db.is_file():
+            try:
+                with sqlite3.connect(db) as con:
+                    if con.execute("SELECT COUNT(*) FROM runs WHERE status='running'").fetchone()[0]:
+                        break
+            except sqlite3.Error:
+                pass
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be terminated"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in out + err
+    assert json.loads(out)["ok"] is False
+    with sqlite3.connect(home / "store.sqlite") as con:
+        status, error = con.execute("SELECT status, error FROM runs").fetchone()
+    assert status == "interrupted" and "SIGTERM" in error
+    hidden = [p for p in home.rglob(".*") if p.name not in (".locks",)]
+    assert hidden == []

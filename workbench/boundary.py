@@ -12,12 +12,14 @@ Both front ends end here. ``classify`` decides what an exception means for the u
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +51,33 @@ _OS_REASONS = {
 }
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the main thread is, so ``finally`` blocks remove temp files and
+    the run is recorded as interrupted (the default action would kill without either)."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While active, SIGTERM raises :class:`Terminated` in the main thread (if nobody else
+    installed a handler)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated("terminated (SIGTERM)")
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @dataclass(frozen=True)
 class Failure:
     """What the user sees: one line and an exit code; ``internal`` failures get a crash log."""
@@ -64,6 +93,16 @@ def one_line(text: str, limit: int = 600) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
+def runtime_reason(exc: BaseException, limit: int = 300) -> str:
+    """A runtime's (ORT, OpenVINO) error as one short line: OpenVINO prefixes each frame with
+    'Exception from src/...cpp:N:', which says nothing to a user."""
+    import re
+
+    text = re.sub(r"Exception from \S+:\d+:?", " ", str(exc))
+    text = re.sub(r"\[\s*\w+\s*\]", " ", text)  # ORT's '[ONNXRuntimeError]' style tags
+    return one_line(f"{type(exc).__name__}: {text.strip() or 'no message'}", limit)
+
+
 def _os_message(exc: OSError) -> str:
     reason = _OS_REASONS.get(exc.errno or -1) or exc.strerror or type(exc).__name__
     where = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p)
@@ -74,6 +113,8 @@ def classify(exc: BaseException) -> Failure:
     """Map one exception to what the user is told. Never raises."""
     if isinstance(exc, WorkbenchError):
         return Failure(one_line(str(exc)) or type(exc).__name__, int(exc.exit_code))
+    if isinstance(exc, Terminated):
+        return Failure("terminated (SIGTERM)", EXIT_INTERRUPTED)
     if isinstance(exc, KeyboardInterrupt):
         return Failure("interrupted", EXIT_INTERRUPTED)
     if isinstance(exc, MemoryError):

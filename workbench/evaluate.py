@@ -689,7 +689,12 @@ def resolve_target(target: str, backend: str, home: Any) -> EvalTarget:
         return EvalTarget(path=p.resolve(), backend=backend or "ort-cpu", name=p.stem, input_size=hw,
                           fixed_batch=None if shape is None else shape[0])
     if p.is_dir() and (p / "meta.json").is_file():  # an artifact folder
-        meta = json.loads((p / "meta.json").read_text(encoding="utf-8"))
+        from workbench.build.cache import read_meta
+
+        meta = read_meta(p)
+        if meta is None or not isinstance(meta.get("file"), str):
+            raise BadInput(f"{p / 'meta.json'}: damaged or not an artifact's meta.json; rebuild it")
+        _verify_artifact(p, meta)
         return _target_from_meta(meta, p / meta["file"], backend)
     from workbench.store import Store
 
@@ -702,7 +707,21 @@ def resolve_target(target: str, backend: str, home: Any) -> EvalTarget:
         meta[k] = meta.get(k) or row.get(k) or ""  # the store row fills what meta.json left empty
     if "input_size" not in meta and row.get("input_size"):
         meta["input_size"] = list(parse_input_size(row["input_size"]))
+    _verify_artifact(Path(row["path"]).parent, meta)
     return _target_from_meta(meta, Path(row["path"]), backend)
+
+
+def _verify_artifact(directory: Path, meta: dict[str, Any]) -> None:
+    """An artifact whose files no longer match its meta.json would give silently wrong
+    figures: refuse it (the same check a cache hit makes)."""
+    if not meta.get("file_sha256"):
+        return
+    from workbench.build.cache import verify
+
+    problem = verify(directory, meta)
+    if problem:
+        raise BadInput(f"{meta.get('name', directory.name)}: the artifact fails verification ({problem}); "
+                       "rebuild it with the same `hrnet-wb build`")
 
 
 def _target_from_meta(meta: dict[str, Any], path: Path, backend: str) -> EvalTarget:

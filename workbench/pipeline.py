@@ -363,7 +363,7 @@ def run_profile(profile: Profile, home: Home, reporter: Reporter | None = None,
         if reporter.cancelled:  # the TUI interrupts a native call that outlives its cancel
             status, error, exc_out = "cancelled", "cancelled by the user", Cancelled("cancelled by the user")
         else:
-            status, error, exc_out = "interrupted", "interrupted (Ctrl-C)", exc
+            status, error, exc_out = "interrupted", str(exc) or "interrupted (Ctrl-C)", exc
     except WorkbenchError as exc:
         status, error, exc_out = "failed", str(exc), exc
     except Exception as exc:  # an internal error: keep the traceback in the store

@@ -174,8 +174,9 @@ def open_predictor(path: str | Path, backend: str, threads: int = 0, **kwargs: A
     except (WorkbenchError, KeyboardInterrupt, MemoryError):
         raise
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise BadInput(f"{path}: {backend} cannot load this model ({type(exc).__name__}: {first})") from None
+        from workbench.boundary import runtime_reason
+
+        raise BadInput(f"{path}: {backend} cannot load this model ({runtime_reason(exc)})") from None
 
 
 def _open_predictor(path: Path, backend: str, threads: int = 0, **kwargs: Any) -> Predictor:

@@ -142,6 +142,13 @@ def resolve_target(ref: str | None, home: Home, *, backend: str | None = None,
             raise BadInput(f"{ref}: the artifact file {info['path']} is gone; rebuild it")
 
     path: Path = info["path"]
+    meta = info.get("meta") or {}
+    if meta.get("file_sha256"):  # measure only what the build made (the cache's own check)
+        from workbench.build.cache import verify
+
+        problem = verify(path.parent, meta)
+        if problem:
+            raise BadInput(f"{info['label']}: the artifact fails verification ({problem}); rebuild it")
     own_backend = info.get("backend") or "ort-cpu"
     chosen = backend or own_backend
     if path.suffix.lower() == ".xml" and chosen != "openvino-cpu":

@@ -90,11 +90,14 @@ class GuardedGroup(TyperGroup):
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
              **extra: Any) -> Any:
+        from workbench.boundary import sigterm_as_interrupt
+
         argv = list(sys.argv[1:] if args is None else args)
         as_json = _wants_json(argv)
         try:
-            rv = super().main(args=argv, prog_name=prog_name, complete_var=complete_var,
-                              standalone_mode=False, **extra)
+            with sigterm_as_interrupt():
+                rv = super().main(args=argv, prog_name=prog_name, complete_var=complete_var,
+                                  standalone_mode=False, **extra)
         except SystemExit:
             raise
         except typer.Abort:
