@@ -600,6 +600,7 @@ def test_bad_input(case: Case) -> None:
         assert len(lines) == 1 and lines[0].startswith("error: "), err
         message = lines[0]
     assert case.says.lower() in message.lower(), f"{case.id}: {message!r} lacks {case.says!r}"
+    print(f"[{case.cls}] {case.id} -> exit {code}: {message}")  # shown with -s: what each case prints
     if case.home:
         con = sqlite3.connect(f.good / "store.sqlite")
         try:
