@@ -767,6 +767,12 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
     from workbench.store import Store
 
     rep = reporter or Reporter()
+    from workbench.paths import file_or_folder, regular_file
+
+    # user paths first: a FIFO or a typo is refused before any model or library loads
+    file_or_folder(data, "dataset folder or file list")
+    if labels:
+        regular_file(labels, "label file")
     if resume and not out:
         raise BadInput("--resume needs --out DIR: the folder of the run to continue")
     if out and not resume:
