@@ -342,7 +342,9 @@ class Store:
         if row is None:
             return None
         d = dict(row)
-        d["status"] = _live_status(d["status"], d.get("pid"), d.get("pid_start", ""), d.get("host", ""))
+        # 'status' is what was recorded (a supervisor finishing a killed child's run checks
+        # it); 'live_status' says 'died' once a 'running' run's process is gone
+        d["live_status"] = _live_status(d["status"], d.get("pid"), d.get("pid_start", ""), d.get("host", ""))
         d["profile"] = json.loads(d.pop("profile_json") or "{}")
         d["summary"] = json.loads(d.pop("summary_json") or "{}")
         return d
