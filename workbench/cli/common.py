@@ -89,7 +89,7 @@ class GuardedGroup(TyperGroup):
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
-             **extra: Any) -> Any:
+             windows_expand_args: bool = True, **extra: Any) -> Any:
         from workbench.boundary import sigterm_as_interrupt
 
         argv = list(sys.argv[1:] if args is None else args)
@@ -97,7 +97,8 @@ class GuardedGroup(TyperGroup):
         try:
             with sigterm_as_interrupt():
                 rv = super().main(args=argv, prog_name=prog_name, complete_var=complete_var,
-                                  standalone_mode=False, **extra)
+                                  standalone_mode=False, windows_expand_args=windows_expand_args,
+                                  **extra)
         except SystemExit:
             raise
         except typer.Abort:
