@@ -19,9 +19,10 @@ from workbench.evaluate import RESULTS_JSONL, read_results
 # can kill it for certain while batches are still being appended.
 VICTIM = textwrap.dedent("""
     import sys, time
+    from pathlib import Path
     from workbench.data import open_dataset
     from workbench.data.preprocess import Preprocessor, preset_for
-    from workbench.evaluate import evaluate
+    from workbench.evaluate import eval_identity, evaluate
     from workbench.backends.ort_cpu import OrtPredictor
 
     model, data, out = sys.argv[1:4]
@@ -33,7 +34,8 @@ VICTIM = textwrap.dedent("""
 
     ds = open_dataset(data)
     pre = Preprocessor(preset_for("official", "", "", (64, 64)))
-    evaluate(Slow(model, 1), ds.samples, pre, ds.class_names, out, batch_size=2)
+    evaluate(Slow(model, 1), ds.samples, pre, ds.class_names, out, batch_size=2,
+             identity=eval_identity(Path(model), ds.root, ds.samples))  # as `hrnet-wb eval` records
     print("finished")
 """)
 

@@ -1,7 +1,8 @@
 """Atomic file writes: write beside the target, fsync, then rename over it.
 
 A killed or cancelled process therefore leaves either the old file or the new one,
-never a half-written artifact.
+never a half-written artifact. Temp names carry the writer's pid (``.<name>.<pid>.<random>``)
+so that :func:`workbench.filelock.sweep_stale` can remove what a killed process left.
 """
 
 from __future__ import annotations
@@ -17,12 +18,33 @@ from pathlib import Path
 from typing import Any
 
 
+def current_umask() -> int:
+    """The process umask (read from /proc where possible: ``os.umask`` can only be read by
+    setting it, which races with other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def _honour_umask(path: Path, directory: bool = False) -> None:
+    """mkstemp/mkdtemp create 0600/0700; give the final file the mode a plain open() would."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temp path in the target's folder; rename it onto ``target`` on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=suffix or ".tmp",
+                               dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -30,6 +52,7 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
         if tmp_path.exists():
             with open(tmp_path, "rb") as fh:
                 os.fsync(fh.fileno())
+            _honour_umask(tmp_path)
             os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
@@ -41,9 +64,10 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     """Yield a temp folder beside ``target``; swap it into place on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", dir=target.parent))
     try:
         yield tmp
+        _honour_umask(tmp, directory=True)
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)

@@ -11,15 +11,27 @@ from collections.abc import Sequence
 
 from workbench.errors import BadInput
 
+#: The largest side accepted. HRNet classifiers run at 224-512; beyond this a single image's
+#: activations run to gigabytes, so a typo (or 3.2e18) is refused instead of allocated.
+MAX_SIDE = 4096
+
 
 def check_input_size(input_size: int | Sequence[int]) -> tuple[int, int]:
     """``224`` or ``(224, 256)`` → (H, W); BadInput unless both are positive multiples of 32."""
     if isinstance(input_size, int):
         input_size = (input_size, input_size)
     try:
-        h, w = (int(v) for v in input_size)
-    except (TypeError, ValueError):
+        vals: list[object] = list(input_size)
+        if len(vals) != 2 or any(isinstance(v, bool) or (isinstance(v, float) and not v.is_integer())
+                                 for v in vals):
+            raise ValueError
+        h, w = (int(v) for v in vals)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
         raise BadInput(f"input size {input_size!r}: expected H,W (e.g. 224,224)") from None
+    for v in (h, w):
+        if v > MAX_SIDE:
+            raise BadInput(f"input size {h}x{w}: sides above {MAX_SIDE} are refused "
+                           "(HRNet classifiers run at 224-512)")
     for v in (h, w):
         if v <= 0 or v % 32:
             raise BadInput(f"input size {h}x{w} is not a multiple of 32; HRNet's fuse layers "

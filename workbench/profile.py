@@ -71,7 +71,7 @@ class ExportSection(_Section):
 
     opset: int = Field(17, ge=9, le=20, description="ONNX opset, 9-20")
     dynamic_batch: bool = Field(True, description="dynamic batch axis")
-    parity_images: int = Field(4, ge=1, description="images for the torch-vs-ONNX parity check")
+    parity_images: int = Field(4, ge=1, le=256, description="images for the torch-vs-ONNX parity check")
     parity_tolerance: float = Field(1e-4, gt=0, description="max abs logit difference allowed")
 
 
@@ -79,9 +79,9 @@ class CalibrationSection(_Section):
     """Post-training quantization calibration."""
 
     method: CalibMethod = Field("percentile", description="minmax | entropy | percentile")
-    count: int = Field(1000, ge=1, description="images, class-balanced; capped by the data")
+    count: int = Field(1000, ge=1, le=1_000_000, description="images, class-balanced; capped by the data")
     percentile: float = Field(99.999, gt=0, le=100, description="for method = percentile")
-    seed: int = Field(0, description="sampling seed")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="sampling seed")
     data: str = Field("", description="calibration folder; default: [data].path, disjoint from eval")
 
 
@@ -109,24 +109,24 @@ class DataSection(_Section):
     path: str = Field("", description="dataset folder or file list; '' skips evaluation")
     layout: str = Field("auto", description="auto | imagenet-val | imagefolder | synset-prefixed | filelist")
     labels: str = Field("", description="label file (val_label.txt or 1000-line label.txt)")
-    limit: int = Field(0, ge=0, description="evaluate at most this many images; 0 = all")
-    batch_size: int = Field(8, ge=1, description="inference batch size for evaluation")
-    threads: int = Field(0, ge=0, description="inference threads for evaluation; 0 = physical cores")
+    limit: int = Field(0, ge=0, le=100_000_000, description="evaluate at most this many images; 0 = all")
+    batch_size: int = Field(8, ge=1, le=1024, description="inference batch size for evaluation")
+    threads: int = Field(0, ge=0, le=1024, description="inference threads for evaluation; 0 = physical cores")
 
 
 class BenchSection(_Section):
     """Latency and throughput measurement."""
 
     enabled: bool = Field(True, description="run the benchmark stage")
-    batch_sizes: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [1, 8])
-    streams: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [1])
-    threads: list[Annotated[int, Field(ge=0)]] = Field(
+    batch_sizes: list[Annotated[int, Field(ge=1, le=1024)]] = Field(default_factory=lambda: [1, 8])
+    streams: list[Annotated[int, Field(ge=1, le=256)]] = Field(default_factory=lambda: [1])
+    threads: list[Annotated[int, Field(ge=0, le=1024)]] = Field(
         default_factory=lambda: [0], description="0 = physical cores"
     )
-    warmup: int = Field(3, ge=0, description="warm-up requests per stream")
-    iterations: int = Field(20, ge=1, description="timed requests per grid point, over all rounds")
-    duration_s: float | None = Field(None, gt=0, description="time per grid point instead of iterations")
-    rounds: int = Field(3, ge=1, description="interleaved rounds; figures are medians over them")
+    warmup: int = Field(3, ge=0, le=100_000, description="warm-up requests per stream")
+    iterations: int = Field(20, ge=1, le=10_000_000, description="timed requests per grid point, over all rounds")
+    duration_s: float | None = Field(None, gt=0, le=86_400, description="time per grid point instead of iterations")
+    rounds: int = Field(3, ge=1, le=1000, description="interleaved rounds; figures are medians over them")
     latency_budget_ms: float | None = Field(
         None, gt=0, description="report the best-throughput point whose p99 fits this budget")
     baseline: bool = Field(False, description="also measure torch eager fp32 in the same run")
@@ -236,9 +236,9 @@ def _resolve_paths(prof: Profile, base_dir: Path) -> None:
 
 def load_profile(path: str | Path, overrides: list[str] | None = None) -> Profile:
     """Read, override (``key.sub=value``) and validate a profile file."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadInput(f"{path}: profile not found")
+    from workbench.paths import regular_file
+
+    path = regular_file(path, "profile", max_bytes=4 * 2**20)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

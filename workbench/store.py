@@ -2,11 +2,20 @@
 
 Every figure the workbench shows — the leaderboard, the TUI's plots — is read back
 from here, so nothing measured is lost when a terminal closes.
+
+The schema is versioned with SQLite's ``user_version`` (see :data:`MIGRATIONS`); a store
+written by a newer workbench, or a SQLite file that is not ours, is refused with one line.
+Readers (``runs``, ``leaderboard``) open the file read-only, without the WAL pragma, so a
+read-only home can still be listed. Artifact paths inside the home are stored relative to
+it, so a copied home uses its own files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import socket
 import sqlite3
 import time
 import traceback
@@ -16,8 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import Cancelled, WorkbenchError
+from workbench.errors import BadInput, Cancelled, WorkbenchError
 from workbench.records import ResultRow
+
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -32,7 +43,10 @@ CREATE TABLE IF NOT EXISTS runs (
     seconds       REAL,
     out_dir       TEXT NOT NULL DEFAULT '',
     error         TEXT NOT NULL DEFAULT '',
-    summary_json  TEXT NOT NULL DEFAULT '{}'
+    summary_json  TEXT NOT NULL DEFAULT '{}',
+    pid           INTEGER,
+    pid_start     TEXT NOT NULL DEFAULT '',
+    host          TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS artifacts (
     key          TEXT PRIMARY KEY,
@@ -62,6 +76,44 @@ CREATE TABLE IF NOT EXISTS metrics (
 );
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, build);
 """
+
+_OUR_TABLES = {"runs", "artifacts", "metrics"}
+
+# user_version N -> N+1. Each step runs in one transaction; add a step, bump SCHEMA_VERSION.
+MIGRATIONS: dict[int, list[str]] = {
+    1: ["ALTER TABLE runs ADD COLUMN pid INTEGER",
+        "ALTER TABLE runs ADD COLUMN pid_start TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE runs ADD COLUMN host TEXT NOT NULL DEFAULT ''"],
+}
+
+
+class StoreError(BadInput):
+    """The store file cannot be used: not SQLite, corrupt, foreign, newer, unwritable."""
+
+
+def _process_start(pid: int) -> str:
+    """The kernel's start time of ``pid`` (Linux), so a reused pid is not mistaken for a run's."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            stat = fh.read()
+        return stat.rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def process_alive(pid: int | None, start: str = "") -> bool:
+    """Whether the process that ran a run is still there (same pid and start time)."""
+    if not pid or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    except OSError:
+        return False
+    return not start or _process_start(pid) in ("", start)
 
 # Headline metrics, as the leaderboard shows them (higher is better unless listed).
 LOWER_IS_BETTER = {"p50_ms", "p90_ms", "p99_ms", "mean_ms", "size_mb", "peak_rss_mb"}
@@ -108,25 +160,148 @@ class Run:
 
 
 class Store:
-    """Thin, typed access to the SQLite file. Safe to open from several threads/processes."""
+    """Thin, typed access to the SQLite file. Safe to open from several threads/processes.
 
-    def __init__(self, path: str | Path):
+    ``readonly=True`` never writes (no schema, no WAL pragma): for listing a home that may
+    be read-only. A missing store then reads as empty.
+    """
+
+    def __init__(self, path: str | Path, readonly: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
+        self.root = self.path.resolve().parent
+        self._immutable = False
+        if self.path.exists() and not self.path.is_file():
+            raise StoreError(f"{self.path}: the run store is not a regular file")
+        if readonly:
+            if self.path.exists():
+                with self._connect() as con:
+                    self._check_version(con, writable=False)
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.path.parent}: cannot create the home folder "
+                             f"({exc.strerror or exc})") from None
         with self._connect() as con:
-            con.executescript(_SCHEMA)
+            self._check_version(con, writable=True)
+
+    @property
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def _check_version(self, con: sqlite3.Connection, writable: bool) -> None:
+        """Refuse newer/foreign schemas; create or migrate ours (writers only).
+
+        A writer holds an immediate (write) transaction from the first look to the last
+        change, so concurrent first opens never see a half-created schema."""
+        if writable:
+            con.execute("BEGIN IMMEDIATE")
+        try:
+            self._check_version_locked(con, writable)
+            if writable:
+                con.commit()
+        except BaseException:
+            if writable:
+                con.rollback()
+            raise
+
+    def _check_version_locked(self, con: sqlite3.Connection, writable: bool) -> None:
+        version = int(con.execute("PRAGMA user_version").fetchone()[0])
+        tables = {r[0] for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: store schema v{version} is newer than this hrnet-wb "
+                             f"understands (v{SCHEMA_VERSION}); upgrade hrnet-wb or use another --home")
+        if tables and not _OUR_TABLES <= tables:
+            raise StoreError(f"{self.path}: a SQLite file that is not an hrnet-wb store "
+                             f"(tables: {', '.join(sorted(tables)[:5])}); use another --home")
+        if version == 0 and tables:
+            raise StoreError(f"{self.path}: hrnet-wb tables without a schema version; "
+                             "not a store this workbench wrote")
+        if not writable:
+            return  # an older schema is read as it is (readers check for new columns)
+        if not tables:
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    con.execute(stmt)
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            return
+        while version < SCHEMA_VERSION:
+            steps = MIGRATIONS.get(version)
+            if steps is None:
+                raise StoreError(f"{self.path}: no migration from store schema v{version}")
+            for sql in steps:
+                con.execute(sql)
+            con.execute(f"PRAGMA user_version = {version + 1}")
+            version += 1
+
+    def _open(self) -> sqlite3.Connection:
+        if not self.readonly:
+            return sqlite3.connect(self.path, timeout=30)
+        uri = self.path.resolve().as_uri() + ("?mode=ro&immutable=1" if self._immutable else "?mode=ro")
+        return sqlite3.connect(uri, uri=True, timeout=30)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=30)
+        try:
+            con = self._open()
+            try:
+                con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            except sqlite3.OperationalError:
+                if not self.readonly or self._immutable:
+                    raise
+                # a WAL store in a folder we cannot write: SQLite cannot create its -shm
+                # file, so read the file as it is (nobody can write it there either)
+                con.close()
+                self._immutable = True
+                con = self._open()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot open the run store ({exc})") from None
         con.row_factory = sqlite3.Row
         try:
-            con.execute("PRAGMA journal_mode=WAL")
+            if not self.readonly:
+                con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA foreign_keys=ON")
             with con:
                 yield con
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: the run store is unusable ({exc})") from None
         finally:
             con.close()
+
+    def integrity_ok(self) -> bool:
+        """SQLite's own ``PRAGMA integrity_check`` (used by tests and ``doctor`` style checks)."""
+        with self._connect() as con:
+            return [r[0] for r in con.execute("PRAGMA integrity_check").fetchall()] == ["ok"]
+
+    # -- paths ------------------------------------------------------------------
+    def relative_path(self, path: str | Path) -> str:
+        """A path inside the home as a relative one (``artifacts/x/model.onnx``), else as is."""
+        p = Path(path)
+        try:
+            return p.resolve().relative_to(self.root.resolve()).as_posix()
+        except (ValueError, OSError):
+            return str(p)
+
+    def absolute_path(self, stored: str) -> str:
+        """Where a stored path points in *this* home: relative paths resolve against it; an
+        absolute path into another home's ``artifacts/`` folder is redirected here when this
+        home holds the same file (a copied home uses its own models)."""
+        if not stored:
+            return stored
+        p = Path(stored)
+        if not p.is_absolute():
+            return str(self.root / p)
+        parts = p.parts
+        if "artifacts" in parts and not p.exists():
+            i = len(parts) - 1 - parts[::-1].index("artifacts")
+            mine = self.root.joinpath(*parts[i:])
+            if mine.exists():
+                return str(mine)
+        return stored
 
     # -- runs -----------------------------------------------------------------
     @contextmanager
@@ -145,7 +320,17 @@ class Store:
         run_id = self.start_run(name, profile_path, profile_json, profile_hash)
         run = Run(run_id, self)
         if out_dir is not None:
-            run.set_out_dir(out_dir(run_id) if callable(out_dir) else out_dir)
+            target = out_dir(run_id) if callable(out_dir) else out_dir
+            try:
+                run.set_out_dir(target)
+            except BaseException as exc:  # never left 'running' (e.g. output.dir is a file)
+                from workbench.boundary import classify
+
+                self.finish_run(run_id, "failed", f"output folder {target}: {classify(exc).message}")
+                if isinstance(exc, OSError):
+                    raise BadInput(f"output folder {target}: cannot create it "
+                                   f"({exc.strerror or exc})") from None
+                raise
         t0 = time.perf_counter()
         raised: BaseException | None = None
         try:
@@ -158,7 +343,7 @@ class Store:
                 run.status, run.error = "cancelled", "cancelled by the user"
                 raised = Cancelled("cancelled by the user")
             else:
-                run.status, run.error = "interrupted", "interrupted (Ctrl-C)"
+                run.status, run.error = "interrupted", str(exc) or "interrupted (Ctrl-C)"
                 raise
             raise raised from exc
         except WorkbenchError as exc:
@@ -167,7 +352,8 @@ class Store:
         except Exception as exc:  # an internal error: keep the traceback beside the run
             run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
             if run.out_dir is not None and run.out_dir.is_dir():
-                (run.out_dir / "traceback.txt").write_text(traceback.format_exc())
+                with contextlib.suppress(OSError):  # a full disk must not hide the first error
+                    (run.out_dir / "traceback.txt").write_text(traceback.format_exc())
             raise
         else:
             run.status = "ok"
@@ -190,10 +376,12 @@ class Store:
     def start_run(self, name: str, profile_path: str = "", profile_json: str = "{}",
                   profile_hash: str = "", out_dir: str = "") -> int:
         with self._connect() as con:
+            pid = os.getpid()
             cur = con.execute(
-                "INSERT INTO runs(name, profile_path, profile_json, profile_hash, status, started_at, out_dir)"
-                " VALUES (?, ?, ?, ?, 'running', ?, ?)",
-                (name, profile_path, profile_json, profile_hash, time.time(), out_dir),
+                "INSERT INTO runs(name, profile_path, profile_json, profile_hash, status, started_at,"
+                " out_dir, pid, pid_start, host) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                (name, profile_path, profile_json, profile_hash, time.time(), out_dir, pid,
+                 _process_start(pid), socket.gethostname()),
             )
             return int(cur.lastrowid or 0)
 
@@ -219,18 +407,37 @@ class Store:
         return None if r is None else RunRow(**dict(r))
 
     def runs(self, limit: int = 100) -> list[RunRow]:
+        """The newest ``limit`` runs (0 = all). A 'running' run whose process is gone reads
+        as 'died' (its pid and start time were recorded at start)."""
+        if limit < 0:
+            raise BadInput(f"limit {limit}: must be 0 (all) or more")
+        if self.readonly and not self.exists:
+            return []
         with self._connect() as con:
+            cols = {r[1] for r in con.execute("PRAGMA table_info(runs)")}
+            extra = ", pid, pid_start, host" if "pid" in cols else ""
             rows = con.execute(
                 "SELECT id, name, status, started_at, seconds, profile_path, profile_hash, out_dir, error"
-                " FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [RunRow(**dict(r)) for r in rows]
+                f"{extra} FROM runs ORDER BY id DESC LIMIT ?", (limit or -1,)).fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            status = _live_status(d.pop("status"), d.pop("pid", None), d.pop("pid_start", ""),
+                                  d.pop("host", ""))
+            out.append(RunRow(status=status, **d))
+        return out
 
     def run_record(self, run_id: int) -> dict[str, Any] | None:
+        if self.readonly and not self.exists:
+            return None
         with self._connect() as con:
             row = con.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
             return None
         d = dict(row)
+        # 'status' is what was recorded (a supervisor finishing a killed child's run checks
+        # it); 'live_status' says 'died' once a 'running' run's process is gone
+        d["live_status"] = _live_status(d["status"], d.get("pid"), d.get("pid_start", ""), d.get("host", ""))
         d["profile"] = json.loads(d.pop("profile_json") or "{}")
         d["summary"] = json.loads(d.pop("summary_json") or "{}")
         return d
@@ -246,10 +453,12 @@ class Store:
                 " calibration, input_size, path, meta_json, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (key, name, kind, source, variant, weights, backend, dtype, calibration, input_size,
-                 path, json.dumps(meta or {}, default=str), time.time()),
+                 self.relative_path(path), json.dumps(meta or {}, default=str), time.time()),
             )
 
     def artifact(self, key_or_name: str) -> dict[str, Any] | None:
+        if self.readonly and not self.exists:
+            return None
         with self._connect() as con:
             row = con.execute(
                 "SELECT * FROM artifacts WHERE key=? OR name=? ORDER BY created_at DESC LIMIT 1",
@@ -258,15 +467,19 @@ class Store:
             return None
         d = dict(row)
         d["meta"] = json.loads(d.pop("meta_json") or "{}")
+        d["path"] = self.absolute_path(d["path"])
         return d
 
     def artifacts(self) -> list[dict[str, Any]]:
+        if self.readonly and not self.exists:
+            return []
         with self._connect() as con:
             rows = con.execute("SELECT * FROM artifacts ORDER BY created_at DESC").fetchall()
         out = []
         for r in rows:
             d = dict(r)
             d["meta"] = json.loads(d.pop("meta_json") or "{}")
+            d["path"] = self.absolute_path(d["path"])
             out.append(d)
         return out
 
@@ -282,6 +495,8 @@ class Store:
             )
 
     def metrics(self, run_id: int) -> list[dict[str, Any]]:
+        if self.readonly and not self.exists:
+            return []
         with self._connect() as con:
             rows = con.execute("SELECT * FROM metrics WHERE run_id=? ORDER BY id", (run_id,)).fetchall()
         return [dict(r) for r in rows]
@@ -299,10 +514,14 @@ class Store:
         """
         if group not in ("run", "artifact"):
             raise ValueError(f"group {group!r}: expected 'run' or 'artifact'")
+        if self.readonly and not self.exists:
+            return []
         with self._connect() as con:
+            cols = {r[1] for r in con.execute("PRAGMA table_info(runs)")}
+            live = "r.pid, r.pid_start, r.host" if "pid" in cols else "NULL AS pid, '' AS pid_start, '' AS host"
             rows = con.execute(
                 "SELECT m.run_id, m.build, m.artifact_key, m.name, m.value, r.name AS run_name,"
-                " r.status, r.started_at, a.source, a.variant, a.weights, a.backend, a.dtype,"
+                f" r.status, r.started_at, {live}, a.source, a.variant, a.weights, a.backend, a.dtype,"
                 " a.calibration, a.input_size"
                 " FROM metrics m JOIN runs r ON r.id = m.run_id"
                 " LEFT JOIN artifacts a ON a.key = m.artifact_key"
@@ -313,7 +532,8 @@ class Store:
             row = board.get(key)
             if row is None:
                 row = board[key] = {
-                    "run_id": r["run_id"], "run": r["run_name"], "status": r["status"],
+                    "run_id": r["run_id"], "run": r["run_name"],
+                    "status": _live_status(r["status"], r["pid"], r["pid_start"], r["host"]),
                     "build": r["build"], "artifact_key": r["artifact_key"],
                     "source": r["source"] or "", "variant": r["variant"] or "",
                     "weights": r["weights"] or "", "backend": r["backend"] or "",
@@ -324,6 +544,16 @@ class Store:
         if group == "artifact":
             return _merge_by_artifact(list(board.values()))
         return list(board.values())
+
+
+def _live_status(status: str, pid: int | None, pid_start: str, host: str) -> str:
+    """'running' only while the recorded process lives; 'died' once it is gone (SIGKILL,
+    power loss). Runs recorded on another host keep what the store says."""
+    if status != "running" or not pid:
+        return status
+    if host and host != socket.gethostname():
+        return status
+    return status if process_alive(pid, pid_start) else "died"
 
 
 _ROW_FIELDS = ("run_id", "run", "status", "build", "artifact_key", "source", "variant", "weights",

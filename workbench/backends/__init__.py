@@ -84,8 +84,19 @@ def backend_status(name: str) -> BackendStatus | None:
 
 
 def open_predictor(path: str | Path, backend: str, threads: int = 0, **options: Any) -> Predictor:
-    """Open a built artifact for inference on ``backend``."""
-    path = Path(path)
-    if not path.exists():
-        raise BadInput(f"{path}: artifact file not found")
-    return get_backend(backend).open(path, threads, **options)
+    """Open a built artifact for inference on ``backend``.
+
+    A file the runtime cannot load (truncated, unknown op, IR too new) is BadInput with the
+    runtime's reason in one line, never a traceback."""
+    from workbench.boundary import runtime_reason
+    from workbench.errors import WorkbenchError
+    from workbench.paths import regular_file
+
+    path = regular_file(path, "artifact file")
+    b = get_backend(backend)
+    try:
+        return b.open(path, threads, **options)
+    except (WorkbenchError, KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:
+        raise BadInput(f"{path}: {backend} cannot load this model ({runtime_reason(exc)})") from None

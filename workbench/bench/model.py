@@ -222,6 +222,19 @@ class BenchTarget:
     group_factory: GroupFactory | None = None
 
     def open(self, point: GridPoint) -> list[Predictor]:
+        """The grid point's predictors; a model the runtime cannot load is BadInput naming it."""
+        from workbench.boundary import runtime_reason
+        from workbench.errors import BadInput, WorkbenchError
+
+        try:
+            return self._open(point)
+        except (WorkbenchError, KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:
+            where = self.artifact_path or self.label
+            raise BadInput(f"{where}: the runtime cannot load this model ({runtime_reason(exc)})") from None
+
+    def _open(self, point: GridPoint) -> list[Predictor]:
         if self.group_factory is not None:
             preds = list(self.group_factory(point.streams, point.total_threads))
             if len(preds) != point.streams:

@@ -115,6 +115,10 @@ def resolve_target(ref: str | None, home: Home, *, backend: str | None = None,
         suffix = p.suffix.lower()
         if suffix not in (".onnx", ".xml"):
             raise BadInput(f"{p}: expected an .onnx or OpenVINO .xml file")
+        if suffix == ".onnx":
+            from workbench.onnx_check import check_classifier
+
+            check_classifier(p)
         meta_file = p.parent / "meta.json"
         if meta_file.is_file():
             try:
@@ -143,6 +147,13 @@ def resolve_target(ref: str | None, home: Home, *, backend: str | None = None,
             raise BadInput(f"{ref}: the artifact file {info['path']} is gone; rebuild it")
 
     path: Path = info["path"]
+    meta = info.get("meta") or {}
+    if meta.get("file_sha256"):  # measure only what the build made (the cache's own check)
+        from workbench.build.cache import verify
+
+        problem = verify(path.parent, meta)
+        if problem:
+            raise BadInput(f"{info['label']}: the artifact fails verification ({problem}); rebuild it")
     own_backend = info.get("backend") or DEFAULT_BACKEND
     chosen = backend or own_backend
     file_backend = backend_for_file(path)

@@ -200,15 +200,38 @@ def build_artifact(
         "preprocess": describe_preprocessor(loader) if calibration is not None else None,
     }
     key = cache.content_key(key_fields)
+    from workbench.filelock import file_lock, sweep_stale
+
+    for folder in (hm.artifacts, hm.cache / "quant", hm.cache / "calibration", hm.cache / "work"):
+        for gone in sweep_stale(folder, any_hidden=folder == hm.artifacts):
+            rep.log(f"removed a stale temp {gone.name} (its process is gone)", "debug")
+    with file_lock(hm.cache / "locks" / f"{key[:32]}.lock", check=rep.check_cancelled,
+                   on_wait=lambda: rep.log(f"{name}: another process is building it; waiting")):
+        return _build_locked(onnx_path, recipe, name, key, onnx_sha, (h, w), model_name, weights_id,
+                             export_settings, calibration, spec, loader, hm, rep, source, weights)
+
+
+def _build_locked(onnx_path: Path, recipe: BuildRecipe, name: str, key: str, onnx_sha: str,
+                  size: tuple[int, int], model_name: str, weights_id: str, export_settings: dict[str, Any] | None,
+                  calibration: CalibrationSet | None, spec: CalibrationSpec | None, loader: Any,
+                  hm: Home, rep: Reporter, source: str, weights: str) -> Artifact:
+    """Under the key's lock: a verified cache hit, or a build in a private temp folder."""
+    from workbench.build import cache
+
+    h, w = size
+    target = cache.artifact_dir(hm.artifacts, name, key)
+    rebuilt_because = ""
     hit = cache.lookup(hm.artifacts, name, key)
     if hit is not None:
-        d = cache.artifact_dir(hm.artifacts, name, key)
-        rep.log(f"{name}: cache hit ({d.name})")
-        return artifact_from_dir(d, hit, cached=True)
+        problem = cache.verify(target, hit)
+        if problem is None:
+            rep.log(f"{name}: cache hit ({target.name}, size and sha256 verified)")
+            return artifact_from_dir(target, hit, cached=True)
+        rebuilt_because = f"cached build failed verification: {problem}"
+        rep.log(f"{name}: {rebuilt_because}; rebuilding", "warning")
 
     from workbench.atomic import atomic_dir, write_json, write_text
 
-    target = cache.artifact_dir(hm.artifacts, name, key)
     t0 = time.perf_counter()
     meta: dict[str, Any] = {
         "key": key, "name": name, "source": source, "variant": model_name, "model": model_name,
@@ -238,6 +261,10 @@ def build_artifact(
         meta["file_bytes"] = sum(f.stat().st_size for f in files)
         meta["file_mb"] = round(meta["file_bytes"] / 2**20, 3)
         meta["file_sha256"] = cache.file_sha256(file)
+        meta["files_sha256"] = {f.name: (meta["file_sha256"] if f == file else cache.file_sha256(f))
+                                for f in files}
+        if rebuilt_because:
+            meta["rebuilt_because"] = rebuilt_because
         meta["build_seconds"] = round(time.perf_counter() - t0, 3)
         meta["created_at"] = time.time()
         write_json(tmp / "meta.json", meta)

@@ -65,6 +65,30 @@ def lookup(artifacts_root: Path, name: str, key: str) -> dict[str, Any] | None:
     return meta
 
 
+def verify(directory: Path, meta: dict[str, Any]) -> str | None:
+    """Why a cached build cannot be trusted (size or sha256 differ from its meta.json), or
+    None when it checks out. Cheap enough (one sha256 pass) to run on every cache hit."""
+    files = [str(f) for f in (meta.get("files") or [meta.get("file", "")])]
+    sizes: dict[str, int] = {}
+    for f in files:
+        p = directory / f
+        if not p.is_file():
+            return f"{f} is missing"
+        sizes[f] = p.stat().st_size
+    want = meta.get("file_bytes")
+    if isinstance(want, int) and sum(sizes.values()) != want:
+        return f"size {sum(sizes.values())} bytes, meta.json says {want}"
+    hashes = dict(meta.get("files_sha256") or {})
+    hashes.setdefault(str(meta.get("file", "")), meta.get("file_sha256"))
+    for f, sha in hashes.items():
+        if not sha:
+            return f"meta.json has no sha256 for {f}"
+        got = file_sha256(directory / f) if (directory / f).is_file() else ""
+        if got != sha:
+            return f"{f} sha256 {got[:12] or 'missing'} differs from meta.json's {str(sha)[:12]}"
+    return None
+
+
 def find_artifact(artifacts_root: Path, ref: str) -> tuple[Path, dict[str, Any]] | None:
     """Resolve a user's ARTIFACT argument: a folder, a file inside one, a name or a key prefix."""
     p = Path(ref).expanduser()

@@ -9,9 +9,13 @@ calibration pass (minutes on hrnet_w18).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,16 +58,43 @@ def scheme_for(backend: str) -> str:
     return get_backend(backend).int8_scheme
 
 
+@contextlib.contextmanager
+def private_workdir(home: Home) -> Iterator[Path]:
+    """A folder only this process writes (``<home>/cache/work/.build.<pid>.<random>``).
+
+    ORT's quantization tools write ``<model>-inferred.onnx`` beside the model they load;
+    run on a shared cache file, two concurrent builds overwrite and delete each other's
+    (FileNotFoundError, protobuf DecodeError). Each build works on its own copy here.
+    A killed build's folder is swept by :func:`workbench.filelock.sweep_stale`.
+    """
+    root = home.cache / "work"
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".build.{os.getpid()}.", dir=root))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def prepare_and_calibrate(onnx_path: Path, onnx_sha: str, spec: CalibrationSpec,
                           calib: CalibrationSet, loader: ImageLoader, home: Home,
-                          reporter: Reporter) -> tuple[Path, Any]:
-    """Return (prepared model, RangeResult), computing each only if not cached."""
+                          reporter: Reporter, work: Path) -> tuple[Path, Any]:
+    """Return (private copy of the prepared model, RangeResult), computing each only if not
+    cached. ``work`` is this build's private folder (see :func:`private_workdir`)."""
+    from workbench.backends.base import copy_onnx
     from workbench.backends.ort_cpu.build import prepare_model
+    from workbench.filelock import file_lock
 
-    prepared = prepare_model(onnx_path, prepared_path(home, onnx_sha), reporter)
+    shared = prepare_model(onnx_path, prepared_path(home, onnx_sha), reporter)
+    prepared = work / "prepared.onnx"
+    copy_onnx(shared, prepared)
     rng_path = ranges_path(home, onnx_sha, spec, calib, loader)
     rng_path.parent.mkdir(parents=True, exist_ok=True)
-    ranges = compute_ranges(prepared, spec, calib, loader, rng_path, reporter=reporter)
+    # one calibration per range file: a concurrent build of another backend waits, then reuses it
+    with file_lock(rng_path.with_name(rng_path.name + ".lock"), check=reporter.check_cancelled,
+                   on_wait=lambda: reporter.log("calibration: another build is computing these "
+                                                "ranges; waiting")):
+        ranges = compute_ranges(prepared, spec, calib, loader, rng_path, reporter=reporter)
     if ranges.cached:
         reporter.log(f"calibration ranges: cache hit ({rng_path.name})")
     return prepared, ranges
@@ -75,13 +106,14 @@ def build_int8(onnx_path: Path, onnx_sha: str, recipe: BuildRecipe, spec: Calibr
     """Write the int8 artifact for ``recipe`` into ``out_dir``; return (file, meta fields)."""
     from workbench.backends.ort_cpu.build import quantize_qdq
 
-    prepared, ranges = prepare_and_calibrate(onnx_path, onnx_sha, spec, calib, loader, home,
-                                             reporter)
-    reporter.check_cancelled()
-    scheme = scheme_for(recipe.backend)
-    qdq = out_dir / "model.onnx"
-    settings = quantize_qdq(prepared, qdq, ranges.path, spec.method, scheme=scheme,
-                            nodes_to_exclude=recipe.exclude_nodes, reporter=reporter)
+    with private_workdir(home) as work:
+        prepared, ranges = prepare_and_calibrate(onnx_path, onnx_sha, spec, calib, loader, home,
+                                                 reporter, work)
+        reporter.check_cancelled()
+        scheme = scheme_for(recipe.backend)
+        qdq = out_dir / "model.onnx"
+        settings = quantize_qdq(prepared, qdq, ranges.path, spec.method, scheme=scheme,
+                                nodes_to_exclude=recipe.exclude_nodes, reporter=reporter)
     shutil.copyfile(ranges.path, out_dir / "calibration_ranges.json")
     extra: dict[str, Any] = {
         "quantization": {**settings, "scheme": scheme},

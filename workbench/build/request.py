@@ -57,11 +57,12 @@ def _onnx_input_size(path: Path) -> tuple[int, int] | None:
 def _resolve_model(req: BuildRequest, home: Home, rep: Reporter) -> dict[str, Any]:
     """Return onnx path, model name, input size, weights id, export settings, source info."""
     if req.onnx:
+        from workbench.onnx_check import check_classifier
+
         p = Path(req.onnx).expanduser().resolve()
-        if not p.is_file():
-            raise BadInput(f"{req.onnx}: ONNX file not found")
         if p.suffix.lower() != ".onnx":
             raise BadInput(f"{req.onnx}: expected an .onnx file (hrnet-wb export writes one)")
+        check_classifier(p)  # one float NCHW input, one (N, classes) output, checker-clean
         size = req.input_size or _onnx_input_size(p) or (224, 224)
         from workbench.build.cache import file_sha256
 
@@ -97,6 +98,14 @@ def run_build_request(req: BuildRequest, home: Home, reporter: Reporter | None =
     if req.accuracy_budget is not None and not 0 <= req.accuracy_budget < 100:
         raise BadInput(f"--accuracy-budget {req.accuracy_budget}: points of top-1 agreement "
                        "that may be lost, 0 <= X < 100 (e.g. 1 for >= 99% agreement)")
+    if req.dtype == "int8" and not req.data:
+        raise BadInput("int8 needs calibration images: pass --data DIR")
+    from workbench.paths import file_or_folder, regular_file
+
+    if req.data:  # checked before any model is loaded or exported
+        file_or_folder(req.data, "dataset folder or file list")
+    if req.labels:
+        regular_file(req.labels, "label file")
     store = Store(home.db)
     with store.run(f"build {req.onnx or req.variant} {req.backend} {req.dtype}",
                    profile_json=json.dumps({"build": asdict(req)}, default=str),

@@ -169,6 +169,7 @@ def analyse(float_model: Path, qdq_model: Path, batches: Sequence[np.ndarray], *
         modify_model_output_intermediate_tensors,
     )
 
+    from workbench.backends.base import copy_onnx
     from workbench.backends.ort_cpu.build import quiet_ort
 
     rep = reporter or Reporter()
@@ -188,8 +189,13 @@ def analyse(float_model: Path, qdq_model: Path, batches: Sequence[np.ndarray], *
     total = sum(x.shape[0] for x in batches)
     with tempfile.TemporaryDirectory(prefix="hrnet-wb-sens-") as tmp, quiet_ort():
         aug_f, aug_q = Path(tmp) / "float.onnx", Path(tmp) / "qdq.onnx"
-        modify_model_output_intermediate_tensors(str(float_model), str(aug_f))
-        modify_model_output_intermediate_tensors(str(qdq_model), str(aug_q))
+        # ORT writes '<input>-inferred.onnx' beside its input: give it private copies, so
+        # nothing lands in the shared cache or the published artifact folder
+        src_f, src_q = Path(tmp) / "float-src.onnx", Path(tmp) / "qdq-src.onnx"
+        copy_onnx(float_model, src_f)
+        copy_onnx(qdq_model, src_q)
+        modify_model_output_intermediate_tensors(str(src_f), str(aug_f))
+        modify_model_output_intermediate_tensors(str(src_q), str(aug_q))
         sf = ort.InferenceSession(str(aug_f), so, providers=["CPUExecutionProvider"])
         sq = ort.InferenceSession(str(aug_q), so, providers=["CPUExecutionProvider"])
         in_f, in_q = sf.get_inputs()[0].name, sq.get_inputs()[0].name

@@ -27,9 +27,18 @@ def main() -> None:
     if len(sys.argv) == 1:
         # Bare `hrnet-wb`: straight to the TUI, without building the typer app first
         # (the first frame has a 1.5 s budget).
-        from workbench.tui import launch
+        from workbench.boundary import describe, one_line
 
-        launch()
+        try:
+            from workbench.tui import launch
+
+            launch()
+        except KeyboardInterrupt:
+            raise SystemExit(130) from None
+        except Exception as exc:  # the same boundary as every command: one line, a code
+            f = describe(exc)
+            sys.stderr.write(f"error: {one_line(f.message)}\n")
+            raise SystemExit(f.exit_code) from None
         return
     _load_commands()
     app()

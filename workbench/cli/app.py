@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from workbench.cli.common import GuardedGroup
+
 app = typer.Typer(
     name="hrnet-wb",
+    cls=GuardedGroup,
     help=(
         "HRNet Workbench: take an HRNet classifier from timm, mmcls or the official repo to a "
         "measured deployment.\n\n"

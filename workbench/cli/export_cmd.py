@@ -75,6 +75,12 @@ def export_cmd(
         if fmt == "onnx":
             ex.check_opset(opset)
         hm = resolve_home(home)
+        if out:  # refused before minutes of loading and exporting, not after
+            o = Path(out).expanduser()
+            if o.exists() and not o.is_file():
+                raise BadInput(f"--out {o}: is a folder or special file; give the path of the file to write")
+            if o.parent.exists() and not o.parent.is_dir():
+                raise BadInput(f"--out {o}: {o.parent} is not a folder")
         lm = load_model(ModelSpec(source=source, variant=variant, weights=weights, config=config, ema=ema),
                         Reporter(loading.append, stage="model"))
         with printer, StageTimer(rep, f"{fmt} export"):

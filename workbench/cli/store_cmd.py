@@ -53,15 +53,21 @@ def _where(rows: list[ResultRow], cond: str) -> list[ResultRow]:
 
 @app.command("runs", epilog="Examples:\n\n  hrnet-wb runs\n\n  hrnet-wb runs --json --limit 5")
 def runs(
-    limit: Annotated[int, typer.Option(help="Show at most this many runs, newest first.")] = 20,
+    limit: Annotated[int, typer.Option(help="Show at most this many runs, newest first (0 = all).")] = 20,
     as_json: JsonOpt = False,
     home: HomeOpt = None,
 ) -> None:
-    """List recorded runs with their status (ok, failed, interrupted, cancelled)."""
+    """List recorded runs with their status (running, ok, failed, interrupted, cancelled, died)."""
+    from workbench.errors import BadInput
     from workbench.home import resolve_home
     from workbench.store import Store
 
-    rows = guarded(lambda: Store(resolve_home(home).db).runs(limit), as_json)
+    def load() -> list:
+        if limit < 0:
+            raise BadInput(f"--limit {limit}: must be 0 (all) or more")
+        return Store(resolve_home(home, create=False).db, readonly=True).runs(limit)
+
+    rows = guarded(load, as_json)
     if as_json:
         print_json([r.as_dict() for r in rows])
         return
@@ -106,7 +112,7 @@ def leaderboard(
     def load() -> list[ResultRow]:
         if by not in ("run", "artifact"):
             raise BadInput(f"--by {by!r}: expected run or artifact")
-        rows = Store(resolve_home(home).db).results(group=by)
+        rows = Store(resolve_home(home, create=False).db, readonly=True).results(group=by)
         if run is not None:
             rows = [r for r in rows if r.run_id == run]
         for cond in where or []:

@@ -7,7 +7,6 @@ the UI starts, so ``hrnet-wb --help`` stays fast.
 """
 
 
-import ipaddress
 import shlex
 import sys
 from pathlib import Path
@@ -67,43 +66,47 @@ def serve_command(home: str, profile: str | None) -> str:
     return shlex.join(argv)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @app.command(
     "serve",
     epilog=("Examples:\n\n  hrnet-wb serve\n\n  hrnet-wb serve --port 8765\n\n"
-            "  ssh -L 8000:127.0.0.1:8000 gpu-box   # then open http://127.0.0.1:8000 here"),
+            "  ssh -L 8000:127.0.0.1:8000 gpu-box   # then open http://127.0.0.1:8000 here\n\n"
+            "  hrnet-wb serve --public --host 0.0.0.0   # prints a URL with a generated access token"),
 )
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind. Keep 127.0.0.1 and tunnel over SSH.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    public: Annotated[bool, typer.Option(
+        "--public", help="Allow a non-loopback --host; every request then needs the access token.")] = False,
+    token: Annotated[str | None, typer.Option(
+        help="Access token for --public (default: $HRNET_WB_SERVE_TOKEN, else a generated one).",
+        show_default=False)] = None,
     profile: ProfileOpt = None,
     as_json: JsonOpt = False,
     home: HomeOpt = None,
 ) -> None:
-    """Serve the terminal UI in a browser (textual-serve); Ctrl+C stops the server."""
+    """Serve the terminal UI in a browser (textual-serve); Ctrl+C stops the server.
+
+    Loopback only unless --public, which requires an access token (textual-serve itself has
+    no authentication). A busy port or a bad host is one line and exit 2.
+    """
+    from workbench.cli import serve_access as sa
+
     prof, root = _checked(profile, home, as_json)
     command = serve_command(str(root), prof)
-    url = f"http://{host}:{port}"
+
+    def listen() -> tuple[object, str | None]:
+        tok = sa.access_token(public, token)
+        sa.check_binding(host, port, public)
+        return sa.bind(host, port), tok
+
+    sock, tok = guarded(listen, as_json)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}" + (f"/?token={tok}" if tok else "")
     if as_json:
-        print_json({"ok": True, "url": url, "host": host, "port": port, "command": command})
+        print_json({"ok": True, "url": url, "host": host, "port": port, "public": public,
+                    "token_required": tok is not None, "command": command})
     else:
         typer.echo(f"serving the hrnet-wb TUI at {url} (Ctrl+C stops)", err=True)
-    if not _is_loopback(host):
-        typer.echo(f"warning: {host} is not a loopback address: anyone who can reach it can run "
-                   "builds and browse files as you", err=True)
-    from rich.console import Console
-
-    from workbench.tui.serve import SessionServer
-
-    # One app process per browser session, ended when the session closes or serve stops.
-    server = SessionServer(command, host=host, port=port, title="HRNet Workbench")
-    server.console = Console(stderr=True)  # its banner and logs: stdout carries only --json
-    server.serve()
+    server = guarded(lambda: sa.make_server(command, sock, host, port, tok,  # type: ignore[arg-type]
+                                            "HRNet Workbench"), as_json)
+    guarded(server.serve, as_json)

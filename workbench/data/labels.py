@@ -83,6 +83,9 @@ def sniff_label_file(path: Path) -> str:
 
 
 def _read_lines(path: Path) -> list[str]:
+    from workbench.paths import regular_file
+
+    regular_file(path, "label file", max_bytes=256 * 2**20)
     try:
         return path.read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:

@@ -131,7 +131,9 @@ def _read_labels_arg(labels: str) -> tuple[dict[str, int] | None, list[str] | No
     """Split the ``labels`` argument into (per-image labels, class names, the file)."""
     if not labels:
         return None, None, None
-    p = Path(labels).expanduser()
+    from workbench.paths import regular_file
+
+    p = regular_file(labels, "label file", max_bytes=256 * 2**20)
     if sniff_label_file(p) == "per-image":
         return read_image_labels(p), None, p
     return None, read_class_names(p, expected=None), p
@@ -145,7 +147,9 @@ def open_dataset(path: str | Path, layout: str = "auto", labels: str = "") -> Da
     """
     if layout not in LAYOUTS:
         raise BadInput(f"layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
-    path = Path(path).expanduser().resolve()
+    from workbench.paths import file_or_folder
+
+    path = file_or_folder(Path(path).expanduser(), "dataset folder or file list").resolve()
     per_image, names_arg, labels_path = _read_labels_arg(labels)
     if layout == "auto":
         layout, root = detect_layout(path)
@@ -243,6 +247,9 @@ def _read_imagefolder(root: Path) -> tuple[list[Sample], list[str] | None]:
 
 
 def _read_filelist(listfile: Path) -> list[Sample]:
+    from workbench.paths import regular_file
+
+    regular_file(listfile, "file list", max_bytes=1024 * 2**20)
     try:
         lines = listfile.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError:

@@ -41,11 +41,18 @@ from workbench.evaluate.run import (
     resolve_target,
     run_eval,
 )
-from workbench.evaluate.stream import BatchPredictor, ImageLoader, evaluate
+from workbench.evaluate.stream import (
+    IDENTITY_KEYS,
+    BatchPredictor,
+    ImageLoader,
+    eval_identity,
+    evaluate,
+)
 
 __all__ = [
     "CONFIG_JSON", "REPORT_JSON", "RESULTS_JSONL", "RESULTS_TXT", "TOPK", "Z95",
     "BatchPredictor", "EvalResult", "EvalTarget", "Flip", "GroundTruth", "ImageLoader",
+    "IDENTITY_KEYS", "eval_identity",
     "choose_preprocessor", "compare_results", "evaluate", "find_results", "mcnemar_exact",
     "metrics_from_records", "onnx_input_shape", "parse_vastai_txt", "read_results",
     "resolve_target", "run_eval", "topk_from_vastai_txt", "vastai_lines", "wilson_interval",

@@ -24,6 +24,9 @@ def read_results(path: Path, repair: bool = False) -> list[dict[str, Any]]:
     ``repair=True`` cut off the file so that appending continues on a clean line."""
     if not path.exists():
         return []
+    from workbench.paths import regular_file
+
+    regular_file(path, "results file")
     data = path.read_bytes()
     end = data.rfind(b"\n") + 1  # everything after the last newline is a torn write
     if repair and end < len(data):
@@ -69,8 +72,14 @@ def write_vastai_txt(target: Path, records: Sequence[dict[str, Any]], class_name
                 fh.write(vastai_lines(r, class_names))
 
 
-def parse_vastai_txt(path: Path) -> list[tuple[str, list[int], list[float]]]:
-    """(image path, top-k ids, top-k probs) per image, in file order."""
+def parse_vastai_txt(path: Path, num_classes: int = 1000) -> list[tuple[str, list[int], list[float]]]:
+    """(image path, top-k ids, top-k probs) per image, in file order.
+
+    A file cut mid-image (fewer than five lines for the last one) or an id outside the
+    1000 ImageNet classes is refused: it would silently score a different set."""
+    from workbench.paths import regular_file
+
+    regular_file(path, "result file", max_bytes=4 * 2**30)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -90,10 +99,20 @@ def parse_vastai_txt(path: Path) -> list[tuple[str, list[int], list[float]]]:
             out.append((img, [], []))
         elif not out or out[-1][0] != img or len(out[-1][1]) != k:
             raise BadInput(f"{path}:{lineno}: top-{k} line for {img} does not follow its top-{k - 1} line")
-        out[-1][1].append(int(m.group("id")))
-        out[-1][2].append(float(m.group("p")))
+        cid, prob = int(m.group("id")), float(m.group("p"))
+        if not 0 <= cid < num_classes:
+            raise BadInput(f"{path}:{lineno}: class id {cid} is outside 0..{num_classes - 1}")
+        if not 0.0 <= prob <= 1.0:
+            raise BadInput(f"{path}:{lineno}: probability {prob} is outside 0..1")
+        out[-1][1].append(cid)
+        out[-1][2].append(prob)
     if not out:
         raise BadInput(f"{path}: no result lines")
+    ks = {len(ids) for _, ids, _ in out}
+    if len(out[-1][1]) < max(ks) or len(ks) > 1:
+        short = next(img for img, ids, _ in out if len(ids) < max(ks))
+        raise BadInput(f"{path}: {short} has {min(ks)} of {max(ks)} top-k lines; "
+                       "the file is cut short or damaged")
     return out
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from workbench.backends import backend_for_file
 from workbench.errors import BadInput
 from workbench.evaluate.formats import RESULTS_JSONL
-from workbench.evaluate.stream import evaluate
+from workbench.evaluate.stream import eval_identity, evaluate
 from workbench.events import Reporter
 from workbench.input_size import parse_input_size
 
@@ -47,13 +47,26 @@ def resolve_target(target: str, backend: str, home: Any) -> EvalTarget:
     """An existing file is used as is (with ``backend``); anything else is looked up in the
     store by artifact name or key."""
     p = Path(target).expanduser()
+    if p.exists() and not p.is_dir():
+        from workbench.paths import regular_file
+
+        regular_file(p, "model file")
     if p.is_file():
+        if p.suffix.lower() == ".onnx":
+            from workbench.onnx_check import check_classifier
+
+            check_classifier(p)
         shape = onnx_input_shape(p)
         hw = None if shape is None or shape[1] is None or shape[2] is None else (shape[1], shape[2])
         return EvalTarget(path=p.resolve(), backend=backend or backend_for_file(p), name=p.stem, input_size=hw,
                           fixed_batch=None if shape is None else shape[0])
     if p.is_dir() and (p / "meta.json").is_file():  # an artifact folder
-        meta = json.loads((p / "meta.json").read_text(encoding="utf-8"))
+        from workbench.build.cache import read_meta
+
+        meta = read_meta(p)
+        if meta is None or not isinstance(meta.get("file"), str):
+            raise BadInput(f"{p / 'meta.json'}: damaged or not an artifact's meta.json; rebuild it")
+        _verify_artifact(p, meta)
         return _target_from_meta(meta, p / meta["file"], backend)
     from workbench.store import Store
 
@@ -66,7 +79,21 @@ def resolve_target(target: str, backend: str, home: Any) -> EvalTarget:
         meta[k] = meta.get(k) or row.get(k) or ""  # the store row fills what meta.json left empty
     if "input_size" not in meta and row.get("input_size"):
         meta["input_size"] = list(parse_input_size(row["input_size"]))
+    _verify_artifact(Path(row["path"]).parent, meta)
     return _target_from_meta(meta, Path(row["path"]), backend)
+
+
+def _verify_artifact(directory: Path, meta: dict[str, Any]) -> None:
+    """An artifact whose files no longer match its meta.json would give silently wrong
+    figures: refuse it (the same check a cache hit makes)."""
+    if not meta.get("file_sha256"):
+        return
+    from workbench.build.cache import verify
+
+    problem = verify(directory, meta)
+    if problem:
+        raise BadInput(f"{meta.get('name', directory.name)}: the artifact fails verification ({problem}); "
+                       "rebuild it with the same `hrnet-wb build`")
 
 
 def _target_from_meta(meta: dict[str, Any], path: Path, backend: str) -> EvalTarget:
@@ -105,6 +132,12 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
     from workbench.store import Store
 
     rep = reporter or Reporter()
+    from workbench.paths import file_or_folder, regular_file
+
+    # user paths first: a FIFO or a typo is refused before any model or library loads
+    file_or_folder(data, "dataset folder or file list")
+    if labels:
+        regular_file(labels, "label file")
     if resume and not out:
         raise BadInput("--resume needs --out DIR: the folder of the run to continue")
     if out and not resume:
@@ -133,6 +166,7 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
         assert run.out_dir is not None
         res = evaluate(predictor, samples, pre, ds.class_names, run.out_dir, batch_size=batch_size,
                        resume=resume, reporter=rep, workers=workers,
+                       identity=eval_identity(t.path, ds.root, samples),
                        meta={"model": str(t.path), "backend": t.backend, "artifact": t.name,
                              "artifact_key": t.key, "data": str(ds.root), "layout": ds.layout})
         build = t.name

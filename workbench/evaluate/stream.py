@@ -60,10 +60,54 @@ def _default_workers() -> int:
     return max(1, min(4, usable_cpus()))
 
 
+#: What a resumed folder must share with the run continuing it, in the words the refusal uses.
+IDENTITY_KEYS = {"artifact_sha256": "model file (sha256)", "data_root": "data root",
+                 "manifest": "image manifest"}
+
+
+def eval_identity(model_path: Path, data_root: Path, samples: Sequence[Sample]) -> dict[str, str]:
+    """What must not change between a run and its ``--resume``: the model file's bytes, the
+    dataset root and the list of images (ids and labels) being evaluated."""
+    import hashlib
+
+    from workbench.build.cache import file_sha256
+
+    h = hashlib.sha256(file_sha256(model_path).encode())
+    side = model_path.with_suffix(".bin")
+    if model_path.suffix == ".xml" and side.is_file():
+        h.update(file_sha256(side).encode())
+    m = hashlib.sha256()
+    for s in samples:
+        m.update(f"{s.id}\t{s.label}\n".encode())
+    return {"artifact_sha256": h.hexdigest(), "data_root": str(data_root), "manifest": m.hexdigest()}
+
+
 def _check_config(out_dir: Path, config: dict[str, Any], resume: bool, jsonl: Path) -> None:
     cfg_path = out_dir / CONFIG_JSON
+    if resume and jsonl.exists() and jsonl.stat().st_size > 0 and not cfg_path.exists():
+        raise BadInput(f"{out_dir}: holds results but no {CONFIG_JSON}; cannot tell what made them, "
+                       "so it cannot be resumed; use another --out")
     if resume and jsonl.exists() and cfg_path.exists():
-        old = json.loads(cfg_path.read_text(encoding="utf-8"))
+        from workbench.paths import regular_file
+
+        try:
+            old = json.loads(regular_file(cfg_path, CONFIG_JSON).read_text(encoding="utf-8"))
+            if not isinstance(old, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadInput(f"{cfg_path}: damaged ({type(exc).__name__}); cannot resume this folder, "
+                           "use another --out") from None
+        new_id, old_id = config.get("identity") or {}, old.get("identity") or {}
+        if new_id and not old_id:
+            raise BadInput(f"{out_dir}: its {CONFIG_JSON} records no model/data identity; "
+                           "cannot verify it is the same run, use another --out")
+        for key, words in IDENTITY_KEYS.items():
+            if key in new_id and old_id.get(key) != new_id[key]:
+                was, now = str(old_id.get(key)), str(new_id[key])
+                if key != "data_root":
+                    was, now = was[:12], now[:12]
+                raise BadInput(f"{out_dir}: cannot resume, its results were made with a different "
+                               f"{words} ({was} vs now {now}); use another --out")
         for key in ("preprocess", "classes"):
             if old.get(key) != config.get(key):
                 raise BadInput(f"{out_dir}: cannot resume, its results were made with a different "
@@ -88,13 +132,16 @@ def evaluate(
     workers: int = 0,
     prefetch_batches: int = 2,
     meta: dict[str, Any] | None = None,
+    identity: dict[str, str] | None = None,
 ) -> EvalResult:
     """Classify ``samples`` with ``predictor``; stream results to ``out_dir``; return metrics.
 
     Files that cannot be decoded are skipped, recorded and listed, never fatal. Labels
     may be None (unlabelled data): every image still gets its top-5, metrics are None.
     ``workers`` decode threads (0 = one per CPU, at most 4) run at most
-    ``prefetch_batches`` batches ahead of the model.
+    ``prefetch_batches`` batches ahead of the model. ``identity`` (see :func:`eval_identity`)
+    is recorded, and a ``resume`` into a folder made by another model, data root or image
+    list is refused, naming which differs.
     """
     if batch_size < 1:
         raise BadInput(f"batch size {batch_size}: must be at least 1")
@@ -105,7 +152,8 @@ def evaluate(
     describe = getattr(preprocessor, "describe", None)
     pre_desc = describe() if callable(describe) else {"loader": type(preprocessor).__name__}
     _check_config(out, {"preprocess": pre_desc, "classes": len(class_names),
-                        "backend": getattr(predictor, "backend", ""), "meta": meta or {}}, resume, jsonl)
+                        "backend": getattr(predictor, "backend", ""), "meta": meta or {},
+                        "identity": identity or {}}, resume, jsonl)
 
     existing = read_results(jsonl, repair=True) if resume else []
     done = {str(r["id"]) for r in existing}

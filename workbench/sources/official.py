@@ -39,6 +39,11 @@ def _stage_from_yaml(stage: dict[str, Any], name: str, path: Path) -> dict[str, 
             f"{path}: MODEL.EXTRA.{name}: NUM_BRANCHES={branches} but {len(blocks)} NUM_BLOCKS and "
             f"{len(channels)} NUM_CHANNELS"
         )
+    for what, values, top in (("NUM_CHANNELS", channels, 4096), ("NUM_BLOCKS", blocks, 64),
+                              ("NUM_MODULES", (modules,), 64), ("NUM_BRANCHES", (branches,), 4)):
+        bad = [v for v in values if not 1 <= v <= top]
+        if bad:
+            raise BadInput(f"{path}: MODEL.EXTRA.{name}.{what} = {bad[0]} is outside 1..{top}")
     if block not in ("BASIC", "BOTTLENECK"):
         raise BadInput(f"{path}: MODEL.EXTRA.{name}.BLOCK is {block!r}; expected BASIC or BOTTLENECK")
     if fuse != "SUM":
@@ -51,9 +56,9 @@ def read_experiment_yaml(path: str | Path) -> dict[str, Any]:
     """An official experiment yaml → timm's stage configuration (``stem_width`` + stage1..4)."""
     import yaml
 
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise BadInput(f"{p}: config yaml not found")
+    from workbench.paths import regular_file
+
+    p = regular_file(path, "config yaml", max_bytes=16 * 2**20)
     try:
         doc = yaml.safe_load(p.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
