@@ -666,8 +666,12 @@ def choose_preprocessor(t: EvalTarget, preprocess: str = "auto", input_size: tup
 def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: str = "auto",
              labels: str = "", limit: int = 0, batch_size: int = 8, resume: bool = False,
              out: str = "", preprocess: str = "auto", input_size: tuple[int, int] | None = None,
-             threads: int = 0, workers: int = 0, reporter: Reporter | None = None) -> dict[str, Any]:
-    """``hrnet-wb eval``: evaluate one model on one dataset and record it as a run."""
+             threads: int = 0, workers: int = 0, reporter: Reporter | None = None,
+             engine: str = "local", ray_address: str = "", actors: int = 0) -> dict[str, Any]:
+    """``hrnet-wb eval``: evaluate one model on one dataset and record it as a run.
+
+    ``engine="ray"`` shards it over a Ray cluster (:mod:`workbench.engines.ray_engine`):
+    ``actors`` predictors of ``threads`` threads each (0 = 1), identical records."""
     from workbench.data import open_dataset
     from workbench.runtime import open_predictor
     from workbench.store import Store
@@ -679,6 +683,14 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
         existing = Path(out).expanduser() / RESULTS_JSONL
         if existing.is_file() and existing.stat().st_size > 0:
             raise BadInput(f"{existing}: already holds results; resume it (--resume) or choose another --out")
+    from workbench.engines import check_engine
+
+    check_engine(engine, ray_address)
+    if engine == "ray":
+        from workbench.engines.ray_engine import check_address, import_ray
+
+        import_ray()
+        check_address(ray_address)
     t = resolve_target(target, backend, home)
     pre = choose_preprocessor(t, preprocess, input_size)
     if t.fixed_batch and t.fixed_batch != batch_size:
@@ -690,7 +702,7 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
         rep.log(note, "warning")
     samples = ds.samples[:limit] if limit else ds.samples
     rep.log(f"{ds.describe()}; preprocess {pre.cfg.name} at {pre.cfg.input_size[0]}x{pre.cfg.input_size[1]}")
-    predictor = open_predictor(t.path, t.backend, threads)
+    predictor = open_predictor(t.path, t.backend, threads) if engine == "local" else None
     store = Store(home.db)
     run_id = store.start_run(f"eval {t.name}", profile_json=json.dumps(
         {"eval": {"target": str(target), "data": str(data), "layout": ds.layout, "limit": limit,
@@ -698,10 +710,18 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
     out_dir = Path(out).expanduser().resolve() if out else home.runs / str(run_id)
     store.set_out_dir(run_id, str(out_dir))
     try:
-        res = evaluate(predictor, samples, pre, ds.class_names, out_dir, batch_size=batch_size,
-                       resume=resume, reporter=rep, workers=workers,
-                       meta={"model": str(t.path), "backend": t.backend, "artifact": t.name,
-                             "artifact_key": t.key, "data": str(ds.root), "layout": ds.layout})
+        meta = {"model": str(t.path), "backend": t.backend, "artifact": t.name,
+                "artifact_key": t.key, "data": str(ds.root), "layout": ds.layout}
+        if predictor is None:
+            from workbench.engines.ray_engine import evaluate_on_ray
+
+            res = evaluate_on_ray(t.path, t.backend, samples, pre, ds.class_names, out_dir,
+                                  address=ray_address, data_root=str(ds.root), actors=actors,
+                                  threads=threads or 1, batch_size=batch_size, resume=resume,
+                                  reporter=rep, meta=meta)
+        else:
+            res = evaluate(predictor, samples, pre, ds.class_names, out_dir, batch_size=batch_size,
+                           resume=resume, reporter=rep, workers=workers, meta=meta)
     except BaseException as exc:
         status = ("interrupted" if isinstance(exc, KeyboardInterrupt)
                   else "cancelled" if isinstance(exc, Cancelled) else "failed")
