@@ -75,9 +75,9 @@ def main() -> None:
     ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "hrnet-wb-bench-eval"))
     args = ap.parse_args()
 
+    import ray
     from eval_throughput import export_w18, make_images
 
-    import ray
     from workbench.build import BuildRecipe, CalibrationSpec, build_artifact
     from workbench.data import open_dataset
     from workbench.data.preprocess import Preprocessor, preset_for

@@ -683,14 +683,9 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
         existing = Path(out).expanduser() / RESULTS_JSONL
         if existing.is_file() and existing.stat().st_size > 0:
             raise BadInput(f"{existing}: already holds results; resume it (--resume) or choose another --out")
-    from workbench.engines import check_engine
+    from workbench.engines import prepare_engine
 
-    check_engine(engine, ray_address)
-    if engine == "ray":
-        from workbench.engines.ray_engine import check_address, import_ray
-
-        import_ray()
-        check_address(ray_address)
+    prepare_engine(engine, ray_address)
     t = resolve_target(target, backend, home)
     pre = choose_preprocessor(t, preprocess, input_size)
     if t.fixed_batch and t.fixed_batch != batch_size:

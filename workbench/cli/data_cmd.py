@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from workbench.cli.app import app
-from workbench.cli.engine_opts import ActorsOpt, EngineOpt, RayAddressOpt
 from workbench.cli.common import HomeOpt, JsonOpt, fail, guarded, print_json
+from workbench.cli.engine_opts import ActorsOpt, EngineOpt, RayAddressOpt
 
 LayoutOpt = Annotated[str, typer.Option(
     "--layout", help="auto | imagenet-val | imagefolder | synset-prefixed | filelist | folder.")]
@@ -66,12 +66,14 @@ def eval_cmd(
     Broken files are skipped and listed, never fatal; a killed run continues with --resume.
     """
     from workbench.cli.render import EventPrinter
+    from workbench.engines import prepare_engine
     from workbench.errors import WorkbenchError
     from workbench.evaluate import run_eval
     from workbench.events import Reporter, StageTimer
     from workbench.home import resolve_home
     from workbench.input_size import parse_input_size
 
+    guarded(lambda: prepare_engine(engine, ray_address), as_json)
     hm = guarded(lambda: resolve_home(home), as_json)
     size = guarded(lambda: parse_input_size(input_size), as_json) if input_size else None
     printer = EventPrinter(quiet=as_json)

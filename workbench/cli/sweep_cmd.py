@@ -46,6 +46,7 @@ def sweep_cmd(
     from rich.console import Console
 
     from workbench.cli.render import EventPrinter
+    from workbench.engines import prepare_engine
     from workbench.errors import WorkbenchError
     from workbench.events import Reporter
     from workbench.home import resolve_home
@@ -53,6 +54,7 @@ def sweep_cmd(
     from workbench.sweep.run import run_sweep
     from workbench.sweep.table import markdown
 
+    guarded(lambda: prepare_engine(engine, ray_address), as_json)
     plan = guarded(lambda: load_sweep_profile(profile, data=data, weights_dir=weights_dir), as_json)
     hm = guarded(lambda: resolve_home(home), as_json)
     printer = EventPrinter(quiet=as_json)

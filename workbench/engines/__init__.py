@@ -19,3 +19,15 @@ def check_engine(engine: str, ray_address: str = "") -> str:
     if ray_address and engine != "ray":
         raise BadInput("--ray-address only applies with --engine ray")
     return engine
+
+
+def prepare_engine(engine: str, ray_address: str = "") -> str:
+    """Everything about the engine that can fail before work starts: the name, the address,
+    Ray being installed and the address answering. Cheap for ``local``."""
+    check_engine(engine, ray_address)
+    if engine == "ray":
+        from workbench.engines.ray_engine import check_address, import_ray
+
+        import_ray()
+        check_address(ray_address)
+    return engine

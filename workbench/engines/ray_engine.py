@@ -116,7 +116,7 @@ def ray_session(address: str = "", *, num_cpus: int | None = None,
             if address:
                 ray.init(address=address, **{k: v for k, v in kwargs.items() if k != "include_dashboard"})
             else:
-                ray.init(num_cpus=num_cpus, **kwargs)
+                ray.init(address="local", num_cpus=num_cpus, _node_ip_address="127.0.0.1", **kwargs)
         except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             where = f"at {address}" if address else "locally"
@@ -344,7 +344,6 @@ def evaluate_ray(
     from workbench.evaluate import RESULTS_JSONL, TOPK, _check_config, _finish, read_results
 
     ray = session.ray
-    import ray.data
     from ray.data import ActorPoolStrategy
 
     if batch_size < 1:

@@ -30,9 +30,14 @@ TASK_RETRIES = 2
 
 
 def _node_home() -> Home:
+    """Each node's own home for row tasks ($HRNET_WB_RAY_HOME, else a temp folder): its
+    artifact cache makes a rerun's builds free on that node."""
+    import os
+
     from workbench.home import resolve_home
 
-    return resolve_home(Path(tempfile.gettempdir()) / "hrnet-wb-ray" / "home")
+    root = os.environ.get("HRNET_WB_RAY_HOME") or str(Path(tempfile.gettempdir()) / "hrnet-wb-ray" / "home")
+    return resolve_home(root)
 
 
 def _row_task(plan_json: str, row: dict[str, Any], threads: int) -> RowOutcome:

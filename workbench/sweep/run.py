@@ -92,16 +92,11 @@ def run_sweep(plan: SweepProfile, home: Home, reporter: Reporter | None = None, 
               skip: Sequence[str] = (), max_minutes: float | None = None, profile_path: str = "",
               row_cpus: int = 1) -> dict[str, Any]:
     """Run the rows not yet done; return the sweep record (the table rows and file paths)."""
-    from workbench.engines import check_engine
+    from workbench.engines import prepare_engine
 
     rep = reporter or Reporter()
     srep = rep.stage("sweep")
-    check_engine(engine, ray_address)
-    if engine == "ray":
-        from workbench.engines.ray_engine import check_address, import_ray
-
-        import_ray()
-        check_address(ray_address)
+    prepare_engine(engine, ray_address)
     rows = select_rows(plan_rows(plan), list(only), list(skip))
     if not rows:
         from workbench.errors import BadInput
