@@ -46,10 +46,14 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+def _all_sources() -> list[Source]:
+    return ["official", "mmcls", "timm"]
+
+
 class ModelsSection(_Section):
     """The rows: every variant each source publishes, unless narrowed."""
 
-    sources: list[Source] = Field(default_factory=lambda: list(SOURCES_ORDER))
+    sources: list[Source] = Field(default_factory=_all_sources)
     variants: list[str] = Field(default_factory=list, description="[] = each source's published list")
     weights_dir: str = Field("", description="folder of checkpoints, a file per row; '' = random-init")
     input_size: tuple[int, int] = Field((224, 224), description="H, W; multiples of 32")
