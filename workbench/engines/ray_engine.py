@@ -116,7 +116,14 @@ def ray_session(address: str = "", *, num_cpus: int | None = None,
             if address:
                 ray.init(address=address, **{k: v for k, v in kwargs.items() if k != "include_dashboard"})
             else:
-                ray.init(address="local", num_cpus=num_cpus, _node_ip_address="127.0.0.1", **kwargs)
+                local = {"address": "local", "num_cpus": num_cpus, "_node_ip_address": "127.0.0.1", **kwargs}
+                try:
+                    ray.init(**local)
+                except Exception as exc:  # Ray's fixed 30 s raylet start-up wait, missed under load
+                    if "timed out during startup" not in str(exc):
+                        raise
+                    ray.shutdown()
+                    ray.init(**local)
         except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             where = f"at {address}" if address else "locally"
