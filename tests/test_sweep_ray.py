@@ -29,11 +29,14 @@ def ray_local(tmp_path_factory):
     os.environ["HRNET_WB_RAY_HOME"] = str(node_home)  # inherited by the workers started below
     kwargs = dict(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
                   logging_level="ERROR", log_to_driver=False)
-    try:
-        ray.init(**kwargs)
-    except Exception:  # Ray gives its raylet a fixed 30 s to register; a loaded box can miss it
-        ray.shutdown()
-        ray.init(**kwargs)
+    for attempt in range(3):  # Ray gives its raylet a fixed 30 s to register; a loaded box can miss it
+        try:
+            ray.init(**kwargs)
+            break
+        except Exception as exc:
+            ray.shutdown()
+            if attempt == 2 or "timed out during startup" not in str(exc):
+                raise
     from workbench.engines.ray_engine import RaySession
 
     nodes = [{"node_id": n["NodeID"], "address": n["NodeManagerAddress"],
