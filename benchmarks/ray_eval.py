@@ -38,7 +38,8 @@ def write_path_rate(rows: int, batch: int, folder: Path) -> tuple[float, float]:
     """Driver-side rows/s: chunk → JSONL lines → append+flush; then the final pass."""
     from workbench.data.layouts import Sample
     from workbench.engines.ray_engine import chunk_records
-    from workbench.evaluate import RESULTS_JSONL, _finish
+    from workbench.evaluate import RESULTS_JSONL
+    from workbench.evaluate.stream import _finish
     from workbench.events import Reporter
 
     rng = np.random.default_rng(0)
@@ -78,6 +79,7 @@ def main() -> None:
     import ray
     from eval_throughput import export_w18, make_images
 
+    from workbench.backends import open_predictor
     from workbench.build import BuildRecipe, CalibrationSpec, build_artifact
     from workbench.data import open_dataset
     from workbench.data.preprocess import Preprocessor, preset_for
@@ -85,7 +87,7 @@ def main() -> None:
     from workbench.engines.ray_engine import RaySession, evaluate_ray
     from workbench.evaluate import evaluate, read_results
     from workbench.home import resolve_home
-    from workbench.runtime import open_predictor, resolve_threads
+    from workbench.runtime import resolve_threads
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)

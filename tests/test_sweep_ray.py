@@ -133,8 +133,8 @@ def test_sweep_two_small_variants_on_ray_then_a_rerun_skips_them(ray_local, tmp_
 
 @pytest.fixture(scope="module")
 def local_eval(tinynet, tmp_path_factory):  # noqa: F811
+    from workbench.backends import open_predictor
     from workbench.evaluate import evaluate, read_results
-    from workbench.runtime import open_predictor
 
     out = tmp_path_factory.mktemp("local-eval")
     samples = tinynet.val_samples[:N_IMAGES]

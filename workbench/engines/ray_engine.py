@@ -226,7 +226,7 @@ def _decode_chunks(batch: dict[str, np.ndarray], pre_cfg: dict[str, Any], batch_
     """Ray Data step 1 (tasks): decode + preprocess each chunk into one padded batch."""
     from workbench.data.decode import DecodeError
     from workbench.data.preprocess import PreprocessConfig, Preprocessor
-    from workbench.evaluate import _decode
+    from workbench.evaluate.stream import _decode
 
     pre = Preprocessor(PreprocessConfig.from_dict(pre_cfg))
     h, w = pre.input_size
@@ -254,7 +254,7 @@ class ChunkPredictor:
                  fault_marker: str = "") -> None:
         import ray
 
-        from workbench.runtime import open_predictor
+        from workbench.backends import open_predictor
 
         payload = ray.get(payload_ref[0])
         self._dir = tempfile.TemporaryDirectory(prefix="hrnet-wb-actor-")
@@ -280,7 +280,7 @@ class ChunkPredictor:
         time.sleep(60)  # pragma: no cover - the kill lands first
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
-        from workbench.evaluate import _topk
+        from workbench.evaluate.metrics import _topk
 
         self.calls += 1
         self._maybe_die()
@@ -308,7 +308,7 @@ def chunk_records(samples: Sequence[Any], kept: np.ndarray, reasons: dict[str, s
 
     Kept images fill the batch in order (a skipped image takes no slot), as in local eval.
     """
-    from workbench.evaluate import _record_line
+    from workbench.evaluate.formats import _record_line
 
     lines, slot = [], 0
     for j, s in enumerate(samples):
@@ -348,7 +348,8 @@ def evaluate_ray(
     ``actors`` predictors (0 = one per ``threads`` CPUs in the cluster) of ``threads``
     threads each. Returns an :class:`~workbench.evaluate.EvalResult`.
     """
-    from workbench.evaluate import RESULTS_JSONL, TOPK, _check_config, _finish, read_results
+    from workbench.evaluate import RESULTS_JSONL, TOPK, read_results
+    from workbench.evaluate.stream import _check_config, _finish
 
     ray = session.ray
     from ray.data import ActorPoolStrategy

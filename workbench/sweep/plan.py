@@ -20,10 +20,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from workbench.backends import DEFAULT_BACKEND, backend_names
 from workbench.errors import BadInput
 from workbench.input_size import check_input_size
 from workbench.profile import (
-    Backend,
     BenchSection,
     CalibMethod,
     CalibrationSection,
@@ -75,9 +75,16 @@ class ModelsSection(_Section):
 class SweepBuild(_Section):
     """One build of every row: a dtype on a backend (int8: with a calibration method)."""
 
-    backend: Backend = "ort-cpu"
+    backend: str = DEFAULT_BACKEND
     dtype: DType = "fp32"
     calibration: CalibMethod = "percentile"
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, v: str) -> str:
+        if v not in backend_names():
+            raise ValueError(f"unknown backend {v!r}; expected {' | '.join(backend_names())}")
+        return v
 
     @property
     def label(self) -> str:

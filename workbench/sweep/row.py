@@ -78,7 +78,8 @@ def _row_profile(plan: SweepProfile, row: RowSpec, calib_count: int, out_dir: Pa
         model=ModelSection(source=row.source, variant=row.variant, weights=row.weights,  # type: ignore[arg-type]
                            input_size=plan.models.input_size),
         export=plan.export, data=plan.data, bench=plan.bench,
-        build=BuildSection(dtype="int8" if int8 else "fp32", reference=False, calibration=calib),
+        build=BuildSection(backend=plan.builds[0].backend, dtype="int8" if int8 else "fp32",
+                           reference=False, calibration=calib),
         output=OutputSection(dir=str(out_dir), vastai_txt=plan.output.vastai_txt),
     )
 
@@ -107,11 +108,11 @@ def compute_row(plan: SweepProfile, row: RowSpec, home: Home, out_dir: Path, *,
     ``carry_files`` puts each build's eval files into the outcome (Ray: the driver writes
     them); otherwise they stay in ``out_dir/<artifact name>/``.
     """
+    from workbench.backends import open_predictor
     from workbench.build import BuildRecipe, CalibrationSpec, build_artifact
     from workbench.engines.node import node_fingerprint
     from workbench.evaluate import compare_results, evaluate
-    from workbench.pipeline import RunContext, stage_data, stage_export, stage_model
-    from workbench.runtime import open_predictor
+    from workbench.stages import RunContext, stage_data, stage_export, stage_model
     from workbench.store import Store
 
     rep = reporter or Reporter()
@@ -280,7 +281,7 @@ def outcome_from_json(d: dict[str, Any]) -> RowOutcome:
 
 def check_builds(plan: SweepProfile) -> None:
     """Fail before any work when a build's backend cannot run here (named, never faked)."""
-    from workbench.build.backends import backend_status
+    from workbench.backends import backend_status
 
     for b in plan.builds:
         st = backend_status(b.backend)
