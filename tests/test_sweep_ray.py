@@ -111,7 +111,7 @@ def test_sweep_two_small_variants_on_ray_then_a_rerun_skips_them(ray_local, tmp_
             assert {(b["name"], "top1"), (b["name"], "top5"), (b["name"], "p50_ms")} <= metrics
             art = store.artifact(b["key"])
             assert art is not None and Path(art["path"]).is_file()  # carried here by the object store
-        run_dir = Path(store.run(r["run_id"])["out_dir"])
+        run_dir = Path(store.run_record(r["run_id"])["out_dir"])
         assert len(_lines(run_dir / r["builds"][1]["name"] / "results.jsonl")) == 9
     assert len(store.leaderboard()) >= 4  # the TUI leaderboard reads these
 
