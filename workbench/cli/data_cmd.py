@@ -14,6 +14,7 @@ from rich.table import Table
 
 from workbench.cli.app import app
 from workbench.cli.common import HomeOpt, JsonOpt, fail, guarded, print_json
+from workbench.cli.engine_opts import ActorsOpt, EngineOpt, RayAddressOpt
 
 LayoutOpt = Annotated[str, typer.Option(
     "--layout", help="auto | imagenet-val | imagefolder | synset-prefixed | filelist | folder.")]
@@ -36,7 +37,8 @@ def _ci(ci: Any) -> str:
         "  hrnet-wb eval hrnet_w18-int8-percentile-3_224_224-ort-cpu --data /data/imagenet/val\n\n"
         "  hrnet-wb eval model.onnx --backend openvino-cpu --data assets --limit 100\n\n"
         "  hrnet-wb eval model.onnx --data val/ --labels val_label.txt --out runs/w18 --resume\n\n"
-        "  hrnet-wb eval model.onnx --data list.txt --layout filelist --preprocess mmcls --json"
+        "  hrnet-wb eval model.onnx --data list.txt --layout filelist --preprocess mmcls --json\n\n"
+        "  hrnet-wb eval ARTIFACT --data /shared/imagenet/val --engine ray --ray-address auto --actors 8 --threads 2"
     ),
 )
 def eval_cmd(
@@ -53,6 +55,9 @@ def eval_cmd(
     input_size: Annotated[str, typer.Option("--input-size", help="H or HxW, multiples of 32 (default: from the model).")] = "",
     threads: Annotated[int, typer.Option(help="Inference threads (0 = physical cores).", min=0)] = 0,
     workers: Annotated[int, typer.Option(help="Decode threads (0 = one per CPU, at most 4).", min=0)] = 0,
+    engine: EngineOpt = "local",
+    ray_address: RayAddressOpt = "",
+    actors: ActorsOpt = 0,
     as_json: JsonOpt = False,
     home: HomeOpt = None,
 ) -> None:
@@ -61,12 +66,14 @@ def eval_cmd(
     Broken files are skipped and listed, never fatal; a killed run continues with --resume.
     """
     from workbench.cli.render import EventPrinter
+    from workbench.engines import prepare_engine
     from workbench.errors import WorkbenchError
     from workbench.evaluate import run_eval
     from workbench.events import Reporter, StageTimer
     from workbench.home import resolve_home
     from workbench.input_size import parse_input_size
 
+    guarded(lambda: prepare_engine(engine, ray_address), as_json)
     hm = guarded(lambda: resolve_home(home), as_json)
     size = guarded(lambda: parse_input_size(input_size), as_json) if input_size else None
     printer = EventPrinter(quiet=as_json)
@@ -76,7 +83,8 @@ def eval_cmd(
             record = run_eval(model, data, home=hm, backend=backend, layout=layout, labels=labels,
                               limit=limit, batch_size=batch_size, resume=resume, out=out,
                               preprocess=preprocess, input_size=size, threads=threads,
-                              workers=workers, reporter=rep)
+                              workers=workers, reporter=rep, engine=engine,
+                              ray_address=ray_address, actors=actors)
     except WorkbenchError as exc:
         raise fail(str(exc), exc.exit_code, as_json) from None
     except KeyboardInterrupt:

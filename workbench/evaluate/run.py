@@ -125,10 +125,15 @@ def choose_preprocessor(t: EvalTarget, preprocess: str = "auto", input_size: tup
 def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: str = "auto",
              labels: str = "", limit: int = 0, batch_size: int = 8, resume: bool = False,
              out: str = "", preprocess: str = "auto", input_size: tuple[int, int] | None = None,
-             threads: int = 0, workers: int = 0, reporter: Reporter | None = None) -> dict[str, Any]:
-    """``hrnet-wb eval``: evaluate one model on one dataset and record it as a run."""
+             threads: int = 0, workers: int = 0, reporter: Reporter | None = None,
+             engine: str = "local", ray_address: str = "", actors: int = 0) -> dict[str, Any]:
+    """``hrnet-wb eval``: evaluate one model on one dataset and record it as a run.
+
+    ``engine="ray"`` shards it over a Ray cluster (:mod:`workbench.engines.ray_engine`):
+    ``actors`` predictors of ``threads`` threads each (0 = 1), identical records."""
     from workbench.backends import open_predictor
     from workbench.data import open_dataset
+    from workbench.engines import prepare_engine
     from workbench.store import Store
 
     rep = reporter or Reporter()
@@ -138,6 +143,7 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
     file_or_folder(data, "dataset folder or file list")
     if labels:
         regular_file(labels, "label file")
+    prepare_engine(engine, ray_address)
     if resume and not out:
         raise BadInput("--resume needs --out DIR: the folder of the run to continue")
     if out and not resume:
@@ -155,7 +161,7 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
         rep.log(note, "warning")
     samples = ds.samples[:limit] if limit else ds.samples
     rep.log(f"{ds.describe()}; preprocess {pre.cfg.name} at {pre.cfg.input_size[0]}x{pre.cfg.input_size[1]}")
-    predictor = open_predictor(t.path, t.backend, threads)
+    predictor = open_predictor(t.path, t.backend, threads) if engine == "local" else None
     store = Store(home.db)
     spec = {"eval": {"target": str(target), "data": str(data), "layout": ds.layout, "limit": limit,
                      "batch_size": batch_size, "preprocess": pre.describe()}}
@@ -164,11 +170,20 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
                    out_dir=lambda rid: given_out or home.runs / str(rid),
                    cancelled=lambda: rep.cancelled) as run:
         assert run.out_dir is not None
-        res = evaluate(predictor, samples, pre, ds.class_names, run.out_dir, batch_size=batch_size,
-                       resume=resume, reporter=rep, workers=workers,
-                       identity=eval_identity(t.path, ds.root, samples),
-                       meta={"model": str(t.path), "backend": t.backend, "artifact": t.name,
-                             "artifact_key": t.key, "data": str(ds.root), "layout": ds.layout})
+        meta = {"model": str(t.path), "backend": t.backend, "artifact": t.name,
+                "artifact_key": t.key, "data": str(ds.root), "layout": ds.layout}
+        identity = eval_identity(t.path, ds.root, samples)
+        if predictor is None:
+            from workbench.engines.ray_engine import evaluate_on_ray
+
+            res = evaluate_on_ray(t.path, t.backend, samples, pre, ds.class_names, run.out_dir,
+                                  address=ray_address, data_root=str(ds.root), actors=actors,
+                                  threads=threads or 1, batch_size=batch_size, resume=resume,
+                                  reporter=rep, meta=meta, identity=identity)
+        else:
+            res = evaluate(predictor, samples, pre, ds.class_names, run.out_dir, batch_size=batch_size,
+                           resume=resume, reporter=rep, workers=workers, identity=identity,
+                           meta=meta)
         build = t.name
         for name, value, unit in (("top1", res.top1, "%"), ("top5", res.top5, "%"),
                                   ("images", res.n, ""), ("skipped", res.skipped, ""),

@@ -1,0 +1,196 @@
+"""``hrnet-wb sweep``: every row of a sweep profile, resumable and bounded, on either engine.
+
+State lives in the sweep folder (``[output] dir``, default ``<home>/sweeps/<name>``):
+``rows/<row>.json`` is written atomically when a row finishes, keyed by everything that
+changes its figures (:func:`workbench.sweep.plan.row_key`). A rerun skips the rows whose
+state matches, so a sweep killed at any point (``kill -9`` included) continues where it
+stopped; the content-hash artifact cache makes the builds of a half-done row free.
+
+``--max-minutes`` bounds the wall time: no row *starts* after the budget is spent (rows in
+flight finish); the rest are listed as ``pending`` and the next run picks them up.
+Every finished row is a run in the store (its builds, accuracy and speed), so the TUI
+leaderboard shows it, and the table is rewritten after every row.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import Cancelled, WorkbenchError
+from workbench.events import Reporter
+from workbench.home import Home
+from workbench.store import Store
+from workbench.sweep.plan import RowSpec, SweepProfile, plan_rows, row_key, select_rows
+from workbench.sweep.row import RowOutcome, check_builds, compute_row, outcome_json, record_row
+from workbench.sweep.table import placeholder_row, write_table, zoo_row
+
+
+def sweep_dir(plan: SweepProfile, home: Home) -> Path:
+    if plan.output.dir:
+        return Path(plan.output.dir)
+    return home.root / "sweeps" / (re.sub(r"[^A-Za-z0-9_.-]+", "_", plan.name) or "sweep")
+
+
+def _state_file(folder: Path, row: RowSpec) -> Path:
+    return folder / "rows" / (row.id.replace(":", "__") + ".json")
+
+
+@dataclass
+class SweepState:
+    """The sweep folder's per-row records, read once and updated as rows finish."""
+
+    folder: Path
+    plan: SweepProfile
+
+    def done(self, row: RowSpec) -> dict[str, Any] | None:
+        f = _state_file(self.folder, row)
+        if not f.is_file():
+            return None
+        try:
+            st = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        ok = isinstance(st, dict) and st.get("key") == row_key(self.plan, row) and "table_row" in st
+        return st if ok else None
+
+    def save(self, row: RowSpec, table_row: dict[str, Any], outcome: RowOutcome) -> None:
+        from workbench.atomic import write_json
+
+        write_json(_state_file(self.folder, row), {"key": row_key(self.plan, row), "table_row": table_row,
+                                                   "outcome": outcome_json(outcome)})
+
+
+class RowCosts:
+    """Params and GFLOPs per source convention, computed once and cached in the home."""
+
+    def __init__(self, home: Home, size: tuple[int, int]) -> None:
+        from workbench.sources.cost import _read_cache
+
+        self.file = home.cache / "cost.json"
+        self.size = size
+        self.cache = _read_cache(self.file)
+
+    def __call__(self, source: str, variant: str) -> Any:
+        from workbench.atomic import write_json
+        from workbench.sources.cost import cost_row
+
+        before = len(self.cache)
+        row = cost_row(source, variant, self.size, self.cache)
+        if len(self.cache) != before:
+            write_json(self.file, self.cache)
+        return row
+
+
+def run_sweep(plan: SweepProfile, home: Home, reporter: Reporter | None = None, *,
+              engine: str = "local", ray_address: str = "", only: Sequence[str] = (),
+              skip: Sequence[str] = (), max_minutes: float | None = None, profile_path: str = "",
+              row_cpus: int = 1) -> dict[str, Any]:
+    """Run the rows not yet done; return the sweep record (the table rows and file paths)."""
+    from workbench.engines import prepare_engine
+
+    rep = reporter or Reporter()
+    srep = rep.stage("sweep")
+    prepare_engine(engine, ray_address)
+    rows = select_rows(plan_rows(plan), list(only), list(skip))
+    if not rows:
+        from workbench.errors import BadInput
+
+        raise BadInput("no rows left to sweep after --only/--skip")
+    check_builds(plan)
+    folder = sweep_dir(plan, home)
+    state = SweepState(folder, plan)
+    store = Store(home.db)
+    costs = RowCosts(home, plan.models.input_size)
+    t0 = time.perf_counter()
+    deadline = None if not max_minutes else time.monotonic() + 60 * max_minutes
+    table: dict[str, dict[str, Any]] = {}
+    todo: list[RowSpec] = []
+    for r in rows:
+        st = state.done(r)
+        if st is not None:
+            table[r.id] = st["table_row"]
+            srep.log(f"{r.id}: done (run {st['table_row'].get('run_id')}), skipped")
+        else:
+            table[r.id] = placeholder_row(r.as_dict(), "pending")
+            todo.append(r)
+    srep.log(f"{len(rows)} row(s): {len(rows) - len(todo)} done before, {len(todo)} to run on the "
+             f"{engine} engine; table in {folder}")
+    meta = {"name": plan.name, "profile": profile_path, "engine": engine,
+            "input_size": list(plan.models.input_size), "builds": [b.label for b in plan.builds],
+            "data": plan.data.path}
+
+    def finished(r: RowSpec, run_id: int, outcome: RowOutcome) -> None:
+        row = zoo_row(outcome, costs(r.source, r.variant), run_id)
+        state.save(r, row, outcome)
+        table[r.id] = row
+        store.finish_run(run_id, "ok", summary={k: row[k] for k in ("id", "fp32_top1", "int8_top1",
+                                                                     "top1_agreement", "best_throughput")})
+        srep.log(f"{r.id}: done in {outcome.seconds:.0f} s (run {run_id})"
+                 + (" [random-init weights]" if outcome.random_init else ""))
+        _progress()
+
+    def failed(r: RowSpec, run_id: int, status: str, error: str) -> None:
+        store.finish_run(run_id, status, error)
+        table[r.id] = placeholder_row(r.as_dict(), status, error, run_id)
+        srep.log(f"{r.id}: {status}: {error}", "error")
+        _progress()
+
+    def _progress() -> None:
+        done = sum(1 for v in table.values() if v["status"] == "ok")
+        srep.progress(done, len(rows), "rows")
+        write_table(folder, [table[x.id] for x in rows], meta)
+
+    def start(r: RowSpec) -> tuple[int, Path]:
+        run_id = store.start_run(f"sweep {plan.name} {r.id}", profile_path,
+                                 json.dumps({"sweep": plan.model_dump(mode="json"), "row": r.as_dict()},
+                                            default=str), row_key(plan, r))
+        out_dir = home.runs / str(run_id)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        store.set_out_dir(run_id, str(out_dir))
+        return run_id, out_dir
+
+    def out_of_time() -> bool:
+        return deadline is not None and time.monotonic() >= deadline
+
+    _progress()
+    if engine == "ray":
+        from workbench.engines.ray_sweep import sweep_on_ray
+
+        sweep_on_ray(plan, todo, home, rep, address=ray_address, start=start, finished=finished,
+                     failed=failed, out_of_time=out_of_time, row_cpus=row_cpus)
+    else:
+        for r in todo:
+            if out_of_time():
+                break
+            srep.check_cancelled()
+            run_id, out_dir = start(r)
+            srep.log(f"{r.id}: {r.name} ({'random-init' if r.weights == 'random-init' else r.weights})")
+            try:
+                outcome = compute_row(plan, r, home, out_dir, reporter=rep)
+                record_row(store, run_id, outcome, out_dir)
+            except Cancelled as exc:
+                failed(r, run_id, "cancelled", str(exc))
+                raise
+            except KeyboardInterrupt:
+                failed(r, run_id, "interrupted", "interrupted (Ctrl-C)")
+                raise
+            except WorkbenchError as exc:
+                failed(r, run_id, "failed", str(exc))
+                continue
+            except Exception as exc:  # one row's internal error must not end a day-long sweep
+                failed(r, run_id, "failed", f"{type(exc).__name__}: {exc}")
+                continue
+            finished(r, run_id, outcome)
+    final = [table[r.id] for r in rows]
+    paths = write_table(folder, final, meta)
+    counts = {s: sum(1 for x in final if x["status"] == s) for s in ("ok", "failed", "pending")}
+    record = {"ok": counts["failed"] == 0, "name": plan.name, "engine": engine, "folder": str(folder),
+              "rows": final, "counts": counts, "files": paths, "seconds": round(time.perf_counter() - t0, 3),
+              "complete": counts["ok"] == len(final)}
+    return record

@@ -1,0 +1,146 @@
+"""The model-zoo table: one row per source × variant, as Markdown, CSV and JSON.
+
+Params and GFLOPs are each source's own convention (computed by
+:mod:`workbench.sources.cost`, as ``models --table`` prints them). Accuracy is a fraction
+(0..1) in JSON and CSV and a percentage only in the Markdown a person reads. Speed figures
+come from the node that benchmarked the row; when rows come from different kinds of node
+the table says so and adds a ``node`` column, and no figure is ranked across kinds.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from workbench.atomic import write_json
+from workbench.sweep.row import RowOutcome
+
+CSV_COLUMNS = ("id", "source", "model", "variant", "status", "params_m", "cost", "cost_unit",
+               "fp32_top1", "fp32_top5", "int8_top1", "int8_top5", "delta_top1", "top1_agreement",
+               "fp32_bs1_p50_ms", "int8_bs1_p50_ms", "best_throughput", "best_build", "eval_images",
+               "weights", "node_kind", "run_id", "error")
+COST_UNITS = {"official": "GFLOPs (MACs/2^30)", "mmcls": "Flops (G, mmcv)", "timm": "GMACs"}
+
+
+def _bs1_p50(b: Any) -> float | None:
+    pts = [r for r in b.bench_rows if r["batch"] == 1 and r["streams"] == 1]
+    return min((r["p50_ms"] for r in pts), default=None)
+
+
+def zoo_row(outcome: RowOutcome, cost: Any, run_id: int) -> dict[str, Any]:
+    """One table row from a finished row's outcome and its cost under its source's convention."""
+    r = outcome.row
+    fp32 = next((b for b in outcome.builds if b.dtype == "fp32"), None)
+    int8 = next((b for b in outcome.builds if b.dtype == "int8"), None)
+
+    def acc(b: Any, k: str) -> float | None:
+        return None if b is None or not b.eval else b.eval.get(k)
+
+    f1, i1 = acc(fp32, "top1"), acc(int8, "top1")
+    speed = [(b.bench["throughput"], b.name) for b in outcome.builds if b.bench and b.bench.get("throughput")]
+    best = max(speed, default=(None, ""))
+    node = outcome.bench_node or outcome.node
+    return {
+        "id": r["id"], "source": r["source"], "model": r["name"], "variant": r["variant"], "status": "ok",
+        "params_m": cost.params_m, "params": cost.params, "cost": cost.cost, "cost_count": cost.count,
+        "cost_unit": COST_UNITS.get(r["source"], ""),
+        "fp32_top1": f1, "fp32_top5": acc(fp32, "top5"), "int8_top1": i1, "int8_top5": acc(int8, "top5"),
+        "delta_top1": None if f1 is None or i1 is None else i1 - f1,
+        "top1_agreement": outcome.agreement,
+        "fp32_bs1_p50_ms": None if fp32 is None else _bs1_p50(fp32),
+        "int8_bs1_p50_ms": None if int8 is None else _bs1_p50(int8),
+        "best_throughput": best[0], "best_build": best[1],
+        "eval_images": outcome.eval_images, "calibration_images": outcome.calibration_images,
+        "weights": outcome.weights, "random_init": outcome.random_init,
+        "node_kind": node.get("kind", ""), "node": node, "run_id": run_id, "error": "",
+        "notes": list(outcome.notes), "seconds": outcome.seconds,
+        "builds": [{"label": b.label, "name": b.name, "key": b.key, "backend": b.backend, "dtype": b.dtype,
+                    "calibration": b.calibration, "eval": b.eval, "bench": b.bench, "cached": b.cached}
+                   for b in outcome.builds],
+    }
+
+
+def placeholder_row(row: dict[str, Any], status: str, error: str = "", run_id: int | None = None) -> dict[str, Any]:
+    """A row that is not (yet) measured: failed, or left for a later run by --max-minutes."""
+    out: dict[str, Any] = dict.fromkeys(CSV_COLUMNS)
+    out.update({"id": row["id"], "source": row["source"], "model": row["name"], "variant": row["variant"],
+                "status": status, "weights": row["weights"], "error": error, "run_id": run_id,
+                "random_init": row["weights"] == "random-init", "notes": [], "builds": []})
+    return out
+
+
+def node_kinds(rows: list[dict[str, Any]]) -> list[str]:
+    return sorted({r["node_kind"] for r in rows if r.get("status") == "ok" and r.get("node_kind")})
+
+
+def table_notes(rows: list[dict[str, Any]]) -> list[str]:
+    notes = []
+    kinds = node_kinds(rows)
+    if len(kinds) > 1:
+        notes.append(f"speed figures come from {len(kinds)} kinds of node ({', '.join(kinds)}; see the "
+                     "node column): compare bs1 p50 and img/s only between rows of the same kind")
+    if any(r.get("random_init") for r in rows):
+        notes.append("rows marked random-init have no checkpoint: their accuracy is meaningless")
+    return notes
+
+
+def _pct(x: Any, signed: bool = False) -> str:
+    if x is None:
+        return "–"
+    return f"{100 * x:+.2f}" if signed else f"{100 * x:.2f}"
+
+
+def _num(x: Any, spec: str) -> str:
+    return "–" if x is None else spec.format(x)
+
+
+def markdown(rows: list[dict[str, Any]], title: str = "") -> str:
+    """The table a person reads: percent, ms, img/s."""
+    multi = len(node_kinds(rows)) > 1
+    head = ["model", "source", "params (M)", "GFLOPs*", "fp32 top-1", "fp32 top-5", "int8 top-1",
+            "int8 top-5", "Δ top-1", "top-1 agree", "int8 bs1 p50 (ms)", "best img/s", "weights"]
+    if multi:
+        head.append("node")
+    lines = [f"## {title}", ""] if title else []
+    lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for r in rows:
+        if r["status"] != "ok":
+            cells = [r["model"], r["source"]] + ["–"] * 10 + [f"{r['status']}: {r.get('error') or ''}".strip(": ")]
+        else:
+            cells = [r["model"], r["source"], r["params_m"] or "–", r["cost"] or "–", _pct(r["fp32_top1"]),
+                     _pct(r["fp32_top5"]), _pct(r["int8_top1"]), _pct(r["int8_top5"]),
+                     _pct(r["delta_top1"], signed=True), _pct(r["top1_agreement"]),
+                     _num(r["int8_bs1_p50_ms"], "{:.1f}"), _num(r["best_throughput"], "{:.1f}"),
+                     "random-init" if r["random_init"] else Path(str(r["weights"])).name]
+        if multi:
+            cells.append(r.get("node_kind") or "–")
+        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+    lines.append("")
+    lines.append("\\* each source's convention: official = MACs/2^30, mmcls = mmcv count/1e9, "
+                 "timm = GMACs/1e9 (as `hrnet-wb models --table`). Accuracy in percent.")
+    for n in table_notes(rows):
+        lines.append(f"Note: {n}.")
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in CSV_COLUMNS})
+    return buf.getvalue()
+
+
+def write_table(folder: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, str]:
+    """zoo.md, zoo.csv and zoo.json in ``folder``, each written atomically."""
+    from workbench.atomic import write_text
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"markdown": folder / "zoo.md", "csv": folder / "zoo.csv", "json": folder / "zoo.json"}
+    write_text(paths["markdown"], markdown(rows, meta.get("name", "")))
+    write_text(paths["csv"], csv_text(rows))
+    write_json(paths["json"], {**meta, "notes": table_notes(rows), "rows": rows})
+    return {k: str(v) for k, v in paths.items()}
