@@ -37,6 +37,7 @@ import numpy as np
 
 from workbench.atomic import atomic_path, write_json
 from workbench.data.decode import DecodeError
+from workbench.data.identity import HASH_FIELD, content_hash, hash_samples, record_key
 from workbench.data.layouts import Sample
 from workbench.errors import BadInput, Cancelled
 from workbench.events import Reporter
@@ -279,15 +280,22 @@ def topk_from_vastai_txt(path: Path, labels: Path | None = None) -> dict[str, An
 # -- streaming evaluation ----------------------------------------------------------------
 
 
-def _decode(loader: ImageLoader, path: Path) -> np.ndarray:
+def _decode(loader: ImageLoader, path: Path) -> tuple[np.ndarray, str]:
+    """(float32 CHW, content hash) for one file; the hash comes from the bytes decoded."""
     try:
-        return loader.load(path)
+        load_identified = getattr(loader, "load_identified", None)
+        if callable(load_identified):
+            arr, digest = load_identified(path)
+            return arr, digest
+        return loader.load(path), content_hash(path)
     except DecodeError:
         raise
     except MemoryError:
         raise
     except Exception as exc:  # a decoder bug must not end a 40-minute run
-        raise DecodeError(path, f"{type(exc).__name__}: {exc}") from None
+        err = DecodeError(path, f"{type(exc).__name__}: {exc}")
+        err.content_hash = content_hash(path)
+        raise err from None
 
 
 def _topk(logits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -322,6 +330,21 @@ def _check_config(out_dir: Path, config: dict[str, Any], resume: bool, jsonl: Pa
     write_json(cfg_path, config)
 
 
+def _already_done(existing: Sequence[dict[str, Any]], samples: Sequence[Sample],
+                  rep: Reporter) -> set[str]:
+    """Ids of ``samples`` already classified in ``existing``: by id, and by content hash for
+    the rest (the same images resumed under another layout)."""
+    ids = {str(r["id"]) for r in existing}
+    done = {s.id for s in samples if s.id in ids}
+    digests = {str(r[HASH_FIELD]) for r in existing if r.get(HASH_FIELD)}
+    rest = [s for s in samples if s.id not in done]
+    if digests and rest:
+        for sid, digest in hash_samples(rest, reporter=rep).items():
+            if digest in digests:
+                done.add(sid)
+    return done
+
+
 def evaluate(
     predictor: BatchPredictor,
     samples: Sequence[Sample],
@@ -336,13 +359,16 @@ def evaluate(
     workers: int = 0,
     prefetch_batches: int = 2,
     meta: dict[str, Any] | None = None,
+    label: str = "",
 ) -> EvalResult:
     """Classify ``samples`` with ``predictor``; stream results to ``out_dir``; return metrics.
 
     Files that cannot be decoded are skipped, recorded and listed, never fatal. Labels
     may be None (unlabelled data): every image still gets its top-5, metrics are None.
     ``workers`` decode threads (0 = one per CPU, at most 4) run at most
-    ``prefetch_batches`` batches ahead of the model.
+    ``prefetch_batches`` batches ahead of the model. Every record carries the image's
+    content hash (``sha256``): resume skips an image already classified under another
+    layout, and ``compare`` pairs runs by it. ``label`` names the build in log lines.
     """
     if batch_size < 1:
         raise BadInput(f"batch size {batch_size}: must be at least 1")
@@ -356,10 +382,10 @@ def evaluate(
                         "backend": getattr(predictor, "backend", ""), "meta": meta or {}}, resume, jsonl)
 
     existing = read_results(jsonl, repair=True) if resume else []
-    done = {str(r["id"]) for r in existing}
+    done = _already_done(existing, samples, rep)
     todo = [s for s in samples if s.id not in done]
     if resume:
-        rep.log(f"resume: {len(done)} images already in {jsonl.name}, {len(todo)} to go")
+        rep.log(f"resume: {len(existing)} images already in {jsonl.name}, {len(todo)} to go")
     total = len(samples)
     h, w = preprocessor.input_size
     k = min(TOPK, len(class_names))
@@ -369,9 +395,10 @@ def evaluate(
     t0 = time.perf_counter()
     new_images = 0
     done_count = len([s for s in samples if s.id in done])
-    pending: deque[tuple[Sample, Future[np.ndarray]]] = deque()
+    pending: deque[tuple[Sample, Future[tuple[np.ndarray, str]]]] = deque()
     batch = np.empty((batch_size, 3, h, w), dtype=np.float32)
     kept: list[Sample] = []
+    hashes: list[str] = []
     lines: list[str] = []
     first_batch = True
     todo_iter = iter(todo)
@@ -409,7 +436,7 @@ def evaluate(
                     ids, probs = _topk(logits, k)
                     for i, s in enumerate(kept):
                         lines.append(_record_line({
-                            "id": s.id, "path": str(s.path), "gt": s.label,
+                            "id": s.id, "path": str(s.path), HASH_FIELD: hashes[i], "gt": s.label,
                             "top5": [int(c) for c in ids[i]],
                             "prob5": [round(float(p), 8) for p in probs[i]],
                         }))
@@ -420,6 +447,7 @@ def evaluate(
                     done_count += len(lines)
                     lines.clear()
                     kept.clear()
+                    hashes.clear()
                     rep.progress(done_count, total, "img")
                 rep.check_cancelled()
 
@@ -428,14 +456,16 @@ def evaluate(
                 s, fut = pending.popleft()
                 refill()
                 try:
-                    arr = fut.result()
+                    arr, digest = fut.result()
                 except DecodeError as exc:
                     rep.log(f"skipped {s.path}: {exc.reason}", "warning")
-                    lines.append(_record_line({"id": s.id, "path": str(s.path), "gt": s.label,
+                    lines.append(_record_line({"id": s.id, "path": str(s.path),
+                                               HASH_FIELD: exc.content_hash, "gt": s.label,
                                                "skipped": exc.reason}))
                 else:
                     batch[len(kept)] = arr
                     kept.append(s)
+                    hashes.append(digest)
                 if len(kept) == batch_size or not pending:
                     flush_batch()
     finally:
@@ -443,12 +473,12 @@ def evaluate(
     seconds = time.perf_counter() - t0
 
     return _finish(out, jsonl, samples, class_names, vastai_txt, pre_desc, seconds, new_images,
-                   len(done), meta, rep)
+                   len(existing), meta, rep, label)
 
 
 def _finish(out: Path, jsonl: Path, samples: Sequence[Sample], class_names: Sequence[str],
             vastai_txt: bool, pre_desc: dict[str, Any], seconds: float, new_images: int,
-            resumed: int, meta: dict[str, Any] | None, rep: Reporter) -> EvalResult:
+            resumed: int, meta: dict[str, Any] | None, rep: Reporter, label: str = "") -> EvalResult:
     records = read_results(jsonl)
     order = {s.id: i for i, s in enumerate(samples)}
     records.sort(key=lambda r: (order.get(str(r["id"]), len(order)), str(r["id"])))
@@ -473,7 +503,8 @@ def _finish(out: Path, jsonl: Path, samples: Sequence[Sample], class_names: Sequ
         rep.log(f"{res.skipped} file(s) skipped: " + ", ".join(Path(f["path"]).name for f in res.skipped_files[:10])
                 + (" ..." if res.skipped > 10 else ""), "warning")
     if res.top1 is not None:
-        rep.log(f"top-1 {100 * res.top1:.2f}%  top-5 {100 * (res.top5 or 0):.2f}%  "
+        who = f"{label}: " if label else ""
+        rep.log(f"{who}top-1 {100 * res.top1:.2f}%  top-5 {100 * (res.top5 or 0):.2f}%  "
                 f"on {res.labelled} labelled images")
     return res
 
@@ -522,16 +553,25 @@ def _gt_rank(rec: dict[str, Any]) -> int | None:
 
 
 def compare_results(a: Path, b: Path) -> dict[str, Any]:
-    """Pair two results.jsonl files by image id: agreement, flips, McNemar on top-1 correctness."""
-    ra = {str(r["id"]): r for r in read_results(Path(a)) if not r.get("skipped")}
-    rb = {str(r["id"]): r for r in read_results(Path(b)) if not r.get("skipped")}
-    if not ra:
+    """Pair two results.jsonl files image by image: agreement, flips, McNemar on top-1 correctness.
+
+    Images pair by content hash when both files record it (so runs over different layouts
+    of the same images pair), else by image id (files written before hashes were recorded).
+    """
+    la = [r for r in read_results(Path(a)) if not r.get("skipped")]
+    lb = [r for r in read_results(Path(b)) if not r.get("skipped")]
+    if not la:
         raise BadInput(f"{a}: no classified images")
-    if not rb:
+    if not lb:
         raise BadInput(f"{b}: no classified images")
+    by_content = all(r.get(HASH_FIELD) for r in la) and all(r.get(HASH_FIELD) for r in lb)
+    key = record_key if by_content else (lambda r: str(r["id"]))
+    ra = {key(r): r for r in la}
+    rb = {key(r): r for r in lb}
     common = [i for i in ra if i in rb]
     if not common:
-        raise BadInput(f"{a} and {b} share no image ids; were they run on the same data?")
+        how = "content (sha256)" if by_content else "id"
+        raise BadInput(f"{a} and {b} share no images (paired by {how}); were they run on the same data?")
     agree = 0
     flips: list[Flip] = []
     a_only = b_only = both = neither = 0
@@ -541,7 +581,7 @@ def compare_results(a: Path, b: Path) -> dict[str, Any]:
         if x["top5"][0] == y["top5"][0]:
             agree += 1
         else:
-            flips.append(Flip(i, x.get("gt"), x["top5"][0], y["top5"][0], _gt_rank(x), _gt_rank(y)))
+            flips.append(Flip(str(x["id"]), x.get("gt"), x["top5"][0], y["top5"][0], _gt_rank(x), _gt_rank(y)))
         gt = x.get("gt") if x.get("gt") is not None else y.get("gt")
         if gt is None:
             continue
@@ -553,7 +593,7 @@ def compare_results(a: Path, b: Path) -> dict[str, Any]:
         b_only += cb and not ca
     n = len(common)
     result: dict[str, Any] = {
-        "a": str(a), "b": str(b), "images": n,
+        "a": str(a), "b": str(b), "images": n, "paired_by": "content" if by_content else "id",
         "only_in_a": len(ra) - n, "only_in_b": len(rb) - n,
         "agreement": agree / n, "agree": agree, "flips": [f.__dict__ for f in flips],
         "labelled": labelled,
