@@ -49,6 +49,8 @@ class RunContext:
     artifacts: list[Artifact] = field(default_factory=list)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    data_identity: dict[str, str] = field(default_factory=dict)
+    calibration_excluded: int = 0
 
     def record_metric(self, build: str, name: str, value: float | None, unit: str = "",
                       artifact_key: str = "", params: dict[str, Any] | None = None) -> None:
@@ -168,7 +170,7 @@ def stage_data(ctx: RunContext) -> None:
         if d.path:
             ctx.dataset = open_dataset(d.path, layout=d.layout, labels=d.labels)
             rep.log(f"{ctx.dataset.layout}: {len(ctx.dataset.samples)} images in {ctx.dataset.root}")
-        calib_ids: set[str] = set()
+        calib_hashes: set[str] = set()
         if _needs_calibration(ctx.profile):
             from workbench.build import select_calibration
 
@@ -181,18 +183,26 @@ def stage_data(ctx: RunContext) -> None:
                 raise BadInput("int8 needs calibration images: set [data].path or "
                                "[build.calibration].data in the profile")
             ctx.calibration = select_calibration(pool, count=c.count, seed=c.seed)
-            if not c.data:
-                calib_ids = {s.id for s in ctx.calibration.samples}
+            calib_hashes = {m["sha256"] for m in ctx.calibration.manifest if m.get("sha256")}
             rep.log(f"calibration: {len(ctx.calibration.samples)} images ({c.method}), "
-                    f"manifest {ctx.calibration.manifest_hash[:12]}"
-                    + (", excluded from evaluation" if calib_ids else ""))
+                    f"manifest {ctx.calibration.manifest_hash[:12]}")
         if ctx.dataset is not None:
-            samples = [s for s in ctx.dataset.samples if s.id not in calib_ids]
+            from workbench.data.identity import dataset_identity, hash_samples
+
+            ctx.data_identity = dataset_identity(ctx.dataset.root, ctx.dataset.layout,
+                                                 ctx.dataset.samples)
+            samples = ctx.dataset.samples
+            if calib_hashes:  # by content: a separate calibration folder may hold the same images
+                hashes = hash_samples(samples, reporter=rep)
+                samples = [s for s in samples if hashes.get(s.id) not in calib_hashes]
+                ctx.calibration_excluded = len(ctx.dataset.samples) - len(samples)
+                rep.log(f"left out {ctx.calibration_excluded} calibration images from evaluation "
+                        "(matched by content)")
             if d.limit:
                 samples = samples[: d.limit]
             if not samples:
                 raise BadInput(f"{d.path}: no images left to evaluate after setting aside "
-                               f"{len(calib_ids)} calibration images; lower "
+                               f"{ctx.calibration_excluded} calibration images; lower "
                                "[build.calibration].count or give [build.calibration].data")
             ctx.eval_samples = samples
         st.summary = {"eval_images": len(ctx.eval_samples),
@@ -253,7 +263,7 @@ def stage_build(ctx: RunContext) -> None:
 
 
 def stage_eval(ctx: RunContext) -> None:
-    from workbench.evaluate import evaluate
+    from workbench.evaluate import evaluate, record_eval
     from workbench.runtime import open_predictor
 
     if not ctx.eval_samples:
@@ -269,13 +279,19 @@ def stage_eval(ctx: RunContext) -> None:
             res = evaluate(
                 predictor, ctx.eval_samples, ctx.preprocessor, ctx.dataset.class_names,
                 ctx.out_dir / art.name, batch_size=d.batch_size, resume=False, reporter=rep,
-                vastai_txt=ctx.profile.output.vastai_txt,
+                vastai_txt=ctx.profile.output.vastai_txt, label=art.name,
+                meta={"artifact": art.name, **ctx.data_identity, "limit": d.limit},
             )
-            ctx.record_metric(art.name, "top1", None if res.top1 is None else 100 * res.top1, "%", art.key)
-            ctx.record_metric(art.name, "top5", None if res.top5 is None else 100 * res.top5, "%", art.key)
-            ctx.record_metric(art.name, "images", res.n, "", art.key)
-            ctx.record_metric(art.name, "skipped", res.skipped, "", art.key)
-            ctx.record_metric(art.name, "eval_img_s", res.images_per_s, "img/s", art.key)
+            excluded = ctx.calibration_excluded if art.dtype == "int8" else 0
+            record_eval(ctx.store, ctx.run_id, art.name, art.key, res, ctx.data_identity,
+                        limit=d.limit, calibration={"excluded": excluded})
+            figures = {"top1": (res.top1, "fraction"), "top5": (res.top5, "fraction"),
+                       "images": (res.n, "count"), "skipped": (res.skipped, "count"),
+                       "eval_img_s": (res.images_per_s, "img/s")}
+            for name, (value, unit) in figures.items():
+                if value is not None:
+                    ctx.results.setdefault(art.name, {})[name] = value
+                    rep.metric(art.name, name, float(value), unit)
             st.summary[art.name] = {"top1": res.top1, "top5": res.top5, "skipped": res.skipped}
 
 

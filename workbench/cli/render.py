@@ -35,6 +35,7 @@ from workbench.events import (
 from workbench.events import (
     Progress as ProgressEvent,
 )
+from workbench.store import FRACTION_METRICS, describe_eval, percent
 from workbench.store import format_figure as fmt
 
 _LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
@@ -102,8 +103,9 @@ LEADERBOARD_COLUMNS: list[tuple[str, str, str]] = [
     ("run_id", "run", "{:.0f}"),
     ("model", "model", "{}"),
     ("build_label", "build", "{}"),
-    ("top1", "top-1", "{:.2f}"),
-    ("top5", "top-5", "{:.2f}"),
+    ("top1", "top-1 %", "{:.2f}"),
+    ("top5", "top-5 %", "{:.2f}"),
+    ("images", "n", "{}"),
     ("p50_ms", "p50 ms", "{:.1f}"),
     ("throughput", "img/s", "{:.1f}"),
     ("vs_torch", "×torch", "{:.2f}"),
@@ -133,18 +135,31 @@ def model_label(row: dict[str, Any]) -> str:
 
 def leaderboard_table(rows: Sequence[dict[str, Any]], title: str = "") -> Table:
     """Fits 80 columns: variant (``*`` = random-init weights) and a short build label."""
+    caption = "n = images behind the accuracy"
+    if any(r.get("weights") == "random-init" for r in rows):
+        caption += "; * = random-init weights"
     table = Table(title=title or None, show_lines=False, header_style="bold", expand=False,
-                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
-                  caption="top-1/top-5 in %; * = random-init weights" if any(
-                      r.get("weights") == "random-init" for r in rows) else "top-1/top-5 in %")
+                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, caption=caption)
     for key, header, _ in LEADERBOARD_COLUMNS:
         left = key in ("model", "build_label")
         table.add_column(header, justify="left" if left else "right", no_wrap=not left,
                          overflow="fold")
     for r in rows:
         view = dict(r, model=model_label(r), build_label=build_label(r))
+        for key in FRACTION_METRICS:  # rows hold fractions; a human table shows percent
+            view[key] = percent(r.get(key))
         table.add_row(*(fmt(view.get(key), spec) for key, _, spec in LEADERBOARD_COLUMNS))
     return table
+
+
+def eval_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per row saying which eval its accuracy comes from (and why, by artifact)."""
+    out = []
+    for r in rows:
+        text = r.get("eval_choice") or describe_eval(r)
+        if text:
+            out.append(f"{model_label(r)} {build_label(r)}: accuracy from {text}")
+    return out
 
 
 def rows_to_csv(rows: Sequence[dict[str, Any]], columns: list[str]) -> str:
@@ -158,6 +173,7 @@ def rows_to_csv(rows: Sequence[dict[str, Any]], columns: list[str]) -> str:
 
 def rows_to_markdown(rows: Sequence[dict[str, Any]], columns: list[str]) -> str:
     specs = {k: s for k, _, s in LEADERBOARD_COLUMNS}
+    specs.update({k: "{:.4f}" for k in FRACTION_METRICS})  # fractions, like JSON and CSV
     out = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     for r in rows:
         out.append("| " + " | ".join(

@@ -17,6 +17,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -82,3 +83,60 @@ def record_key(rec: dict[str, Any]) -> str:
     """The identity of a result record: its content hash when it has one, else its id."""
     digest = rec.get(HASH_FIELD)
     return f"{HASH_FIELD}:{digest}" if digest else f"id:{rec['id']}"
+
+
+# -- calibration manifests -----------------------------------------------------------------
+
+#: The file an int8 artifact keeps beside its model: one calibration image per line.
+CALIBRATION_MANIFEST = "calibration_manifest.tsv"
+
+
+@dataclass(frozen=True)
+class CalibrationImages:
+    """The content hashes of an artifact's calibration images, read from its manifest."""
+
+    manifest: Path
+    listed: int  # lines in the manifest
+    hashes: frozenset[str]
+    unhashed: int  # old manifests without a hash column whose files are gone: cannot match
+
+
+def read_calibration_images(manifest: Path) -> CalibrationImages:
+    """Read ``calibration_manifest.tsv`` (``id, label, path[, sha256]`` per line).
+
+    Manifests written before the hash column existed are hashed from the listed paths
+    where those files still exist."""
+    listed = unhashed = 0
+    hashes: set[str] = set()
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        if len(parts) < 3:
+            continue
+        listed += 1
+        digest = parts[3].strip() if len(parts) > 3 else ""
+        if not digest:
+            digest = content_hash(parts[2])
+        if digest:
+            hashes.add(digest)
+        else:
+            unhashed += 1
+    return CalibrationImages(manifest, listed, frozenset(hashes), unhashed)
+
+
+def calibration_manifest_of(model_path: Path) -> Path | None:
+    """The calibration manifest beside a built model file, if it has one (int8 builds)."""
+    p = Path(model_path).parent / CALIBRATION_MANIFEST
+    return p if p.is_file() else None
+
+
+# -- data identity --------------------------------------------------------------------------
+
+
+def dataset_identity(root: Path | str, layout: str, samples: Sequence[Any]) -> dict[str, str]:
+    """What names a dataset on the leaderboard: its root, layout and a hash of its listing
+    (every image id and label, before ``--limit`` or calibration exclusion), so a smoke
+    test on the first 64 images has the same data identity as the full eval it precedes."""
+    h = hashlib.sha256()
+    for s in samples:
+        h.update(f"{s.id}\t{'' if s.label is None else s.label}\n".encode())
+    return {"data_root": str(root), "data_layout": layout, "data_hash": h.hexdigest()[:16]}
