@@ -21,6 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from workbench.cli.progress_lines import ProgressLines
 from workbench.events import (
     ArtifactWritten,
     Event,
@@ -42,30 +43,53 @@ _LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold 
 
 
 class EventPrinter:
-    """Turns pipeline events into a live progress display and log lines on stderr."""
+    """Turns pipeline events into a live progress display and log lines on stderr.
 
-    def __init__(self, console: Console | None = None, quiet: bool = False) -> None:
+    On a terminal: rich progress bars. Anywhere else (a pipe, a log file, CI): no live
+    display at all, so no spinner frames; instead :class:`ProgressLines` prints one plain
+    line per running stage every $HRNET_WB_PROGRESS_EVERY seconds (default 10)."""
+
+    def __init__(self, console: Console | None = None, quiet: bool = False,
+                 plain: bool | None = None) -> None:
         self.console = console or Console(stderr=True)
         self.quiet = quiet
+        self.plain = (not self.console.is_terminal) if plain is None else plain
         self.progress = Progress(
             SpinnerColumn(), TextColumn("[bold]{task.fields[stage]:<7}"), TextColumn("{task.description}"),
             BarColumn(bar_width=24), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=self.console, transient=False, disable=quiet,
+            console=self.console, transient=False, disable=quiet or self.plain,
         )
+        self.lines = ProgressLines(lambda text: self._print(text)) if self.plain and not quiet else None
         self.tasks: dict[str, Any] = {}
 
     def __enter__(self) -> EventPrinter:
-        self.progress.start()
+        if self.lines is not None:
+            self.lines.start()
+        else:
+            self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.lines is not None:
+            self.lines.stop()
+        else:
+            self.progress.stop()
 
     def _print(self, text: str, style: str = "") -> None:
         if not self.quiet:
-            self.progress.console.print(text, style=style, highlight=False, markup=False)
+            # in a pipe or log file a line stays one line (rich would wrap it at 80 columns)
+            self.progress.console.print(text, style=style, highlight=False, markup=False,
+                                        soft_wrap=self.plain)
 
     def __call__(self, ev: Event) -> None:
+        if self.lines is not None and isinstance(ev, (StageStarted, ProgressEvent, StageFinished)):
+            if isinstance(ev, StageStarted):
+                self.lines.started(ev.stage, ev.description, ev.total)
+            elif isinstance(ev, ProgressEvent):
+                self.lines.progress(ev.stage, ev.done, ev.total, ev.unit)
+            else:
+                self.lines.finished(ev.stage, ev.seconds)
+            return
         if isinstance(ev, RunStarted):
             self._print(f"run {ev.run_id}: {ev.profile_path}", "bold")
         elif isinstance(ev, StageStarted):
