@@ -28,7 +28,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,7 +36,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from workbench.atomic import atomic_path, write_json
-from workbench.data.decode import DecodeError
+from workbench.data.decode import DecodeError, fast_decoder
 from workbench.data.identity import (
     HASH_FIELD,
     calibration_manifest_of,
@@ -47,6 +47,7 @@ from workbench.data.identity import (
     record_key,
 )
 from workbench.data.layouts import Sample
+from workbench.decode_pool import DecodePool
 from workbench.errors import BadInput, Cancelled
 from workbench.events import Reporter
 from workbench.input_size import parse_input_size
@@ -95,6 +96,7 @@ class EvalResult:
     results_txt: Path | None
     report_json: Path
     preprocess: dict[str, Any] = field(default_factory=dict)
+    decode: dict[str, Any] = field(default_factory=dict)  # decoder, measured cost, threads used
 
     def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -411,7 +413,9 @@ def evaluate(
     first_batch = True
     todo_iter = iter(todo)
 
-    pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="wb-decode")
+    pool = DecodePool(n_workers)
+    infer_s = 0.0
+    infer_images = 0
     mode = "a" if resume else "w"
     try:
         with open(jsonl, mode, encoding="utf-8") as fh:
@@ -424,11 +428,20 @@ def evaluate(
                     pending.append((s, pool.submit(_decode, preprocessor, Path(s.path))))
 
             def flush_batch() -> None:
-                nonlocal first_batch, new_images, done_count
+                nonlocal first_batch, new_images, done_count, infer_s, infer_images
                 if kept:
                     x = batch[: len(kept)]
                     try:
+                        t_infer = time.perf_counter()
                         logits = np.asarray(predictor.predict(x))
+                        if not first_batch:  # the first batch pays the runtime's warm-up
+                            infer_s += time.perf_counter() - t_infer
+                            infer_images += len(kept)
+                            if not pool.sized and infer_images >= 2 * batch_size:
+                                n = pool.size_for(infer_s / infer_images)
+                                rep.log(f"decode {pool.sized['decode_ms_per_image']:.1f} ms CPU/image, "
+                                        f"inference {pool.sized['inference_ms_per_image']:.1f} ms/image: "
+                                        f"{n} of {n_workers} decode thread(s)", "debug")
                     except Exception as exc:
                         if not first_batch:
                             raise
@@ -477,16 +490,17 @@ def evaluate(
                 if len(kept) == batch_size or not pending:
                     flush_batch()
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown()
     seconds = time.perf_counter() - t0
 
     return _finish(out, jsonl, samples, class_names, vastai_txt, pre_desc, seconds, new_images,
-                   len(existing), meta, rep, label)
+                   len(existing), meta, rep, label, pool.sized)
 
 
 def _finish(out: Path, jsonl: Path, samples: Sequence[Sample], class_names: Sequence[str],
             vastai_txt: bool, pre_desc: dict[str, Any], seconds: float, new_images: int,
-            resumed: int, meta: dict[str, Any] | None, rep: Reporter, label: str = "") -> EvalResult:
+            resumed: int, meta: dict[str, Any] | None, rep: Reporter, label: str = "",
+            decode: dict[str, Any] | None = None) -> EvalResult:
     records = read_results(jsonl)
     order = {s.id: i for i, s in enumerate(samples)}
     records.sort(key=lambda r: (order.get(str(r["id"]), len(order)), str(r["id"])))
@@ -502,7 +516,7 @@ def _finish(out: Path, jsonl: Path, samples: Sequence[Sample], class_names: Sequ
         skipped_files=m["skipped_files"], top1_ci95=m["top1_ci95"], top5_ci95=m["top5_ci95"],
         seconds=round(seconds, 3), images_per_s=round(new_images / seconds, 3) if seconds > 0 else 0.0,
         new_images=new_images, resumed=resumed, results_jsonl=jsonl, results_txt=txt,
-        report_json=report, preprocess=pre_desc,
+        report_json=report, preprocess=pre_desc, decode={"decoder": fast_decoder(), **(decode or {})},
     )
     write_json(report, {**res.as_dict(), "meta": meta or {}})
     rep.artifact("results", str(jsonl), "results-jsonl")
