@@ -94,6 +94,8 @@ class ProgressLines:
             st = self.stages.get(stage)
             if st is None:
                 st = self.stages[stage] = _StageState(started=now, last_line=now)
+            if unit != st.unit:  # another counter in the same stage (builds, then images)
+                st.first_done = None
             st.done, st.unit = done, unit
             if total is not None:
                 st.total = total
