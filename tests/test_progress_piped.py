@@ -54,6 +54,20 @@ def test_a_quiet_stage_still_gets_a_line_every_interval():
     assert len(out) >= 3 and all(ln.startswith("[build] quantize running,") for ln in out)
 
 
+def test_a_stage_that_only_logs_is_ticked_until_it_finishes():
+    out: list[str] = []
+    clock = FakeClock()
+    pl = ProgressLines(out.append, every=10, clock=clock)
+    pl.touch("build")  # `hrnet-wb build` logs before its first count
+    clock.t += 10
+    pl._stop.set()
+    pl.progress("other", 1, 2, "x")  # unrelated; lines for 'build' come from the ticker
+    assert pl.line("build", pl.stages["build"], clock.t) == "[build] running, 0:00:10 elapsed"
+    pl.finished("build", 12)
+    pl.touch("build")  # a late log line does not bring a finished stage back
+    assert "build" not in pl.stages
+
+
 def test_piped_eval_prints_periodic_plain_lines_and_no_spinner(tmp_path):
     model = make_tiny_onnx(tmp_path / "m.onnx")
     make_val_folder(tmp_path / "d", 40, size=(320, 240))

@@ -343,10 +343,13 @@ def _check_config(out_dir: Path, config: dict[str, Any], resume: bool, jsonl: Pa
 def _already_done(existing: Sequence[dict[str, Any]], samples: Sequence[Sample],
                   rep: Reporter) -> set[str]:
     """Ids of ``samples`` already classified in ``existing``: by id, and by content hash for
-    the rest (the same images resumed under another layout)."""
+    the rest (the same images resumed under another layout). Files are hashed only when some
+    existing records match no sample id, so a same-layout resume reads nothing twice."""
+    sample_ids = {s.id for s in samples}
     ids = {str(r["id"]) for r in existing}
-    done = {s.id for s in samples if s.id in ids}
-    digests = {str(r[HASH_FIELD]) for r in existing if r.get(HASH_FIELD)}
+    done = sample_ids & ids
+    digests = {str(r[HASH_FIELD]) for r in existing
+               if r.get(HASH_FIELD) and str(r["id"]) not in sample_ids}
     rest = [s for s in samples if s.id not in done]
     if digests and rest:
         for sid, digest in hash_samples(rest, reporter=rep).items():

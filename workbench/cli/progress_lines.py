@@ -56,6 +56,7 @@ class ProgressLines:
         self.every = every if every is not None else progress_interval()
         self.clock = clock
         self.stages: dict[str, _StageState] = {}
+        self.finished_stages: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -88,6 +89,14 @@ class ProgressLines:
             self.stages[stage] = _StageState(description, total, last_line=self.clock(),
                                              started=self.clock())
 
+    def touch(self, stage: str) -> None:
+        """A stage is working (it logged) though it never announced itself: tick for it too,
+        so a command without stage events (``build``) is not silent until its first count."""
+        with self._lock:
+            if stage and stage not in self.stages and stage not in self.finished_stages:
+                now = self.clock()
+                self.stages[stage] = _StageState(started=now, last_line=now)
+
     def progress(self, stage: str, done: int, total: int | None, unit: str) -> None:
         now = self.clock()
         with self._lock:
@@ -107,6 +116,7 @@ class ProgressLines:
 
     def finished(self, stage: str, seconds: float) -> None:
         with self._lock:
+            self.finished_stages.add(stage)
             st = self.stages.pop(stage, None)
             if st is not None and st.total:
                 unit = f" {st.unit}" if st.unit else ""
@@ -122,8 +132,10 @@ class ProgressLines:
         parts = [f"[{stage}] {st.done}/{st.total if st.total is not None else '?'}{unit}"]
         span = now - st.first_at
         rate = (st.done - st.first_done) / span if span > 0 else 0.0
-        if rate > 0:
+        if rate >= 0.1:
             parts.append(f"{rate:.1f}{unit}/s")
+        elif rate > 0:  # slow counters (bench points, calibration chunks): time per item reads better
+            parts.append(f"{1 / rate:.0f} s/{st.unit or 'item'}")
         if st.total and st.done >= st.total:
             parts.append(f"finishing, {_clock(elapsed)} elapsed")
         elif st.total and rate > 0:

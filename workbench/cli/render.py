@@ -90,6 +90,8 @@ class EventPrinter:
             else:
                 self.lines.finished(ev.stage, ev.seconds)
             return
+        if self.lines is not None and isinstance(ev, LogLine):
+            self.lines.touch(ev.stage)
         if isinstance(ev, RunStarted):
             self._print(f"run {ev.run_id}: {ev.profile_path}", "bold")
         elif isinstance(ev, StageStarted):
