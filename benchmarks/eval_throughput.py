@@ -92,7 +92,8 @@ def main() -> None:
     from workbench.data.preprocess import Preprocessor, preset_for
     from workbench.evaluate import evaluate
     from workbench.home import resolve_home
-    from workbench.runtime import open_predictor, resolve_threads
+    from workbench.backends import open_predictor
+    from workbench.runtime import resolve_threads
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from workbench.data.identity import content_hash
 from workbench.data.labels import imagenet
 from workbench.data.preprocess import Preprocessor, preset_for
 from workbench.evaluate import compare_results, evaluate, find_results, read_results, run_eval
-from workbench.runtime import OrtPredictor
+from workbench.backends.ort_cpu import OrtPredictor
 from workbench.store import Store
 
 N = 12
@@ -76,7 +76,7 @@ def test_eval_leaves_out_calibration_images_by_content_under_another_layout(home
 
     kept = run_eval(str(int8_dir), str(layouts["synsets"]), home=home, include_calibration=True)
     assert kept["n"] == N and kept["calibration"]["included"] and kept["calibration"]["excluded"] == 0
-    run = Store(home.db).run(kept["run_id"])
+    run = Store(home.db).run_record(kept["run_id"])
     assert "includes calibration" in run["name"]
     row = next(r for r in Store(home.db).leaderboard() if r["run_id"] == kept["run_id"])
     assert row["includes_calibration"] is True and row["images"] == N

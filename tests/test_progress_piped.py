@@ -87,7 +87,7 @@ def test_piped_eval_prints_periodic_plain_lines_and_no_spinner(tmp_path):
 
 
 def test_ort_lines_are_forwarded_as_printed_and_stdout_is_restored_for_the_sink(capsys):
-    from workbench.build.calibration import _OrtLines, _Quiet
+    from workbench.build.ranges import _OrtLines, _Quiet
 
     seen: list[str] = []
 
@@ -112,7 +112,7 @@ def test_eval_log_names_the_build_once(tmp_path):
     from workbench.data import open_dataset
     from workbench.data.preprocess import Preprocessor, preset_for
     from workbench.evaluate import evaluate
-    from workbench.runtime import OrtPredictor
+    from workbench.backends.ort_cpu import OrtPredictor
 
     model = make_tiny_onnx(tmp_path / "m.onnx")
     ds = open_dataset(make_val_folder(tmp_path / "d", 3, size=(96, 72)))

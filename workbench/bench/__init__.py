@@ -5,7 +5,6 @@ machine's own limit, with the sweet spot under a latency budget.
   ``benchmark_targets``, ``sweet_spot``);
 - ``roofline``: model GMACs (ONNX graph, torch, or a named variant) and the cached sgemm probe;
 - ``baseline``: torch eager fp32 of the same variant;
-- ``ov_streams``: OpenVINO streams as one compiled model with N infer requests;
 - ``record``: results into the run store;
 - ``target`` / ``bench_run``: what ``hrnet-wb bench`` resolves and runs (and ``measure_builds``
   for the pipeline); ``compare``: the five-backend side-by-side table.

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.atomic import write_json
+from workbench.bench.model import limit_img_s
 from workbench.errors import BadInput
 from workbench.events import Reporter
-from workbench.runtime import resolve_threads
+from workbench.runtime import resolve_threads, usable_cpus
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -61,15 +62,9 @@ def cpu_name() -> str:
 
 def machine_fingerprint() -> str:
     """What invalidates a cached probe: CPU model, usable CPUs and the GEMM library."""
-    import os
-
     import torch
 
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover
-        cpus = os.cpu_count() or 1
-    return f"{cpu_name()}|cpus={cpus}|torch={torch.__version__}|probe={PROBE_VERSION}"
+    return f"{cpu_name()}|cpus={usable_cpus()}|torch={torch.__version__}|probe={PROBE_VERSION}"
 
 
 def sgemm_probe(threads: int = 0, n: int = 2048, reps: int = 5,
@@ -256,4 +251,5 @@ def apply_roofline(result: BenchResult, gmacs: float, rates: dict[int, float]) -
 
 def limit_throughput(gmacs: float, gflops: float) -> float:
     """Images per second the machine's dense fp32 GEMM rate would allow for this model."""
-    return gflops / (2.0 * gmacs) if gmacs > 0 else float("inf")
+    lim = limit_img_s(gflops, gmacs)
+    return float("inf") if lim is None else lim

@@ -19,11 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.build.backends import RECIPES, BackendStatus, available_backends
+from workbench.backends import (
+    BackendStatus,
+    available_backends,
+    build_backend_names,
+    get_backend,
+    is_baseline,
+)
 from workbench.build.calibration import (
     CalibrationSet,
     CalibrationSpec,
-    FallbackLoader,
     describe_preprocessor,
     select_calibration,
 )
@@ -59,22 +64,18 @@ class BuildRecipe:
     exclude_nodes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.backend == "torch":
-            raise BadInput("backend 'torch' is the eager baseline, not a build target; "
+        names = build_backend_names()
+        if is_baseline(self.backend):
+            raise BadInput(f"backend {self.backend!r} is the eager baseline, not a build target; "
                            "set [bench].baseline = true to measure it")
-        if self.backend not in RECIPES:
-            raise BadInput(f"backend {self.backend!r}: expected one of {', '.join(RECIPES)}")
+        if self.backend not in names:
+            raise BadInput(f"backend {self.backend!r}: expected one of {', '.join(names)}")
         if self.dtype not in DTYPES:
             raise BadInput(f"dtype {self.dtype!r}: expected one of {', '.join(DTYPES)}")
-        if self.dtype not in RECIPES[self.backend]:
-            hint = {("ort-cpu", "fp16"): "fp16 has no CPU kernels here (1.46× slower than fp32); "
-                                         "build fp16 for ort-gpu or tensorrt",
-                    ("openvino-cpu", "fp16"): "the OpenVINO CPU plugin picks its own precision; "
-                                              "build fp32 or int8",
-                    ("ort-gpu", "int8"): "int8 on a GPU goes through TensorRT: use backend tensorrt"}
+        b = get_backend(self.backend)
+        if self.dtype not in b.dtypes:
             raise BadInput(f"{self.backend} does not build {self.dtype}: "
-                           + hint.get((self.backend, self.dtype),
-                                      f"it builds {', '.join(RECIPES[self.backend])}"))
+                           + b.dtype_hints.get(self.dtype, f"it builds {', '.join(b.dtypes)}"))
         if self.dtype == "int8" and self.calibration is None:
             object.__setattr__(self, "calibration", CalibrationSpec())
         if self.dtype != "int8" and self.calibration is not None:
@@ -117,11 +118,9 @@ class Artifact:
 def default_preprocessor(input_size: tuple[int, int]) -> Any:
     """timm's default ImageNet preprocessing at ``input_size`` (workbench.data), for callers
     that pass none; calibration ranges are only as right as the preprocessing behind them."""
-    try:
-        from workbench.data.preprocess import Preprocessor, preset_for
-    except ImportError:  # pragma: no cover - the data package ships with the workbench
-        return FallbackLoader(input_size)
-    return Preprocessor(preset_for("timm", "", "", input_size))
+    from workbench.data.preprocess import resolve_preprocessor
+
+    return resolve_preprocessor(source="timm", input_size=input_size)
 
 
 def _as_home(home: Home | str | Path | None) -> Home:
@@ -247,27 +246,5 @@ def build_artifact(
 
 
 def _build_float(onnx_path: Path, recipe: BuildRecipe, out_dir: Path) -> tuple[Path, dict[str, Any]]:
-    """fp32 / fp16 recipes: no calibration, no ranges."""
-    from workbench.build.ort_cpu import copy_onnx
-
-    extra: dict[str, Any] = {"calibration": None}
-    if recipe.backend == "openvino-cpu":
-        from workbench.build.openvino_cpu import convert_to_ir
-
-        file = convert_to_ir(onnx_path, out_dir / "model.xml")
-        extra["format"] = "openvino-ir"
-        return file, extra
-    file = out_dir / "model.onnx"
-    extra["format"] = "onnx"
-    if recipe.dtype == "fp16" and recipe.backend == "ort-gpu":
-        from workbench.build.fp16 import convert_fp16
-
-        extra["fp16"] = convert_fp16(onnx_path, file)
-    else:
-        copy_onnx(onnx_path, file)
-        extra["optimized_at"] = "load time (ORT_ENABLE_ALL, sequential)"
-    if recipe.backend == "tensorrt":
-        from workbench.build.tensorrt import provider_options
-
-        extra["provider_options"] = provider_options(recipe.dtype)
-    return file, extra
+    """fp32 / fp16 recipes: no calibration, no ranges; the backend finishes the file."""
+    return get_backend(recipe.backend).build_float(onnx_path, recipe.dtype, out_dir)

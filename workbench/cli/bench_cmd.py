@@ -3,6 +3,7 @@ and the machine's limit; ``--compare-backends`` for the five-way side-by-side ta
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -120,8 +121,11 @@ def bench(
         from workbench.bench import machine_limit
         from workbench.runtime import resolve_threads
 
+        def reprobe_one(t: int) -> Any:
+            return machine_limit(hm.cache, t, refresh=True)
+
         for t in sorted({resolve_threads(t) for t in cfg.threads}):
-            guarded(lambda t=t: machine_limit(hm.cache, t, refresh=True), as_json)
+            guarded(functools.partial(reprobe_one, t), as_json)
     if profile is not None:
         _profile(profile, set_ or [], cfg, hm, as_json)
         return
@@ -149,7 +153,7 @@ def _profile(path: Path, overrides: list[str], cli_cfg: Any, hm: Any, as_json: b
     from dataclasses import replace
 
     from workbench.bench import BenchConfig
-    from workbench.bench.bench_run import bench_profile
+    from workbench.pipeline import bench_profile
     from workbench.profile import load_profile
 
     prof = guarded(lambda: load_profile(path, overrides), as_json)
@@ -189,16 +193,17 @@ def _with_printer(fn: Any, as_json: bool) -> Any:
 def _compare(cfg: Any, hm: Any, variant: str | None, size: tuple[int, int] | None,
              only: str | None, calibration: Path | None, calib_count: int, record: bool,
              fmt: str, as_json: bool) -> None:
-    from workbench.bench.compare import TARGETS, side_by_side
+    from workbench.bench.compare import TARGETS, compare_backends
 
     if not variant:
         raise fail("--compare-backends needs --variant (e.g. hrnet_w18)", 2, as_json)
     include = tuple(TARGETS) if not only else tuple(s.strip() for s in only.split(",") if s.strip())
-    sbs: SideBySide = _with_printer(
-        lambda rep: side_by_side(variant, size or (224, 224), hm, cfg, include=include,
-                                 calibration=calibration, calib_count=calib_count, reporter=rep),
+    compared: tuple[int | None, SideBySide] = _with_printer(
+        lambda rep: compare_backends(variant, size or (224, 224), hm, cfg, record=record,
+                                     reporter=rep, include=include, calibration=calibration,
+                                     calib_count=calib_count),
         as_json)
-    run_id = _record_compare(sbs, hm) if record else None
+    run_id, sbs = compared
     if as_json:
         print_json({"ok": True, "run_id": run_id, **sbs.as_dict()})
         return
@@ -214,13 +219,6 @@ def _compare(cfg: Any, hm: Any, variant: str | None, size: tuple[int, int] | Non
     for line in sbs.markdown().splitlines():
         if line.startswith(("Machine limit", "Measured", "Note")):
             out.print(line, highlight=False)
-
-
-def _record_compare(sbs: SideBySide, hm: Any) -> int:
-    from workbench.bench.compare import record_side_by_side
-    from workbench.store import Store
-
-    return record_side_by_side(Store(hm.db), sbs)
 
 
 def _f(v: Any, spec: str) -> str:
@@ -251,6 +249,8 @@ def _results_table(res: BenchResult) -> Table:
 def _print_run(run: BenchRun) -> None:
     from rich.console import Console
 
+    from workbench.bench.model import limit_img_s
+
     out = Console()
     if run.run_id:
         out.print(f"bench run {run.run_id}", style="bold")
@@ -259,7 +259,7 @@ def _print_run(run: BenchRun) -> None:
     h = run.result.headline()
     res = run.result
     for t, m in sorted(run.machine.items()):
-        lim = (m.gflops / (2 * res.gmacs)) if res.gmacs else None
+        lim = limit_img_s(m.gflops, res.gmacs)
         out.print(f"machine limit ({t} threads): sgemm {m.gflops:.1f} GFLOP/s"
                   f"{' (cached)' if m.cached else ''} → {_f(lim, '.1f')} img/s at "
                   f"{_f(res.gmacs, '.3f')} GMACs/image", highlight=False)

@@ -52,22 +52,3 @@ def openvino_streams(path: str | Path, streams: int, threads: int = 0) -> list[O
         "INFERENCE_PRECISION_HINT": "f32",
     })
     return [OpenVinoRequest(compiled) for _ in range(streams)]
-
-
-def artifact_target(label: str, path: str | Path, backend: str, gmacs: float | None = None) -> Any:
-    """A bench target for a built file: OpenVINO artifacts open their streams as one
-    compiled model with N requests, every other backend as N sessions."""
-    from workbench.bench.grid import BenchTarget
-    from workbench.runtime import open_predictor
-
-    p = str(path)
-
-    def factory(threads: int) -> Any:
-        return open_predictor(p, backend, threads)
-
-    group = None
-    if backend == "openvino-cpu":
-        def group(streams: int, threads: int) -> list[OpenVinoRequest]:
-            return openvino_streams(p, streams, threads)
-
-    return BenchTarget(label, factory, p, gmacs, group)

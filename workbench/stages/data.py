@@ -1,0 +1,68 @@
+"""Stage 3: open the dataset and set the calibration images aside (evaluation never sees them)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from workbench.errors import BadInput
+from workbench.events import StageTimer
+from workbench.stages.context import RunContext, ensure_preprocessor
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.data import Sample
+    from workbench.profile import Profile
+
+
+def _needs_calibration(profile: Profile) -> bool:
+    return profile.build.dtype == "int8"
+
+
+def stage_data(ctx: RunContext) -> list[Sample]:
+    """Open the dataset and split off calibration images, so evaluation never sees them."""
+    d, b = ctx.profile.data, ctx.profile.build
+    rep = ctx.reporter.stage("data")
+    with StageTimer(rep, "dataset and calibration set") as st:
+        ensure_preprocessor(ctx)
+        from workbench.data import open_dataset
+
+        if d.path:
+            ctx.dataset = open_dataset(d.path, layout=d.layout, labels=d.labels)
+            rep.log(f"{ctx.dataset.layout}: {len(ctx.dataset.samples)} images in {ctx.dataset.root}")
+        calib_hashes: set[str] = set()
+        if _needs_calibration(ctx.profile):
+            from workbench.build import select_calibration
+
+            c = b.calibration
+            if c.data:
+                pool = open_dataset(c.data).samples
+            elif ctx.dataset is not None:
+                pool = ctx.dataset.samples
+            else:
+                raise BadInput("int8 needs calibration images: set [data].path or "
+                               "[build.calibration].data in the profile")
+            ctx.calibration = select_calibration(pool, count=c.count, seed=c.seed)
+            calib_hashes = {m["sha256"] for m in ctx.calibration.manifest if m.get("sha256")}
+            rep.log(f"calibration: {len(ctx.calibration.samples)} images ({c.method}), "
+                    f"manifest {ctx.calibration.manifest_hash[:12]}")
+        if ctx.dataset is not None:
+            from workbench.data.identity import dataset_identity, hash_samples
+
+            ctx.data_identity = dataset_identity(ctx.dataset.root, ctx.dataset.layout,
+                                                 ctx.dataset.samples)
+            samples = ctx.dataset.samples
+            if calib_hashes:  # by content: a separate calibration folder may hold the same images
+                hashes = hash_samples(samples, reporter=rep)
+                samples = [s for s in samples if hashes.get(s.id) not in calib_hashes]
+                ctx.calibration_excluded = len(ctx.dataset.samples) - len(samples)
+                rep.log(f"left out {ctx.calibration_excluded} calibration images from evaluation "
+                        "(matched by content)")
+            if d.limit:
+                samples = samples[: d.limit]
+            if not samples:
+                raise BadInput(f"{d.path}: no images left to evaluate after setting aside "
+                               f"{ctx.calibration_excluded} calibration images; lower "
+                               "[build.calibration].count or give [build.calibration].data")
+            ctx.eval_samples = samples
+        st.summary = {"eval_images": len(ctx.eval_samples),
+                      "calibration_images": len(ctx.calibration.samples) if ctx.calibration else 0}
+    return ctx.eval_samples
