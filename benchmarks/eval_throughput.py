@@ -87,12 +87,12 @@ def main() -> None:
     ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "hrnet-wb-bench-eval"))
     args = ap.parse_args()
 
+    from workbench.backends import open_predictor
     from workbench.build import BuildRecipe, CalibrationSpec, build_artifact
     from workbench.data import open_dataset
     from workbench.data.preprocess import Preprocessor, preset_for
     from workbench.evaluate import evaluate
     from workbench.home import resolve_home
-    from workbench.backends import open_predictor
     from workbench.runtime import resolve_threads
 
     work = Path(args.work)

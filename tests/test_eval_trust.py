@@ -16,12 +16,12 @@ import pytest
 from test_data_fixtures import make_tiny_onnx, make_val_folder
 from typer.testing import CliRunner
 
+from workbench.backends.ort_cpu import OrtPredictor
 from workbench.data import open_dataset
 from workbench.data.identity import content_hash
 from workbench.data.labels import imagenet
 from workbench.data.preprocess import Preprocessor, preset_for
 from workbench.evaluate import compare_results, evaluate, find_results, read_results, run_eval
-from workbench.backends.ort_cpu import OrtPredictor
 from workbench.store import Store
 
 N = 12

@@ -109,10 +109,10 @@ def test_ort_lines_are_forwarded_as_printed_and_stdout_is_restored_for_the_sink(
 
 def test_eval_log_names_the_build_once(tmp_path):
     """`run` used to print an anonymous '[eval] top-1 ...' line per build."""
+    from workbench.backends.ort_cpu import OrtPredictor
     from workbench.data import open_dataset
     from workbench.data.preprocess import Preprocessor, preset_for
     from workbench.evaluate import evaluate
-    from workbench.backends.ort_cpu import OrtPredictor
 
     model = make_tiny_onnx(tmp_path / "m.onnx")
     ds = open_dataset(make_val_folder(tmp_path / "d", 3, size=(96, 72)))
