@@ -103,5 +103,10 @@ class ResultRow:
         d: dict[str, Any] = {k: getattr(self, k) for k in ROW_COLUMNS}
         if not self.runs:
             d.pop("runs")
+        for k in ("data_root", "data_layout", "data_hash", "eval_choice"):
+            if not d[k]:
+                d.pop(k)  # rows without an eval record stay the store's own row
+        if not self.includes_calibration and "data_hash" not in d:
+            d.pop("includes_calibration")
         d.update(self.metrics)
         return d
