@@ -46,6 +46,9 @@ def test_bench_json_record_is_stored_and_on_the_leaderboard(cli, onnx_file, home
             "--warmup", "1", "--latency-budget-ms", "60000", "--json", "--home", home.root)
     assert r.exit_code == 0, r.output
     rec = json.loads(r.stdout)
+    from unit_rule import check_units  # the unit rule over `bench --json` (see test_unit_rule.py)
+
+    assert check_units(rec) == []
     assert rec["ok"] is True and rec["budget_met"] is True and rec["backend"] == "ort-cpu"
     assert rec["input_size"] == [64, 64] and rec["dtype"] == "fp32"
     h = rec["headline"]

@@ -68,7 +68,7 @@ def test_by_artifact_joins_accuracy_and_speed(board_home):
     by_dtype = {(r["backend"], r["dtype"]): r for r in rows}
     assert set(by_dtype) == {("ort-cpu", "fp32"), ("ort-cpu", "int8"), ("torch", "fp32")}
     int8 = by_dtype[("ort-cpu", "int8")]
-    assert int8["top1"] == 76.2 and int8["p50_ms"] == 66.0 and int8["throughput"] == 20.2
+    assert int8["top1"] == pytest.approx(0.762) and int8["p50_ms"] == 66.0 and int8["throughput"] == 20.2
     assert int8["calibration"] == "percentile" and int8["variant"] == "hrnet_w18"
     assert int8["vs_torch"] == pytest.approx(20.2 / 6.9)
     # per run, accuracy and speed stay in separate rows
@@ -84,7 +84,7 @@ def test_cli_by_artifact_where_sort_and_three_formats(cli, board_home):
     assert [x["dtype"] for x in rows] == ["int8", "fp32"]  # best throughput first
     assert all("top1" in x and "p99_ms" in x for x in rows)
 
-    r = cli("leaderboard", "--by", "artifact", "--where", "top1>=76.5", "--format", "csv",
+    r = cli("leaderboard", "--by", "artifact", "--where", "top1>=0.765", "--format", "csv",
             "--home", board_home.root)
     assert r.exit_code == 0, r.output
     table = list(csv.DictReader(io.StringIO(r.stdout)))

@@ -129,3 +129,6 @@ def test_export_cli_prints_parity(tmp_path):
                                  "--out", str(tmp_path / "m.pth"), "--json", "--home", str(tmp_path / "home")])
     rec = __import__("json").loads(r.stdout)
     assert rec["ok"] and rec["format"] == "mmcls" and rec["parity_max_abs"] <= 1e-5
+    from unit_rule import check_units  # the unit rule over `export --json` (see test_unit_rule.py)
+
+    assert check_units(rec) == []

@@ -38,7 +38,11 @@ def tables_json(home):
     r = CliRunner().invoke(app, ["models", "--table", "--source", "official", "--source", "mmcls",
                                  "--json", "--home", str(home)])
     assert r.exit_code == 0, r.output
-    return json.loads(r.stdout)
+    from unit_rule import check_units  # the unit rule over `models --json` (see test_unit_rule.py)
+
+    out = json.loads(r.stdout)
+    assert check_units(out) == []
+    return out
 
 
 def _cells(table):

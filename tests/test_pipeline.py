@@ -41,6 +41,9 @@ def test_demo_profile_end_to_end_via_cli(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads(proc.stdout)
     assert record["ok"] and record["status"] == "ok"
+    from unit_rule import check_units  # `run --json` is the one command test_unit_rule leaves here
+
+    assert check_units(record) == []
     assert record["weights"] == "random-init"
     assert record["model"]["variant"] == "hrnet_w18_small"
     assert [b["dtype"] for b in record["builds"]] == ["fp32", "int8"]
@@ -50,7 +53,7 @@ def test_demo_profile_end_to_end_via_cli(tmp_path):
     for b in record["builds"]:
         m = b["metrics"]
         assert m["images"] == 11 and m["skipped"] == 0
-        assert 0 <= m["top1"] <= m["top5"] <= 100
+        assert 0 <= m["top1"] <= m["top5"] <= 1  # fractions (the unit rule)
         assert m["p50_ms"] > 0 and m["throughput"] > 0
         out = Path(record["out_dir"]) / b["name"]
         lines = (out / "results.jsonl").read_text().splitlines()
@@ -60,6 +63,7 @@ def test_demo_profile_end_to_end_via_cli(tmp_path):
     board = cli("leaderboard", "--json", home=home)
     assert board.returncode == 0, board.stderr
     rows = json.loads(board.stdout)
+    assert check_units(rows) == []
     by_dtype = {(r["backend"], r["dtype"]): r for r in rows}
     assert {("ort-cpu", "fp32"), ("ort-cpu", "int8"), ("torch", "fp32")} <= set(by_dtype)
     for key in (("ort-cpu", "fp32"), ("ort-cpu", "int8")):

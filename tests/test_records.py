@@ -27,7 +27,9 @@ def test_store_rows_are_typed_with_their_artifact(home):
     rows = {r.build: r for r in st.results()}
     int8 = rows["hrnet_w18-int8-minmax-3_224_224-ort-cpu"]
     assert isinstance(int8, ResultRow) and int8.run_id == run.id and int8.status == "ok"
-    assert int8.metrics == {"top1": 75.5} and int8.get("top1") == 75.5 and int8.get("p50_ms") is None
+    # a top-1 recorded in percent reads back as a fraction (the unit rule), naming its eval run
+    assert int8.metrics == {"top1": 0.755, "eval_run": run.id} and int8.get("top1") == 0.755
+    assert int8.get("p50_ms") is None and isinstance(int8.get("eval_run"), int)
     assert int8.artifact == ArtifactId("hrnet_w18", "int8", "minmax", (224, 224), "ort-cpu")
     assert int8.artifact.name == int8.build  # the columns give back the name; no parsing
     assert rows["torch-eager-fp32"].artifact is None

@@ -52,7 +52,7 @@ def test_random_init_run_leads_with_speed_not_zeros():
              "backend": "ort-cpu", "top1": 0.0, "top5": 0.0, "p50_ms": 12.3, "throughput": 80.0, "vs_torch": 2.5}]
     text = render(leaderboard_table([ResultRow.from_dict(r) for r in rows], accuracy=False))
     assert "top-1" not in text and "0.00" not in text and "80.0" in text and "random-init" in text
-    real = dict(rows[0], weights="/x.pth", top1=75.0, top5=92.0, delta_top1=-0.77, published_top1=75.77)
+    real = dict(rows[0], weights="/x.pth", top1=0.75, top5=0.92, delta_top1=-0.0077, published_top1=0.7577)
     text = render(leaderboard_table([ResultRow.from_dict(real)]))
     assert "Δpub" in text and "-0.77" in text and "75.00" in text
     assert max(len(line) for line in text.splitlines()) <= 80

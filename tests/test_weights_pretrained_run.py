@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from unit_rule import check_units
 from hubserver import LocalHub
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,11 +59,12 @@ def test_pretrained_run_downloads_once_then_runs_from_the_cache(tmp_path, served
         assert len(downloads) == 1
         # the bundled images are ImageNet-labelled: the reproduction check runs, on a 13-image subset
         (repro,) = rec["reproduction"].values()
-        assert repro["published_top1"] == 73.934 and repro["published_top5"] == 91.178
+        assert repro["published_top1"] == pytest.approx(0.73934) and repro["published_top5"] == pytest.approx(0.91178)
         assert repro["images"] == 13 and repro["subset"]
         lo, hi = repro["top1_ci95"]
         assert lo <= repro["measured_top1"] <= hi and hi - lo > 20  # 13 images: a wide interval
-        assert repro["delta_top1"] == pytest.approx(repro["measured_top1"] - 73.934)
+        assert repro["delta_top1"] == pytest.approx(repro["measured_top1"] - 0.73934)
+        assert check_units(rec) == []
 
         n = len(hub.requests)
         second = run(tmp_path, hub)  # the table, not --json
@@ -75,7 +78,7 @@ def test_pretrained_run_downloads_once_then_runs_from_the_cache(tmp_path, served
     from workbench.store import Store
 
     rows = Store(tmp_path / "home" / "store.sqlite").leaderboard()  # what `leaderboard --json` prints
-    assert len(rows) == 2 and all(r["published_top1"] == 73.934 and "delta_top1" in r for r in rows)
+    assert len(rows) == 2 and all(r["published_top1"] == pytest.approx(0.73934) and "delta_top1" in r for r in rows)
 
 
 def test_pretrained_offline_with_empty_cache_never_falls_back_to_random(tmp_path):

@@ -50,7 +50,10 @@ class ArtifactId:
 
 #: a result row's own columns; every other key of a store row is a metric
 ROW_COLUMNS = ("run_id", "run", "status", "build", "artifact_key", "source", "variant", "weights",
-               "backend", "dtype", "calibration", "input_size", "started_at", "runs")
+               "backend", "dtype", "calibration", "input_size", "started_at", "runs",
+               "data_root", "data_layout", "data_hash", "eval_choice", "includes_calibration")
+#: metrics that are counts: ints in every row (the unit rule)
+COUNT_METRICS = frozenset({"images", "skipped", "eval_limit", "calibration_excluded", "eval_run"})
 
 
 @dataclass(frozen=True)
@@ -71,13 +74,19 @@ class ResultRow:
     input_size: str = ""
     started_at: float = 0.0
     runs: str = ""  # the run ids merged into this row (by artifact)
+    # what the accuracy was measured on (the leaderboard names its eval)
+    data_root: str = ""
+    data_layout: str = ""
+    data_hash: str = ""
+    eval_choice: str = ""
+    includes_calibration: bool = False
     metrics: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ResultRow:
         cols = {k: d[k] for k in ROW_COLUMNS if k in d and d[k] is not None}
-        metrics = {k: float(v) for k, v in d.items()
-                   if k not in ROW_COLUMNS and isinstance(v, (int, float))}
+        metrics = {k: (int(v) if k in COUNT_METRICS else float(v)) for k, v in d.items()
+                   if k not in ROW_COLUMNS and isinstance(v, (int, float)) and not isinstance(v, bool)}
         return cls(**cols, metrics=metrics)
 
     @property
@@ -94,5 +103,10 @@ class ResultRow:
         d: dict[str, Any] = {k: getattr(self, k) for k in ROW_COLUMNS}
         if not self.runs:
             d.pop("runs")
+        for k in ("data_root", "data_layout", "data_hash", "eval_choice"):
+            if not d[k]:
+                d.pop(k)  # rows without an eval record stay the store's own row
+        if not self.includes_calibration and "data_hash" not in d:
+            d.pop("includes_calibration")
         d.update(self.metrics)
         return d

@@ -66,10 +66,25 @@ class Reproduction:
         return f"{self.weights}: " + ", ".join(parts) + f": {self.verdict()}"
 
     def as_dict(self) -> dict[str, Any]:
+        """Machine-readable, under the one unit rule: accuracies and their differences as
+        fractions (this object holds percent for the human line), counts as ints."""
+        def frac(v: Any) -> Any:
+            if v is None:
+                return None
+            if isinstance(v, tuple):
+                return [x / 100.0 for x in v]
+            return v / 100.0
+
         d = asdict(self)
-        d.update(delta_top1=self.delta_top1, delta_top5=self.delta_top5, subset=self.subset,
-                 verdict=self.verdict())
+        for k in FRACTION_FIELDS:
+            d[k] = frac(getattr(self, k))
+        d.update(subset=self.subset, verdict=self.verdict())
         return d
+
+
+#: Reproduction fields that are accuracies (or differences of them): fractions when written.
+FRACTION_FIELDS = ("published_top1", "published_top5", "measured_top1", "measured_top5",
+                   "top1_ci95", "top5_ci95", "delta_top1", "delta_top5")
 
 
 def looks_like_imagenet_val(class_names: list[str], labelled: int) -> bool:

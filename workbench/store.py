@@ -28,7 +28,7 @@ from typing import Any
 from workbench.errors import BadInput, Cancelled, WorkbenchError
 from workbench.records import ResultRow
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -75,7 +75,36 @@ CREATE TABLE IF NOT EXISTS metrics (
     created_at    REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, build);
+CREATE TABLE IF NOT EXISTS evals (
+    run_id               INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    build                TEXT NOT NULL,
+    artifact_key         TEXT NOT NULL DEFAULT '',
+    images               INTEGER NOT NULL,
+    data_root            TEXT NOT NULL DEFAULT '',
+    data_layout          TEXT NOT NULL DEFAULT '',
+    data_hash            TEXT NOT NULL DEFAULT '',
+    eval_limit           INTEGER NOT NULL DEFAULT 0,
+    calibration_excluded INTEGER NOT NULL DEFAULT 0,
+    includes_calibration INTEGER NOT NULL DEFAULT 0,
+    created_at           REAL NOT NULL,
+    PRIMARY KEY (run_id, build)
+);
 """
+
+_EVALS_TABLE = """CREATE TABLE IF NOT EXISTS evals (
+    run_id               INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    build                TEXT NOT NULL,
+    artifact_key         TEXT NOT NULL DEFAULT '',
+    images               INTEGER NOT NULL,
+    data_root            TEXT NOT NULL DEFAULT '',
+    data_layout          TEXT NOT NULL DEFAULT '',
+    data_hash            TEXT NOT NULL DEFAULT '',
+    eval_limit           INTEGER NOT NULL DEFAULT 0,
+    calibration_excluded INTEGER NOT NULL DEFAULT 0,
+    includes_calibration INTEGER NOT NULL DEFAULT 0,
+    created_at           REAL NOT NULL,
+    PRIMARY KEY (run_id, build)
+);"""
 
 _OUR_TABLES = {"runs", "artifacts", "metrics"}
 
@@ -84,6 +113,7 @@ MIGRATIONS: dict[int, list[str]] = {
     1: ["ALTER TABLE runs ADD COLUMN pid INTEGER",
         "ALTER TABLE runs ADD COLUMN pid_start TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE runs ADD COLUMN host TEXT NOT NULL DEFAULT ''"],
+    2: [_EVALS_TABLE],
 }
 
 
@@ -117,6 +147,22 @@ def process_alive(pid: int | None, start: str = "") -> bool:
 
 # Headline metrics, as the leaderboard shows them (higher is better unless listed).
 LOWER_IS_BETTER = {"p50_ms", "p90_ms", "p99_ms", "mean_ms", "size_mb", "peak_rss_mb"}
+
+#: The one unit rule: these are fractions (0..1) in every row, JSON and CSV; only human
+#: tables show them as percent, with % in the header.
+FRACTION_METRICS = frozenset({"top1", "top5", "published_top1", "published_top5", "delta_top1",
+                              "delta_top5", "top1_ci_lo", "top1_ci_hi", "top1_agreement"})
+#: Counts are ints in every row.
+COUNT_FIELDS = frozenset({"images", "skipped", "eval_limit", "calibration_excluded", "eval_run"})
+#: What a leaderboard row's accuracy comes from: these travel together.
+EVAL_FIELDS = ("top1", "top5", "images", "skipped", "eval_img_s", "eval_run", "data_root",
+               "data_layout", "data_hash", "eval_limit", "calibration_excluded",
+               "includes_calibration")
+
+
+def percent(value: Any) -> Any:
+    """A fraction as percent for a human table (None stays None)."""
+    return None if value is None or value == "" else 100 * float(value)
 
 
 @dataclass(frozen=True)
@@ -494,6 +540,21 @@ class Store:
                  json.dumps(params, sort_keys=True) if params else "", time.time()),
             )
 
+    def add_eval(self, run_id: int, build: str, *, artifact_key: str = "", images: int,
+                 data_root: str = "", data_layout: str = "", data_hash: str = "",
+                 eval_limit: int = 0, calibration_excluded: int = 0,
+                 includes_calibration: bool = False) -> None:
+        """Record what an accuracy figure was measured on (the leaderboard names it)."""
+        with self._connect() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO evals(run_id, build, artifact_key, images, data_root,"
+                " data_layout, data_hash, eval_limit, calibration_excluded, includes_calibration,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, build, artifact_key, int(images), data_root, data_layout, data_hash,
+                 int(eval_limit), int(calibration_excluded), int(bool(includes_calibration)),
+                 time.time()),
+            )
+
     def metrics(self, run_id: int) -> list[dict[str, Any]]:
         if self.readonly and not self.exists:
             return []
@@ -510,7 +571,11 @@ class Store:
 
         ``group="artifact"``: one row per artifact across runs (the latest run's value of
         each metric wins), so accuracy from an eval run and speed from a later bench run of
-        the same build appear side by side.
+        the same build appear side by side. Accuracy is the exception: it comes from one
+        chosen eval (see :func:`choose_eval`), with its image count and data identity.
+
+        Units: top1/top5 are fractions (stores written before this rule held percent;
+        they are converted on read); counts are ints.
         """
         if group not in ("run", "artifact"):
             raise ValueError(f"group {group!r}: expected 'run' or 'artifact'")
@@ -519,8 +584,12 @@ class Store:
         with self._connect() as con:
             cols = {r[1] for r in con.execute("PRAGMA table_info(runs)")}
             live = "r.pid, r.pid_start, r.host" if "pid" in cols else "NULL AS pid, '' AS pid_start, '' AS host"
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            # a read-only store of an older schema has no evals table: it is read as it is
+            evals = ({(e["run_id"], e["build"]): dict(e) for e in con.execute("SELECT * FROM evals")}
+                     if "evals" in tables else {})
             rows = con.execute(
-                "SELECT m.run_id, m.build, m.artifact_key, m.name, m.value, r.name AS run_name,"
+                "SELECT m.run_id, m.build, m.artifact_key, m.name, m.value, m.unit, r.name AS run_name,"
                 f" r.status, r.started_at, {live}, a.source, a.variant, a.weights, a.backend, a.dtype,"
                 " a.calibration, a.input_size"
                 " FROM metrics m JOIN runs r ON r.id = m.run_id"
@@ -540,7 +609,18 @@ class Store:
                     "dtype": r["dtype"] or "", "calibration": r["calibration"] or "",
                     "input_size": r["input_size"] or "", "started_at": r["started_at"],
                 }
-            row[r["name"]] = r["value"]
+                ev = evals.get(key)
+                if ev is not None:
+                    row.update({k: ev[k] for k in ("data_root", "data_layout", "data_hash",
+                                                   "eval_limit", "calibration_excluded")})
+                    row["includes_calibration"] = bool(ev["includes_calibration"])
+            value = r["value"]
+            if r["name"] in FRACTION_METRICS and r["unit"] == "%":
+                value = value / 100.0  # written before the unit rule
+            row[r["name"]] = int(value) if r["name"] in COUNT_FIELDS else value
+        for row in board.values():
+            if "top1" in row or "top5" in row:
+                row["eval_run"] = row["run_id"]
         if group == "artifact":
             return _merge_by_artifact(list(board.values()))
         return list(board.values())
@@ -560,11 +640,51 @@ _ROW_FIELDS = ("run_id", "run", "status", "build", "artifact_key", "source", "va
                "backend", "dtype", "calibration", "input_size", "started_at")
 
 
+def _identity(row: dict[str, Any]) -> tuple[str, str, str]:
+    return (str(row.get("data_root") or ""), str(row.get("data_layout") or ""),
+            str(row.get("data_hash") or ""))
+
+
+def choose_eval(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The eval whose accuracy an artifact's row shows, from its per-run rows (run order).
+
+    A ``--limit`` smoke test never outranks a full eval: full evals are considered first.
+    Among those, the most recent data identity (root, layout, listing hash) wins, and on it
+    the eval with the most images (the later one on a tie)."""
+    evals = [r for r in rows if r.get("top1") is not None or r.get("images") is not None]
+    if not evals:
+        return None
+    full = [r for r in evals if not r.get("eval_limit")]
+    pool = full or evals
+    latest = _identity(max(pool, key=lambda r: r["run_id"]))
+    same = [r for r in pool if _identity(r) == latest]
+    return max(same, key=lambda r: (r.get("images") or 0, r["run_id"]))
+
+
+def describe_eval(row: dict[str, Any]) -> str:
+    """'run 3: 900 images, imagenet-val /data/val (data 1a2b3c4d5e6f)' for a leaderboard row."""
+    if row.get("eval_run") is None:
+        return ""
+    text = f"run {row['eval_run']}: {row.get('images', '?')} images"
+    if row.get("data_root"):
+        text += f", {row.get('data_layout')} {row['data_root']} (data {str(row.get('data_hash'))[:12]})"
+    if row.get("eval_limit"):
+        text += f", --limit {row['eval_limit']}"
+    if row.get("includes_calibration"):
+        text += ", INCLUDES calibration images"
+    elif row.get("calibration_excluded"):
+        text += f", {row['calibration_excluded']} calibration images left out"
+    return text
+
+
 def _merge_by_artifact(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Fold per-run rows (in run order) into one per artifact key (or build name without one)."""
+    """Fold per-run rows (in run order) into one per artifact key (or build name without one);
+    accuracy and its eval identity come from :func:`choose_eval`."""
     merged: dict[str, dict[str, Any]] = {}
+    per_key: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         key = row["artifact_key"] or f"build:{row['build']}"
+        per_key.setdefault(key, []).append(row)
         into = merged.get(key)
         if into is None:
             merged[key] = dict(row, runs=str(row["run_id"]))
@@ -573,4 +693,13 @@ def _merge_by_artifact(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         into.update({k: v for k, v in row.items() if k not in _ROW_FIELDS or k in (
             "run_id", "run", "status", "started_at", "build")})
         into["runs"] = f"{runs},{row['run_id']}"
+    for key, into in merged.items():
+        for k in EVAL_FIELDS:
+            into.pop(k, None)
+        chosen = choose_eval(per_key[key])
+        if chosen is not None:
+            into.update({k: chosen[k] for k in EVAL_FIELDS if k in chosen})
+            into["eval_choice"] = describe_eval(chosen) + (
+                "; the largest full eval on the latest data" if not chosen.get("eval_limit")
+                else "; only smoke tests (--limit) so far")
     return list(merged.values())

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from workbench.data.identity import content_hash
 from workbench.errors import BadInput
 from workbench.events import Reporter
 
@@ -100,9 +101,10 @@ class CalibrationSet:
         return counts
 
     def manifest_text(self) -> str:
-        """One ``id<TAB>label<TAB>path`` line per image, in manifest order."""
-        return "".join(f"{m['id']}\t{'' if m['label'] is None else m['label']}\t{m['path']}\n"
-                       for m in self.manifest)
+        """One ``id<TAB>label<TAB>path<TAB>sha256`` line per image, in manifest order. The
+        content hash lets ``eval`` leave these images out under any layout."""
+        return "".join(f"{m['id']}\t{'' if m['label'] is None else m['label']}\t{m['path']}"
+                       f"\t{m.get('sha256', '')}\n" for m in self.manifest)
 
 
 def _manifest_entry(s: Any) -> dict[str, Any]:
@@ -111,12 +113,14 @@ def _manifest_entry(s: Any) -> dict[str, Any]:
         size = p.stat().st_size
     except OSError:
         size = -1
-    return {"id": str(s.id), "label": s.label, "path": str(p), "file": p.name, "bytes": size}
+    return {"id": str(s.id), "label": s.label, "path": str(p), "file": p.name, "bytes": size,
+            "sha256": content_hash(p)}
 
 
 def manifest_hash(manifest: Sequence[dict[str, Any]]) -> str:
     """Hash of what identifies the images: id, label, file name and size, not the absolute
-    path, so the same set copied to another disk hashes the same."""
+    path, so the same set copied to another disk hashes the same. (The per-image content
+    hash is recorded beside it but left out here, so existing artifact keys stay valid.)"""
     h = hashlib.sha256()
     for m in manifest:
         h.update(f"{m['id']}\t{m['label']}\t{m['file']}\t{m['bytes']}\n".encode())

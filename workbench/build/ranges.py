@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -108,9 +109,10 @@ def compute_ranges(model_path: Path, spec: CalibrationSpec, calib: CalibrationSe
     total = len(calib.samples)
     done = skipped = 0
     chunk_images = 0
-    sink = io.StringIO()  # ORT's collectors print; stages never do
-    # stdout is redirected only around ORT calls: a reporter's sink may itself write to it.
-    quiet = _Quiet(sink)
+    # ORT's collectors print; stages never do. Their lines go to the reporter as they are
+    # printed (a long calibration must not look silent). stdout is redirected only around
+    # ORT calls, and restored while a line is handed on: a reporter's sink may write to it.
+    quiet = _Quiet(_OrtLines(rep))
     with tempfile.TemporaryDirectory(prefix="hrnet-wb-calib-") as tmp:
         with quiet:
             calibrator = create_calibrator(
@@ -157,9 +159,7 @@ def compute_ranges(model_path: Path, spec: CalibrationSpec, calib: CalibrationSe
                                   "chunk_images": chunk_images, "spec": spec.as_dict(),
                                   "manifest_hash": calib.manifest_hash})
         save_tensors_data(ranges, out_path)  # ORT writes a temp file and renames it: atomic
-    for line in sink.getvalue().splitlines():
-        if line.strip():
-            rep.log(f"ort: {line.strip()}", "debug")
+    quiet.sink.flush()
     rep.log(f"calibration ({spec.method}) on {done} images took {seconds:.1f} s")
     return RangeResult(out_path, done, skipped, seconds, False, chunk_images)
 
@@ -254,14 +254,51 @@ def entropy_ranges(histogram_dict: dict[str, tuple[Any, ...]], num_quantized_bin
     return TensorsData(CalibrationMethod.Entropy, out)
 
 
-class _Quiet:
-    """Re-enterable stdout redirect into one buffer (``contextlib.redirect_stdout`` is not)."""
+class _OrtLines(io.TextIOBase):
+    """A stdout stand-in that hands each complete line ORT prints to the reporter at once."""
 
-    def __init__(self, sink: io.StringIO) -> None:
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+        self.outer: Any = None  # the real stdout, restored while a line is handed on
+        self._buf = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._buf += text
+        while "\n" in self._buf:
+            line, self._buf = self._buf.split("\n", 1)
+            self._emit(line)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._buf:
+            line, self._buf = self._buf, ""
+            self._emit(line)
+
+    def _emit(self, line: str) -> None:
+        line = line.strip()
+        if not line:
+            return
+        inner = sys.stdout
+        if self.outer is not None:
+            sys.stdout = self.outer
+        try:
+            self.reporter.log(f"ort: {line}", "debug")
+        finally:
+            sys.stdout = inner
+
+
+class _Quiet:
+    """Re-enterable stdout redirect into one sink (``contextlib.redirect_stdout`` is not)."""
+
+    def __init__(self, sink: _OrtLines) -> None:
         self.sink = sink
         self._cm: Any = None
 
     def __enter__(self) -> None:
+        self.sink.outer = sys.stdout
         self._cm = contextlib.redirect_stdout(self.sink)
         self._cm.__enter__()
 

@@ -311,8 +311,8 @@ def load_manifest(path: Path) -> list[ManifestSample]:
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
         parts = line.split("\t")
-        if len(parts) != 3:
+        if len(parts) not in (3, 4):  # id, label, path (+ sha256 since the content-hash manifests)
             continue
-        sid, label, p = parts
+        sid, label, p = parts[:3]
         out.append(ManifestSample(Path(p), int(label) if label not in ("", "None") else None, sid))
     return out

@@ -58,6 +58,10 @@ def eval_cmd(
     engine: EngineOpt = "local",
     ray_address: RayAddressOpt = "",
     actors: ActorsOpt = 0,
+    include_calibration: Annotated[bool, typer.Option(
+        "--include-calibration",
+        help="Keep an int8 artifact's own calibration images (left out by default, matched by "
+             "content); the run is marked.")] = False,
     as_json: JsonOpt = False,
     home: HomeOpt = None,
 ) -> None:
@@ -83,8 +87,8 @@ def eval_cmd(
             record = run_eval(model, data, home=hm, backend=backend, layout=layout, labels=labels,
                               limit=limit, batch_size=batch_size, resume=resume, out=out,
                               preprocess=preprocess, input_size=size, threads=threads,
-                              workers=workers, reporter=rep, engine=engine,
-                              ray_address=ray_address, actors=actors)
+                              workers=workers, include_calibration=include_calibration,
+                              reporter=rep, engine=engine, ray_address=ray_address, actors=actors)
     except WorkbenchError as exc:
         raise fail(str(exc), exc.exit_code, as_json) from None
     except KeyboardInterrupt:
@@ -93,8 +97,20 @@ def eval_cmd(
         print_json(record)
         return
     c = Console()
-    c.print(f"run {record['run_id']}: {record['n']} images classified, {record['skipped']} skipped, "
+    if record["resumed"]:
+        done = (f"{record['new_images']} images classified in this invocation "
+                f"({record['n']} in total, {record['resumed']} from the resumed file)")
+    else:
+        done = f"{record['n']} images classified"
+    c.print(f"run {record['run_id']}: {done}, {record['skipped']} skipped, "
             f"{record['images_per_s']:.1f} img/s", highlight=False)
+    cal = record.get("calibration") or {}
+    if cal.get("excluded"):
+        c.print(f"left out {cal['excluded']} of the artifact's {cal['listed']} calibration images "
+                "(matched by content)", highlight=False)
+    elif cal.get("included"):
+        c.print(f"INCLUDES {cal['matched']} of the artifact's own calibration images "
+                "(--include-calibration): not a held-out figure", style="yellow", highlight=False)
     if record["top1"] is not None:
         c.print(f"top-1 {_pct(record['top1'])}{_ci(record['top1_ci95'])}   "
                 f"top-5 {_pct(record['top5'])}{_ci(record['top5_ci95'])}   "

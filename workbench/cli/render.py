@@ -21,6 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from workbench.cli.progress_lines import ProgressLines
 from workbench.events import (
     ArtifactWritten,
     Event,
@@ -36,6 +37,7 @@ from workbench.events import (
     Progress as ProgressEvent,
 )
 from workbench.records import ResultRow
+from workbench.store import FRACTION_METRICS, describe_eval, percent
 from workbench.tables import format_figure as fmt
 from workbench.tables import markdown_table
 
@@ -43,30 +45,55 @@ _LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold 
 
 
 class EventPrinter:
-    """Turns pipeline events into a live progress display and log lines on stderr."""
+    """Turns pipeline events into a live progress display and log lines on stderr.
 
-    def __init__(self, console: Console | None = None, quiet: bool = False) -> None:
+    On a terminal: rich progress bars. Anywhere else (a pipe, a log file, CI): no live
+    display at all, so no spinner frames; instead :class:`ProgressLines` prints one plain
+    line per running stage every $HRNET_WB_PROGRESS_EVERY seconds (default 10)."""
+
+    def __init__(self, console: Console | None = None, quiet: bool = False,
+                 plain: bool | None = None) -> None:
         self.console = console or Console(stderr=True)
         self.quiet = quiet
+        self.plain = (not self.console.is_terminal) if plain is None else plain
         self.progress = Progress(
             SpinnerColumn(), TextColumn("[bold]{task.fields[stage]:<7}"), TextColumn("{task.description}"),
             BarColumn(bar_width=24), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=self.console, transient=False, disable=quiet,
+            console=self.console, transient=False, disable=quiet or self.plain,
         )
+        self.lines = ProgressLines(lambda text: self._print(text)) if self.plain and not quiet else None
         self.tasks: dict[str, Any] = {}
 
     def __enter__(self) -> EventPrinter:
-        self.progress.start()
+        if self.lines is not None:
+            self.lines.start()
+        else:
+            self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.lines is not None:
+            self.lines.stop()
+        else:
+            self.progress.stop()
 
     def _print(self, text: str, style: str = "") -> None:
         if not self.quiet:
-            self.progress.console.print(text, style=style, highlight=False, markup=False)
+            # in a pipe or log file a line stays one line (rich would wrap it at 80 columns)
+            self.progress.console.print(text, style=style, highlight=False, markup=False,
+                                        soft_wrap=self.plain)
 
     def __call__(self, ev: Event) -> None:
+        if self.lines is not None and isinstance(ev, (StageStarted, ProgressEvent, StageFinished)):
+            if isinstance(ev, StageStarted):
+                self.lines.started(ev.stage, ev.description, ev.total)
+            elif isinstance(ev, ProgressEvent):
+                self.lines.progress(ev.stage, ev.done, ev.total, ev.unit)
+            else:
+                self.lines.finished(ev.stage, ev.seconds)
+            return
+        if self.lines is not None and isinstance(ev, LogLine):
+            self.lines.touch(ev.stage)
         if isinstance(ev, RunStarted):
             self._print(f"run {ev.run_id}: {ev.profile_path}", "bold")
         elif isinstance(ev, StageStarted):
@@ -104,8 +131,9 @@ LEADERBOARD_COLUMNS: list[tuple[str, str, str]] = [
     ("run_id", "run", "{:.0f}"),
     ("model", "model", "{}"),
     ("build_label", "build", "{}"),
-    ("top1", "top-1", "{:.2f}"),
-    ("top5", "top-5", "{:.2f}"),
+    ("top1", "top-1 %", "{:.2f}"),
+    ("top5", "top-5 %", "{:.2f}"),
+    ("images", "n", "{}"),
     ("p50_ms", "p50 ms", "{:.1f}"),
     ("throughput", "img/s", "{:.1f}"),
     ("vs_torch", "×torch", "{:.2f}"),
@@ -141,17 +169,17 @@ def leaderboard_table(rows: Sequence[ResultRow], title: str = "", accuracy: bool
 
     ``accuracy=False`` drops the top-1/top-5 columns (a run on random-init weights leads
     with speed, not with a column of meaningless 0.00%). ``Δpub`` (measured top-1 minus the
-    source's published top-1) appears when a row has one.
+    source's published top-1, in points) appears when a row has one.
     """
-    columns = [c for c in LEADERBOARD_COLUMNS if accuracy or c[0] not in ("top1", "top5")]
+    columns = [c for c in LEADERBOARD_COLUMNS if accuracy or c[0] not in ("top1", "top5", "images")]
     if accuracy and any(r.get("delta_top1") is not None for r in rows):
         at = [c[0] for c in columns].index("top5") + 1
         columns.insert(at, PUBLISHED_COLUMN)
-    caption = "top-1/top-5 in %" if accuracy else "accuracy not shown: random-init weights"
+    caption = "n = images behind the accuracy" if accuracy else "accuracy not shown: random-init weights"
     if accuracy and any(r.get("weights") == "random-init" for r in rows):
         caption += "; * = random-init weights"
-    if any(r.get("delta_top1") is not None for r in rows) and accuracy:
-        caption += "; Δpub = top-1 minus the published top-1"
+    if accuracy and any(r.get("delta_top1") is not None for r in rows):
+        caption += "; Δpub = top-1 minus the published top-1, in points"
     table = Table(title=title or None, show_lines=False, header_style="bold", expand=False,
                   box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, caption=caption)
     for key, header, _ in columns:
@@ -160,8 +188,20 @@ def leaderboard_table(rows: Sequence[ResultRow], title: str = "", accuracy: bool
                          overflow="fold")
     for r in rows:
         view = dict(r.as_dict(), model=model_label(r), build_label=build_label(r))
+        for key in FRACTION_METRICS:  # rows hold fractions; a human table shows percent
+            view[key] = percent(r.get(key))
         table.add_row(*(fmt(view.get(key), spec) for key, _, spec in columns))
     return table
+
+
+def eval_notes(rows: Sequence[ResultRow]) -> list[str]:
+    """One line per row saying which eval its accuracy comes from (and why, by artifact)."""
+    out = []
+    for r in rows:
+        text = r.eval_choice or describe_eval(r.as_dict())
+        if text:
+            out.append(f"{model_label(r)} {build_label(r)}: accuracy from {text}")
+    return out
 
 
 def rows_to_csv(rows: Sequence[dict[str, Any]], columns: list[str]) -> str:
@@ -175,6 +215,7 @@ def rows_to_csv(rows: Sequence[dict[str, Any]], columns: list[str]) -> str:
 
 def rows_to_markdown(rows: Sequence[dict[str, Any]], columns: list[str]) -> str:
     specs = {k: s for k, _, s in LEADERBOARD_COLUMNS}
+    specs.update({k: "{:.4f}" for k in FRACTION_METRICS})  # fractions, like JSON and CSV
     cells = [[fmt(r.get(c), specs.get(c, "{:.4g}" if isinstance(r.get(c), float) else "{}"))
               for c in columns] for r in rows]
     return "\n".join(markdown_table(columns, cells)) + "\n"

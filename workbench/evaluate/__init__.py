@@ -38,6 +38,7 @@ from workbench.evaluate.run import (
     EvalTarget,
     choose_preprocessor,
     onnx_input_shape,
+    record_eval,
     resolve_target,
     run_eval,
 )
@@ -54,7 +55,7 @@ __all__ = [
     "BatchPredictor", "EvalResult", "EvalTarget", "Flip", "GroundTruth", "ImageLoader",
     "IDENTITY_KEYS", "eval_identity",
     "choose_preprocessor", "compare_results", "evaluate", "find_results", "mcnemar_exact",
-    "metrics_from_records", "onnx_input_shape", "parse_vastai_txt", "read_results",
+    "metrics_from_records", "onnx_input_shape", "parse_vastai_txt", "read_results", "record_eval",
     "resolve_target", "run_eval", "topk_from_vastai_txt", "vastai_lines", "wilson_interval",
     "write_vastai_txt",
 ]

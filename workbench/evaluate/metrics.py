@@ -34,6 +34,7 @@ class EvalResult:
     results_txt: Path | None
     report_json: Path
     preprocess: dict[str, Any] = field(default_factory=dict)
+    decode: dict[str, Any] = field(default_factory=dict)  # decoder, measured cost, threads used
 
     def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)

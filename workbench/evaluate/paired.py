@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from workbench.data.identity import HASH_FIELD, record_key
 from workbench.errors import BadInput
 from workbench.evaluate.formats import RESULTS_JSONL, read_results
 
@@ -54,16 +55,25 @@ def _gt_rank(rec: dict[str, Any]) -> int | None:
 
 
 def compare_results(a: Path, b: Path) -> dict[str, Any]:
-    """Pair two results.jsonl files by image id: agreement, flips, McNemar on top-1 correctness."""
-    ra = {str(r["id"]): r for r in read_results(Path(a)) if not r.get("skipped")}
-    rb = {str(r["id"]): r for r in read_results(Path(b)) if not r.get("skipped")}
-    if not ra:
+    """Pair two results.jsonl files image by image: agreement, flips, McNemar on top-1 correctness.
+
+    Images pair by content hash when both files record it (so runs over different layouts
+    of the same images pair), else by image id (files written before hashes were recorded).
+    """
+    la = [r for r in read_results(Path(a)) if not r.get("skipped")]
+    lb = [r for r in read_results(Path(b)) if not r.get("skipped")]
+    if not la:
         raise BadInput(f"{a}: no classified images")
-    if not rb:
+    if not lb:
         raise BadInput(f"{b}: no classified images")
+    by_content = all(r.get(HASH_FIELD) for r in la) and all(r.get(HASH_FIELD) for r in lb)
+    key = record_key if by_content else (lambda r: str(r["id"]))
+    ra = {key(r): r for r in la}
+    rb = {key(r): r for r in lb}
     common = [i for i in ra if i in rb]
     if not common:
-        raise BadInput(f"{a} and {b} share no image ids; were they run on the same data?")
+        how = "content (sha256)" if by_content else "id"
+        raise BadInput(f"{a} and {b} share no images (paired by {how}); were they run on the same data?")
     agree = 0
     flips: list[Flip] = []
     a_only = b_only = both = neither = 0
@@ -73,7 +83,7 @@ def compare_results(a: Path, b: Path) -> dict[str, Any]:
         if x["top5"][0] == y["top5"][0]:
             agree += 1
         else:
-            flips.append(Flip(i, x.get("gt"), x["top5"][0], y["top5"][0], _gt_rank(x), _gt_rank(y)))
+            flips.append(Flip(str(x["id"]), x.get("gt"), x["top5"][0], y["top5"][0], _gt_rank(x), _gt_rank(y)))
         gt = x.get("gt") if x.get("gt") is not None else y.get("gt")
         if gt is None:
             continue
@@ -85,7 +95,7 @@ def compare_results(a: Path, b: Path) -> dict[str, Any]:
         b_only += cb and not ca
     n = len(common)
     result: dict[str, Any] = {
-        "a": str(a), "b": str(b), "images": n,
+        "a": str(a), "b": str(b), "images": n, "paired_by": "content" if by_content else "id",
         "only_in_a": len(ra) - n, "only_in_b": len(rb) - n,
         "agreement": agree / n, "agree": agree, "flips": [f.__dict__ for f in flips],
         "labelled": labelled,

@@ -9,8 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from workbench.backends import backend_for_file
+from workbench.data.identity import (
+    calibration_manifest_of,
+    dataset_identity,
+    hash_samples,
+    read_calibration_images,
+)
+from workbench.data.layouts import Sample
 from workbench.errors import BadInput
 from workbench.evaluate.formats import RESULTS_JSONL
+from workbench.evaluate.metrics import EvalResult
 from workbench.evaluate.stream import eval_identity, evaluate
 from workbench.events import Reporter
 from workbench.input_size import parse_input_size
@@ -125,12 +133,16 @@ def choose_preprocessor(t: EvalTarget, preprocess: str = "auto", input_size: tup
 def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: str = "auto",
              labels: str = "", limit: int = 0, batch_size: int = 8, resume: bool = False,
              out: str = "", preprocess: str = "auto", input_size: tuple[int, int] | None = None,
-             threads: int = 0, workers: int = 0, reporter: Reporter | None = None,
-             engine: str = "local", ray_address: str = "", actors: int = 0) -> dict[str, Any]:
+             threads: int = 0, workers: int = 0, include_calibration: bool = False,
+             reporter: Reporter | None = None, engine: str = "local", ray_address: str = "",
+             actors: int = 0) -> dict[str, Any]:
     """``hrnet-wb eval``: evaluate one model on one dataset and record it as a run.
 
-    ``engine="ray"`` shards it over a Ray cluster (:mod:`workbench.engines.ray_engine`):
-    ``actors`` predictors of ``threads`` threads each (0 = 1), identical records."""
+    An int8 artifact's own calibration images (its ``calibration_manifest.tsv``) are left
+    out, matched by content hash so another layout or copy of the same images is caught;
+    ``include_calibration`` keeps them and marks the run. ``engine="ray"`` shards it over a
+    Ray cluster (:mod:`workbench.engines.ray_engine`): ``actors`` predictors of ``threads``
+    threads each (0 = 1), identical records."""
     from workbench.backends import open_predictor
     from workbench.data import open_dataset
     from workbench.engines import prepare_engine
@@ -159,41 +171,90 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
     ds = open_dataset(data, layout=layout, labels=labels)
     for note in ds.notes:
         rep.log(note, "warning")
-    samples = ds.samples[:limit] if limit else ds.samples
+    identity = dataset_identity(ds.root, ds.layout, ds.samples)
+    samples, calib = _leave_out_calibration(t.path, ds.samples, include_calibration, rep)
+    samples = samples[:limit] if limit else samples
     rep.log(f"{ds.describe()}; preprocess {pre.cfg.name} at {pre.cfg.input_size[0]}x{pre.cfg.input_size[1]}")
     predictor = open_predictor(t.path, t.backend, threads) if engine == "local" else None
     store = Store(home.db)
     spec = {"eval": {"target": str(target), "data": str(data), "layout": ds.layout, "limit": limit,
-                     "batch_size": batch_size, "preprocess": pre.describe()}}
+                     "batch_size": batch_size, "preprocess": pre.describe(),
+                     "include_calibration": include_calibration}}
     given_out = Path(out).expanduser().resolve() if out else None
-    with store.run(f"eval {t.name}", profile_json=json.dumps(spec),
+    marked = " (includes calibration images)" if calib.get("included") else ""
+    with store.run(f"eval {t.name}{marked}", profile_json=json.dumps(spec),
                    out_dir=lambda rid: given_out or home.runs / str(rid),
                    cancelled=lambda: rep.cancelled) as run:
         assert run.out_dir is not None
         meta = {"model": str(t.path), "backend": t.backend, "artifact": t.name,
-                "artifact_key": t.key, "data": str(ds.root), "layout": ds.layout}
-        identity = eval_identity(t.path, ds.root, samples)
+                "artifact_key": t.key, "data": str(ds.root), "layout": ds.layout,
+                **identity, "limit": limit, "calibration": calib}
+        resume_identity = eval_identity(t.path, ds.root, samples)
         if predictor is None:
             from workbench.engines.ray_engine import evaluate_on_ray
 
             res = evaluate_on_ray(t.path, t.backend, samples, pre, ds.class_names, run.out_dir,
                                   address=ray_address, data_root=str(ds.root), actors=actors,
                                   threads=threads or 1, batch_size=batch_size, resume=resume,
-                                  reporter=rep, meta=meta, identity=identity)
+                                  reporter=rep, meta=meta, identity=resume_identity)
         else:
             res = evaluate(predictor, samples, pre, ds.class_names, run.out_dir, batch_size=batch_size,
-                           resume=resume, reporter=rep, workers=workers, identity=identity,
-                           meta=meta)
+                           resume=resume, reporter=rep, workers=workers, identity=resume_identity,
+                           meta=meta, label=t.name)
         build = t.name
-        for name, value, unit in (("top1", res.top1, "%"), ("top5", res.top5, "%"),
-                                  ("images", res.n, ""), ("skipped", res.skipped, ""),
-                                  ("eval_img_s", res.images_per_s, "img/s")):
-            if value is None:
-                continue
-            run.metric(build, name, float(100 * value if unit == "%" else value), unit, t.key)
+        record_eval(store, run.id, build, t.key, res, identity, limit=limit, calibration=calib)
         record = {"ok": True, "run_id": run.id, "out_dir": str(run.out_dir), "model": str(t.path),
                   "backend": t.backend, "build": build,
-                  "dataset": {"root": str(ds.root), "layout": ds.layout, "images": len(samples)},
-                  **res.as_dict()}
+                  "dataset": {"root": str(ds.root), "layout": ds.layout, "images": len(samples),
+                              "data_hash": identity["data_hash"]},
+                  "calibration": calib, **res.as_dict()}
         run.summary = {k: record[k] for k in ("top1", "top5", "n", "skipped")}
     return record
+
+
+def _leave_out_calibration(model_path: Path, samples: list[Sample], include: bool,
+                           rep: Reporter) -> tuple[list[Sample], dict[str, Any]]:
+    """Drop the artifact's calibration images from ``samples`` (by content hash) unless
+    ``include``; return the samples kept and what was done, for the record."""
+    manifest = calibration_manifest_of(model_path)
+    if manifest is None:
+        return samples, {}
+    cal = read_calibration_images(manifest)
+    hashes = hash_samples(samples, reporter=rep)
+    hits = [s for s in samples if hashes.get(s.id) in cal.hashes]
+    info: dict[str, Any] = {"manifest": str(manifest), "listed": cal.listed, "matched": len(hits),
+                            "excluded": 0, "included": bool(include and hits),
+                            "matched_by": "content (sha256)"}
+    if cal.unhashed:
+        rep.log(f"{cal.unhashed} of the {cal.listed} calibration images in {manifest.name} have no "
+                "content hash and are no longer on disk: they cannot be matched", "warning")
+    if not hits:
+        rep.log(f"none of the {cal.listed} calibration images of this artifact are in the data")
+        return samples, info
+    if include:
+        rep.log(f"--include-calibration: {len(hits)} of the data's images are this artifact's own "
+                "calibration images; its accuracy is not a held-out figure", "warning")
+        return samples, info
+    drop = {s.id for s in hits}
+    info["excluded"] = len(hits)
+    rep.log(f"left out {len(hits)} calibration images of this artifact (matched by content); "
+            "--include-calibration keeps them")
+    return [s for s in samples if s.id not in drop], info
+
+
+def record_eval(store: Any, run_id: int, build: str, artifact_key: str, res: EvalResult,
+                identity: dict[str, str], *, limit: int = 0,
+                calibration: dict[str, Any] | None = None) -> None:
+    """Store an eval's figures (top-1/top-5 as fractions, counts as ints) and what they were
+    measured on, so the leaderboard can say which eval it shows."""
+    for name, value, unit in (("top1", res.top1, "fraction"), ("top5", res.top5, "fraction"),
+                              ("images", res.n, "count"), ("skipped", res.skipped, "count"),
+                              ("eval_img_s", res.images_per_s, "img/s")):
+        if value is not None:
+            store.add_metric(run_id, build, name, float(value), unit, artifact_key)
+    cal = calibration or {}
+    store.add_eval(run_id, build, artifact_key=artifact_key, images=res.n,
+                   data_root=identity.get("data_root", ""), data_layout=identity.get("data_layout", ""),
+                   data_hash=identity.get("data_hash", ""), eval_limit=limit,
+                   calibration_excluded=int(cal.get("excluded", 0)),
+                   includes_calibration=bool(cal.get("included")))

@@ -7,15 +7,17 @@ import json
 import time
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from workbench.atomic import write_json
-from workbench.data.decode import DecodeError
+from workbench.data.decode import DecodeError, fast_decoder
+from workbench.data.identity import HASH_FIELD, content_hash, hash_samples
 from workbench.data.layouts import Sample
+from workbench.decode_pool import DecodePool
 from workbench.errors import BadInput
 from workbench.evaluate.formats import (
     CONFIG_JSON,
@@ -43,15 +45,22 @@ class ImageLoader(Protocol):
     def load(self, path: str | Path) -> np.ndarray: ...
 
 
-def _decode(loader: ImageLoader, path: Path) -> np.ndarray:
+def _decode(loader: ImageLoader, path: Path) -> tuple[np.ndarray, str]:
+    """(float32 CHW, content hash) for one file; the hash comes from the bytes decoded."""
     try:
-        return loader.load(path)
+        load_identified = getattr(loader, "load_identified", None)
+        if callable(load_identified):
+            arr, digest = load_identified(path)
+            return arr, digest
+        return loader.load(path), content_hash(path)
     except DecodeError:
         raise
     except MemoryError:
         raise
     except Exception as exc:  # a decoder bug must not end a 40-minute run
-        raise DecodeError(path, f"{type(exc).__name__}: {exc}") from None
+        err = DecodeError(path, f"{type(exc).__name__}: {exc}")
+        err.content_hash = content_hash(path)
+        raise err from None
 
 
 def _default_workers() -> int:
@@ -118,6 +127,24 @@ def _check_config(out_dir: Path, config: dict[str, Any], resume: bool, jsonl: Pa
     write_json(cfg_path, config)
 
 
+def _already_done(existing: Sequence[dict[str, Any]], samples: Sequence[Sample],
+                  rep: Reporter) -> set[str]:
+    """Ids of ``samples`` already classified in ``existing``: by id, and by content hash for
+    the rest (the same images resumed under another layout). Files are hashed only when some
+    existing records match no sample id, so a same-layout resume reads nothing twice."""
+    sample_ids = {s.id for s in samples}
+    ids = {str(r["id"]) for r in existing}
+    done = sample_ids & ids
+    digests = {str(r[HASH_FIELD]) for r in existing
+               if r.get(HASH_FIELD) and str(r["id"]) not in sample_ids}
+    rest = [s for s in samples if s.id not in done]
+    if digests and rest:
+        for sid, digest in hash_samples(rest, reporter=rep).items():
+            if digest in digests:
+                done.add(sid)
+    return done
+
+
 def evaluate(
     predictor: BatchPredictor,
     samples: Sequence[Sample],
@@ -133,6 +160,7 @@ def evaluate(
     prefetch_batches: int = 2,
     meta: dict[str, Any] | None = None,
     identity: dict[str, str] | None = None,
+    label: str = "",
 ) -> EvalResult:
     """Classify ``samples`` with ``predictor``; stream results to ``out_dir``; return metrics.
 
@@ -141,7 +169,9 @@ def evaluate(
     ``workers`` decode threads (0 = one per CPU, at most 4) run at most
     ``prefetch_batches`` batches ahead of the model. ``identity`` (see :func:`eval_identity`)
     is recorded, and a ``resume`` into a folder made by another model, data root or image
-    list is refused, naming which differs.
+    list is refused, naming which differs. Every record carries the image's content hash
+    (``sha256``): a resume skips an image already classified under another id, and
+    ``compare`` pairs runs by it. ``label`` names the build in log lines.
     """
     if batch_size < 1:
         raise BadInput(f"batch size {batch_size}: must be at least 1")
@@ -156,10 +186,10 @@ def evaluate(
                         "identity": identity or {}}, resume, jsonl)
 
     existing = read_results(jsonl, repair=True) if resume else []
-    done = {str(r["id"]) for r in existing}
+    done = _already_done(existing, samples, rep)
     todo = [s for s in samples if s.id not in done]
     if resume:
-        rep.log(f"resume: {len(done)} images already in {jsonl.name}, {len(todo)} to go")
+        rep.log(f"resume: {len(existing)} images already in {jsonl.name}, {len(todo)} to go")
     total = len(samples)
     h, w = preprocessor.input_size
     k = min(TOPK, len(class_names))
@@ -169,14 +199,17 @@ def evaluate(
     t0 = time.perf_counter()
     new_images = 0
     done_count = len([s for s in samples if s.id in done])
-    pending: deque[tuple[Sample, Future[np.ndarray]]] = deque()
+    pending: deque[tuple[Sample, Future[tuple[np.ndarray, str]]]] = deque()
     batch = np.empty((batch_size, 3, h, w), dtype=np.float32)
     kept: list[Sample] = []
+    hashes: list[str] = []
     lines: list[str] = []
     first_batch = True
     todo_iter = iter(todo)
 
-    pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="wb-decode")
+    pool = DecodePool(n_workers)
+    infer_s = 0.0
+    infer_images = 0
     mode = "a" if resume else "w"
     try:
         with open(jsonl, mode, encoding="utf-8") as fh:
@@ -189,11 +222,20 @@ def evaluate(
                     pending.append((s, pool.submit(_decode, preprocessor, Path(s.path))))
 
             def flush_batch() -> None:
-                nonlocal first_batch, new_images, done_count
+                nonlocal first_batch, new_images, done_count, infer_s, infer_images
                 if kept:
                     x = batch[: len(kept)]
                     try:
+                        t_infer = time.perf_counter()
                         logits = np.asarray(predictor.predict(x))
+                        if not first_batch:  # the first batch pays the runtime's warm-up
+                            infer_s += time.perf_counter() - t_infer
+                            infer_images += len(kept)
+                            if not pool.sized and infer_images >= 2 * batch_size:
+                                n = pool.size_for(infer_s / infer_images)
+                                rep.log(f"decode {pool.sized['decode_ms_per_image']:.1f} ms CPU/image, "
+                                        f"inference {pool.sized['inference_ms_per_image']:.1f} ms/image: "
+                                        f"{n} of {n_workers} decode thread(s)", "debug")
                     except Exception as exc:
                         if not first_batch:
                             raise
@@ -209,7 +251,7 @@ def evaluate(
                     ids, probs = _topk(logits, k)
                     for i, s in enumerate(kept):
                         lines.append(_record_line({
-                            "id": s.id, "path": str(s.path), "gt": s.label,
+                            "id": s.id, "path": str(s.path), HASH_FIELD: hashes[i], "gt": s.label,
                             "top5": [int(c) for c in ids[i]],
                             "prob5": [round(float(p), 8) for p in probs[i]],
                         }))
@@ -220,6 +262,7 @@ def evaluate(
                     done_count += len(lines)
                     lines.clear()
                     kept.clear()
+                    hashes.clear()
                     rep.progress(done_count, total, "img")
                 rep.check_cancelled()
 
@@ -228,27 +271,30 @@ def evaluate(
                 s, fut = pending.popleft()
                 refill()
                 try:
-                    arr = fut.result()
+                    arr, digest = fut.result()
                 except DecodeError as exc:
                     rep.log(f"skipped {s.path}: {exc.reason}", "warning")
-                    lines.append(_record_line({"id": s.id, "path": str(s.path), "gt": s.label,
+                    lines.append(_record_line({"id": s.id, "path": str(s.path),
+                                               HASH_FIELD: exc.content_hash, "gt": s.label,
                                                "skipped": exc.reason}))
                 else:
                     batch[len(kept)] = arr
                     kept.append(s)
+                    hashes.append(digest)
                 if len(kept) == batch_size or not pending:
                     flush_batch()
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown()
     seconds = time.perf_counter() - t0
 
     return _finish(out, jsonl, samples, class_names, vastai_txt, pre_desc, seconds, new_images,
-                   len(done), meta, rep)
+                   len(existing), meta, rep, label, pool.sized)
 
 
 def _finish(out: Path, jsonl: Path, samples: Sequence[Sample], class_names: Sequence[str],
             vastai_txt: bool, pre_desc: dict[str, Any], seconds: float, new_images: int,
-            resumed: int, meta: dict[str, Any] | None, rep: Reporter) -> EvalResult:
+            resumed: int, meta: dict[str, Any] | None, rep: Reporter, label: str = "",
+            decode: dict[str, Any] | None = None) -> EvalResult:
     records = read_results(jsonl)
     order = {s.id: i for i, s in enumerate(samples)}
     records.sort(key=lambda r: (order.get(str(r["id"]), len(order)), str(r["id"])))
@@ -264,7 +310,7 @@ def _finish(out: Path, jsonl: Path, samples: Sequence[Sample], class_names: Sequ
         skipped_files=m["skipped_files"], top1_ci95=m["top1_ci95"], top5_ci95=m["top5_ci95"],
         seconds=round(seconds, 3), images_per_s=round(new_images / seconds, 3) if seconds > 0 else 0.0,
         new_images=new_images, resumed=resumed, results_jsonl=jsonl, results_txt=txt,
-        report_json=report, preprocess=pre_desc,
+        report_json=report, preprocess=pre_desc, decode={"decoder": fast_decoder(), **(decode or {})},
     )
     write_json(report, {**res.as_dict(), "meta": meta or {}})
     rep.artifact("results", str(jsonl), "results-jsonl")
@@ -273,6 +319,7 @@ def _finish(out: Path, jsonl: Path, samples: Sequence[Sample], class_names: Sequ
         rep.log(f"{res.skipped} file(s) skipped: " + ", ".join(Path(f["path"]).name for f in res.skipped_files[:10])
                 + (" ..." if res.skipped > 10 else ""), "warning")
     if res.top1 is not None:
-        rep.log(f"top-1 {100 * res.top1:.2f}%  top-5 {100 * (res.top5 or 0):.2f}%  "
+        who = f"{label}: " if label else ""
+        rep.log(f"{who}top-1 {100 * res.top1:.2f}%  top-5 {100 * (res.top5 or 0):.2f}%  "
                 f"on {res.labelled} labelled images")
     return res

@@ -42,6 +42,8 @@ class RunContext:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     reproduction: dict[str, dict[str, Any]] = field(default_factory=dict)  # build → published vs measured
+    data_identity: dict[str, str] = field(default_factory=dict)
+    calibration_excluded: int = 0
 
     def record_metric(self, build: str, name: str, value: float | None, unit: str = "",
                       artifact_key: str = "", params: dict[str, Any] | None = None) -> None:

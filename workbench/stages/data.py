@@ -28,7 +28,7 @@ def stage_data(ctx: RunContext) -> list[Sample]:
         if d.path:
             ctx.dataset = open_dataset(d.path, layout=d.layout, labels=d.labels)
             rep.log(f"{ctx.dataset.layout}: {len(ctx.dataset.samples)} images in {ctx.dataset.root}")
-        calib_ids: set[str] = set()
+        calib_hashes: set[str] = set()
         if _needs_calibration(ctx.profile):
             from workbench.build import select_calibration
 
@@ -41,18 +41,26 @@ def stage_data(ctx: RunContext) -> list[Sample]:
                 raise BadInput("int8 needs calibration images: set [data].path or "
                                "[build.calibration].data in the profile")
             ctx.calibration = select_calibration(pool, count=c.count, seed=c.seed)
-            if not c.data:
-                calib_ids = ctx.calibration.ids
+            calib_hashes = {m["sha256"] for m in ctx.calibration.manifest if m.get("sha256")}
             rep.log(f"calibration: {len(ctx.calibration.samples)} images ({c.method}), "
-                    f"manifest {ctx.calibration.manifest_hash[:12]}"
-                    + (", excluded from evaluation" if calib_ids else ""))
+                    f"manifest {ctx.calibration.manifest_hash[:12]}")
         if ctx.dataset is not None:
-            samples = [s for s in ctx.dataset.samples if s.id not in calib_ids]
+            from workbench.data.identity import dataset_identity, hash_samples
+
+            ctx.data_identity = dataset_identity(ctx.dataset.root, ctx.dataset.layout,
+                                                 ctx.dataset.samples)
+            samples = ctx.dataset.samples
+            if calib_hashes:  # by content: a separate calibration folder may hold the same images
+                hashes = hash_samples(samples, reporter=rep)
+                samples = [s for s in samples if hashes.get(s.id) not in calib_hashes]
+                ctx.calibration_excluded = len(ctx.dataset.samples) - len(samples)
+                rep.log(f"left out {ctx.calibration_excluded} calibration images from evaluation "
+                        "(matched by content)")
             if d.limit:
                 samples = samples[: d.limit]
             if not samples:
                 raise BadInput(f"{d.path}: no images left to evaluate after setting aside "
-                               f"{len(calib_ids)} calibration images; lower "
+                               f"{ctx.calibration_excluded} calibration images; lower "
                                "[build.calibration].count or give [build.calibration].data")
             ctx.eval_samples = samples
         st.summary = {"eval_images": len(ctx.eval_samples),

@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def stage_eval(ctx: RunContext) -> dict[str, EvalResult]:
     from workbench.backends import open_predictor
-    from workbench.evaluate import evaluate
+    from workbench.evaluate import evaluate, record_eval
 
     out: dict[str, EvalResult] = {}
     if not ctx.eval_samples:
@@ -28,13 +28,19 @@ def stage_eval(ctx: RunContext) -> dict[str, EvalResult]:
             res = evaluate(
                 predictor, ctx.eval_samples, ctx.preprocessor, ctx.dataset.class_names,
                 ctx.out_dir / art.name, batch_size=d.batch_size, resume=False, reporter=rep,
-                vastai_txt=ctx.profile.output.vastai_txt,
+                vastai_txt=ctx.profile.output.vastai_txt, label=art.name,
+                meta={"artifact": art.name, **ctx.data_identity, "limit": d.limit},
             )
-            ctx.record_metric(art.name, "top1", None if res.top1 is None else 100 * res.top1, "%", art.key)
-            ctx.record_metric(art.name, "top5", None if res.top5 is None else 100 * res.top5, "%", art.key)
-            ctx.record_metric(art.name, "images", res.n, "", art.key)
-            ctx.record_metric(art.name, "skipped", res.skipped, "", art.key)
-            ctx.record_metric(art.name, "eval_img_s", res.images_per_s, "img/s", art.key)
+            excluded = ctx.calibration_excluded if art.dtype == "int8" else 0
+            record_eval(ctx.store, ctx.run_id, art.name, art.key, res, ctx.data_identity,
+                        limit=d.limit, calibration={"excluded": excluded})
+            figures = {"top1": (res.top1, "fraction"), "top5": (res.top5, "fraction"),
+                       "images": (res.n, "count"), "skipped": (res.skipped, "count"),
+                       "eval_img_s": (res.images_per_s, "img/s")}
+            for name, (value, unit) in figures.items():
+                if value is not None:
+                    ctx.results.setdefault(art.name, {})[name] = value
+                    rep.metric(art.name, name, float(value), unit)
             st.summary[art.name] = {"top1": res.top1, "top5": res.top5, "skipped": res.skipped}
             out[art.name] = res
             check_reproduction(ctx, art, res, rep)
@@ -56,5 +62,7 @@ def check_reproduction(ctx: RunContext, art: Any, res: EvalResult, rep: Reporter
                         ("delta_top1", r.delta_top1), ("delta_top5", r.delta_top5),
                         ("top1_ci_lo", r.top1_ci95[0] if r.top1_ci95 else None),
                         ("top1_ci_hi", r.top1_ci95[1] if r.top1_ci95 else None)):
-        ctx.record_metric(art.name, name, value, "%", art.key)
+        # fractions, as every accuracy in the store (the unit rule)
+        ctx.record_metric(art.name, name, None if value is None else value / 100.0, "fraction",
+                          art.key)
     rep.log(f"{art.name}: {r.summary()}")

@@ -248,12 +248,11 @@ def record_row(store: Any, run_id: int, outcome: RowOutcome, out_dir: Path) -> N
             ("size_mb", b.meta.get("file_mb"), "MiB")]
         if b.eval:
             e = b.eval
-            figures += [("top1", None if e["top1"] is None else 100 * e["top1"], "%"),
-                        ("top5", None if e["top5"] is None else 100 * e["top5"], "%"),
+            figures += [("top1", e["top1"], "fraction"), ("top5", e["top5"], "fraction"),
                         ("images", e["n"], ""), ("skipped", e["skipped"], ""),
                         ("eval_img_s", e["images_per_s"], "img/s")]
         if b.dtype == "int8" and outcome.agreement is not None:
-            figures.append(("top1_agreement", 100 * outcome.agreement, "%"))
+            figures.append(("top1_agreement", outcome.agreement, "fraction"))
         for name, value, unit in figures:
             if value is not None:
                 store.add_metric(run_id, b.name, name, float(value), unit, b.key)

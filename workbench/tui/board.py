@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.store import LOWER_IS_BETTER
+from workbench.store import FRACTION_METRICS, LOWER_IS_BETTER, percent
 from workbench.tables import format_figure as fmt
 
 # (key, header, format, width); width None: as wide as the widest cell (never cut).
@@ -47,6 +47,8 @@ def cell(row: dict[str, Any], key: str, spec: str) -> str:
     if key == "weights":
         w = str(row.get("weights") or "")
         return w.rsplit("/", 1)[-1] if w else "–"
+    if key in FRACTION_METRICS:  # rows hold fractions; the pane shows percent
+        return fmt(percent(row.get(key)), spec)
     return fmt(row.get(key), spec)
 
 
@@ -153,7 +155,7 @@ def accuracy_vs_throughput(rows: Sequence[dict[str, Any]]) -> list[Series]:
         if r.get("throughput") is None or r.get("top1") is None:
             continue
         kind = build_kind(r)
-        groups.setdefault(kind, []).append((float(r["throughput"]), float(r["top1"])))
+        groups.setdefault(kind, []).append((float(r["throughput"]), 100 * float(r["top1"])))
     return [Series(k, tuple(p[0] for p in pts), tuple(p[1] for p in pts))
             for k, pts in sorted(groups.items())]
 
@@ -246,6 +248,8 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str, s
         out.append((label, cell(a, key, "{}"), cell(b, key, "{}"), ""))
     for key, label, spec in COMPARE_METRICS:
         va, vb = a.get(key), b.get(key)
+        if key in FRACTION_METRICS:
+            va, vb = percent(va), percent(vb)
         delta = ""
         if va is not None and vb is not None:
             d = float(vb) - float(va)

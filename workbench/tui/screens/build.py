@@ -178,8 +178,9 @@ class BuildPane(Vertical):
             self.log_line(f"[{ev.stage}] wrote {ev.kind}{tag}: {ev.name or ev.path}", "dim")
         elif isinstance(ev, MetricRecorded):
             if ev.name in SHOWN_METRICS:
+                value = 100 * ev.value if ev.unit == "fraction" else ev.value  # shown in %
                 self.log_line(f"[{ev.stage or 'metric'}] {ev.build}: {SHOWN_METRICS[ev.name]} "
-                              f"{ev.value:.2f}", "cyan")
+                              f"{value:.2f}", "cyan")
         elif isinstance(ev, Failed):
             state = "cancelled" if ev.exit_code == 130 else "failed"
             for s in STAGES:
