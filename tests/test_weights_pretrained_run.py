@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from unit_rule import check_units
 from hubserver import LocalHub
+from unit_rule import check_units
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "profiles" / "demo.toml"
