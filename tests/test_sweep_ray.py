@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from tinynet import tinynet  # noqa: F401  (session fixture)
+from unit_rule import check_units
 
 ray = pytest.importorskip("ray")
 
@@ -129,6 +130,8 @@ def test_sweep_two_small_variants_on_ray_then_a_rerun_skips_them(ray_local, tmp_
     out = json.loads(r.stdout)
     assert out["counts"] == {"ok": 2, "failed": 0, "pending": 1} and not out["complete"]
     assert out["rows"][2]["status"] == "pending" and out["rows"][2]["id"] == "timm:hrnet_w18"
+    assert check_units(out) == [] and check_units(table) == []
+    assert check_units(store.leaderboard()) == []
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from unit_rule import check_units
 
 CHECKED: dict[str, int] = {}
 ELSEWHERE = {"run": "test_pipeline.py", "bench": "test_bench_cli.py", "export": "test_export_onnx.py",
-             "models": "test_models_cmd.py"}
+             "models": "test_models_cmd.py", "sweep": "test_sweep_ray.py"}
 
 
 @pytest.fixture(scope="module")
