@@ -20,6 +20,8 @@ from workbench.errors import BackendUnavailable, BadInput
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from workbench.runtime_settings import RuntimeSettings
+
 
 class Predictor(Protocol):
     """Run a float32 NCHW batch, return float32 logits (N, classes)."""
@@ -79,6 +81,11 @@ class TorchPredictor:
             out = self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
         return out.float().numpy()
 
+    def runtime_settings(self) -> RuntimeSettings:
+        from workbench.runtime_settings import torch_settings
+
+        return torch_settings()
+
 
 class OrtPredictor:
     """ONNX Runtime. Graph optimisations (incl. the NCHWc layout pass) happen at load time."""
@@ -107,6 +114,12 @@ class OrtPredictor:
         self.np_dtype = np.float16 if "float16" in inp.type else np.float32
         if providers and providers[0] != "CPUExecutionProvider":
             self.backend = providers[0]
+        self._path = Path(path)
+
+    def runtime_settings(self) -> RuntimeSettings:
+        from workbench.runtime_settings import artifact_dtype, ort_settings
+
+        return ort_settings(self.session, artifact_dtype(self._path) == "int8")
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         out = self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=self.np_dtype)})
@@ -119,11 +132,19 @@ class OpenVinoPredictor:
     backend = "openvino-cpu"
 
     def __init__(self, path: str | Path, threads: int = 0, hint: str = "LATENCY",
-                 precision: str = "f32") -> None:
+                 precision: str | None = None) -> None:
         try:
             import openvino as ov
         except ImportError as exc:  # pragma: no cover - dependency is declared
             raise BackendUnavailable(f"openvino is not installed: {exc}") from None
+        from workbench.runtime_settings import artifact_dtype, ov_precision_hint
+
+        if precision is None:  # from the artifact's dtype, never the plugin's default
+            precision = ov_precision_hint(artifact_dtype(path))
+        if precision == "bf16":
+            from workbench.hardware import require_bf16
+
+            require_bf16("run a bf16 OpenVINO build")
         core = ov.Core()
         config: dict[str, Any] = {
             "INFERENCE_NUM_THREADS": resolve_threads(threads),
@@ -131,11 +152,20 @@ class OpenVinoPredictor:
             # Explicit: on a bf16-capable CPU the plugin's default is bf16, not f32.
             "INFERENCE_PRECISION_HINT": precision,
         }
+        self.precision = precision
         self._core, self._config = core, config
         self._model = core.read_model(str(path))
         self.compiled = core.compile_model(self._model, "CPU", config)
         self.request = self.compiled.create_infer_request()
         self._static: dict[tuple[int, ...], Any] = {}
+        self._last_compiled = self.compiled
+
+    def runtime_settings(self) -> RuntimeSettings:
+        """Read back from the compiled model that served the last batch (a static one
+        when the model's batch is dynamic)."""
+        from workbench.runtime_settings import openvino_settings
+
+        return openvino_settings(self._last_compiled)
 
     def _request_for(self, shape: tuple[int, ...]) -> Any:
         """A request compiled for this exact input shape when the model's batch is dynamic.
@@ -152,7 +182,9 @@ class OpenVinoPredictor:
             m.reshape({m.inputs[0]: list(shape)})
             req = self._core.compile_model(m, "CPU", self._config).create_infer_request()
             self._static[shape] = req
-        return req or self.request
+        req = req or self.request
+        self._last_compiled = req.get_compiled_model()
+        return req
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(batch, dtype=np.float32)

@@ -48,6 +48,8 @@ class BenchConfig:
     latency_budget_ms: float | None = None
     rounds: int = 3
     seed: int = 0
+    inputs: str = "random"  # random: seeded normal tensors; real: preprocessed images
+
 
     def validate(self) -> BenchConfig:
         """Raise BadInput naming the first bad setting."""
@@ -67,6 +69,8 @@ class BenchConfig:
             raise BadInput(f"bench rounds: expected >= 1, got {self.rounds}")
         if self.latency_budget_ms is not None and self.latency_budget_ms <= 0:
             raise BadInput(f"bench latency budget: expected ms > 0, got {self.latency_budget_ms}")
+        if self.inputs not in ("random", "real"):
+            raise BadInput(f"bench inputs {self.inputs!r}: expected random or real")
         return self
 
 
@@ -120,6 +124,10 @@ class BenchRow:
     gflops: float | None = None  # achieved, from the model's GMACs (2 FLOPs per MAC)
     vs_roofline: float | None = None  # achieved / machine dense-sgemm rate at the same threads
     vs_torch: float | None = None  # throughput / the baseline's at the same grid point
+    precision: str = ""  # what the heavy ops ran in, read back from the runtime (f32/bf16/int8)
+    limit_precision: str = ""  # whose machine limit vs_roofline divides by (fp32/bf16/int8)
+    limit_flag: str = ""  # why vs_roofline may be read with care (above 1.0, noisy probe...)
+    runtime: dict[str, Any] | None = None  # effective runtime settings (RuntimeSettings)
 
     @property
     def key(self) -> tuple[int, int, int]:
@@ -146,6 +154,20 @@ class BenchResult:
     baseline_label: str = ""
     baseline_throughput: float | None = None  # the baseline's best img/s
     baseline_p50_ms: float | None = None  # the baseline's latency (smallest batch, one stream)
+    limits: dict[str, Any] = field(default_factory=dict)  # precision -> threads -> limit record
+    fingerprint: str = ""  # the CPU the rows were measured on (workbench.hardware)
+
+    @property
+    def runtime(self) -> dict[str, Any] | None:
+        """The effective runtime settings of the headline (best-throughput) grid point."""
+        if not self.rows:
+            return None
+        return max(self.rows, key=lambda r: r.throughput).runtime
+
+    @property
+    def precision(self) -> str:
+        rt = self.runtime
+        return str(rt.get("compute_precision", "")) if rt else ""
 
     @property
     def sweet_spot(self) -> BenchRow | None:
@@ -219,19 +241,25 @@ class BenchResult:
             "latency_budget_ms": self.config.latency_budget_ms,
             "sweet_spot": None if sweet is None else sweet.as_dict(),
             "budget_met": None if self.config.latency_budget_ms is None else sweet is not None,
+            "precision": self.precision,
+            "runtime": self.runtime,
+            "limits": self.limits,
+            "fingerprint": self.fingerprint,
+            "inputs": self.config.inputs,
         }
 
 
-GroupFactory = Callable[[int, int], Sequence[Predictor]]
+GroupFactory = Callable[[int, int, tuple[int, ...]], Sequence[Predictor]]
 
 
 @dataclass(frozen=True)
 class BenchTarget:
     """Something to measure: a label, a predictor factory and optional facts about it.
 
-    ``group_factory(streams, total_threads)``, when given, opens all of a grid point's
-    streams at once (OpenVINO: one compiled model, N infer requests); otherwise each stream
-    gets ``factory(total_threads // streams)``.
+    ``group_factory(streams, total_threads, input_shape)``, when given, opens all of a grid
+    point's streams at once, compiled for that point's static input shape (OpenVINO: one
+    compiled model, N infer requests); otherwise each stream gets
+    ``factory(total_threads // streams)``.
     """
 
     label: str
@@ -240,9 +268,10 @@ class BenchTarget:
     gmacs: float | None = None
     group_factory: GroupFactory | None = None
 
-    def open(self, point: GridPoint) -> list[Predictor]:
+    def open(self, point: GridPoint, shape: tuple[int, ...] | None = None) -> list[Predictor]:
         if self.group_factory is not None:
-            preds = list(self.group_factory(point.streams, point.total_threads))
+            preds = list(self.group_factory(point.streams, point.total_threads,
+                                            shape or (point.batch,)))
             if len(preds) != point.streams:
                 raise ValueError(f"{self.label}: group factory gave {len(preds)} predictors "
                                  f"for {point.streams} streams")
@@ -403,16 +432,20 @@ class _PointState:
     images: int = 0
     peak_rss: float = 0.0
     sessions_mb: float = 0.0
+    runtime: dict[str, Any] | None = None
 
 
 def benchmark_targets(targets: Sequence[BenchTarget], input_size: tuple[int, int],
                       config: BenchConfig, reporter: Reporter | None = None,
-                      baseline: str | None = None) -> list[BenchResult]:
+                      baseline: str | None = None,
+                      images: np.ndarray | None = None) -> list[BenchResult]:
     """Measure every target over the grid, interleaving rounds across all of them.
 
-    Sessions are opened once per (target, streams, threads) and kept for every round, so
-    opening cost never lands in a figure. ``baseline`` names the target whose throughput
-    every other target's ``vs_torch`` is a ratio to (at the same grid point).
+    Sessions are opened once per (target, streams, threads) — per batch too for targets
+    compiled at static shapes — and kept for every round, so opening cost never lands in a
+    figure. ``baseline`` names the target whose throughput every other target's
+    ``vs_torch`` is a ratio to (at the same grid point). ``images`` (N, 3, H, W), when
+    given, fill every batch (cycled) instead of seeded random tensors.
     """
     config.validate()
     rep = reporter or Reporter()
@@ -427,14 +460,20 @@ def benchmark_targets(targets: Sequence[BenchTarget], input_size: tuple[int, int
 
     points = grid_points(config)
     rng = np.random.default_rng(config.seed)
-    inputs = {b: rng.standard_normal((b, 3, h, w), dtype=np.float32)
-              for b in sorted({p.batch for p in points})}
+    if images is not None:
+        if images.ndim != 4 or tuple(images.shape[1:]) != (3, h, w) or not len(images):
+            raise BadInput(f"bench: real inputs must be (N, 3, {h}, {w}), got {images.shape}")
+        src = np.ascontiguousarray(images, dtype=np.float32)
+        inputs = {b: src[np.arange(b) % len(src)] for b in sorted({p.batch for p in points})}
+    else:
+        inputs = {b: rng.standard_normal((b, 3, h, w), dtype=np.float32)
+                  for b in sorted({p.batch for p in points})}
     rounds = config.rounds if config.duration_s is not None else min(config.rounds, config.iterations)
     per_round = _split(config.iterations, rounds) if config.duration_s is None else []
     per_round_s = config.duration_s / rounds if config.duration_s is not None else None
 
-    sessions: dict[tuple[str, int, int], list[Predictor]] = {}
-    opened_mb: dict[tuple[str, int, int], float] = {}
+    sessions: dict[tuple[str, int, int, int], list[Predictor]] = {}
+    opened_mb: dict[tuple[str, int, int, int], float] = {}
     states = [_PointState(t, p) for t in targets for p in points]
     total = rounds * len(states)
     done = 0
@@ -445,11 +484,12 @@ def benchmark_targets(targets: Sequence[BenchTarget], input_size: tuple[int, int
         for st in states:
             rep.check_cancelled()
             p = st.point
-            skey = (st.target.label, p.streams, p.total_threads)
+            static = st.target.group_factory is not None
+            skey = (st.target.label, p.streams, p.total_threads, p.batch if static else 0)
             x = inputs[p.batch]
             if skey not in sessions:
                 before = current_rss_mb()
-                sessions[skey] = st.target.open(p)
+                sessions[skey] = st.target.open(p, tuple(x.shape))
                 _prepare(sessions[skey], p.threads_per_stream)
                 _run_round(sessions[skey], x, requests=max(1, config.warmup) * p.streams,
                            duration_s=None, reporter=rep)
@@ -464,6 +504,11 @@ def benchmark_targets(targets: Sequence[BenchTarget], input_size: tuple[int, int
                                reporter=rep)
             st.predictors = sessions[skey]
             st.sessions_mb = opened_mb[skey]
+            if st.runtime is None:
+                from workbench.runtime_settings import settings_of
+
+                s = settings_of(st.predictors)
+                st.runtime = None if s is None else s.as_dict()
             reset_peak_rss()
             n_req = max(p.streams, per_round[r]) if per_round else None
             out = _run_round(st.predictors, x, requests=n_req, duration_s=per_round_s, reporter=rep)
@@ -486,7 +531,8 @@ def benchmark_targets(targets: Sequence[BenchTarget], input_size: tuple[int, int
         if t.artifact_path and Path(t.artifact_path).is_file():
             size_mb = _artifact_mb(Path(t.artifact_path))
         results[t.label] = BenchResult(t.label, backend, (h, w), config, rows, seconds,
-                                       t.artifact_path, size_mb, t.gmacs)
+                                       t.artifact_path, size_mb, t.gmacs,
+                                       fingerprint=_fingerprint())
     if baseline is not None:
         base = results[baseline]
         base_heads = base.headline()
@@ -501,6 +547,12 @@ def benchmark_targets(targets: Sequence[BenchTarget], input_size: tuple[int, int
                     f"p50 {row.p50_ms:.2f} ms, p99 {row.p99_ms:.2f} ms, "
                     f"{row.throughput:.1f} img/s (±{100 * row.spread / 2:.0f}%)")
     return [results[t.label] for t in targets]
+
+
+def _fingerprint() -> str:
+    from workbench.hardware import fingerprint
+
+    return fingerprint()
 
 
 def _artifact_mb(path: Path) -> float:
@@ -536,6 +588,8 @@ def _row(st: _PointState) -> BenchRow:
         p50_min_ms=min(st.round_p50), p50_max_ms=max(st.round_p50),
         spread=(max(st.round_tput) - min(st.round_tput)) / tput if tput > 0 else 0.0,
         rounds=len(st.round_tput), peak_rss_mb=st.peak_rss, sessions_mb=st.sessions_mb,
+        precision=str((st.runtime or {}).get("compute_precision", "")),
+        limit_precision=str((st.runtime or {}).get("limit_precision", "")), runtime=st.runtime,
     )
 
 

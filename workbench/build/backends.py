@@ -15,7 +15,7 @@ from typing import Any
 #: backend -> dtypes it builds
 RECIPES: dict[str, tuple[str, ...]] = {
     "ort-cpu": ("fp32", "int8"),
-    "openvino-cpu": ("fp32", "int8"),
+    "openvino-cpu": ("fp32", "bf16", "int8"),
     "ort-gpu": ("fp32", "fp16"),
     "tensorrt": ("fp32", "fp16", "int8"),
 }
@@ -70,8 +70,15 @@ def available_backends() -> list[BackendStatus]:
 
         devices = ov.Core().available_devices
         if "CPU" in devices:
-            out.append(BackendStatus("openvino-cpu", True, f"openvino {ov.__version__}, CPU plugin",
-                                     RECIPES["openvino-cpu"], details={"devices": devices}))
+            from workbench.hardware import bf16_support, openvino_capabilities
+
+            bf16_ok, bf16_why = bf16_support()
+            dtypes = tuple(d for d in RECIPES["openvino-cpu"] if d != "bf16" or bf16_ok)
+            out.append(BackendStatus(
+                "openvino-cpu", True, f"openvino {ov.__version__}, CPU plugin; bf16: "
+                + ("yes" if bf16_ok else "no") + f" ({bf16_why})", dtypes,
+                details={"devices": devices, "bf16": bf16_ok, "bf16_reason": bf16_why,
+                         "optimization_capabilities": list(openvino_capabilities() or ())}))
         else:
             out.append(BackendStatus("openvino-cpu", False, f"OpenVINO sees no CPU device ({devices})",
                                      RECIPES["openvino-cpu"]))

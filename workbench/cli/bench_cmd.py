@@ -24,6 +24,7 @@ EPILOG = (
     "  hrnet-wb bench model.onnx --variant hrnet_w18 --batch 1,8 --streams 1,2\n\n"
     "  hrnet-wb bench model.onnx --backend openvino-cpu --duration 20 --latency-budget-ms 50\n\n"
     "  hrnet-wb bench --backend torch --variant hrnet_w18_small --batch 1 --json\n\n"
+    "  hrnet-wb bench model.onnx --inputs real --data /data/imagenet/val --batch 1\n\n"
     "  hrnet-wb bench --compare-backends --variant hrnet_w18"
 )
 
@@ -93,6 +94,11 @@ def bench(
         "cache hits after `hrnet-wb run`; evaluation is skipped).", show_default=False)] = None,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="With --profile: override a key, e.g. --set bench.streams=[1,2].")] = None,
+    inputs: Annotated[str, typer.Option(
+        "--inputs", help="random: seeded normal tensors; real: decoded, preprocessed images "
+        "from --data (cycled to fill each batch).")] = "random",
+    data: Annotated[str, typer.Option(
+        "--data", help="Images for --inputs real (a dataset folder or file list).")] = "",
     fmt: Annotated[str, typer.Option("--format", help="table | md (for --compare-backends).")] = "table",
     as_json: JsonOpt = False,
     home: HomeOpt = None,
@@ -109,6 +115,7 @@ def bench(
             batch_sizes=_ints(batch, "--batch", 1), streams=_ints(streams, "--streams", 1),
             threads=_ints(threads, "--threads", 0), warmup=warmup, iterations=iterations,
             duration_s=duration, latency_budget_ms=latency_budget_ms, rounds=rounds,
+            inputs=inputs,
         ).validate()
 
     cfg = guarded(config, as_json)
@@ -116,12 +123,13 @@ def bench(
     hm = guarded(lambda: resolve_home(home), as_json)
     if fmt not in ("table", "md"):
         raise fail(f"--format {fmt!r}: expected table or md", 2, as_json)
+    if cfg.inputs == "real" and (profile is not None or compare_backends):
+        raise fail("--inputs real measures one artifact; not with --profile or "
+                   "--compare-backends", 2, as_json)
     if reprobe:
-        from workbench.bench import machine_limit
-        from workbench.runtime import resolve_threads
+        from workbench.bench.limits import limits_for
 
-        for t in sorted({resolve_threads(t) for t in cfg.threads}):
-            guarded(lambda t=t: machine_limit(hm.cache, t, refresh=True), as_json)
+        guarded(lambda: limits_for(hm.cache, list(cfg.threads), refresh=True), as_json)
     if profile is not None:
         _profile(profile, set_ or [], cfg, hm, as_json)
         return
@@ -134,7 +142,7 @@ def bench(
     target = guarded(lambda: resolve_target(artifact, hm, backend=backend, variant=variant,
                                             input_size=size), as_json)
     run = _with_printer(lambda rep: run_bench(target, hm, cfg, baseline=baseline, record=record,
-                                               reporter=rep), as_json)
+                                               reporter=rep, data=data), as_json)
     if as_json:
         print_json(run.as_dict())
     else:
@@ -239,12 +247,28 @@ def _results_table(res: BenchResult) -> Table:
               "×torch", "×lim"):
         t.add_column(h, justify="right", no_wrap=True)
     sweet = res.sweet_spot
+    flags: list[str] = []
     for r in res.rows:
         mark = "★" if sweet is not None and r.key == sweet.key else ""
+        lim = _f(r.vs_roofline, ".2f")
+        if r.limit_flag:
+            if r.limit_flag not in flags:
+                flags.append(r.limit_flag)
+            lim += "!" * (flags.index(r.limit_flag) + 1)
         t.add_row(f"{mark}{r.batch}", str(r.streams), str(r.threads), _f(r.p50_ms, ".1f"),
                   _f(r.p90_ms, ".1f"), _f(r.p99_ms, ".1f"), _f(r.throughput, ".1f"),
-                  f"{r.throughput_min:.1f}–{r.throughput_max:.1f}", _f(r.vs_torch, ".2f"),
-                  _f(r.vs_roofline, ".2f"))
+                  f"{r.throughput_min:.1f}–{r.throughput_max:.1f}", _f(r.vs_torch, ".2f"), lim)
+    rt = res.runtime
+    caption = []
+    if rt:
+        caption.append(f"ran: {rt['runtime']} {rt['version']}, {rt['compute_precision']} "
+                       f"(precision hint {rt['inference_precision']}), {rt['hint']}, "
+                       f"{rt['streams']} stream(s), {rt['threads']} thread(s); "
+                       f"×lim vs the {res.rows[0].limit_precision or 'fp32'} limit")
+    caption += [f"{'!' * (i + 1)} {f}" for i, f in enumerate(flags)]
+    if caption:
+        t.caption = "\n".join(caption)
+        t.caption_justify = "left"
     return t
 
 
@@ -258,11 +282,14 @@ def _print_run(run: BenchRun) -> None:
         out.print(_results_table(r))
     h = run.result.headline()
     res = run.result
-    for t, m in sorted(run.machine.items()):
-        lim = (m.gflops / (2 * res.gmacs)) if res.gmacs else None
-        out.print(f"machine limit ({t} threads): sgemm {m.gflops:.1f} GFLOP/s"
-                  f"{' (cached)' if m.cached else ''} → {_f(lim, '.1f')} img/s at "
-                  f"{_f(res.gmacs, '.3f')} GMACs/image", highlight=False)
+    for t, by in sorted(run.limits.items()):
+        for prec, m in by.items():
+            lim = (m.gops / (2 * res.gmacs)) if res.gmacs else None
+            state = "cached" if m.cached else "quiet probe" if m.quiet else "NOISY probe, not cached"
+            out.print(f"machine limit {prec} ({t} threads): {m.gops:.1f} GOP/s dense GEMM "
+                      f"({m.runtime}; {state}) → {_f(lim, '.1f')} img/s at "
+                      f"{_f(res.gmacs, '.3f')} GMACs/image", highlight=False)
+    out.print(f"CPU: {res.fingerprint}; inputs: {res.config.inputs}", highlight=False)
     if "vs_torch" in h:
         out.print(f"vs torch eager: ×{h['vs_torch'][0]:.2f} throughput (best vs best), "
                   f"×{h['vs_torch_latency'][0]:.2f} bs1 latency", highlight=False)
