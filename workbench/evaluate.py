@@ -708,6 +708,10 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
         store.finish_run(run_id, status, str(exc))
         raise
     build = t.name
+    from workbench.runtime_settings import effective_settings
+
+    settings = effective_settings(predictor)
+    store.add_runtime(run_id, build, settings, t.key, "eval")
     for name, value, unit in (("top1", res.top1, "%"), ("top5", res.top5, "%"), ("images", res.n, ""),
                               ("skipped", res.skipped, ""), ("eval_img_s", res.images_per_s, "img/s")):
         if value is None:
@@ -717,6 +721,8 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
     record = {"ok": True, "run_id": run_id, "out_dir": str(out_dir), "model": str(t.path),
               "backend": t.backend, "build": build, "dataset": {"root": str(ds.root), "layout": ds.layout,
                                                               "images": len(samples)},
+              "runtime": settings, "precision": (settings or {}).get("compute_precision"),
+              "fingerprint": (store.machine(run_id) or {}).get("fingerprint", ""),
               **res.as_dict()}
     store.finish_run(run_id, "ok", summary={k: record[k] for k in ("top1", "top5", "n", "skipped")})
     return record

@@ -256,6 +256,7 @@ def stage_build(ctx: RunContext) -> None:
 def stage_eval(ctx: RunContext) -> None:
     from workbench.evaluate import evaluate
     from workbench.runtime import open_predictor
+    from workbench.runtime_settings import effective_settings
 
     if not ctx.eval_samples:
         return
@@ -277,14 +278,17 @@ def stage_eval(ctx: RunContext) -> None:
             ctx.record_metric(art.name, "images", res.n, "", art.key)
             ctx.record_metric(art.name, "skipped", res.skipped, "", art.key)
             ctx.record_metric(art.name, "eval_img_s", res.images_per_s, "img/s", art.key)
-            st.summary[art.name] = {"top1": res.top1, "top5": res.top5, "skipped": res.skipped}
+            settings = effective_settings(predictor)
+            ctx.store.add_runtime(ctx.run_id, art.name, settings, art.key, "eval")
+            st.summary[art.name] = {"top1": res.top1, "top5": res.top5, "skipped": res.skipped,
+                                    "precision": (settings or {}).get("compute_precision")}
 
 
 def stage_bench(ctx: RunContext) -> None:
     """Every build and torch eager in one interleaved grid, placed on the roofline, recorded."""
     from workbench.bench import BASELINE_LABEL, BenchConfig, register_baseline
     from workbench.bench.bench_run import BuildToMeasure, measure_builds
-    from workbench.bench.record import GRID_METRICS
+    from workbench.bench.record import GRID_METRICS, runtime_record
 
     b = ctx.profile.bench
     if not b.enabled:
@@ -312,7 +316,9 @@ def stage_bench(ctx: RunContext) -> None:
             heads = res.headline()
             for metric, (value, unit) in heads.items():
                 ctx.record_metric(res.label, metric, value, unit, key)
+            ctx.store.add_runtime(ctx.run_id, res.label, runtime_record(res), key, "bench")
             st.summary[res.label] = {k: v for k, (v, _u) in heads.items()}
+            st.summary[res.label]["precision"] = res.precision
 
 
 STAGE_FUNCS = {"model": stage_model, "export": stage_export, "data": stage_data,

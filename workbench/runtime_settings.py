@@ -158,6 +158,15 @@ def torch_settings() -> RuntimeSettings:
                            details={"inference_mode": True})
 
 
+def effective_settings(predictor: Any) -> dict[str, Any] | None:
+    """One predictor's read-back settings as a record (None for a runtime that has none)."""
+    fn = getattr(predictor, "runtime_settings", None)
+    if fn is None:
+        return None
+    s: RuntimeSettings = fn()
+    return s.as_dict()
+
+
 def settings_of(predictors: Any) -> RuntimeSettings | None:
     """The settings of a grid point's predictors (the first one's, with the stream count)."""
     preds = list(predictors)

@@ -59,6 +59,20 @@ CREATE TABLE IF NOT EXISTS metrics (
     created_at    REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id, build);
+CREATE TABLE IF NOT EXISTS run_machine (
+    run_id       INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    fingerprint  TEXT NOT NULL,
+    cpu_json     TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS runtime_settings (
+    run_id         INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    build          TEXT NOT NULL,
+    artifact_key   TEXT NOT NULL DEFAULT '',
+    stage          TEXT NOT NULL DEFAULT '',
+    precision      TEXT NOT NULL DEFAULT '',
+    settings_json  TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (run_id, build, stage)
+);
 """
 
 # Headline metrics, as the leaderboard shows them (higher is better unless listed).
@@ -116,13 +130,54 @@ class Store:
     # -- runs -----------------------------------------------------------------
     def start_run(self, name: str, profile_path: str = "", profile_json: str = "{}",
                   profile_hash: str = "", out_dir: str = "") -> int:
+        """Open a run; the CPU it runs on (workbench.hardware) is recorded with it."""
+        from workbench.hardware import detect_cpu
+
+        cpu = detect_cpu()
         with self._connect() as con:
             cur = con.execute(
                 "INSERT INTO runs(name, profile_path, profile_json, profile_hash, status, started_at, out_dir)"
                 " VALUES (?, ?, ?, ?, 'running', ?, ?)",
                 (name, profile_path, profile_json, profile_hash, time.time(), out_dir),
             )
-            return int(cur.lastrowid or 0)
+            run_id = int(cur.lastrowid or 0)
+            con.execute("INSERT OR REPLACE INTO run_machine(run_id, fingerprint, cpu_json)"
+                        " VALUES (?, ?, ?)",
+                        (run_id, cpu.fingerprint, json.dumps(cpu.as_dict(), default=str)))
+            return run_id
+
+    def machine(self, run_id: int) -> dict[str, Any] | None:
+        """The CPU a run was recorded on: ``fingerprint`` and the detected ``cpu``."""
+        with self._connect() as con:
+            row = con.execute("SELECT fingerprint, cpu_json FROM run_machine WHERE run_id=?",
+                              (run_id,)).fetchone()
+        if row is None:
+            return None
+        return {"fingerprint": row["fingerprint"], "cpu": json.loads(row["cpu_json"] or "{}")}
+
+    # -- effective runtime settings ---------------------------------------------------
+    def add_runtime(self, run_id: int, build: str, settings: dict[str, Any] | None,
+                    artifact_key: str = "", stage: str = "bench") -> None:
+        """What the runtime reported it ran (workbench.runtime_settings), per build and stage."""
+        if not settings:
+            return
+        with self._connect() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO runtime_settings(run_id, build, artifact_key, stage,"
+                " precision, settings_json) VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, build, artifact_key, stage, str(settings.get("compute_precision", "")),
+                 json.dumps(settings, sort_keys=True, default=str)))
+
+    def runtime(self, run_id: int) -> list[dict[str, Any]]:
+        with self._connect() as con:
+            rows = con.execute("SELECT * FROM runtime_settings WHERE run_id=? ORDER BY build, stage",
+                               (run_id,)).fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["settings"] = json.loads(d.pop("settings_json") or "{}")
+            out.append(d)
+        return out
 
     def set_out_dir(self, run_id: int, out_dir: str) -> None:
         with self._connect() as con:
@@ -223,6 +278,12 @@ class Store:
                 " FROM metrics m JOIN runs r ON r.id = m.run_id"
                 " LEFT JOIN artifacts a ON a.key = m.artifact_key"
                 " WHERE m.params_json = '' ORDER BY m.run_id, m.id").fetchall()
+            machines = {int(r["run_id"]): r["fingerprint"] for r in con.execute(
+                "SELECT run_id, fingerprint FROM run_machine").fetchall()}
+            settings: dict[tuple[int, str], dict[str, dict[str, Any]]] = {}
+            for r in con.execute("SELECT run_id, build, stage, settings_json FROM runtime_settings"):
+                settings.setdefault((int(r["run_id"]), r["build"]), {})[r["stage"]] = json.loads(
+                    r["settings_json"] or "{}")
         board: dict[tuple[int, str], dict[str, Any]] = {}
         for r in rows:
             key = (r["run_id"], r["build"])
@@ -235,15 +296,56 @@ class Store:
                     "weights": r["weights"] or "", "backend": r["backend"] or "",
                     "dtype": r["dtype"] or "", "calibration": r["calibration"] or "",
                     "input_size": r["input_size"] or "", "started_at": r["started_at"],
+                    "fingerprint": machines.get(int(r["run_id"]), ""),
                 }
+                row.update(_runtime_columns(settings.get(key, {})))
             row[r["name"]] = r["value"]
+        out = list(board.values())
         if group == "artifact":
-            return _merge_by_artifact(list(board.values()))
-        return list(board.values())
+            out = _merge_by_artifact(out)
+        mark_mixed_machines(out)
+        return out
+
+
+#: Columns the leaderboard takes from the effective runtime settings.
+RUNTIME_COLUMNS = ("precision", "eval_precision", "runtime", "streams_eff", "threads_eff", "hint")
+
+
+def _runtime_columns(by_stage: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``precision`` is what the speed figures ran in (bench), ``eval_precision`` what the
+    accuracy figures ran in (eval); the rest describe the bench's runtime."""
+    bench = by_stage.get("bench") or {}
+    ev = by_stage.get("eval") or {}
+    main = bench or ev
+    return {
+        "precision": bench.get("compute_precision", "") or ev.get("compute_precision", ""),
+        "eval_precision": ev.get("compute_precision", ""),
+        "runtime": (f"{main.get('runtime', '')} {main.get('version', '')}".strip()) if main else "",
+        "streams_eff": main.get("streams"), "threads_eff": main.get("threads"),
+        "hint": main.get("hint", ""),
+    }
+
+
+SPEED_COLUMNS = ("p50_ms", "throughput")
+
+
+def mark_mixed_machines(rows: list[dict[str, Any]]) -> list[str]:
+    """When speed rows come from more than one CPU, say so on each of them (``speed_note``)
+    and return the fingerprints; speed is only comparable within one fingerprint."""
+    fps = sorted({str(r.get("fingerprint") or "unknown") for r in rows
+                  if any(r.get(c) is not None for c in SPEED_COLUMNS)})
+    for r in rows:
+        r["speed_note"] = ""
+        if len(fps) > 1 and any(r.get(c) is not None for c in SPEED_COLUMNS):
+            others = [f for f in fps if f != (r.get("fingerprint") or "unknown")]
+            r["speed_note"] = (f"speed measured on {r.get('fingerprint') or 'an unrecorded CPU'}; "
+                               f"other rows on {', '.join(others)}: not comparable")
+    return fps if len(fps) > 1 else []
 
 
 _ROW_FIELDS = ("run_id", "run", "status", "build", "artifact_key", "source", "variant", "weights",
-               "backend", "dtype", "calibration", "input_size", "started_at")
+               "backend", "dtype", "calibration", "input_size", "started_at", "fingerprint",
+               *RUNTIME_COLUMNS)
 
 
 def _merge_by_artifact(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -258,5 +360,10 @@ def _merge_by_artifact(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         runs = into["runs"]
         into.update({k: v for k, v in row.items() if k not in _ROW_FIELDS or k in (
             "run_id", "run", "status", "started_at", "build")})
+        if row.get("throughput") is not None or row.get("p50_ms") is not None:
+            # speed and its machine and runtime travel together: the latest speed run's
+            into.update({k: row[k] for k in ("fingerprint", *RUNTIME_COLUMNS) if k != "eval_precision"})
+        if row.get("eval_precision"):
+            into["eval_precision"] = row["eval_precision"]
         into["runs"] = f"{runs},{row['run_id']}"
     return list(merged.values())

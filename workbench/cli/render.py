@@ -107,6 +107,7 @@ LEADERBOARD_COLUMNS: list[tuple[str, str, str]] = [
     ("p50_ms", "p50 ms", "{:.1f}"),
     ("throughput", "img/s", "{:.1f}"),
     ("vs_torch", "×torch", "{:.2f}"),
+    ("precision", "ran", "{}"),
 ]
 
 
@@ -132,18 +133,30 @@ def model_label(row: dict[str, Any]) -> str:
 
 
 def leaderboard_table(rows: Sequence[dict[str, Any]], title: str = "") -> Table:
-    """Fits 80 columns: variant (``*`` = random-init weights) and a short build label."""
+    """Fits 80 columns: variant (``*`` = random-init weights) and a short build label.
+
+    ``ran`` is the precision the runtime reported; a ``!`` after img/s marks speed measured
+    on another CPU than other rows' (the caption names the fingerprints)."""
+    caption = "top-1/top-5 in %; ran = precision the runtime reported"
+    if any(r.get("weights") == "random-init" for r in rows):
+        caption += "; * = random-init weights"
+    fps = sorted({str(r.get("fingerprint") or "unknown") for r in rows if r.get("speed_note")})
+    if fps:
+        caption += (f"\n! speed rows come from {len(fps)} CPUs ({', '.join(fps)}): "
+                    "compare speed only within one")
     table = Table(title=title or None, show_lines=False, header_style="bold", expand=False,
-                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
-                  caption="top-1/top-5 in %; * = random-init weights" if any(
-                      r.get("weights") == "random-init" for r in rows) else "top-1/top-5 in %")
+                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, caption=caption)
     for key, header, _ in LEADERBOARD_COLUMNS:
         left = key in ("model", "build_label")
         table.add_column(header, justify="left" if left else "right", no_wrap=not left,
                          overflow="fold")
     for r in rows:
         view = dict(r, model=model_label(r), build_label=build_label(r))
-        table.add_row(*(fmt(view.get(key), spec) for key, _, spec in LEADERBOARD_COLUMNS))
+        cells = [fmt(view.get(key), spec) for key, _, spec in LEADERBOARD_COLUMNS]
+        if r.get("speed_note"):
+            i = [k for k, _, _ in LEADERBOARD_COLUMNS].index("throughput")
+            cells[i] += "!"
+        table.add_row(*cells)
     return table
 
 
