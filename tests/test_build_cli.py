@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from tinynet import tinynet  # noqa: F401  (session fixture)
 from typer.testing import CliRunner
 
