@@ -380,6 +380,10 @@ def run_profile(profile: Profile, home: Home, reporter: Reporter | None = None,
 def run_record(ctx: RunContext, status: str, error: str, seconds: float) -> dict[str, Any]:
     """The one final record a run produces (printed by ``--json``, stored in ``runs``)."""
     lm = ctx.loaded
+    ran: dict[str, dict[str, Any]] = {}
+    for r in ctx.store.runtime(ctx.run_id):
+        ran.setdefault(r["build"], {})[r["stage"]] = r["settings"]
+    machine = ctx.store.machine(ctx.run_id) or {}
     return {
         "ok": status == "ok",
         "run_id": ctx.run_id,
@@ -401,9 +405,11 @@ def run_record(ctx: RunContext, status: str, error: str, seconds: float) -> dict
         },
         "builds": [
             {"name": a.name, "key": a.key, "backend": a.backend, "dtype": a.dtype,
-             "path": str(a.path), "cached": a.cached, "metrics": ctx.results.get(a.name, {})}
+             "path": str(a.path), "cached": a.cached, "metrics": ctx.results.get(a.name, {}),
+             "runtime": ran.get(a.name, {})}
             for a in ctx.artifacts
         ],
+        "fingerprint": machine.get("fingerprint", ""),
         "baseline": ctx.results.get("torch-eager-fp32"),
         "stage_seconds": dict(ctx.stage_seconds),
     }
