@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     import openvino as ov
 
     from workbench.bench import BenchConfig, benchmark_targets
-    from workbench.bench.ov_streams import artifact_target
+    from workbench.bench.target import artifact_target
     from workbench.hardware import detect_cpu
     from workbench.runtime import resolve_threads
     from workbench.runtime_settings import artifact_dtype, openvino_settings, ov_precision_hint

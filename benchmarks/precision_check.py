@@ -31,9 +31,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import openvino as ov
 
+    from workbench.backends.openvino_cpu import OpenVinoPredictor
+    from workbench.backends.ort_cpu.predictor import OrtPredictor
     from workbench.export import export_onnx
     from workbench.hardware import bf16_support, detect_cpu
-    from workbench.runtime import OpenVinoPredictor, OrtPredictor, resolve_threads
+    from workbench.runtime import resolve_threads
     from workbench.runtime_settings import openvino_settings
     from workbench.sources import ModelSpec, load_model
 

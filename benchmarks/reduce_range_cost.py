@@ -31,10 +31,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from tinynet import get_tinynet
 
+    from workbench.backends import open_predictor
     from workbench.build import BuildRecipe, CalibrationSpec, build_artifact, select_calibration
     from workbench.hardware import detect_cpu
     from workbench.home import resolve_home
-    from workbench.runtime import open_predictor
 
     root = args.root or Path(tempfile.mkdtemp(prefix="tinynet-"))
     net = get_tinynet(root)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from tinynet import build_model
 
+from workbench.backends.ort_cpu import OrtPredictor
 from workbench.bench import (
     BASELINE_LABEL,
     BenchConfig,
@@ -35,7 +36,6 @@ from workbench.bench import (
 )
 from workbench.errors import BadInput, Cancelled
 from workbench.events import Reporter
-from workbench.runtime import OrtPredictor
 
 SIZE = (64, 64)
 
@@ -361,7 +361,7 @@ def test_measure_builds_is_the_pipeline_stage_in_one_call(narrow, home, monkeypa
 
 def test_openvino_streams_share_one_compiled_model(narrow):
     from workbench.bench.grid import GridPoint
-    from workbench.bench.ov_streams import artifact_target
+    from workbench.bench.target import artifact_target
 
     _, path = narrow
     target = artifact_target("ov", path, "openvino-cpu")

@@ -121,8 +121,8 @@ def test_bf16_is_offered_only_where_the_cpu_has_it(tinynet, tmp_path, fake_cpu):
     assert rec["dtype"] == "bf16" and rec["name"].endswith("-bf16-none-3_64_64-openvino-cpu")
     assert rec["meta"]["inference_precision_hint"] == "bf16"
     # ...but running it on this (faked AVX2) machine is the same one-line refusal
+    from workbench.backends import open_predictor
     from workbench.errors import BadInput
-    from workbench.runtime import open_predictor
 
     with pytest.raises(BadInput, match="AVX512-BF16"):
         open_predictor(rec["path"], "openvino-cpu", 1)

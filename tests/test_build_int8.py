@@ -17,6 +17,7 @@ import pytest
 from onnx import numpy_helper
 from tinynet import TinyNet, tinynet  # noqa: F401  (session fixture)
 
+from workbench.backends import open_predictor
 from workbench.build import (
     BuildRecipe,
     CalibrationSpec,
@@ -25,7 +26,6 @@ from workbench.build import (
 )
 from workbench.build.cache import file_sha256
 from workbench.errors import BadInput
-from workbench.runtime import open_predictor
 
 CALIB_COUNT = 120
 

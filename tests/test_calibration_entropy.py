@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench.build.calibration import entropy_threshold
+from workbench.build.ranges import entropy_threshold
 
 
 def _histogram(rng: np.random.Generator, kind: str, bins: int):

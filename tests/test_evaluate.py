@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from test_data_fixtures import make_odd_and_bad, make_tiny_onnx, make_val_folder, save_jpeg
 
+from workbench.backends.ort_cpu import OrtPredictor
 from workbench.data import open_dataset
 from workbench.data.labels import imagenet
 from workbench.data.preprocess import Preprocessor, preset_for
@@ -25,7 +26,6 @@ from workbench.evaluate import (
     wilson_interval,
 )
 from workbench.events import Progress, Reporter
-from workbench.runtime import OrtPredictor
 
 LINE_RE = re.compile(r"^(.+): Relay top-([0-4]) id: (\d+), prob: (\d\.\d{8}), class name: (.+)$")
 

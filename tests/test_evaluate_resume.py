@@ -22,7 +22,7 @@ VICTIM = textwrap.dedent("""
     from workbench.data import open_dataset
     from workbench.data.preprocess import Preprocessor, preset_for
     from workbench.evaluate import evaluate
-    from workbench.runtime import OrtPredictor
+    from workbench.backends.ort_cpu import OrtPredictor
 
     model, data, out = sys.argv[1:4]
 

@@ -106,7 +106,8 @@ def small_onnx(tmp_path_factory):
 
 
 def _ort_and_ov(path, x, precision=None):
-    from workbench.runtime import OpenVinoPredictor, OrtPredictor
+    from workbench.backends.openvino_cpu import OpenVinoPredictor
+    from workbench.backends.ort_cpu.predictor import OrtPredictor
 
     ort = OrtPredictor(path, 1)
     ov = OpenVinoPredictor(path, 1, precision=precision)

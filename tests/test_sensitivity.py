@@ -9,12 +9,8 @@ import pytest
 from tinynet import tinynet  # noqa: F401  (session fixture)
 
 from workbench.build import BuildRecipe, CalibrationSpec, build_artifact, select_calibration
-from workbench.build.sensitivity import (
-    artifact_sensitivity,
-    build_with_accuracy_budget,
-    classify_nodes,
-    fake_quant,
-)
+from workbench.build.budget import build_with_accuracy_budget
+from workbench.build.sensitivity import artifact_sensitivity, classify_nodes, fake_quant
 
 
 @pytest.fixture(scope="module")

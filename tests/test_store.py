@@ -18,7 +18,7 @@ def test_store_round_trip(tmp_path):
     st.add_metric(rid, "m-fp32", "throughput", 12.5, "img/s", "k1")
     st.add_metric(rid, "m-fp32", "throughput", 99.0, "img/s", "k1", params={"batch": 8})
     st.finish_run(rid, "ok", summary={"x": 1})
-    run = st.run(rid)
+    run = st.run_record(rid)
     assert run["status"] == "ok" and run["profile"] == {"a": 1} and run["summary"] == {"x": 1}
     assert run["seconds"] >= 0
     board = st.leaderboard()

@@ -269,8 +269,8 @@ async def test_queue_failure_shows_the_error_modal_then_cancel_stops_the_next_bu
         stopped_in = time.monotonic() - t_cancel
         outcome = app.jobs[1].pipeline.outcome
         store = Store(home.db)
-        assert store.run(app.jobs[0].run_id)["status"] == "failed"
-        assert store.run(app.jobs[1].run_id)["status"] == "cancelled"
+        assert store.run_record(app.jobs[0].run_id)["status"] == "failed"
+        assert store.run_record(app.jobs[1].run_id)["status"] == "cancelled"
         assert outcome.cancel_latency_s is not None and outcome.cancel_latency_s < 5, outcome
         assert stopped_in < 6
         assert [p for p in Path(home.root).rglob(".*") if p.is_file() or p.is_dir()] == []

@@ -105,7 +105,7 @@ def test_compare_marks_the_better_side(board_home):
 
 
 def test_results_filters_all_wrong_flipped_skipped(board_home):
-    out = Store(board_home.db).run(1)["out_dir"]
+    out = Store(board_home.db).run_record(1)["out_dir"]
     a = read_results(results_path(out, INT8), 1, INT8)
     b = read_results(results_path(out, FP32), 1, FP32)
     ids = list(a.rows)
@@ -162,7 +162,7 @@ def test_process_runner_reports_bad_input_and_the_store_records_failed(tmp_path)
     kinds = [type(e) for e in events]
     assert kinds[0] is RunStarted and Failed in kinds and kinds[-1] is RunFinished
     assert job.outcome.status == "failed"
-    assert Store(home.db).run(job.outcome.run_id)["status"] == "failed"
+    assert Store(home.db).run_record(job.outcome.run_id)["status"] == "failed"
 
 
 def test_thread_runner_cancel_before_start_raises_cancelled(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -58,3 +59,38 @@ def write_text(target: str | Path, text: str) -> None:
 
 def write_json(target: str | Path, data: Any) -> None:
     write_text(target, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def sweep_temp_files(folders: list[Path], since: float) -> int:
+    """Remove what ``workbench.atomic`` leaves when a writer is killed mid-write.
+
+    ``atomic_path`` / ``atomic_dir`` create ``.<target name>.<random>`` entries beside the
+    target and rename them over it at the end; a killed process leaves them behind. Only
+    entries created after ``since`` (this run's start) are touched, so another process's
+    run that started earlier is never disturbed.
+    """
+    removed = 0
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in folder.rglob(".*"):
+            try:
+                st = path.lstat()
+            except OSError:
+                continue
+            if st.st_mtime < since - 1 or not _looks_atomic_temp(path):
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+_ATOMIC_TEMP = re.compile(r"^\.[^/]+\.[a-z0-9_]{8}(\.[A-Za-z0-9_]+)?$")
+
+
+def _looks_atomic_temp(path: Path) -> bool:
+    """``.<target name>.<8 random chars>[suffix]``, as tempfile.mkstemp/mkdtemp name them."""
+    return bool(_ATOMIC_TEMP.match(path.name))

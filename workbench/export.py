@@ -61,6 +61,17 @@ def check_opset(opset: int) -> int:
     return int(opset)
 
 
+def export_cache_path(cache: Path, variant: str, weights_id: str, opset: int, dynamic_batch: bool,
+                      input_size: tuple[int, int]) -> Path:
+    """Where an export of these weights at these settings lives under ``<home>/cache``: the
+    pipeline, ``hrnet-wb build`` and ``--compare-backends`` share one file per settings."""
+    import hashlib
+
+    h, w = input_size
+    key = hashlib.sha256(f"{weights_id}|{opset}|{dynamic_batch}|{h}x{w}".encode()).hexdigest()[:12]
+    return cache / "exports" / f"{variant}-{h}x{w}-op{opset}-{key}.onnx"
+
+
 def default_parity_inputs(n: int, input_size: tuple[int, int], seed: int = 0) -> np.ndarray:
     """Deterministic standard-normal NCHW inputs, roughly the scale of normalized images."""
     return np.random.default_rng(seed).standard_normal((n, 3, *input_size)).astype(np.float32)
@@ -130,7 +141,7 @@ def export_onnx(model: nn.Module, out: str | Path, input_size: tuple[int, int] |
     """Export ``model`` to ONNX at ``out`` (atomically), check it, and gate on parity.
 
     Uses the TorchScript-based exporter (``dynamo=False``), which works from opset 9 and
-    folds BN into the convs (FACTS §4). ``onnx.checker`` runs on the file; then
+    folds BN into the convs (NOTES §4). ``onnx.checker`` runs on the file; then
     ``parity_inputs`` (default: 4 seeded random images) run through torch and ONNX Runtime.
     Raises BadInput for a bad size/opset, CheckFailed when parity exceeds ``tolerance``.
     """

@@ -155,11 +155,32 @@ def _openvino_capabilities() -> tuple[str, ...] | None:
 # -- the public view ---------------------------------------------------------------------------
 
 
-def _usable_cpus() -> int:
+def usable_cpus() -> int:
+    """Logical CPUs this process may run on (its affinity mask, not the machine's count)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+def physical_cores() -> int:
+    """Physical cores available to this process (affinity-aware; SMT siblings not counted)."""
+    return max(1, usable_cpus() // _smt_per_core())
+
+
+def _smt_per_core() -> int:
+    try:
+        text = Path("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list").read_text().strip()
+    except OSError:
+        return 1
+    count = 0
+    for part in text.split(","):
+        if "-" in part:
+            a, b = part.split("-")
+            count += int(b) - int(a) + 1
+        elif part:
+            count += 1
+    return max(1, count)
 
 
 def _int(v: Any) -> int | None:
@@ -172,8 +193,6 @@ def _int(v: Any) -> int | None:
 @functools.lru_cache(maxsize=1)
 def detect_cpu() -> CpuInfo:
     """This machine's CPU (cached per process: py-cpuinfo's CPUID probe takes about a second)."""
-    from workbench.runtime import physical_cores
-
     raw = _raw_cpu_info()
     present = {str(f).lower() for f in raw.get("flags", [])}
     squashed = {f.replace("_", "") for f in present}
@@ -183,7 +202,7 @@ def detect_cpu() -> CpuInfo:
         model=str(raw.get("brand_raw") or raw.get("brand") or platform.processor() or "unknown"),
         family=_int(raw.get("family")), model_id=_int(raw.get("model")),
         stepping=_int(raw.get("stepping")), arch=str(raw.get("arch") or platform.machine()),
-        logical_cpus=_usable_cpus(), physical_cores=physical_cores(), flags=flags,
+        logical_cpus=usable_cpus(), physical_cores=physical_cores(), flags=flags,
         detected_by=str(raw.get("detected_by", "py-cpuinfo")),
     )
 

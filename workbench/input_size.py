@@ -1,6 +1,6 @@
 """HRNet's one input-size rule, shared by profiles, export, benchmarks and the CLI.
 
-The fuse layers upsample by 2**k with 'nearest' (FACTS §1), so H and W must be multiples
+The fuse layers upsample by 2**k with 'nearest' (NOTES §1), so H and W must be multiples
 of 32; other sizes fail deep inside the model, so they are refused up front.
 """
 

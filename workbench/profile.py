@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
+from workbench.backends import DEFAULT_BACKEND, backend_names
 from workbench.errors import BadInput
 from workbench.input_size import check_input_size
 
@@ -26,7 +27,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 Source = Literal["timm", "official", "mmcls"]
-Backend = Literal["torch", "ort-cpu", "openvino-cpu", "ort-gpu", "tensorrt"]
 DType = Literal["fp32", "fp16", "bf16", "int8"]
 Target = Literal["auto", "avx2", "avx512", "vnni", "bf16", "amx"]
 CalibMethod = Literal["minmax", "entropy", "percentile"]
@@ -87,12 +87,21 @@ class CalibrationSection(_Section):
 class BuildSection(_Section):
     """What to build from the ONNX export."""
 
-    backend: Backend = Field("ort-cpu", description="torch | ort-cpu | openvino-cpu | ort-gpu | tensorrt")
+    backend: str = Field(DEFAULT_BACKEND, description=" | ".join(backend_names()),
+                         json_schema_extra={"enum": list(backend_names())})
     dtype: DType = Field("fp32", description="fp32 | fp16 | bf16 (openvino-cpu) | int8")
     target: Target = Field("auto", description="CPU the build is for: auto (this one) | avx2 | "
                                                "avx512 | vnni | bf16 | amx")
     reference: bool = Field(True, description="also build and measure fp32 on the same backend")
     calibration: CalibrationSection = Field(default_factory=CalibrationSection)
+
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, v: str) -> str:
+        if v not in backend_names():
+            raise ValueError(f"unknown backend {v!r}; expected {' | '.join(backend_names())}")
+        return v
 
 
 class DataSection(_Section):
@@ -103,6 +112,7 @@ class DataSection(_Section):
     labels: str = Field("", description="label file (val_label.txt or 1000-line label.txt)")
     limit: int = Field(0, ge=0, description="evaluate at most this many images; 0 = all")
     batch_size: int = Field(8, ge=1, description="inference batch size for evaluation")
+    threads: int = Field(0, ge=0, description="inference threads for evaluation; 0 = physical cores")
 
 
 class BenchSection(_Section):
@@ -141,6 +151,11 @@ class Profile(_Section):
     data: DataSection = Field(default_factory=DataSection)
     bench: BenchSection = Field(default_factory=BenchSection)
     output: OutputSection = Field(default_factory=OutputSection)
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """The profile's JSON Schema, generated from this model (``docs/profile.schema.json``)."""
+        return cls.model_json_schema()
 
     def canonical_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))

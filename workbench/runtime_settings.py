@@ -50,12 +50,15 @@ def artifact_dtype(path: str | Path) -> str:
             pass
     if p.suffix.lower() == ".onnx":
         try:
-            from workbench.export import read_onnx_input
+            import onnx
 
-            info = read_onnx_input(p)
-            return "int8" if info.quantized else "fp16" if info.fp16 else "fp32"
+            g = onnx.load(str(p), load_external_data=False).graph
         except Exception:
             return "fp32"
+        if any(n.op_type in ("QuantizeLinear", "DequantizeLinear", "QLinearConv") for n in g.node):
+            return "int8"
+        if g.input and g.input[0].type.tensor_type.elem_type == 10:  # FLOAT16
+            return "fp16"
     return "fp32"
 
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+from workbench.errors import Cancelled, WorkbenchError
+from workbench.records import ResultRow
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -79,16 +81,6 @@ CREATE TABLE IF NOT EXISTS runtime_settings (
 LOWER_IS_BETTER = {"p50_ms", "p90_ms", "p99_ms", "mean_ms", "size_mb", "peak_rss_mb"}
 
 
-def format_figure(value: Any, spec: str) -> str:
-    """One leaderboard cell as text: '–' for a missing figure, ``spec`` otherwise."""
-    if value is None or value == "":
-        return "–"
-    try:
-        return spec.format(value)
-    except (ValueError, TypeError):
-        return str(value)
-
-
 @dataclass(frozen=True)
 class RunRow:
     id: int
@@ -105,6 +97,30 @@ class RunRow:
         return dict(self.__dict__)
 
 
+@dataclass(eq=False)
+class Run:
+    """A run in progress, as ``Store.run`` hands it to the body."""
+
+    id: int
+    store: Store
+    out_dir: Path | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    summarize: Callable[[Run], dict[str, Any]] | None = None
+    status: str = "running"
+    error: str = ""
+    seconds: float = 0.0
+
+    def set_out_dir(self, out_dir: Path) -> Path:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir = out_dir
+        self.store.set_out_dir(self.id, str(out_dir))
+        return out_dir
+
+    def metric(self, build: str, name: str, value: float, unit: str = "", artifact_key: str = "",
+               params: dict[str, Any] | None = None) -> None:
+        self.store.add_metric(self.id, build, name, value, unit, artifact_key, params)
+
+
 class Store:
     """Thin, typed access to the SQLite file. Safe to open from several threads/processes."""
 
@@ -113,7 +129,6 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as con:
             con.executescript(_SCHEMA)
-            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -128,6 +143,64 @@ class Store:
             con.close()
 
     # -- runs -----------------------------------------------------------------
+    @contextmanager
+    def run(self, name: str, *, profile_path: str = "", profile_json: str = "{}",
+            profile_hash: str = "", out_dir: Path | Callable[[int], Path] | None = None,
+            cancelled: Callable[[], bool] | None = None) -> Iterator[Run]:
+        """The one run lifecycle: start a run, and finish it however the body ends.
+
+        ok when the body returns; ``cancelled`` on :class:`Cancelled` (and on Ctrl-C when
+        ``cancelled()`` says the user asked, which re-raises as Cancelled); ``interrupted``
+        on a bare Ctrl-C; ``failed`` with the error's one line otherwise (an internal error
+        also leaves ``traceback.txt`` in the run's folder). The stored summary is
+        ``run.summarize(run)`` when set (it sees the final status), else ``run.summary``.
+        ``out_dir`` may depend on the run id, so it can be a function of it.
+        """
+        run_id = self.start_run(name, profile_path, profile_json, profile_hash)
+        run = Run(run_id, self)
+        if out_dir is not None:
+            run.set_out_dir(out_dir(run_id) if callable(out_dir) else out_dir)
+        t0 = time.perf_counter()
+        raised: BaseException | None = None
+        try:
+            yield run
+        except Cancelled as exc:
+            run.status, run.error = "cancelled", str(exc)
+            raise
+        except KeyboardInterrupt as exc:
+            if cancelled is not None and cancelled():  # the UI interrupted a native call
+                run.status, run.error = "cancelled", "cancelled by the user"
+                raised = Cancelled("cancelled by the user")
+            else:
+                run.status, run.error = "interrupted", "interrupted (Ctrl-C)"
+                raise
+            raise raised from exc
+        except WorkbenchError as exc:
+            run.status, run.error = "failed", str(exc)
+            raise
+        except Exception as exc:  # an internal error: keep the traceback beside the run
+            run.status, run.error = "failed", f"{type(exc).__name__}: {exc}"
+            if run.out_dir is not None and run.out_dir.is_dir():
+                (run.out_dir / "traceback.txt").write_text(traceback.format_exc())
+            raise
+        else:
+            run.status = "ok"
+        finally:
+            run.seconds = time.perf_counter() - t0
+            if run.summarize is not None:
+                run.summary = run.summarize(run)
+            self.finish_run(run_id, run.status, run.error, run.summary)
+
+    def close_orphan(self, run_id: int, status: str, error: str,
+                     summary: dict[str, Any] | None = None) -> bool:
+        """Finish a run whose process died before its own ``run()`` block could (the TUI's
+        child killed on cancel). Returns False when the run was already finished."""
+        row = self.run_row(run_id)
+        if row is None or row.status != "running":
+            return False
+        self.finish_run(run_id, status, error, summary)
+        return True
+
     def start_run(self, name: str, profile_path: str = "", profile_json: str = "{}",
                   profile_hash: str = "", out_dir: str = "") -> int:
         """Open a run; the CPU it runs on (workbench.hardware) is recorded with it."""
@@ -193,6 +266,13 @@ class Store:
                 (status, now, now, error, json.dumps(summary or {}, default=str), run_id),
             )
 
+    def run_row(self, run_id: int) -> RunRow | None:
+        with self._connect() as con:
+            r = con.execute(
+                "SELECT id, name, status, started_at, seconds, profile_path, profile_hash, out_dir, error"
+                " FROM runs WHERE id=?", (run_id,)).fetchone()
+        return None if r is None else RunRow(**dict(r))
+
     def runs(self, limit: int = 100) -> list[RunRow]:
         with self._connect() as con:
             rows = con.execute(
@@ -200,7 +280,7 @@ class Store:
                 " FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [RunRow(**dict(r)) for r in rows]
 
-    def run(self, run_id: int) -> dict[str, Any] | None:
+    def run_record(self, run_id: int) -> dict[str, Any] | None:
         with self._connect() as con:
             row = con.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
@@ -260,6 +340,10 @@ class Store:
         with self._connect() as con:
             rows = con.execute("SELECT * FROM metrics WHERE run_id=? ORDER BY id", (run_id,)).fetchall()
         return [dict(r) for r in rows]
+
+    def results(self, group: str = "run") -> list[ResultRow]:
+        """:meth:`leaderboard` as typed rows."""
+        return [ResultRow.from_dict(d) for d in self.leaderboard(group)]
 
     def leaderboard(self, group: str = "run") -> list[dict[str, Any]]:
         """One row per (run, build): headline metrics pivoted, joined with the build config.

@@ -6,7 +6,6 @@ machine's own limit, with the sweet spot under a latency budget.
 - ``roofline``: model GMACs (ONNX graph, torch, or a named variant);
 - ``limits``: the machine's dense-GEMM peak per precision (fp32, bf16, int8), cached per CPU;
 - ``baseline``: torch eager fp32 of the same variant;
-- ``ov_streams``: OpenVINO streams as one compiled model with N infer requests;
 - ``record``: results into the run store;
 - ``target`` / ``bench_run``: what ``hrnet-wb bench`` resolves and runs (and ``measure_builds``
   for the pipeline); ``compare``: the five-backend side-by-side table.

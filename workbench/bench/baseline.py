@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from workbench.backends import BASELINE_BACKEND
+from workbench.backends.torch import TorchPredictor
 from workbench.bench.grid import BenchTarget
-from workbench.runtime import TorchPredictor
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -38,7 +39,7 @@ def register_baseline(store: Store, loaded: LoadedModel, input_size: tuple[int, 
     key = f"torch-eager:{loaded.weights_id}"
     h, w = input_size
     store.add_artifact(key, BASELINE_LABEL, "baseline", "", source=loaded.source,
-                       variant=loaded.variant, weights=loaded.weights, backend="torch",
+                       variant=loaded.variant, weights=loaded.weights, backend=BASELINE_BACKEND,
                        dtype="fp32", input_size=f"{h}x{w}")
     return key
 

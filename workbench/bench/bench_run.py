@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from workbench.backends import is_baseline
 from workbench.bench.baseline import (
     BASELINE_LABEL,
     load_baseline,
@@ -19,17 +20,16 @@ from workbench.bench.baseline import (
 )
 from workbench.bench.grid import BenchConfig, BenchResult, BenchTarget, benchmark_targets
 from workbench.bench.limits import PrecisionLimit, apply_limits, limits_for
-from workbench.bench.ov_streams import artifact_target
 from workbench.bench.record import record_result
 from workbench.bench.roofline import onnx_gmacs
-from workbench.bench.target import ResolvedTarget, register
-from workbench.errors import BadInput, Cancelled
+from workbench.bench.target import ResolvedTarget, artifact_target, register
+from workbench.errors import BadInput
 from workbench.events import Reporter
 from workbench.home import Home
 from workbench.store import Store
 
 if TYPE_CHECKING:  # pragma: no cover
-    from workbench.profile import Profile
+    pass
 
 
 @dataclass
@@ -129,50 +129,6 @@ def measure_builds(builds: list[BuildToMeasure], input_size: tuple[int, int],
     return results
 
 
-def bench_profile(profile: Profile, home: Home, config: BenchConfig, *, profile_path: str = "",
-                  reporter: Reporter | None = None) -> tuple[int, list[BenchResult]]:
-    """``hrnet-wb bench --profile``: the profile's builds (through the pipeline's own model,
-    export, data and build stages, so they are cache hits after ``hrnet-wb run``) measured
-    in one interleaved grid, torch eager included when ``[bench].baseline`` is set.
-    Evaluation is skipped. Returns the store's run id and the results."""
-    from workbench.pipeline import RunContext, stage_build, stage_data, stage_export, stage_model
-
-    rep = reporter or Reporter()
-    store = Store(home.db)
-    name = f"bench {profile.name or 'profile'}"
-    run_id = store.start_run(name, profile_path, profile.canonical_json(), profile.content_hash())
-    out_dir = home.runs / str(run_id)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store.set_out_dir(run_id, str(out_dir))
-    ctx = RunContext(profile, home, store, rep, run_id, out_dir)
-    try:
-        for stage in (stage_model, stage_export, stage_data, stage_build):
-            rep.check_cancelled()
-            stage(ctx)
-        assert ctx.loaded is not None
-        builds = [BuildToMeasure(a.name, str(a.path), a.backend, a.key) for a in ctx.artifacts]
-        results = measure_builds(builds, profile.model.input_size, config, home,
-                                 model=ctx.loaded.model if profile.bench.baseline else None,
-                                 reporter=rep.stage("bench"))
-        keys = {b.name: b.key for b in builds}
-        if profile.bench.baseline:
-            keys[BASELINE_LABEL] = register_baseline(store, ctx.loaded, profile.model.input_size)
-        for res in results:
-            record_result(store, run_id, res, keys.get(res.label, ""))
-        store.finish_run(run_id, "ok", summary={
-            "bench": {r.label: {k: v for k, (v, _u) in r.headline().items()} for r in results}})
-    except Cancelled as exc:
-        store.finish_run(run_id, "cancelled", str(exc))
-        raise
-    except KeyboardInterrupt:
-        store.finish_run(run_id, "interrupted", "interrupted (Ctrl-C)")
-        raise
-    except Exception as exc:
-        store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
-        raise
-    return run_id, results
-
-
 def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
               baseline: bool | None = None, record: bool = True,
               reporter: Reporter | None = None, data: str = "") -> BenchRun:
@@ -198,7 +154,8 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
     gmacs: float | None = None
     model_gmacs: float | None = None
     model = loaded = None
-    if target.backend == "torch" or (want_baseline and target.backend != "torch"):
+    eager = is_baseline(target.backend)
+    if eager or want_baseline:
         loaded = load_baseline(target.variant)
         model = loaded.model
         from workbench.bench.roofline import variant_gmacs
@@ -224,7 +181,7 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
     if gmacs is None:
         notes.append("no roofline: GMACs unknown (give an .onnx file or --variant)")
 
-    if target.backend == "torch":
+    if eager:
         assert model is not None
         targets.append(torch_target(model, target.label, count_macs=False))
     else:
@@ -247,13 +204,8 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
         notes.append(f"inputs: {len(images)} real image(s) from {data}, preprocessed, cycled "
                      "to fill each batch")
 
-    store = Store(home.db) if record else None
-    run_id = None
-    if store is not None:
-        run_id = store.start_run(f"bench {target.label}", profile_json=json.dumps(
-            {"bench": asdict(config), "target": str(target.path or target.variant),
-             "backend": target.backend}, default=str))
-    try:
+
+    def measure(run_id: int | None) -> BenchRun:
         base_label = BASELINE_LABEL if len(targets) == 2 else None
         results = benchmark_targets(targets, target.input_size, config, rep, baseline=base_label,
                                     images=images)
@@ -262,32 +214,28 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
             own = model_gmacs if res.label == BASELINE_LABEL else gmacs
             if own:
                 apply_limits(res, own, limits)
-        main = results[-1]
         base = results[0] if len(results) == 2 else None
-        run = BenchRun(run_id, target, main, base, machine, notes, time.perf_counter() - t0,
-                       limits)
-        if store is not None and run_id is not None:
+        return BenchRun(run_id, target, results[-1], base, machine, notes, time.perf_counter() - t0,
+                        limits)
+
+    if not record:
+        run = measure(None)
+    else:
+        store = Store(home.db)
+        with store.run(f"bench {target.label}", profile_json=json.dumps(
+                {"bench": asdict(config), "target": str(target.path or target.variant),
+                 "backend": target.backend}, default=str),
+                cancelled=lambda: rep.cancelled) as stored:
+            run = measure(stored.id)
             register(store, target)
-            if loaded is not None and base is not None:
-                record_result(store, run_id, base,
+            if loaded is not None and run.baseline is not None:
+                record_result(store, stored.id, run.baseline,
                               register_baseline(store, loaded, target.input_size))
             main_key = target.artifact_key
-            if loaded is not None and target.backend == "torch":
+            if loaded is not None and eager:
                 main_key = register_baseline(store, loaded, target.input_size)
-            record_result(store, run_id, main, main_key)
-            store.finish_run(run_id, "ok", summary=run.as_dict())
-    except Cancelled as exc:
-        if store is not None and run_id is not None:
-            store.finish_run(run_id, "cancelled", str(exc))
-        raise
-    except KeyboardInterrupt:
-        if store is not None and run_id is not None:
-            store.finish_run(run_id, "interrupted", "interrupted (Ctrl-C)")
-        raise
-    except Exception as exc:
-        if store is not None and run_id is not None:
-            store.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
-        raise
+            record_result(store, stored.id, run.result, main_key)
+            stored.summary = run.as_dict()
     for n in notes:
         rep.log(n, "warning")
     return run

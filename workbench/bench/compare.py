@@ -1,6 +1,6 @@
-"""Side by side: torch eager, ORT fp32, ORT int8, OpenVINO fp32, OpenVINO bf16 (where the CPU
-has it) and OpenVINO int8 of one variant, measured in one interleaved run, each figure also
-a ratio to torch eager and to the machine's dense-GEMM limit for the precision that ran. ``hrnet-wb bench --compare-backends`` and
+"""Side by side: torch eager, ORT fp32, ORT int8, OpenVINO fp32 and OpenVINO int8 of one
+variant, measured in one interleaved run, each figure also a ratio to torch eager and to
+the machine's dense-sgemm limit. ``hrnet-wb bench --compare-backends`` and
 ``benchmarks/side_by_side.py`` both print this; the README's speed table comes from it.
 
 The model comes from ``workbench.sources``, the export from ``workbench.export`` and every
@@ -10,7 +10,6 @@ artifacts measured here are cached in ``<home>/artifacts`` and reusable by ``ben
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import time
 from collections.abc import Sequence
@@ -18,27 +17,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.backends import BASELINE_BACKEND, is_baseline, openvino_cpu, ort_cpu
 from workbench.bench.baseline import BASELINE_LABEL, register_baseline, torch_target
 from workbench.bench.grid import BenchConfig, BenchResult, BenchTarget, benchmark_targets
 from workbench.bench.limits import PrecisionLimit, apply_limits, limits_for
-from workbench.bench.ov_streams import artifact_target
+from workbench.bench.model import limit_img_s
 from workbench.bench.roofline import onnx_gmacs, variant_gmacs
+from workbench.bench.target import artifact_target
 from workbench.errors import BadInput
 from workbench.events import Reporter
 from workbench.home import Home
-from workbench.store import Store
+from workbench.store import Run, Store
+from workbench.tables import format_figure, markdown_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.sources import LoadedModel
 
 # label -> (backend, dtype); the order is the table's order
 TARGETS: dict[str, tuple[str, str]] = {
-    BASELINE_LABEL: ("torch", "fp32"),
-    "ort-fp32": ("ort-cpu", "fp32"),
-    "ort-int8": ("ort-cpu", "int8"),
-    "openvino-fp32": ("openvino-cpu", "fp32"),
-    "openvino-bf16": ("openvino-cpu", "bf16"),
-    "openvino-int8": ("openvino-cpu", "int8"),
+    BASELINE_LABEL: (BASELINE_BACKEND, "fp32"),
+    "ort-fp32": (ort_cpu.NAME, "fp32"),
+    "ort-int8": (ort_cpu.NAME, "int8"),
+    "openvino-fp32": (openvino_cpu.NAME, "fp32"),
+    "openvino-bf16": (openvino_cpu.NAME, "bf16"),
+    "openvino-int8": (openvino_cpu.NAME, "int8"),
 }
 
 
@@ -89,22 +91,18 @@ class SideBySide:
     def limit_img_s(self, threads: int, precision: str = "fp32") -> float | None:
         lim = self.limits.get(threads, {}).get(precision) or (
             self.machine.get(threads) if precision == "fp32" else None)
-        return lim.gflops / (2.0 * self.gmacs) if lim and self.gmacs > 0 else None
+        return limit_img_s(lim.gflops if lim else None, self.gmacs)
 
     def markdown(self) -> str:
         """The README table: plain Markdown, with the machine and date under it."""
         def f(v: Any, spec: str) -> str:
-            return "–" if v is None else format(v, spec)
+            return format_figure(v, "{:" + spec + "}")
 
         h, w = self.input_size
-        lines = [
-            f"{self.variant}, {h}×{w}, {self.gmacs:.2f} GMACs/image",
-            "",
-            "| build | ran as | bs1 p50 ms | p90 ms | p99 ms | best img/s | min–max | at | "
-            "×torch | ×torch bs1 | GOP/s | ×limit |",
-            "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
-        ]
+        header = ["build", "ran as", "bs1 p50 ms", "p90 ms", "p99 ms", "best img/s", "min–max",
+                  "at", "×torch", "×torch bs1", "GOP/s", "×limit"]
         flags: list[str] = []
+        cells = []
         for r in self.table():
             lim = f(r["vs_roofline"], ".2f")
             if r["vs_roofline"] is not None:
@@ -113,13 +111,13 @@ class SideBySide:
                 if r["limit_flag"] not in flags:
                     flags.append(r["limit_flag"])
                 lim += " " + "!" * (flags.index(r["limit_flag"]) + 1)
-            lines.append(
-                f"| {r['target']} | {r['precision'] or '–'} | {f(r['p50_ms'], '.1f')} | "
-                f"{f(r['p90_ms'], '.1f')} | "
-                f"{f(r['p99_ms'], '.1f')} | {f(r['throughput'], '.1f')} | "
-                f"{f(r['throughput_min'], '.1f')}–{f(r['throughput_max'], '.1f')} | "
-                f"bs{r['best_batch']}×{r['best_streams']} | {f(r['vs_torch'], '.2f')} | "
-                f"{f(r['vs_torch_latency'], '.2f')} | {f(r['gflops'], '.1f')} | {lim} |")
+            cells.append([r["target"], r["precision"] or "–", f(r["p50_ms"], ".1f"),
+                          f(r["p90_ms"], ".1f"), f(r["p99_ms"], ".1f"), f(r["throughput"], ".1f"),
+                          f"{f(r['throughput_min'], '.1f')}–{f(r['throughput_max'], '.1f')}",
+                          f"bs{r['best_batch']}×{r['best_streams']}", f(r["vs_torch"], ".2f"),
+                          f(r["vs_torch_latency"], ".2f"), f(r["gflops"], ".1f"), lim])
+        lines = [f"{self.variant}, {h}×{w}, {self.gmacs:.2f} GMACs/image", "",
+                 *markdown_table(header, cells, "llrrrrrlrrrr")]
         lines.append("")
         for t, by in sorted(self.limits.items()):
             for prec, m in by.items():
@@ -160,11 +158,9 @@ def _export(loaded: LoadedModel, input_size: tuple[int, int], home: Home,
             reporter: Reporter) -> Path:
     """The fp32 ONNX (opset 17, dynamic batch, parity-checked), cached under
     ``<home>/cache/exports`` with the pipeline's naming."""
-    from workbench.export import export_onnx
+    from workbench.export import export_cache_path, export_onnx
 
-    h, w = input_size
-    key = hashlib.sha256(f"{loaded.weights_id}|17|True|{h}x{w}".encode()).hexdigest()[:12]
-    out = home.cache / "exports" / f"{loaded.variant}-{h}x{w}-op17-{key}.onnx"
+    out = export_cache_path(home.cache, loaded.variant, loaded.weights_id, 17, True, input_size)
     if out.is_file():
         reporter.log(f"export: cache hit {out.name}")
         return out
@@ -236,10 +232,10 @@ def prepare_targets(variant: str, input_size: tuple[int, int], home: Home, *,
 
     rep = reporter or Reporter()
     unknown = [t for t in include if t not in TARGETS]
+    skipped = skipped_targets([t for t in include if t in TARGETS])
+    include = [t for t in include if t not in skipped]
     if unknown:
         raise BadInput(f"compare: unknown target(s) {unknown}; expected {', '.join(TARGETS)}")
-    skipped = skipped_targets(include)
-    include = [t for t in include if t not in skipped]
     loaded = load_model(ModelSpec(source="timm", variant=variant, weights=weights), rep)
     gmacs = variant_gmacs(loaded.variant, input_size)
     targets: list[BenchTarget] = []
@@ -249,7 +245,7 @@ def prepare_targets(variant: str, input_size: tuple[int, int], home: Home, *,
     for label in include:
         rep.check_cancelled()
         backend, dtype = TARGETS[label]
-        if backend == "torch":
+        if is_baseline(backend):
             targets.append(torch_target(loaded.model, label, input_size, count_macs=False))
             continue
         if onnx_path is None:
@@ -262,18 +258,6 @@ def prepare_targets(variant: str, input_size: tuple[int, int], home: Home, *,
         arts[label] = art
         targets.append(artifact_target(label, art.path, art.backend, gmacs))
     return targets, gmacs, arts, loaded
-
-
-def skipped_targets(include: Sequence[str]) -> dict[str, str]:
-    """Targets this machine cannot run, with the reason (bf16 without AVX512-BF16/AMX)."""
-    from workbench.hardware import bf16_support
-
-    out: dict[str, str] = {}
-    if any(TARGETS[t][1] == "bf16" for t in include if t in TARGETS):
-        ok, why = bf16_support()
-        if not ok:
-            out.update({t: why for t in include if TARGETS.get(t, ("", ""))[1] == "bf16"})
-    return out
 
 
 def side_by_side(variant: str, input_size: tuple[int, int], home: Home, config: BenchConfig,
@@ -313,6 +297,18 @@ def side_by_side(variant: str, input_size: tuple[int, int], home: Home, config: 
     )
 
 
+def skipped_targets(include: Sequence[str]) -> dict[str, str]:
+    """Targets this machine cannot run, with the reason (bf16 without AVX512-BF16/AMX)."""
+    from workbench.hardware import bf16_support
+
+    out: dict[str, str] = {}
+    if any(TARGETS[t][1] == "bf16" for t in include if t in TARGETS):
+        ok, why = bf16_support()
+        if not ok:
+            out.update({t: why for t in include if TARGETS.get(t, ("", ""))[1] == "bf16"})
+    return out
+
+
 def _fingerprint() -> str:
     from workbench.hardware import fingerprint
 
@@ -325,13 +321,28 @@ def _host() -> str:
     return f"{detect_cpu().summary()}, {platform.system()} {platform.release()}"
 
 
-def record_side_by_side(store: Store, sbs: SideBySide) -> int:
-    """One run in the store: the artifacts (so the leaderboard joins their build config),
-    every target's grid points and headline figures."""
+def compare_backends(variant: str, input_size: tuple[int, int], home: Home, config: BenchConfig,
+                     *, record: bool = True, reporter: Reporter | None = None,
+                     **kwargs: Any) -> tuple[int | None, SideBySide]:
+    """``hrnet-wb bench --compare-backends``: :func:`side_by_side`, recorded as one run
+    (started before the builds, so a failure is on record too) unless ``record`` is off."""
+    rep = reporter or Reporter()
+    if not record:
+        return None, side_by_side(variant, input_size, home, config, reporter=rep, **kwargs)
+    store = Store(home.db)
+    with store.run(f"bench --compare-backends {variant}", cancelled=lambda: rep.cancelled) as run:
+        sbs = side_by_side(variant, input_size, home, config, reporter=rep, **kwargs)
+        record_side_by_side(run, sbs)
+    return run.id, sbs
+
+
+def record_side_by_side(run: Run, sbs: SideBySide) -> None:
+    """Into ``run``: the artifacts (so the leaderboard joins their build config), every
+    target's grid points and headline figures, and the table as the run's summary."""
     from workbench.bench.record import record_result
 
+    store = run.store
     h, w = sbs.input_size
-    run_id = store.start_run(f"bench --compare-backends {sbs.variant}")
     for art in sbs.built.values():
         meta = dict(art.meta)
         calib = art.calibration.method if art.calibration is not None else ""
@@ -342,13 +353,11 @@ def record_side_by_side(store: Store, sbs: SideBySide) -> int:
     for res in sbs.results:
         art = sbs.built.get(res.label)
         if art is None and res.label == BASELINE_LABEL and sbs.loaded is not None:
-            record_result(store, run_id, res, register_baseline(store, sbs.loaded, sbs.input_size))
+            record_result(store, run.id, res, register_baseline(store, sbs.loaded, sbs.input_size))
         elif art is None:
-            record_result(store, run_id, res)
+            record_result(store, run.id, res)
         else:
-            record_result(store, run_id, res, art.key, build=art.name)
-    store.finish_run(run_id, "ok", summary={"table": sbs.table(), "variant": sbs.variant,
-                                            "machine": {str(t): m.as_dict()
-                                                        for t, m in sbs.machine.items()},
-                                            "limits": sbs.as_dict()["limits"]})
-    return run_id
+            record_result(store, run.id, res, art.key, build=art.name)
+    run.summary = {"table": sbs.table(), "variant": sbs.variant,
+                   "machine": {str(t): m.as_dict() for t, m in sbs.machine.items()},
+                   "limits": sbs.as_dict()["limits"]}

@@ -13,15 +13,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from workbench.bench.model import limit_img_s
 from workbench.errors import BadInput
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from workbench.bench.grid import BenchResult
-
-# -- model cost ---------------------------------------------------------------------------
-
 
 def variant_gmacs(variant: str, input_size: tuple[int, int]) -> float:
     """GMACs per image of a named variant, from workbench.sources.cost under the official
@@ -143,4 +141,5 @@ def apply_roofline(result: BenchResult, gmacs: float, rates: dict[int, float]) -
 
 def limit_throughput(gmacs: float, gflops: float) -> float:
     """Images per second the machine's dense fp32 GEMM rate would allow for this model."""
-    return gflops / (2.0 * gmacs) if gmacs > 0 else float("inf")
+    lim = limit_img_s(gflops, gmacs)
+    return float("inf") if lim is None else lim

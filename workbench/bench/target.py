@@ -13,12 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.backends import (
+    BASELINE_BACKEND,
+    DEFAULT_BACKEND,
+    backend_for_file,
+    backend_names,
+    is_baseline,
+)
 from workbench.errors import BadInput
 from workbench.home import Home
 from workbench.input_size import parse_input_size
 from workbench.store import Store
-
-BACKENDS = ("ort-cpu", "openvino-cpu", "ort-gpu", "tensorrt", "torch")
 
 
 @dataclass
@@ -82,17 +87,17 @@ def resolve_target(ref: str | None, home: Home, *, backend: str | None = None,
     """Find what ``ref`` names: an artifact folder (with meta.json), a model file
     (.onnx / OpenVINO .xml), or an artifact name or key in the store. ``ref=None`` with
     ``backend='torch'`` means the torch eager model of ``variant``."""
-    if backend is not None and backend not in BACKENDS:
-        raise BadInput(f"--backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if backend is not None and backend not in backend_names():
+        raise BadInput(f"--backend {backend!r}: expected one of {', '.join(backend_names())}")
     if ref is None:
-        if backend != "torch":
+        if backend is None or not is_baseline(backend):
             raise BadInput("bench: give an artifact (name, key, folder or .onnx/.xml file), "
                            "or --backend torch --variant NAME, or --compare-backends")
         if not variant:
             raise BadInput("--backend torch needs --variant (e.g. hrnet_w18)")
-        return ResolvedTarget(f"{variant}-torch-eager-fp32", None, "torch",
+        return ResolvedTarget(f"{variant}-torch-eager-fp32", None, BASELINE_BACKEND,
                               input_size or (224, 224), variant=variant, dtype="fp32")
-    if backend == "torch":
+    if backend is not None and is_baseline(backend):
         raise BadInput("--backend torch measures the eager model of --variant; "
                        "do not also give an artifact")
     info: dict[str, Any] = {}
@@ -121,7 +126,7 @@ def resolve_target(ref: str | None, home: Home, *, backend: str | None = None,
                 info = {}
         if not info:
             info = {"label": p.stem if p.stem != "model" else p.parent.name, "path": p,
-                    "backend": "openvino-cpu" if suffix == ".xml" else "ort-cpu",
+                    "backend": backend_for_file(p),
                     "artifact_key": _file_key(p)}
     else:
         row = Store(home.db).artifact(ref)
@@ -138,10 +143,11 @@ def resolve_target(ref: str | None, home: Home, *, backend: str | None = None,
             raise BadInput(f"{ref}: the artifact file {info['path']} is gone; rebuild it")
 
     path: Path = info["path"]
-    own_backend = info.get("backend") or "ort-cpu"
+    own_backend = info.get("backend") or DEFAULT_BACKEND
     chosen = backend or own_backend
-    if path.suffix.lower() == ".xml" and chosen != "openvino-cpu":
-        raise BadInput(f"{path}: an OpenVINO IR runs only on --backend openvino-cpu")
+    file_backend = backend_for_file(path)
+    if file_backend != DEFAULT_BACKEND and chosen != file_backend:
+        raise BadInput(f"{path}: a {path.suffix} file runs only on --backend {file_backend}")
     size = info.get("input_size")
     if path.suffix.lower() == ".onnx":
         facts = _onnx_facts(path)
@@ -179,3 +185,17 @@ def register(store: Store, t: ResolvedTarget) -> None:
                        source=t.source, variant=t.variant, weights=t.weights, backend=t.backend,
                        dtype=t.dtype, calibration=t.calibration, input_size=f"{h}x{w}",
                        meta=t.meta or None)
+
+
+def artifact_target(label: str, path: str | Path, backend: str, gmacs: float | None = None) -> Any:
+    """A bench target for a built file: streams share one compiled model where the backend
+    offers a stream group (OpenVINO's N infer requests), else N sessions."""
+    from workbench.backends import get_backend, open_predictor
+    from workbench.bench.grid import BenchTarget
+
+    p = str(path)
+
+    def factory(threads: int) -> Any:
+        return open_predictor(p, backend, threads)
+
+    return BenchTarget(label, factory, p, gmacs, get_backend(backend).stream_group(Path(p)))

@@ -19,11 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.build.backends import RECIPES, BackendStatus, available_backends
+from workbench.backends import (
+    BackendStatus,
+    available_backends,
+    build_backend_names,
+    get_backend,
+    is_baseline,
+)
 from workbench.build.calibration import (
     CalibrationSet,
     CalibrationSpec,
-    FallbackLoader,
     describe_preprocessor,
     select_calibration,
 )
@@ -43,8 +48,6 @@ __all__ = [
 ]
 
 DTYPES = ("fp32", "fp16", "bf16", "int8")
-#: Backends whose int8 recipe depends on the CPU it runs on (reduce_range without VNNI).
-CPU_INT8 = ("ort-cpu", "openvino-cpu")
 
 
 @dataclass(frozen=True)
@@ -66,24 +69,18 @@ class BuildRecipe:
     target: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.backend == "torch":
-            raise BadInput("backend 'torch' is the eager baseline, not a build target; "
+        names = build_backend_names()
+        if is_baseline(self.backend):
+            raise BadInput(f"backend {self.backend!r} is the eager baseline, not a build target; "
                            "set [bench].baseline = true to measure it")
-        if self.backend not in RECIPES:
-            raise BadInput(f"backend {self.backend!r}: expected one of {', '.join(RECIPES)}")
+        if self.backend not in names:
+            raise BadInput(f"backend {self.backend!r}: expected one of {', '.join(names)}")
         if self.dtype not in DTYPES:
             raise BadInput(f"dtype {self.dtype!r}: expected one of {', '.join(DTYPES)}")
-        if self.dtype not in RECIPES[self.backend]:
-            hint = {("ort-cpu", "fp16"): "fp16 has no CPU kernels here (1.46× slower than fp32); "
-                                         "build fp16 for ort-gpu or tensorrt",
-                    ("openvino-cpu", "fp16"): "OpenVINO CPU builds fp32, bf16 (where the CPU "
-                                              "has it) or int8",
-                    ("ort-cpu", "bf16"): "ONNX Runtime's CPU provider has no bf16 kernels; "
-                                         "build bf16 for openvino-cpu",
-                    ("ort-gpu", "int8"): "int8 on a GPU goes through TensorRT: use backend tensorrt"}
+        b = get_backend(self.backend)
+        if self.dtype not in b.dtypes:
             raise BadInput(f"{self.backend} does not build {self.dtype}: "
-                           + hint.get((self.backend, self.dtype),
-                                      f"it builds {', '.join(RECIPES[self.backend])}"))
+                           + b.dtype_hints.get(self.dtype, f"it builds {', '.join(b.dtypes)}"))
         if self.dtype == "int8" and self.calibration is None:
             object.__setattr__(self, "calibration", CalibrationSpec())
         if self.dtype != "int8" and self.calibration is not None:
@@ -114,8 +111,9 @@ class BuildRecipe:
 
     @property
     def reduce_range(self) -> bool | None:
-        """The CPU int8 recipe's reduce_range (None where the target does not decide it)."""
-        if self.dtype != "int8" or self.backend not in CPU_INT8:
+        """The CPU int8 recipe's reduce_range (None where the target does not decide it:
+        TensorRT's symmetric int8, and every float dtype)."""
+        if self.dtype != "int8" or get_backend(self.backend).int8_scheme != "u8s8":
             return None
         return bool(self.isa.reduce_range)
 
@@ -166,11 +164,9 @@ class Artifact:
 def default_preprocessor(input_size: tuple[int, int]) -> Any:
     """timm's default ImageNet preprocessing at ``input_size`` (workbench.data), for callers
     that pass none; calibration ranges are only as right as the preprocessing behind them."""
-    try:
-        from workbench.data.preprocess import Preprocessor, preset_for
-    except ImportError:  # pragma: no cover - the data package ships with the workbench
-        return FallbackLoader(input_size)
-    return Preprocessor(preset_for("timm", "", "", input_size))
+    from workbench.data.preprocess import resolve_preprocessor
+
+    return resolve_preprocessor(source="timm", input_size=input_size)
 
 
 def _as_home(home: Home | str | Path | None) -> Home:
@@ -268,8 +264,8 @@ def build_artifact(
         "dtype": recipe.dtype, "input_size": [h, w], "input_shape": [3, h, w],
         "export": export_settings or {}, "onnx_source": str(onnx_path), "onnx_sha256": onnx_sha,
         "recipe": recipe.as_dict(), "build_format": cache.BUILD_FORMAT,
-        "preprocess": describe_preprocessor(loader),
         "target": recipe.isa.as_dict(), "built_on": _built_on(),
+        "preprocess": describe_preprocessor(loader),
     }
     rep.log(f"{name}: building")
     with atomic_dir(target) as tmp:
@@ -306,32 +302,5 @@ def _built_on() -> dict[str, Any]:
 
 
 def _build_float(onnx_path: Path, recipe: BuildRecipe, out_dir: Path) -> tuple[Path, dict[str, Any]]:
-    """fp32 / fp16 / bf16 recipes: no calibration, no ranges.
-
-    OpenVINO bf16 is the fp32 IR run with ``INFERENCE_PRECISION_HINT=bf16`` (the plugin
-    converts at compile time); the artifact's dtype is what selects the hint."""
-    from workbench.build.ort_cpu import copy_onnx
-
-    extra: dict[str, Any] = {"calibration": None}
-    if recipe.backend == "openvino-cpu":
-        from workbench.build.openvino_cpu import convert_to_ir
-        from workbench.runtime_settings import ov_precision_hint
-
-        file = convert_to_ir(onnx_path, out_dir / "model.xml")
-        extra["format"] = "openvino-ir"
-        extra["inference_precision_hint"] = ov_precision_hint(recipe.dtype)
-        return file, extra
-    file = out_dir / "model.onnx"
-    extra["format"] = "onnx"
-    if recipe.dtype == "fp16" and recipe.backend == "ort-gpu":
-        from workbench.build.fp16 import convert_fp16
-
-        extra["fp16"] = convert_fp16(onnx_path, file)
-    else:
-        copy_onnx(onnx_path, file)
-        extra["optimized_at"] = "load time (ORT_ENABLE_ALL, sequential)"
-    if recipe.backend == "tensorrt":
-        from workbench.build.tensorrt import provider_options
-
-        extra["provider_options"] = provider_options(recipe.dtype)
-    return file, extra
+    """fp32 / fp16 recipes: no calibration, no ranges; the backend finishes the file."""
+    return get_backend(recipe.backend).build_float(onnx_path, recipe.dtype, out_dir)

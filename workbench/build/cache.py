@@ -21,8 +21,10 @@ BUILD_FORMAT = 2
 def artifact_name(model_name: str, dtype: str, calib: str, input_size: tuple[int, int],
                   backend: str, channels: int = 3) -> str:
     """``{model}-{dtype}-{calib}-{C}_{H}_{W}-{backend}``, as the seed and VastAI name builds."""
-    h, w = input_size
-    return f"{model_name}-{dtype}-{calib or 'none'}-{channels}_{h}_{w}-{backend}"
+    from workbench.records import ArtifactId
+
+    return ArtifactId(model_name, dtype, calib, (int(input_size[0]), int(input_size[1])), backend,
+                      channels).name
 
 
 def file_sha256(path: Path, chunk: int = 2**20) -> str:

@@ -19,9 +19,9 @@ from workbench.build.calibration import (
     CalibrationSet,
     CalibrationSpec,
     ImageLoader,
-    compute_ranges,
     describe_preprocessor,
 )
+from workbench.build.ranges import compute_ranges
 from workbench.events import Reporter
 from workbench.home import Home
 
@@ -49,14 +49,16 @@ def ranges_path(home: Home, onnx_sha: str, spec: CalibrationSpec, calib: Calibra
 
 
 def scheme_for(backend: str) -> str:
-    return "s8s8-symmetric" if backend == "tensorrt" else "u8s8"
+    from workbench.backends import get_backend
+
+    return get_backend(backend).int8_scheme
 
 
 def prepare_and_calibrate(onnx_path: Path, onnx_sha: str, spec: CalibrationSpec,
                           calib: CalibrationSet, loader: ImageLoader, home: Home,
                           reporter: Reporter) -> tuple[Path, Any]:
     """Return (prepared model, RangeResult), computing each only if not cached."""
-    from workbench.build.ort_cpu import prepare_model
+    from workbench.backends.ort_cpu.build import prepare_model
 
     prepared = prepare_model(onnx_path, prepared_path(home, onnx_sha), reporter)
     rng_path = ranges_path(home, onnx_sha, spec, calib, loader)
@@ -71,7 +73,7 @@ def build_int8(onnx_path: Path, onnx_sha: str, recipe: BuildRecipe, spec: Calibr
                calib: CalibrationSet, loader: ImageLoader, out_dir: Path, home: Home,
                reporter: Reporter) -> tuple[Path, dict[str, Any]]:
     """Write the int8 artifact for ``recipe`` into ``out_dir``; return (file, meta fields)."""
-    from workbench.build.ort_cpu import quantize_qdq
+    from workbench.backends.ort_cpu.build import quantize_qdq
 
     prepared, ranges = prepare_and_calibrate(onnx_path, onnx_sha, spec, calib, loader, home,
                                              reporter)
@@ -100,17 +102,8 @@ def build_int8(onnx_path: Path, onnx_sha: str, recipe: BuildRecipe, spec: Calibr
         },
         "nodes_excluded": list(recipe.exclude_nodes),
     }
-    if recipe.backend == "openvino-cpu":
-        from workbench.build.openvino_cpu import convert_to_ir
+    from workbench.backends import get_backend
 
-        xml = convert_to_ir(qdq, out_dir / "model.xml")
-        qdq.rename(out_dir / "model.qdq.onnx")
-        extra["format"] = "openvino-ir"
-        extra["qdq_onnx"] = "model.qdq.onnx"
-        return xml, extra
-    extra["format"] = "onnx"
-    if recipe.backend == "tensorrt":
-        from workbench.build.tensorrt import provider_options
-
-        extra["provider_options"] = provider_options("int8")
-    return qdq, extra
+    file, finish = get_backend(recipe.backend).finish_int8(qdq, out_dir)
+    extra.update(finish)
+    return file, extra

@@ -8,11 +8,12 @@ accuracy-budget search), record the artifact in the store.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.backends import DEFAULT_BACKEND
 from workbench.errors import BadInput
 from workbench.events import Reporter
 from workbench.home import Home
@@ -26,7 +27,7 @@ class BuildRequest:
     weights: str = "random-init"
     input_size: tuple[int, int] | None = None
     opset: int = 17
-    backend: str = "ort-cpu"
+    backend: str = DEFAULT_BACKEND
     dtype: str = "int8"
     method: str = "percentile"
     count: int = 1000
@@ -69,13 +70,12 @@ def _resolve_model(req: BuildRequest, home: Home, rep: Reporter) -> dict[str, An
         return {"onnx": p, "model_name": name, "input_size": size,
                 "weights_id": f"onnx:{file_sha256(p)}", "export": {"file": p.name},
                 "source": req.source, "weights": str(p), "pretrained_tag": "", "variant": name}
-    from workbench.export import export_onnx
+    from workbench.export import export_cache_path, export_onnx
     from workbench.sources import ModelSpec, load_model
 
     size = req.input_size or (224, 224)
     lm = load_model(ModelSpec(source=req.source, variant=req.variant, weights=req.weights), rep)
-    key = hashlib.sha256(f"{lm.weights_id}|{req.opset}|True|{size[0]}x{size[1]}".encode()).hexdigest()[:12]
-    out = home.cache / "exports" / f"{lm.variant}-{size[0]}x{size[1]}-op{req.opset}-{key}.onnx"
+    out = export_cache_path(home.cache, lm.variant, lm.weights_id, req.opset, True, size)
     if not out.is_file():
         export_onnx(lm.model, out, size, opset=req.opset, dynamic_batch=True, reporter=rep)
     else:
@@ -87,10 +87,9 @@ def _resolve_model(req: BuildRequest, home: Home, rep: Reporter) -> dict[str, An
 
 
 def run_build_request(req: BuildRequest, home: Home, reporter: Reporter | None = None) -> dict[str, Any]:
-    """Do one build; return a JSON-able record (artifact meta, budget search, store key)."""
-    from workbench.build import BuildRecipe, CalibrationSpec, build_artifact, select_calibration
-    from workbench.build.sensitivity import build_with_accuracy_budget
-    from workbench.data.preprocess import Preprocessor, preset_for
+    """Do one build, recorded as a run; return a JSON-able record (artifact meta, budget
+    search, store key)."""
+    from workbench.build import BuildRecipe, CalibrationSpec
     from workbench.store import Store
 
     rep = reporter or Reporter()
@@ -99,13 +98,24 @@ def run_build_request(req: BuildRequest, home: Home, reporter: Reporter | None =
     if req.accuracy_budget is not None and not 0 <= req.accuracy_budget < 100:
         raise BadInput(f"--accuracy-budget {req.accuracy_budget}: points of top-1 agreement "
                        "that may be lost, 0 <= X < 100 (e.g. 1 for >= 99% agreement)")
+    store = Store(home.db)
+    with store.run(f"build {req.onnx or req.variant} {req.backend} {req.dtype}",
+                   profile_json=json.dumps({"build": asdict(req)}, default=str),
+                   cancelled=lambda: rep.cancelled) as run:
+        record = _build(req, recipe, home, store, rep)
+        run.summary = {k: record[k] for k in ("name", "key", "path", "backend", "dtype", "cached")}
+    return record
+
+
+def _build(req: BuildRequest, recipe: Any, home: Home, store: Any, rep: Reporter) -> dict[str, Any]:
+    from workbench.build import build_artifact, select_calibration
+    from workbench.build.budget import build_with_accuracy_budget
+    from workbench.data.preprocess import resolve_preprocessor
+
     m = _resolve_model(req, home, rep)
-    name = req.preprocess
-    if name == "auto":
-        name = m.get("preprocess") or "auto"
-    pre = Preprocessor(preset_for(source=m["source"] if m["source"] in ("timm", "official", "mmcls") else "timm",
-                                  variant=m["variant"], pretrained_tag=m.get("pretrained_tag", ""),
-                                  input_size=m["input_size"], name=name))
+    pre = resolve_preprocessor(source=m["source"], variant=m["variant"],
+                               pretrained_tag=m.get("pretrained_tag", ""), input_size=m["input_size"],
+                               name=req.preprocess, model_default=m.get("preprocess") or "")
     calib = None
     holdout: list[Any] = []
     if req.dtype == "int8":
@@ -115,8 +125,7 @@ def run_build_request(req: BuildRequest, home: Home, reporter: Reporter | None =
 
         ds = open_dataset(req.data, layout=req.layout, labels=req.labels)
         calib = select_calibration(ds.samples, count=req.count, seed=req.seed)
-        ids = calib.ids
-        holdout = [s for s in ds.samples if s.id not in ids][: req.agreement_images]
+        holdout = calib.rest(ds.samples)[: req.agreement_images]
         rep.log(f"calibration: {len(calib.samples)} of {len(ds.samples)} images, "
                 f"manifest {calib.manifest_hash[:12]}")
     kwargs: dict[str, Any] = dict(
@@ -144,7 +153,7 @@ def run_build_request(req: BuildRequest, home: Home, reporter: Reporter | None =
     else:
         art = build_artifact(m["onnx"], recipe, reporter=rep, **kwargs)
     h, w = art.meta["input_size"]
-    Store(home.db).add_artifact(
+    store.add_artifact(
         art.key, art.name, "artifact", str(art.path), source=m["source"], variant=m["variant"],
         weights=m["weights"], backend=art.backend, dtype=art.dtype,
         calibration=art.calibration.method if art.calibration else "", input_size=f"{h}x{w}",

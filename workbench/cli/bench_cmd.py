@@ -3,6 +3,7 @@ and the machine's limit; ``--compare-backends`` for the five-way side-by-side ta
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -87,7 +88,7 @@ def bench(
     record: Annotated[bool, typer.Option(
         "--record/--no-record", help="Record the run in the store (leaderboard).")] = True,
     reprobe: Annotated[bool, typer.Option(
-        "--reprobe", help="Re-measure the machine's sgemm limit (cached; a re-probe keeps "
+        "--reprobe", help="Re-measure the machine's dense-GEMM limit per precision (only a quiet probe is cached; it keeps "
         "the best rate seen).")] = False,
     profile: Annotated[Path | None, typer.Option(
         "--profile", "-p", help="Measure a profile's builds with its [bench] grid (builds are "
@@ -129,7 +130,7 @@ def bench(
     if reprobe:
         from workbench.bench.limits import limits_for
 
-        guarded(lambda: limits_for(hm.cache, list(cfg.threads), refresh=True), as_json)
+        guarded(functools.partial(limits_for, hm.cache, list(cfg.threads), True), as_json)
     if profile is not None:
         _profile(profile, set_ or [], cfg, hm, as_json)
         return
@@ -157,7 +158,7 @@ def _profile(path: Path, overrides: list[str], cli_cfg: Any, hm: Any, as_json: b
     from dataclasses import replace
 
     from workbench.bench import BenchConfig
-    from workbench.bench.bench_run import bench_profile
+    from workbench.pipeline import bench_profile
     from workbench.profile import load_profile
 
     prof = guarded(lambda: load_profile(path, overrides), as_json)
@@ -197,16 +198,17 @@ def _with_printer(fn: Any, as_json: bool) -> Any:
 def _compare(cfg: Any, hm: Any, variant: str | None, size: tuple[int, int] | None,
              only: str | None, calibration: Path | None, calib_count: int, record: bool,
              fmt: str, as_json: bool) -> None:
-    from workbench.bench.compare import TARGETS, side_by_side
+    from workbench.bench.compare import TARGETS, compare_backends
 
     if not variant:
         raise fail("--compare-backends needs --variant (e.g. hrnet_w18)", 2, as_json)
     include = tuple(TARGETS) if not only else tuple(s.strip() for s in only.split(",") if s.strip())
-    sbs: SideBySide = _with_printer(
-        lambda rep: side_by_side(variant, size or (224, 224), hm, cfg, include=include,
-                                 calibration=calibration, calib_count=calib_count, reporter=rep),
+    compared: tuple[int | None, SideBySide] = _with_printer(
+        lambda rep: compare_backends(variant, size or (224, 224), hm, cfg, record=record,
+                                     reporter=rep, include=include, calibration=calibration,
+                                     calib_count=calib_count),
         as_json)
-    run_id = _record_compare(sbs, hm) if record else None
+    run_id, sbs = compared
     if as_json:
         print_json({"ok": True, "run_id": run_id, **sbs.as_dict()})
         return
@@ -222,13 +224,6 @@ def _compare(cfg: Any, hm: Any, variant: str | None, size: tuple[int, int] | Non
     for line in sbs.markdown().splitlines():
         if line.startswith(("Machine limit", "Measured", "Note")):
             out.print(line, highlight=False)
-
-
-def _record_compare(sbs: SideBySide, hm: Any) -> int:
-    from workbench.bench.compare import record_side_by_side
-    from workbench.store import Store
-
-    return record_side_by_side(Store(hm.db), sbs)
 
 
 def _f(v: Any, spec: str) -> str:
@@ -275,6 +270,8 @@ def _results_table(res: BenchResult) -> Table:
 def _print_run(run: BenchRun) -> None:
     from rich.console import Console
 
+    from workbench.bench.model import limit_img_s
+
     out = Console()
     if run.run_id:
         out.print(f"bench run {run.run_id}", style="bold")
@@ -284,7 +281,7 @@ def _print_run(run: BenchRun) -> None:
     res = run.result
     for t, by in sorted(run.limits.items()):
         for prec, m in by.items():
-            lim = (m.gops / (2 * res.gmacs)) if res.gmacs else None
+            lim = limit_img_s(m.gops, res.gmacs)
             state = "cached" if m.cached else "quiet probe" if m.quiet else "NOISY probe, not cached"
             out.print(f"machine limit {prec} ({t} threads): {m.gops:.1f} GOP/s dense GEMM "
                       f"({m.runtime}; {state}) → {_f(lim, '.1f')} img/s at "

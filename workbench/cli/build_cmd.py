@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 import typer
 
+from workbench.backends import DEFAULT_BACKEND, build_backend_names
 from workbench.cli.app import app
 from workbench.cli.common import HomeOpt, JsonOpt, fail, guarded, print_json
 
@@ -37,7 +38,7 @@ def build_cmd(
     weights: Annotated[str, typer.Option(help="random-init | hub[:tag] | a checkpoint file.")] = "random-init",
     input_size: Annotated[str, typer.Option("--input-size", help="H or HxW, multiples of 32 (default: the ONNX's, else 224).")] = "",
     opset: Annotated[int, typer.Option(help="ONNX opset when exporting.")] = 17,
-    backend: Annotated[str, typer.Option(help="ort-cpu | openvino-cpu | ort-gpu | tensorrt.")] = "ort-cpu",
+    backend: Annotated[str, typer.Option(help=" | ".join(build_backend_names()) + ".")] = DEFAULT_BACKEND,
     dtype: Annotated[str, typer.Option(help="fp32 | fp16 | bf16 (openvino-cpu, where the CPU has it) | int8.")] = "int8",
     target: Annotated[str, typer.Option(
         "--target", help="CPU the build is for: auto (this machine) | avx2 | avx512 | vnni | bf16 | "
@@ -140,18 +141,11 @@ def sensitivity_cmd(
     model's (ORT qdq_loss_debug, accumulated error). Feed the top names to
     `hrnet-wb build --exclude-node`, or let `--accuracy-budget` choose.
     """
-    from workbench.build import cache
-    from workbench.build.sensitivity import artifact_sensitivity
-    from workbench.errors import BadInput
+    from workbench.build.sensitivity import run_sensitivity
     from workbench.home import resolve_home
 
     def go() -> Any:
-        hm = resolve_home(home)
-        found = cache.find_artifact(hm.artifacts, artifact)
-        if found is None:
-            raise BadInput(f"{artifact}: no such artifact under {hm.artifacts} (name, key prefix or folder)")
-        d, meta = found
-        return artifact_sensitivity(d, meta, images=images, home=hm)
+        return run_sensitivity(artifact, resolve_home(home), images=images)
 
     rep = guarded(go, as_json)
     if as_json:

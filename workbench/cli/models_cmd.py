@@ -102,13 +102,17 @@ def models_cmd(
 
     size = guarded(check, as_json)
     hm = guarded(lambda: resolve_home(home), as_json)
-    key, compute, show = ("tables", _tables, _print_tables) if table else ("models", _listing, _print_listing)
-    result = guarded(lambda: compute(srcs, size, hm), as_json)
+    key = "tables" if table else "models"
+    result: dict[str, Any] | list[dict[str, Any]] = guarded(
+        lambda: _tables(srcs, size, hm) if table else _listing(srcs, size, hm), as_json)
     if as_json:
         print_json({"ok": True, "input_size": list(size), key: result,
                     "seconds": round(time.perf_counter() - t0, 3)})
         return
-    show(result, size)
+    if isinstance(result, dict):
+        _print_tables(result, size)
+    else:
+        _print_listing(result, size)
 
 
 def _print_tables(tables: dict[str, Any], size: tuple[int, int]) -> None:

@@ -35,7 +35,9 @@ from workbench.events import (
 from workbench.events import (
     Progress as ProgressEvent,
 )
-from workbench.store import format_figure as fmt
+from workbench.records import ResultRow
+from workbench.tables import format_figure as fmt
+from workbench.tables import markdown_table
 
 _LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
 
@@ -117,22 +119,21 @@ def short_weights(w: str) -> str:
     return w.rsplit("/", 1)[-1]
 
 
-def build_label(row: dict[str, Any]) -> str:
+def build_label(row: ResultRow) -> str:
     """'int8 percentile ort-cpu' from the build config; the artifact name is too long for 80 columns."""
-    if not row.get("dtype"):
-        return row.get("build", "")
-    calib = row.get("calibration") or ""
-    return " ".join(p for p in (row["dtype"], calib, row.get("backend", "")) if p)
+    if not row.dtype:
+        return row.build
+    return " ".join(p for p in (row.dtype, row.calibration, row.backend) if p)
 
 
-def model_label(row: dict[str, Any]) -> str:
-    variant = (row.get("variant") or "").removeprefix("hrnet_")
-    if row.get("weights") == "random-init":
+def model_label(row: ResultRow) -> str:
+    variant = row.variant.removeprefix("hrnet_")
+    if row.weights == "random-init":
         variant += "*"
     return variant
 
 
-def leaderboard_table(rows: Sequence[dict[str, Any]], title: str = "") -> Table:
+def leaderboard_table(rows: Sequence[ResultRow], title: str = "") -> Table:
     """Fits 80 columns: variant (``*`` = random-init weights) and a short build label.
 
     ``ran`` is the precision the runtime reported; a ``!`` after img/s marks speed measured
@@ -151,7 +152,7 @@ def leaderboard_table(rows: Sequence[dict[str, Any]], title: str = "") -> Table:
         table.add_column(header, justify="left" if left else "right", no_wrap=not left,
                          overflow="fold")
     for r in rows:
-        view = dict(r, model=model_label(r), build_label=build_label(r))
+        view = dict(r.as_dict(), model=model_label(r), build_label=build_label(r))
         cells = [fmt(view.get(key), spec) for key, _, spec in LEADERBOARD_COLUMNS]
         if r.get("speed_note"):
             i = [k for k, _, _ in LEADERBOARD_COLUMNS].index("throughput")
@@ -171,12 +172,9 @@ def rows_to_csv(rows: Sequence[dict[str, Any]], columns: list[str]) -> str:
 
 def rows_to_markdown(rows: Sequence[dict[str, Any]], columns: list[str]) -> str:
     specs = {k: s for k, _, s in LEADERBOARD_COLUMNS}
-    out = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    for r in rows:
-        out.append("| " + " | ".join(
-            fmt(r.get(c), specs.get(c, "{:.4g}" if isinstance(r.get(c), float) else "{}")) for c in columns
-        ) + " |")
-    return "\n".join(out) + "\n"
+    cells = [[fmt(r.get(c), specs.get(c, "{:.4g}" if isinstance(r.get(c), float) else "{}"))
+              for c in columns] for r in rows]
+    return "\n".join(markdown_table(columns, cells)) + "\n"
 
 
 def write_out(text: str) -> None:

@@ -50,7 +50,7 @@ def run(
     if as_json:
         print_json(record)
         return
-    rows = [r for r in Store(hm.db).leaderboard() if r["run_id"] == record["run_id"]]
+    rows = [r for r in Store(hm.db).results() if r.run_id == record["run_id"]]
     out = Console()
     out.print(leaderboard_table(rows, title=f"run {record['run_id']} · {prof.name} · {record['seconds']:.0f} s"))
     if record["weights"] == "random-init":

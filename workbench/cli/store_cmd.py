@@ -11,6 +11,7 @@ from rich.table import Table
 
 from workbench.cli.app import app
 from workbench.cli.common import HomeOpt, JsonOpt, guarded, print_json
+from workbench.records import ResultRow
 
 
 class Format(str, Enum):
@@ -30,7 +31,7 @@ EXPORT_COLUMNS = ["run_id", "run", "status", "build", "source", "variant", "weig
 _WHERE_OPS = ("<=", ">=", "!=", "=", "<", ">")
 
 
-def _where(rows: list[dict], cond: str) -> list[dict]:
+def _where(rows: list[ResultRow], cond: str) -> list[ResultRow]:
     """COLUMN=VALUE (exact text) or COLUMN<op>NUMBER with <, <=, >, >=, != — e.g. top1>=76."""
     from workbench.errors import BadInput
 
@@ -41,14 +42,14 @@ def _where(rows: list[dict], cond: str) -> list[dict]:
     if col not in EXPORT_COLUMNS:
         raise BadInput(f"--where: unknown column {col!r}; expected one of: {', '.join(EXPORT_COLUMNS)}")
     if op in ("=", "!="):
-        keep = [r for r in rows if str(r.get(col, "")) == val]
+        keep = [r for r in rows if str(r.get(col) if r.get(col) is not None else "") == val]
         return keep if op == "=" else [r for r in rows if r not in keep]
     try:
         num = float(val)
     except ValueError:
         raise BadInput(f"--where {cond!r}: {op} needs a number, got {val!r}") from None
     test = {"<": num.__gt__, "<=": num.__ge__, ">": num.__lt__, ">=": num.__le__}[op]
-    return [r for r in rows if isinstance(r.get(col), (int, float)) and test(r[col])]
+    return [r for r in rows if isinstance(r.get(col), (int, float)) and test(r.get(col))]
 
 
 @app.command("runs", epilog="Examples:\n\n  hrnet-wb runs\n\n  hrnet-wb runs --json --limit 5")
@@ -103,12 +104,12 @@ def leaderboard(
     from workbench.home import resolve_home
     from workbench.store import LOWER_IS_BETTER, Store
 
-    def load() -> list[dict]:
+    def load() -> list[ResultRow]:
         if by not in ("run", "artifact"):
             raise BadInput(f"--by {by!r}: expected run or artifact")
-        rows = Store(resolve_home(home).db).leaderboard(group=by)
+        rows = Store(resolve_home(home).db).results(group=by)
         if run is not None:
-            rows = [r for r in rows if r["run_id"] == run]
+            rows = [r for r in rows if r.run_id == run]
         for cond in where or []:
             rows = _where(rows, cond)
         if rows and sort not in EXPORT_COLUMNS:
@@ -116,15 +117,15 @@ def leaderboard(
         asc = ascending if ascending is not None else sort in LOWER_IS_BETTER
         present = [r for r in rows if r.get(sort) is not None]
         missing = [r for r in rows if r.get(sort) is None]
-        present.sort(key=lambda r: r[sort], reverse=not asc)
+        present.sort(key=lambda r: r.get(sort), reverse=not asc)
         return present + missing
 
     rows = guarded(load, as_json)
     if as_json or fmt is Format.json:
-        print_json(rows)
+        print_json([r.as_dict() for r in rows])
     elif fmt is Format.csv:
-        write_out(rows_to_csv(rows, EXPORT_COLUMNS))
+        write_out(rows_to_csv([r.as_dict() for r in rows], EXPORT_COLUMNS))
     elif fmt is Format.md:
-        write_out(rows_to_markdown(rows, EXPORT_COLUMNS))
+        write_out(rows_to_markdown([r.as_dict() for r in rows], EXPORT_COLUMNS))
     else:
         Console().print(leaderboard_table(rows, title="leaderboard"))

@@ -1,4 +1,4 @@
-"""An image2npz-compatible tree, for the VastAI ``vamp`` flow (FACTS §6).
+"""An image2npz-compatible tree, for the VastAI ``vamp`` flow (NOTES §6).
 
 The seed's ``image2npz.py`` stores each image as ``np.savez(path, input_0=arr)`` with
 ``arr`` uint8 RGB CHW, at ``{target}/{subfolder}/{stem}.npz``, plus a datalist with one

@@ -4,7 +4,7 @@ A checkpoint's accuracy only reproduces with the preprocessing it was trained an
 with, so the preset travels with the model (``LoadedModel.preprocess``) and is chosen
 automatically from its source; ``name=`` overrides it.
 
-Presets (FACTS §2):
+Presets (NOTES §2):
 
 ``timm`` / ``timm:<tag>`` / ``timm:<variant>.<tag>``
     Read from timm's own ``pretrained_cfg`` through ``timm.data.resolve_data_config``
@@ -293,3 +293,30 @@ class Preprocessor:
         crop_mode = {"short": "center", "keep-ratio": "center", "square": "squash"}[c.resize_mode]
         return create_transform(input_size=(3, *c.input_size), is_training=False, crop_pct=c.crop_pct,
                                 interpolation=c.interpolation, mean=c.mean, std=c.std, crop_mode=crop_mode)
+
+
+MODEL_SOURCES = ("timm", "official", "mmcls")
+
+
+def resolve_preprocessor(*, source: str, input_size: tuple[int, int] | list[int] | int,
+                         variant: str = "", pretrained_tag: str = "", name: str = "auto",
+                         model_default: str = "", recorded: dict[str, Any] | None = None,
+                         unknown_source: str = "timm") -> Preprocessor:
+    """The one rule for which preprocessing applies (pipeline, build, eval, sensitivity).
+
+    An explicit preset ``name`` wins. Under ``auto``: the preprocessing an artifact
+    ``recorded`` (its calibration's, so int8 ranges fit the inputs) when it is for this
+    size; else the model's own default (``model_default``, e.g. a checkpoint's); else the
+    preset of its ``source`` (``unknown_source``'s for a bare file).
+    """
+    size = _check_size(input_size)
+    name = (name or "auto").strip()
+    if name == "auto" and recorded and "resize_mode" in recorded:
+        cfg = PreprocessConfig.from_dict(recorded)
+        if tuple(cfg.input_size) == tuple(size):
+            return Preprocessor(cfg)
+    if name == "auto":
+        name = model_default or "auto"
+    src = source if source in MODEL_SOURCES else unknown_source
+    return Preprocessor(preset_for(source=src, variant=variant, pretrained_tag=pretrained_tag,
+                                   input_size=size, name=name))

@@ -1,7 +1,7 @@
 """Model sources: timm, the official repo and mmcls, all returning one canonical network.
 
 The canonical model is timm's ``HighResolutionNet`` with the official/timm key names
-(FACTS §1). A source decides where weights come from and which preprocessing preset
+(NOTES §1). A source decides where weights come from and which preprocessing preset
 goes with them; the file itself is read by :mod:`workbench.sources.checkpoint`, whose
 layout detection means any of the three layouts loads through any source.
 
@@ -107,7 +107,7 @@ def _expected_shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
 
 
 def variant_of_state_dict(sd: StateDict) -> tuple[str | None, str]:
-    """Name the variant a canonical state dict is, from key names and shapes (FACTS §1).
+    """Name the variant a canonical state dict is, from key names and shapes (NOTES §1).
 
     Returns (variant or None, the evidence as a short phrase).
     """

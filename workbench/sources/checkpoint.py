@@ -31,7 +31,7 @@ StateDict = dict[str, "torch.Tensor"]
 PICKLE_SUFFIXES = (".pth", ".pth.tar", ".pt", ".bin", ".tar", ".ckpt")
 SAFETENSORS_SUFFIXES = (".safetensors",)
 
-# Layout names: "canonical" is the official repo's and timm's key set (identical, FACTS §1).
+# Layout names: "canonical" is the official repo's and timm's key set (identical, NOTES §1).
 CANONICAL = "canonical"
 MMCLS = "mmcls"
 

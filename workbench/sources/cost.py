@@ -1,4 +1,4 @@
-"""Params and compute of each variant, counted the way each source counts them (FACTS §3).
+"""Params and compute of each variant, counted the way each source counts them (NOTES §3).
 
 Each source publishes a different number for the same network because each uses a
 different counter. Rather than type their tables in, this module re-counts every cell
@@ -233,7 +233,7 @@ def _count_variant(name: str, size: tuple[int, int]) -> tuple[tuple[str, tuple[i
 def torch_flop_counter_macs(model: nn.Module, size: tuple[int, int] = DEFAULT_SIZE) -> int:
     """conv+linear MACs as ``torch.utils.flop_counter`` counts them (FLOPs / 2).
 
-    An independent check of the official convention: FACTS §3 found it reproduces every
+    An independent check of the official convention: NOTES §3 found it reproduces every
     cell of the official README, and the hook counter must agree with it exactly.
     """
     import torch

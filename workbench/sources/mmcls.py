@@ -1,7 +1,7 @@
 """mmclassification / mmpretrain checkpoints ↔ the canonical (official/timm) layout.
 
 mmcls splits the classifier into ``backbone`` / ``neck.0`` (HRFuseScales) / ``head.fc``
-and builds the neck's convs **without bias** (FACTS §1). Reading maps every key exactly
+and builds the neck's convs **without bias** (NOTES §1). Reading maps every key exactly
 and sets the missing conv biases to zero. Writing is the exact inverse: a canonical
 model's head-conv bias is folded into the following BN as
 ``running_mean ← running_mean − bias``, since BN(conv(x) + b) with mean μ equals

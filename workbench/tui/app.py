@@ -386,7 +386,7 @@ class WorkbenchApp(App[None]):
             job.error = msg
             detail = ""
             if job.run_id is not None:
-                row = self.store.run(job.run_id)
+                row = self.store.run_record(job.run_id)
                 tb = Path(row["out_dir"]) / "traceback.txt" if row and row.get("out_dir") else None
                 detail = f"run {job.run_id} recorded as failed"
                 if tb is not None and tb.is_file():
@@ -407,7 +407,7 @@ class WorkbenchApp(App[None]):
         self.query_one("#leaderboard-pane").reload()  # type: ignore[attr-defined]
         a = b = None
         if job is not None and job.run_id is not None:
-            row = self.store.run(job.run_id)
+            row = self.store.run_record(job.run_id)
             built = [bd["name"] for bd in (row or {}).get("summary", {}).get("builds", [])]
             have = set(builds_in(row["out_dir"])) if row else set()
             built = [n for n in built if n in have]

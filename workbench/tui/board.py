@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.store import LOWER_IS_BETTER
-from workbench.store import format_figure as fmt
+from workbench.tables import format_figure as fmt
 
 # (key, header, format, width) — the columns that fit 80 columns.
 COLUMNS: tuple[tuple[str, str, str, int], ...] = (

@@ -1,6 +1,6 @@
 """What the Dataset pane shows: a run's per-image results, read back from its out_dir.
 
-A run's ``out_dir`` (``Store.run(id)["out_dir"]``) holds one folder per build with a
+A run's ``out_dir`` (``Store.run_record(id)["out_dir"]``) holds one folder per build with a
 ``results.jsonl`` written by :mod:`workbench.evaluate`: one JSON object per image. This
 module reads those files into :class:`ImageRow` objects and applies the pane's filters
 (all / wrong / flipped between two runs / skipped). It imports neither textual nor the

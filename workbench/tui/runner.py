@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import queue
-import re
 import signal
 import threading
 import time
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.atomic import sweep_temp_files
 from workbench.errors import Cancelled, CheckFailed, WorkbenchError
 from workbench.events import Event, Failed, Reporter, RunFinished, RunStarted
 
@@ -327,15 +327,16 @@ class PipelineJob:
         if run_id is None:
             return
         store = Store(self.home.db)
-        row = store.run(run_id)
-        if row is None or row["status"] != "running":
+        row = store.run_row(run_id)
+        if row is None or row.status != "running":
             return
         removed = 0
         if self.outcome.stopped_by == "terminate":  # killed: its finally blocks never ran
-            removed = sweep_temp_files(_run_folders(self.home, row.get("out_dir", "")),
-                                       self._started_at)
-        store.finish_run(run_id, status, error, {"ok": False, "run_id": run_id, "status": status,
-                                                 "error": error, "temp_files_removed": removed})
+            removed = sweep_temp_files(_run_folders(self.home, row.out_dir), self._started_at)
+        if not store.close_orphan(run_id, status, error, {
+                "ok": False, "run_id": run_id, "status": status, "error": error,
+                "temp_files_removed": removed}):
+            return
         self._emit(Failed("run", error, 130 if status == "cancelled" else 1))
         self._emit(RunFinished("run", run_id, status, time.time() - self._started_at,
                                {"run_id": run_id, "status": status, "error": error}))
@@ -365,40 +366,3 @@ def _run_folders(home: Any, out_dir: str) -> list[Path]:
     if out_dir:
         folders.append(Path(out_dir))
     return folders
-
-
-def sweep_temp_files(folders: list[Path], since: float) -> int:
-    """Remove what ``workbench.atomic`` leaves when a writer is killed mid-write.
-
-    ``atomic_path`` / ``atomic_dir`` create ``.<target name>.<random>`` entries beside the
-    target and rename them over it at the end; a killed process leaves them behind. Only
-    entries created after ``since`` (this run's start) are touched, so another process's
-    run that started earlier is never disturbed.
-    """
-    import shutil
-
-    removed = 0
-    for folder in folders:
-        if not folder.is_dir():
-            continue
-        for path in folder.rglob(".*"):
-            try:
-                st = path.lstat()
-            except OSError:
-                continue
-            if st.st_mtime < since - 1 or not _looks_atomic_temp(path):
-                continue
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-            removed += 1
-    return removed
-
-
-_ATOMIC_TEMP = re.compile(r"^\.[^/]+\.[a-z0-9_]{8}(\.[A-Za-z0-9_]+)?$")
-
-
-def _looks_atomic_temp(path: Path) -> bool:
-    """``.<target name>.<8 random chars>[suffix]``, as tempfile.mkstemp/mkdtemp name them."""
-    return bool(_ATOMIC_TEMP.match(path.name))

@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Input, Label, OptionList, RichLog, Select
 
+from workbench.backends import DEFAULT_BACKEND, build_backend_names
 from workbench.events import (
     ArtifactWritten,
     Event,
@@ -34,7 +35,7 @@ from workbench.tui.widgets.stages import StageRow
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.tui.app import Job, WorkbenchApp
 
-BACKENDS = ("ort-cpu", "openvino-cpu", "ort-gpu", "tensorrt")
+BACKENDS = build_backend_names()
 DTYPES = ("fp32", "fp16", "int8")
 CALIB = ("percentile", "minmax", "entropy")
 OPSETS = tuple(range(20, 8, -1))
@@ -58,7 +59,7 @@ class BuildPane(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field-row"):
             yield Label("Backend", classes="field-label")
-            yield Select([(b, b) for b in BACKENDS], value="ort-cpu", allow_blank=False,
+            yield Select([(b, b) for b in BACKENDS], value=DEFAULT_BACKEND, allow_blank=False,
                          id="backend", compact=True, type_to_search=False)
             yield Label("dtype", classes="field-label-s")
             yield Select([(d, d) for d in DTYPES], value="fp32", allow_blank=False, id="dtype",
@@ -90,7 +91,7 @@ class BuildPane(Vertical):
         p = self.wb.profile
         self._syncing = True
         try:
-            self.query_one("#backend", Select).value = p.build.backend if p.build.backend in BACKENDS else "ort-cpu"
+            self.query_one("#backend", Select).value = p.build.backend if p.build.backend in BACKENDS else DEFAULT_BACKEND
             self.query_one("#dtype", Select).value = p.build.dtype
             self.query_one("#reference", Checkbox).value = p.build.reference
             self.query_one("#calib-method", Select).value = p.build.calibration.method

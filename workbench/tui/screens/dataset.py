@@ -1,6 +1,6 @@
 """Dataset pane: a run's images with top-5 against the ground truth, one run or two.
 
-Runs and their builds come from the store (``Store.run(id)["out_dir"]`` holds one folder
+Runs and their builds come from the store (``Store.run_record(id)["out_dir"]`` holds one folder
 per build with its ``results.jsonl``). The list filters all / wrong / flipped between run
 A and run B / skipped; the image is drawn by textual-image (kitty or sixel when the
 terminal has one, half-cell blocks otherwise).
@@ -160,7 +160,7 @@ class DatasetPane(Vertical):
         if not value:
             return None
         run_s, build = value.split("/", 1)
-        row = self.wb.store.run(int(run_s))
+        row = self.wb.store.run_record(int(run_s))
         if row is None:
             return None
         return read_results(results_path(row["out_dir"], build), int(run_s), build)

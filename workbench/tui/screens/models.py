@@ -34,7 +34,7 @@ WEIGHT_KINDS = (("random-init", "random-init"), ("local file…", "file"), ("hub
 def variant_cost(source: str, variant: str, input_size: tuple[int, int],
                  cache_file: Path | None) -> tuple[str, str, str]:
     """(params in M, compute, the compute's name) as ``source`` itself counts and prints
-    them (FACTS §3: official GFLOPs = MACs/2^30, mmcls mmcv "Flops (G)", timm fvcore
+    them (NOTES §3: official GFLOPs = MACs/2^30, mmcls mmcv "Flops (G)", timm fvcore
     GMACs). The sources package counts on the meta device and caches per torch/timm."""
     from workbench.sources.cost import CONVENTIONS, cost_table
 

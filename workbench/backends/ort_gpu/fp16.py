@@ -1,7 +1,7 @@
 """fp16 ONNX, for GPUs only.
 
 On this x86 CPU ONNX Runtime has no fp16 conv kernels and runs an fp16 graph 1.46×
-*slower* than fp32 (FACTS §5), so fp16 is built for ``ort-gpu`` (CUDA EP) and never
+*slower* than fp32 (NOTES §5), so fp16 is built for ``ort-gpu`` (CUDA EP) and never
 offered for ``ort-cpu``. The converter is the one ONNX Runtime ships
 (``onnxruntime.transformers.float16``), so no extra dependency is needed.
 

@@ -1,7 +1,7 @@
 """ONNX Runtime builds: the fp32 artifact and the QDQ int8 quantizer every int8 recipe uses.
 
 fp32 ships the exported ONNX unchanged. ORT's layout pass (NCHWc) is worth about 2.2× on
-this CPU, but it runs at session creation (``workbench.runtime.OrtPredictor`` asks for
+this CPU, but it runs at session creation (``workbench.backends.ort_cpu.OrtPredictor`` asks for
 ``ORT_ENABLE_ALL``); an NCHWc file saved here would be tied to this host's ISA.
 
 int8 is QDQ with **u8 activations, s8 per-channel weights**, and ``reduce_range`` chosen for
@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,12 +30,12 @@ from workbench.events import Reporter
 SCHEMES = ("u8s8", "s8s8-symmetric")
 
 
-def copy_onnx(src: Path, dst: Path) -> None:
-    """Copy an ONNX file (and its external-data sidecar, if the export wrote one)."""
-    shutil.copyfile(src, dst)
-    side = src.with_name(src.name + ".data")
-    if side.is_file():
-        shutil.copyfile(side, dst.with_name(dst.name + ".data"))
+def ort_calibration_method(method: str) -> Any:
+    """ORT's calibrator enum for one of our method names."""
+    from onnxruntime.quantization import CalibrationMethod
+
+    return {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+            "percentile": CalibrationMethod.Percentile}[method]
 
 
 @contextlib.contextmanager
@@ -85,7 +84,6 @@ def quantize_qdq(prepared: Path, out: Path, ranges_path: Path, method: str, *,
     """
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    from workbench.build.calibration import _ort_method
 
     if scheme == "u8s8":
         settings: dict[str, Any] = {
@@ -112,7 +110,7 @@ def quantize_qdq(prepared: Path, out: Path, ranges_path: Path, method: str, *,
             str(prepared), str(out), None,
             quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=reduce_range,
             activation_type=act, weight_type=wt, nodes_to_exclude=list(nodes_to_exclude),
-            calibrate_method=_ort_method(method), extra_options=extra,
+            calibrate_method=ort_calibration_method(method), extra_options=extra,
             calibration_cache_path=str(ranges_path),
         )
     if nodes_to_exclude:

@@ -2,7 +2,7 @@
 
 OpenVINO's ONNX frontend turns each QuantizeLinear/DequantizeLinear pair into a
 FakeQuantize, and its CPU plugin then runs every quantized conv in u8 — on this AVX2 CPU
-without VNNI that beat ORT's own int8 kernels (46 vs 66 ms at bs1 on hrnet_w18, FACTS §5).
+without VNNI that beat ORT's own int8 kernels (46 vs 66 ms at bs1 on hrnet_w18, NOTES §5).
 So the OpenVINO int8 artifact reuses the ORT QDQ recipe and calibration; NNCF would be a
 second quantizer to keep in step and is not needed for that speed.
 

@@ -83,23 +83,3 @@ def openvino_streams(path: str | Path, streams: int, threads: int = 0,
         "INFERENCE_PRECISION_HINT": precision,
     })
     return [OpenVinoRequest(compiled) for _ in range(streams)]
-
-
-def artifact_target(label: str, path: str | Path, backend: str, gmacs: float | None = None) -> Any:
-    """A bench target for a built file: OpenVINO artifacts open their streams as one
-    compiled model with N requests at each grid point's static shape, every other backend
-    as N sessions."""
-    from workbench.bench.grid import BenchTarget
-    from workbench.runtime import open_predictor
-
-    p = str(path)
-
-    def factory(threads: int) -> Any:
-        return open_predictor(p, backend, threads)
-
-    group = None
-    if backend == "openvino-cpu":
-        def group(streams: int, threads: int, shape: tuple[int, ...]) -> list[OpenVinoRequest]:
-            return openvino_streams(p, streams, threads, shape=shape)
-
-    return BenchTarget(label, factory, p, gmacs, group)

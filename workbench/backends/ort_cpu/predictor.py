@@ -1,0 +1,51 @@
+"""The ONNX Runtime runner (CPU, and the CUDA / TensorRT providers on a GPU)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.errors import BackendUnavailable
+from workbench.runtime import resolve_threads
+
+
+class OrtPredictor:
+    """ONNX Runtime. Graph optimisations (incl. the NCHWc layout pass) happen at load time."""
+
+    backend = "ort-cpu"
+
+    def __init__(self, path: str | Path, threads: int = 0, providers: list[str] | None = None,
+                 input_dtype: str = "float32",
+                 provider_options: list[dict[str, Any]] | None = None) -> None:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.intra_op_num_threads = resolve_threads(threads)
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        provs = providers or ["CPUExecutionProvider"]
+        missing = [p for p in provs if p not in ort.get_available_providers()]
+        if missing:
+            raise BackendUnavailable(f"onnxruntime has no {', '.join(missing)} here")
+        self.session = ort.InferenceSession(str(path), so, providers=provs,
+                                            provider_options=provider_options)
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        self.np_dtype = np.float16 if "float16" in inp.type else np.float32
+        if providers and providers[0] != "CPUExecutionProvider":
+            self.backend = providers[0]
+        self._path = Path(path)
+
+    def runtime_settings(self) -> Any:
+        """What the session holds (workbench.runtime_settings.RuntimeSettings)."""
+        from workbench.runtime_settings import artifact_dtype, ort_settings
+
+        return ort_settings(self.session, artifact_dtype(self._path) == "int8")
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        out = self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=self.np_dtype)})
+        return np.asarray(out[0], dtype=np.float32)

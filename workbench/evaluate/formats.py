@@ -1,0 +1,160 @@
+"""The result files: ``results.jsonl`` (the source of truth, one line per image) and the
+seed's VastAI txt (5 lines per image), with the scorer for such a txt."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from workbench.atomic import atomic_path
+from workbench.errors import BadInput
+from workbench.evaluate.metrics import metrics_from_records
+
+RESULTS_JSONL = "results.jsonl"
+RESULTS_TXT = "results.txt"
+REPORT_JSON = "eval_report.json"
+CONFIG_JSON = "eval_config.json"
+
+
+def read_results(path: Path, repair: bool = False) -> list[dict[str, Any]]:
+    """Read a results.jsonl. A torn last line (``kill -9`` mid-write) is ignored, and with
+    ``repair=True`` cut off the file so that appending continues on a clean line."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1  # everything after the last newline is a torn write
+    if repair and end < len(data):
+        with open(path, "r+b") as fh:
+            fh.truncate(end)
+    records: dict[str, dict[str, Any]] = {}
+    for lineno, raw in enumerate(data[:end].splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            rec = json.loads(raw)
+        except json.JSONDecodeError:
+            raise BadInput(f"{path}:{lineno}: not a JSON line; the results file is damaged") from None
+        if not isinstance(rec, dict) or "id" not in rec:
+            raise BadInput(f"{path}:{lineno}: not a result record (no 'id')")
+        records[str(rec["id"])] = rec  # a later line for the same id wins
+    return list(records.values())
+
+
+def _record_line(rec: dict[str, Any]) -> str:
+    return json.dumps(rec, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+_VASTAI_RE = re.compile(
+    r"^(?P<path>.*): Relay top-(?P<k>\d+) id: (?P<id>-?\d+), prob: (?P<p>[-+0-9.eEnaif]+), "
+    r"class name: (?P<name>.*)$"
+)
+
+
+def vastai_lines(rec: dict[str, Any], class_names: Sequence[str]) -> str:
+    """The seed's 5 lines for one image: ``{path}: Relay top-{k} id: ..., prob: ..., class name: ...``."""
+    out = []
+    for k, (cid, p) in enumerate(zip(rec["top5"], rec["prob5"], strict=True)):
+        name = class_names[cid] if 0 <= cid < len(class_names) else str(cid)
+        out.append(f"{rec['path']}: Relay top-{k} id: {cid}, prob: {p:.8f}, class name: {name}\n")
+    return "".join(out)
+
+
+def write_vastai_txt(target: Path, records: Sequence[dict[str, Any]], class_names: Sequence[str]) -> None:
+    with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for r in records:
+            if not r.get("skipped"):
+                fh.write(vastai_lines(r, class_names))
+
+
+def parse_vastai_txt(path: Path) -> list[tuple[str, list[int], list[float]]]:
+    """(image path, top-k ids, top-k probs) per image, in file order."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise BadInput(f"{path}: result file not found") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not a UTF-8 text file") from None
+    out: list[tuple[str, list[int], list[float]]] = []
+    for lineno, ln in enumerate(lines, 1):
+        if not ln.strip():
+            continue
+        m = _VASTAI_RE.match(ln.rstrip("\r"))
+        if not m:
+            raise BadInput(f"{path}:{lineno}: not a VastAI result line "
+                           "(`PATH: Relay top-K id: ID, prob: P, class name: NAME`)")
+        k, img = int(m.group("k")), m.group("path")
+        if k == 0:
+            out.append((img, [], []))
+        elif not out or out[-1][0] != img or len(out[-1][1]) != k:
+            raise BadInput(f"{path}:{lineno}: top-{k} line for {img} does not follow its top-{k - 1} line")
+        out[-1][1].append(int(m.group("id")))
+        out[-1][2].append(float(m.group("p")))
+    if not out:
+        raise BadInput(f"{path}: no result lines")
+    return out
+
+
+class GroundTruth:
+    """Where an image's class comes from when only its path is known (the seed's way, plus
+    ours): an explicit per-image label file, a synset parent folder, an ``nXXXXXXXX_``
+    file-name prefix, or a ``val_label.txt`` beside or above the image's folder."""
+
+    def __init__(self, labels: Path | None = None) -> None:
+        from workbench.data.labels import read_image_labels
+
+        self.explicit = read_image_labels(labels) if labels else None
+        self._folder_tables: dict[Path, dict[str, int] | None] = {}
+
+    def _folder_table(self, folder: Path) -> dict[str, int] | None:
+        if folder not in self._folder_tables:
+            from workbench.data.labels import read_image_labels
+            from workbench.data.layouts import LABEL_FILE_NAMES
+
+            table = None
+            for d in (folder, folder.parent):
+                for name in LABEL_FILE_NAMES:
+                    if (d / name).is_file():
+                        table = read_image_labels(d / name)
+                        break
+                if table is not None:
+                    break
+            self._folder_tables[folder] = table
+        return self._folder_tables[folder]
+
+    def __call__(self, image: str) -> int | None:
+        from workbench.data.labels import SYNSET_RE, imagenet
+        from workbench.data.layouts import PREFIX_RE
+
+        p = Path(image)
+        if self.explicit is not None:
+            return self.explicit.get(p.name)
+        if SYNSET_RE.match(p.parent.name):
+            return imagenet().index.get(p.parent.name)
+        m = PREFIX_RE.match(p.name)
+        if m:
+            return imagenet().index.get(m.group(1))
+        table = self._folder_table(p.parent)
+        return None if table is None else table.get(p.name)
+
+
+def topk_from_vastai_txt(path: Path, labels: Path | None = None) -> dict[str, Any]:
+    """Score a VastAI result txt by class id (not name): top-1/top-5 with 95% CIs."""
+    entries = parse_vastai_txt(Path(path))
+    gt = GroundTruth(labels)
+    records = [{"id": img, "path": img, "gt": gt(img), "top5": ids, "prob5": probs}
+               for img, ids, probs in entries]
+    m = metrics_from_records(records)
+    if not m["labelled"]:
+        raise BadInput(f"{path}: no ground truth found for any of its {len(records)} images; "
+                       "pass --labels val_label.txt (or keep images in synset folders)")
+    m.pop("skipped_files")
+    m.pop("skipped")
+    m["unlabelled"] = m["n"] - m["labelled"]
+    m["file"] = str(path)
+    return m
+
+
+# -- streaming evaluation ----------------------------------------------------------------

@@ -1,0 +1,68 @@
+"""What every stage shares during one run: the typed :class:`RunContext`, filled in as
+stages complete, and the one place a run's preprocessing is decided."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from workbench.events import Reporter
+from workbench.home import Home
+from workbench.store import Store
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.build import Artifact, CalibrationSet
+    from workbench.data import Dataset, Sample
+    from workbench.data.preprocess import Preprocessor
+    from workbench.export import ExportResult
+    from workbench.profile import Profile
+    from workbench.sources import LoadedModel
+
+STAGES = ("model", "export", "data", "build", "eval", "bench")
+
+
+@dataclass
+class RunContext:
+    """Everything the stages share during one run; filled in as stages complete."""
+
+    profile: Profile
+    home: Home
+    store: Store
+    reporter: Reporter
+    run_id: int
+    out_dir: Path
+    loaded: LoadedModel | None = None
+    exported: ExportResult | None = None
+    dataset: Dataset | None = None
+    eval_samples: list[Sample] = field(default_factory=list)
+    calibration: CalibrationSet | None = None
+    preprocessor: Preprocessor | None = None
+    artifacts: list[Artifact] = field(default_factory=list)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def record_metric(self, build: str, name: str, value: float | None, unit: str = "",
+                      artifact_key: str = "", params: dict[str, Any] | None = None) -> None:
+        """Store a metric and emit it; ``None`` values (e.g. no labels) are skipped."""
+        if value is None:
+            return
+        self.store.add_metric(self.run_id, build, name, float(value), unit, artifact_key, params)
+        if params is None:
+            self.results.setdefault(build, {})[name] = float(value)
+            self.reporter.metric(build, name, float(value), unit)
+
+
+def ensure_preprocessor(ctx: RunContext) -> Preprocessor:
+    """The run's preprocessing: the profile's preset, else the one the model's weights carry."""
+    if ctx.preprocessor is not None:
+        return ctx.preprocessor
+    from workbench.data.preprocess import resolve_preprocessor
+
+    assert ctx.loaded is not None
+    m = ctx.profile.model
+    ctx.preprocessor = resolve_preprocessor(
+        source=ctx.loaded.source, variant=ctx.loaded.variant,
+        pretrained_tag=ctx.loaded.pretrained_tag, input_size=m.input_size, name=m.preprocess,
+        model_default=ctx.loaded.preprocess or "")
+    return ctx.preprocessor
