@@ -401,13 +401,16 @@ def _runtime_columns(by_stage: dict[str, dict[str, Any]]) -> dict[str, Any]:
     bench = by_stage.get("bench") or {}
     ev = by_stage.get("eval") or {}
     main = bench or ev
-    return {
+    out: dict[str, Any] = {
         "precision": bench.get("compute_precision", "") or ev.get("compute_precision", ""),
         "eval_precision": ev.get("compute_precision", ""),
         "runtime": (f"{main.get('runtime', '')} {main.get('version', '')}".strip()) if main else "",
-        "streams_eff": main.get("streams"), "threads_eff": main.get("threads"),
         "hint": main.get("hint", ""),
     }
+    for col, key in (("streams_eff", "streams"), ("threads_eff", "threads")):
+        if main.get(key) is not None:  # figures only when the runtime reported them
+            out[col] = main[key]
+    return out
 
 
 SPEED_COLUMNS = ("p50_ms", "throughput")
@@ -446,7 +449,8 @@ def _merge_by_artifact(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "run_id", "run", "status", "started_at", "build")})
         if row.get("throughput") is not None or row.get("p50_ms") is not None:
             # speed and its machine and runtime travel together: the latest speed run's
-            into.update({k: row[k] for k in ("fingerprint", *RUNTIME_COLUMNS) if k != "eval_precision"})
+            into.update({k: row[k] for k in ("fingerprint", *RUNTIME_COLUMNS)
+                         if k != "eval_precision" and k in row})
         if row.get("eval_precision"):
             into["eval_precision"] = row["eval_precision"]
         into["runs"] = f"{runs},{row['run_id']}"
