@@ -302,11 +302,15 @@ CHECKPOINT_LAYOUTS = ("official", "mmcls", "safetensors")
 
 def export_checkpoint(model: nn.Module, out: str | Path, layout: str, variant: str,
                       input_size: tuple[int, int] | list[int] | int = (224, 224), parity_inputs: Any = None,
-                      tolerance: float = 1e-5, reporter: Reporter | None = None) -> ExportResult:
+                      tolerance: float = 1e-5, reporter: Reporter | None = None,
+                      official_wrapper: str = "plain") -> ExportResult:
     """Write ``model`` as a checkpoint in another source's layout, then load it back
     through :func:`workbench.sources.load_model` and gate on logit parity.
 
-    ``official``: ``{'state_dict': ...}`` with canonical keys (a ``checkpoint.pth.tar``);
+    ``official``: canonical keys in a plain dict, which is what the official
+    ``tools/valid.py --testModel`` loads (``model.load_state_dict(torch.load(f))``) and what
+    ``init_weights(pretrained=...)`` reads; ``official_wrapper="state_dict"`` writes
+    ``{'state_dict': ...}`` instead, as the official ``checkpoint.pth.tar`` holds it;
     ``mmcls``: ``{'meta', 'state_dict'}`` with ``backbone./neck.0./head.fc.`` keys and the
     head-conv biases folded into BN; ``safetensors``: canonical keys, no pickle at all.
     """
@@ -326,7 +330,9 @@ def export_checkpoint(model: nn.Module, out: str | Path, layout: str, variant: s
     if layout == "mmcls":
         save_mmcls_checkpoint(model, out, variant)
     elif layout == "official":
-        save_official_checkpoint(model, out)
+        if official_wrapper not in ("plain", "state_dict"):
+            raise BadInput(f"official wrapper {official_wrapper!r}: expected plain or state_dict")
+        save_official_checkpoint(model, out, wrapper=official_wrapper)
     else:
         if not out.name.endswith(".safetensors"):
             raise BadInput(f"{out}: a safetensors checkpoint needs the .safetensors suffix")

@@ -138,6 +138,7 @@ def run_record(ctx: RunContext, status: str, error: str, seconds: float) -> dict
             "source": lm.source if lm else ctx.profile.model.source,
             "variant": lm.variant if lm else ctx.profile.model.variant,
             "weights": lm.weights if lm else ctx.profile.model.weights,
+            "catalogue_key": lm.catalogue_key if lm else "",
             "input_size": list(ctx.profile.model.input_size),
         },
         "weights": lm.weights if lm else ctx.profile.model.weights,
@@ -153,5 +154,6 @@ def run_record(ctx: RunContext, status: str, error: str, seconds: float) -> dict
         ],
         "fingerprint": machine.get("fingerprint", ""),
         "baseline": ctx.results.get(BASELINE_LABEL),
+        "reproduction": dict(ctx.reproduction),
         "stage_seconds": dict(ctx.stage_seconds),
     }

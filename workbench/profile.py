@@ -43,9 +43,11 @@ class ModelSection(_Section):
     variant: str = Field("hrnet_w18", description="timm name (hrnet_w18) or short name (w18, small_v1)")
     weights: str = Field(
         "random-init",
-        description="'random-init', 'hub' or 'hub:<tag>' (HF cache only), or a .pth/.pth.tar/.safetensors path",
+        description="'random-init', 'pretrained' or 'pretrained:<tag>' (the weights catalogue: downloaded "
+                    "once, verified, cached), 'hub' or 'hub:<tag>' (HF cache only), or a .pth/.pth.tar/.safetensors path",
     )
     config: str = Field("", description="official experiment yaml that defines the variant (optional)")
+    ema: bool = Field(False, description="load the EMA weights a training checkpoint carries (mmcls ema_* keys)")
     input_size: tuple[int, int] = Field((224, 224), description="H, W; multiples of 32")
     preprocess: str = Field("auto", description="preprocessing preset; 'auto' follows the source")
 
@@ -206,7 +208,8 @@ def _set_dotted(data: dict[str, Any], dotted: str, raw: str) -> None:
 def _is_path_value(keys: tuple[str, ...], value: str) -> bool:
     if not value:
         return False
-    return not (keys == ("model", "weights") and (value == "random-init" or value.startswith("hub")))
+    return not (keys == ("model", "weights") and (value == "random-init" or value.startswith("hub")
+                                                   or value.split(":", 1)[0] == "pretrained"))
 
 
 def parse_profile(data: dict[str, Any], source: str = "<profile>", base_dir: Path | None = None) -> Profile:

@@ -24,15 +24,19 @@ from workbench.cli.common import HomeOpt, JsonOpt, fail, print_json
         "  hrnet-wb export --source mmcls --variant auto --weights hrnet-w18_3rdparty_8xb32_in1k.pth "
         "--to torchscript --out w18.pt\n\n"
         "  hrnet-wb export --source official --variant w30 --weights w30.pth --to mmcls --out w30_mmcls.pth\n\n"
-        "  hrnet-wb export --variant w18 --weights hub:ms_in1k --json"
+        "  hrnet-wb export --variant w18 --weights hub:ms_in1k --json\n\n"
+        "  hrnet-wb export --source mmcls --variant w18 --weights pretrained --to official --out w18.pth"
     ),
 )
 def export_cmd(
     source: Annotated[str, typer.Option(help="timm | official | mmcls.")] = "timm",
     variant: Annotated[str, typer.Option(help="hrnet_w18, w18, small_v1, HRNet-W18-C ... or auto (from --config / the checkpoint).")] = "hrnet_w18",
-    weights: Annotated[str, typer.Option(help="random-init | hub | hub:<tag> (local HF cache only) | a .pth/.pth.tar/.safetensors file.")] = "random-init",
+    weights: Annotated[str, typer.Option(help="random-init | pretrained | pretrained:<tag> (downloaded once, cached) | hub | hub:<tag> (local HF cache only) | a .pth/.pth.tar/.safetensors file.")] = "random-init",
     config: Annotated[str, typer.Option(help="Official experiment yaml that defines the variant.")] = "",
     to: Annotated[str, typer.Option("--to", help="onnx | torchscript | official | mmcls | safetensors.")] = "onnx",
+    wrap_state_dict: Annotated[bool, typer.Option("--wrap-state-dict", help="--to official: write {'state_dict': ...} (the official checkpoint.pth.tar) instead of the plain dict tools/valid.py --testModel loads.")] = False,
+    ema: Annotated[bool, typer.Option("--ema", help="Load the EMA weights a training checkpoint carries (mmcls ema_* keys, mmengine ema_state_dict).")] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="Never use the network: pretrained weights must already be cached.")] = False,
     torchscript: Annotated[bool, typer.Option("--torchscript", help="Same as --to torchscript.")] = False,
     opset: Annotated[int, typer.Option(help="ONNX opset, 9-20.")] = 17,
     static_batch: Annotated[bool, typer.Option("--static-batch/--dynamic-batch", help="Fix the batch axis to 1 (default: dynamic).")] = False,
@@ -50,11 +54,13 @@ def export_cmd(
     --tolerance the export fails (exit 1) and no file is left behind.
     """
     from workbench.cli.render import EventPrinter
+    from workbench.cli.weights_cmd import apply_offline
     from workbench.errors import BadInput, WorkbenchError
     from workbench.events import Event, Reporter, StageTimer
     from workbench.home import resolve_home
     from workbench.input_size import parse_input_size
 
+    apply_offline(offline)
     fmt = "torchscript" if torchscript else to.strip().lower()
     printer = EventPrinter(quiet=as_json)
     rep = Reporter(printer).stage("export")
@@ -69,13 +75,13 @@ def export_cmd(
         if fmt == "onnx":
             ex.check_opset(opset)
         hm = resolve_home(home)
-        lm = load_model(ModelSpec(source=source, variant=variant, weights=weights, config=config),
+        lm = load_model(ModelSpec(source=source, variant=variant, weights=weights, config=config, ema=ema),
                         Reporter(loading.append, stage="model"))
         with printer, StageTimer(rep, f"{fmt} export"):
             for ev in loading:
                 printer(ev)
             x = ex.default_parity_inputs(parity_images, size)
-            suffix = {"onnx": ".onnx", "torchscript": ".pt", "official": ".pth.tar", "mmcls": ".pth",
+            suffix = {"onnx": ".onnx", "torchscript": ".pt", "official": ".pth", "mmcls": ".pth",
                       "safetensors": ".safetensors"}[fmt]
             target = Path(out).expanduser() if out else (
                 hm.cache / "exports" / f"{lm.variant}-{size[0]}x{size[1]}-{fmt}"
@@ -88,7 +94,8 @@ def export_cmd(
                                             reporter=rep)
             else:
                 res = ex.export_checkpoint(lm.model, target, fmt, lm.variant, size, parity_inputs=x,
-                                           tolerance=tolerance, reporter=rep)
+                                           tolerance=tolerance, reporter=rep,
+                                           official_wrapper="state_dict" if wrap_state_dict else "plain")
     except WorkbenchError as exc:
         raise fail(str(exc), exc.exit_code, as_json) from None
     except KeyboardInterrupt:

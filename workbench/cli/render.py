@@ -133,30 +133,42 @@ def model_label(row: ResultRow) -> str:
     return variant
 
 
-def leaderboard_table(rows: Sequence[ResultRow], title: str = "") -> Table:
+#: Shown after top-5 when any row has a published figure to compare with (reproduction check).
+PUBLISHED_COLUMN = ("delta_top1", "Δpub", "{:+.2f}")
+
+
+def leaderboard_table(rows: Sequence[ResultRow], title: str = "", accuracy: bool = True) -> Table:
     """Fits 80 columns: variant (``*`` = random-init weights) and a short build label.
 
-    ``ran`` is the precision the runtime reported; a ``!`` after img/s marks speed measured
-    on another CPU than other rows' (the caption names the fingerprints)."""
-    caption = "top-1/top-5 in %; ran = precision the runtime reported"
-    if any(r.get("weights") == "random-init" for r in rows):
+    ``accuracy=False`` drops the top-1/top-5 columns (a run on random-init weights leads
+    with speed, not with a column of meaningless 0.00%). ``Δpub`` (measured top-1 minus the
+    source's published top-1) appears when a row has one.
+    """
+    columns = [c for c in LEADERBOARD_COLUMNS if accuracy or c[0] not in ("top1", "top5")]
+    if accuracy and any(r.get("delta_top1") is not None for r in rows):
+        at = [c[0] for c in columns].index("top5") + 1
+        columns.insert(at, PUBLISHED_COLUMN)
+    caption = "top-1/top-5 in %" if accuracy else "accuracy not shown: random-init weights"
+    caption += "; ran = precision the runtime reported"
+    if accuracy and any(r.get("weights") == "random-init" for r in rows):
         caption += "; * = random-init weights"
+    if any(r.get("delta_top1") is not None for r in rows) and accuracy:
+        caption += "; Δpub = top-1 minus the published top-1"
     fps = sorted({str(r.get("fingerprint") or "unknown") for r in rows if r.get("speed_note")})
-    if fps:
+    if fps:  # a "!" after img/s marks speed from another CPU than other rows'
         caption += (f"\n! speed rows come from {len(fps)} CPUs ({', '.join(fps)}): "
                     "compare speed only within one")
     table = Table(title=title or None, show_lines=False, header_style="bold", expand=False,
                   box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, caption=caption)
-    for key, header, _ in LEADERBOARD_COLUMNS:
+    for key, header, _ in columns:
         left = key in ("model", "build_label")
         table.add_column(header, justify="left" if left else "right", no_wrap=not left,
                          overflow="fold")
     for r in rows:
         view = dict(r.as_dict(), model=model_label(r), build_label=build_label(r))
-        cells = [fmt(view.get(key), spec) for key, _, spec in LEADERBOARD_COLUMNS]
+        cells = [fmt(view.get(key), spec) for key, _, spec in columns]
         if r.get("speed_note"):
-            i = [k for k, _, _ in LEADERBOARD_COLUMNS].index("throughput")
-            cells[i] += "!"
+            cells[[k for k, _, _ in columns].index("throughput")] += "!"
         table.add_row(*cells)
     return table
 

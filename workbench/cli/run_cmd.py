@@ -18,18 +18,26 @@ from workbench.cli.common import HomeOpt, JsonOpt, fail, guarded, print_json
         "  hrnet-wb run --profile profiles/demo.toml\n\n"
         "  hrnet-wb run --profile profiles/w18_int8.toml --set model.weights=~/hrnet_w18.pth "
         "--set data.path=/data/imagenet/val\n\n"
-        "  hrnet-wb run --profile profiles/demo.toml --json > record.json"
+        "  hrnet-wb run --profile profiles/demo.toml --json > record.json\n\n"
+        "  hrnet-wb run --profile profiles/w18_int8.toml --set model.weights=pretrained --offline"
     ),
 )
 def run(
     profile: Annotated[Path, typer.Option("--profile", "-p", help="Profile TOML file.", show_default=False)],
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="Override a profile key, e.g. --set build.dtype=int8 (repeatable).")] = None,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="Never use the network (like HF_HUB_OFFLINE=1): pretrained weights must be cached.")] = False,
     as_json: JsonOpt = False,
     home: HomeOpt = None,
 ) -> None:
-    """Run a profile end to end: get model → export → build → evaluate → benchmark → record."""
+    """Run a profile end to end: get model → export → build → evaluate → benchmark → record.
+
+    model.weights = "pretrained" downloads the source's published weights once (verified,
+    cached; `hrnet-wb weights` lists them); later runs use the cache without any request.
+    """
     from workbench.cli.render import EventPrinter, leaderboard_table
+    from workbench.cli.weights_cmd import apply_offline
     from workbench.errors import WorkbenchError
     from workbench.events import Reporter
     from workbench.home import resolve_home
@@ -37,6 +45,7 @@ def run(
     from workbench.profile import load_profile
     from workbench.store import Store
 
+    apply_offline(offline)
     prof = guarded(lambda: load_profile(profile, set_ or []), as_json)
     hm = guarded(lambda: resolve_home(home), as_json)
     printer = EventPrinter(quiet=as_json)
@@ -52,8 +61,21 @@ def run(
         return
     rows = [r for r in Store(hm.db).results() if r.run_id == record["run_id"]]
     out = Console()
-    out.print(leaderboard_table(rows, title=f"run {record['run_id']} · {prof.name} · {record['seconds']:.0f} s"))
-    if record["weights"] == "random-init":
-        out.print("[yellow]weights: random-init — accuracy figures are meaningless; "
-                  "set model.weights for real ones[/]")
+    random = record["weights"] == "random-init"
+    if random:
+        out.print("[yellow]weights: random-init, so accuracy is not shown; for real weights add "
+                  "--set model.weights=pretrained (downloads once; `hrnet-wb weights` lists them)[/]")
+    out.print(leaderboard_table(rows, title=f"run {record['run_id']} · {prof.name} · {record['seconds']:.0f} s",
+                                accuracy=not random))
+    for name, rep_ in (record.get("reproduction") or {}).items():
+        out.print(f"reproduction {name}: {_reproduction_line(rep_)}", highlight=False)
     out.print(f"results: {record['out_dir']}")
+
+
+def _reproduction_line(r: dict) -> str:
+    from workbench.reproduction import Reproduction
+
+    fields = {k: r[k] for k in Reproduction.__dataclass_fields__}
+    for k in ("top1_ci95", "top5_ci95"):
+        fields[k] = tuple(fields[k]) if fields[k] is not None else None
+    return Reproduction(**fields).summary()

@@ -63,8 +63,9 @@ class ModelSpec:
 
     source: str = "timm"
     variant: str = "hrnet_w18"  # any spelling resolve_variant accepts; "auto" = from config/checkpoint
-    weights: str = RANDOM_INIT  # "random-init" | "hub" | "hub:<tag>" | a file path
+    weights: str = RANDOM_INIT  # "random-init" | "pretrained[:<tag>]" | "hub[:<tag>]" | a file path
     config: str = ""  # an official experiment yaml (optional)
+    ema: bool = False  # load the EMA weights a training checkpoint carries
 
 
 @dataclass
@@ -81,6 +82,7 @@ class LoadedModel:
     layout: str = ""  # "canonical" | "mmcls" | "random-init"
     num_classes: int = 1000
     notes: list[str] = field(default_factory=list)
+    catalogue_key: str = ""  # "source:variant.tag" when the weights are a catalogue entry
 
     @property
     def is_random(self) -> bool:
@@ -140,7 +142,8 @@ def _describe_misfit(missing: list[str], unexpected: list[str], shapes: list[str
     return "; ".join(parts)
 
 
-def load_state_dict_into(model: nn.Module, sd: StateDict, variant: str, path: Path | str) -> nn.Module:
+def load_state_dict_into(model: nn.Module, sd: StateDict, variant: str, path: Path | str,
+                         config: str = "") -> nn.Module:
     """Strictly load a canonical state dict into ``model`` (which may live on the meta device).
 
     Tolerated, because the function is unchanged: missing ``num_batches_tracked``; head
@@ -168,10 +171,25 @@ def load_state_dict_into(model: nn.Module, sd: StateDict, variant: str, path: Pa
         same_arch = actual is not None and variant in VARIANTS and get_variant(actual).arch == get_variant(variant).arch
         if actual is not None and not same_arch:
             raise BadInput(f"{path}: this checkpoint is {actual} ({why}), not {variant}; "
-                           f"set variant = \"{actual}\"")
+                           + _variant_fix(actual, config))
         raise BadInput(f"{path}: does not fit {variant}: " + _describe_misfit(missing, unexpected, shapes))
     model.load_state_dict(sd, strict=True, assign=True)
     return model.eval()
+
+
+def _variant_fix(actual: str, config: str) -> str:
+    """The one change that makes the weights load (following it must not raise anew)."""
+    if not config:
+        return f"set variant = \"{actual}\" (or \"auto\")"
+    stem = {"hrnet_w18_small": "hrnet_w18_small_v1"}.get(actual, actual)
+    yaml = f" (experiments/cls_{stem}_sgd_lr5e-2_wd1e-4_bs32_x100.yaml)" if stem in _OFFICIAL_YAMLS else ""
+    return (f"config {config} describes another network: give the {actual} yaml{yaml} as config, "
+            f"or drop config and set variant = \"{actual}\" (or \"auto\")")
+
+
+# The experiment yamls the official repo ships (it has none for w64).
+_OFFICIAL_YAMLS = frozenset({"hrnet_w18_small_v1", "hrnet_w18_small_v2", "hrnet_w18", "hrnet_w30",
+                             "hrnet_w32", "hrnet_w40", "hrnet_w44", "hrnet_w48"})
 
 
 # -- the one entry point ----------------------------------------------------------------
@@ -231,21 +249,40 @@ def load_model(spec: ModelSpec, reporter: Reporter | None = None) -> LoadedModel
                            tag, src.preset(tag), layout=RANDOM_INIT)
 
     tag = ""
-    if weights == "hub" or weights.startswith("hub:"):
+    catalogue_key = ""
+    from workbench.sources.weights_catalogue import parse_pretrained
+
+    pretrained_tag = parse_pretrained(weights)
+    if pretrained_tag is not None:
+        from workbench.sources.weights_catalogue import find_weights
+        from workbench.sources.weights_download import fetch_weights
+
+        if requested is None:
+            raise BadInput(f"weights = {weights!r} needs an explicit variant (e.g. hrnet_w18)")
+        entry = find_weights(src.name, requested, pretrained_tag)
+        got = fetch_weights(entry, rep)
+        path, label, catalogue_key = got.path, got.url, entry.key
+        tag = entry.tag if src.name == "timm" else ""
+        rep.log(f"pretrained {entry.key}: {path}" + (" (cached)" if got.cached else " (downloaded)"))
+    elif weights == "hub" or weights.startswith("hub:"):
         if not src.hub:
             raise BadInput(f"weights = {weights!r}: hub weights come from timm; use source = \"timm\" "
                            "or give a checkpoint path")
         if requested is None:
             raise BadInput(f"weights = {weights!r} needs an explicit variant (e.g. hrnet_w18)")
         path, label, tag = ts.resolve_hub_weights(requested, weights)
+        catalogue_key = f"timm:{get_variant(requested).name}.{tag}"
         rep.log(f"{label}: found in the local HF cache at {path}")
     else:
         path = Path(weights).expanduser()
         label = ""
 
-    raw = ck.read_checkpoint(path)
+    raw = ck.read_checkpoint(path, ema=spec.ema)
     label = label or str(raw.path)
     rep.log(f"read {raw.path}: {raw.describe()}")
+    if raw.ema == "available":
+        rep.log(f"{raw.path.name} also holds EMA weights; the regular ones are loaded (--ema / "
+                "model.ema = true loads the EMA ones)", "warning")
     if raw.layout != ck.MMCLS and src.name == "mmcls" or raw.layout == ck.MMCLS and src.name != "mmcls":
         rep.log(f"source is {src.name} but the file is in the {raw.layout} layout; converting", "warning")
     sd = raw.state_dict
@@ -271,11 +308,11 @@ def load_model(spec: ModelSpec, reporter: Reporter | None = None) -> LoadedModel
     if num_classes != 1000:
         rep.log(f"classifier has {num_classes} classes", "warning")
     model = ts.build_model(variant, cfg=cfg, num_classes=num_classes, device="meta")
-    model = load_state_dict_into(model, sd, variant, raw.path)
+    model = load_state_dict_into(model, sd, variant, raw.path, spec.config)
     weights_id = ck.state_dict_sha256(model.state_dict())
     if src.name == "timm" and not tag and cfg is None:
         tag = ts.default_tag(variant)
         rep.log(f"preprocessing: timm's default tag {tag} (the file does not say which tag it is)")
     rep.log(f"loaded {variant} from {raw.layout} layout, weights_id {weights_id[:12]}")
     return LoadedModel(model, src.name, variant, label, weights_id, tag, src.preset(tag),
-                       layout=raw.layout, num_classes=num_classes)
+                       layout=raw.layout, num_classes=num_classes, catalogue_key=catalogue_key)

@@ -16,6 +16,7 @@ import hashlib
 import re
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,11 +47,15 @@ class RawCheckpoint:
     wrapper: str  # "state_dict" | "model" | "plain"
     stripped_module_prefix: bool
     layout: str  # CANONICAL | MMCLS
+    ema: str = ""  # "" (none in the file) | "available" (not loaded) | "loaded"
+    ema_note: str = ""  # one phrase saying which EMA weights were found or loaded
 
     def describe(self) -> str:
         parts = [f"{self.file_format}", f"wrapper {self.wrapper!r}" if self.wrapper != "plain" else "plain dict"]
         if self.stripped_module_prefix:
             parts.append("'module.' prefix stripped")
+        if self.ema_note:
+            parts.append(self.ema_note)
         return f"{len(self.state_dict)} tensors, " + ", ".join(parts) + f", {self.layout} layout"
 
 
@@ -66,35 +71,109 @@ def _is_safetensors(path: Path) -> bool:
     return len(head) == 9 and head[8:9] == b"{"
 
 
+#: Classes that mmengine's Runner pickles into training checkpoints (``epoch_N.pth``,
+#: ``best_*.pth``: the message hub's history buffers, numpy arrays inside them, the
+#: config). None is ever imported or called: each name is bound to an inert placeholder
+#: that only stores the arguments and state the pickle gives it, so the file's
+#: ``state_dict`` can be read while everything else stays dead data.
+INERT_GLOBALS: tuple[str, ...] = (
+    "mmengine.logging.history_buffer.HistoryBuffer",
+    "mmengine.logging.message_hub.MessageHub",
+    "mmengine.config.config.ConfigDict",
+    "numpy.core.multiarray._reconstruct",
+    "numpy._core.multiarray._reconstruct",
+    "numpy.core.multiarray.scalar",
+    "numpy._core.multiarray.scalar",
+    "numpy.ndarray",
+    "numpy.dtype",
+)
+_INERT_PATTERN = re.compile(r"^numpy\.dtypes\.\w+DType$")
+
+
+class InertObject:
+    """Stands in for an allow-listed class of a training checkpoint; runs nothing."""
+
+    qualified_name = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args, self.kwargs, self.state = args, kwargs, None
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def __repr__(self) -> str:
+        return f"<inert {self.qualified_name}>"
+
+
+def is_inert_global(name: str) -> bool:
+    return name in INERT_GLOBALS or bool(_INERT_PATTERN.match(name))
+
+
+def _inert_placeholders(names: list[str]) -> list[Callable[..., Any] | tuple[Callable[..., Any], str]]:
+    return [(type(n.rsplit(".", 1)[-1], (InertObject,), {"qualified_name": n}), n) for n in names]
+
+
+def _refusal(path: Path, exc: Exception) -> BadInput:
+    text = str(exc)
+    m = re.search(r"GLOBAL ([\w.]+)", text)
+    if m:
+        return BadInput(
+            f"{path}: refused: the pickle asks to call {m.group(1)}; only plain tensors are "
+            "loaded (torch.load weights_only=True), nothing in the file was run"
+        )
+    m = re.search(r"(Unsupported operand \d+|Unsupported class [\w.]+)", text)
+    reason = m.group(1) if m else "not a plain tensor pickle"
+    return BadInput(
+        f"{path}: refused: {reason}; only plain tensor checkpoints are loaded "
+        "(torch.load weights_only=True), nothing in the file was run"
+    )
+
+
 def _load_pickle(path: Path) -> Any:
     import pickle
 
     import torch
 
-    try:
+    def load() -> Any:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # zip checkpoints are memory-mapped: no copy of a 500 MB w64 file into RAM
             return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+
+    try:
+        try:
+            return load()
+        except pickle.UnpicklingError as exc:
+            wanted = _unsafe_globals(path)
+            if not wanted or not all(is_inert_global(n) for n in wanted):
+                bad = next((n for n in wanted if not is_inert_global(n)), None)
+                if bad is not None:
+                    raise BadInput(
+                        f"{path}: refused: the pickle asks to call {bad}; only plain tensors (and "
+                        "mmengine's training records, kept inert) are loaded, nothing in the file was run"
+                    ) from None
+                raise _refusal(path, exc) from None
+            with torch.serialization.safe_globals(_inert_placeholders(wanted)):
+                return load()
+    except BadInput:
+        raise
     except pickle.UnpicklingError as exc:
-        text = str(exc)
-        m = re.search(r"GLOBAL ([\w.]+)", text)
-        if m:
-            raise BadInput(
-                f"{path}: refused: the pickle asks to call {m.group(1)}; only plain tensors are "
-                "loaded (torch.load weights_only=True), nothing in the file was run"
-            ) from None
-        m = re.search(r"(Unsupported operand \d+|Unsupported class [\w.]+)", text)
-        reason = m.group(1) if m else "not a plain tensor pickle"
-        raise BadInput(
-            f"{path}: refused: {reason}; only plain tensor checkpoints are loaded "
-            "(torch.load weights_only=True), nothing in the file was run"
-        ) from None
+        raise _refusal(path, exc) from None
     except Exception as exc:  # EOFError, RuntimeError (zip), KeyError, struct.error...: unreadable
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:120] or type(exc).__name__
         raise BadInput(
             f"{path}: cannot read this checkpoint (truncated or not a torch file): {first}"
         ) from None
+
+
+def _unsafe_globals(path: Path) -> list[str]:
+    """The globals a pickle names beyond torch's allow-list, read without loading anything."""
+    import torch
+
+    try:
+        return list(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
+    except Exception:  # a legacy (non-zip) pickle: fall back to the refusal of the first load
+        return []
 
 
 def _load_safetensors(path: Path) -> StateDict:
@@ -141,13 +220,57 @@ def detect_layout(sd: StateDict, path: Path) -> str:
     raise BadInput(f"{path}: not an HRNet classifier checkpoint (no conv1/layer1 or backbone. keys; first keys: {sample})")
 
 
-def read_checkpoint(path: str | Path) -> RawCheckpoint:
-    """Read a checkpoint file into a flat state dict and say what layout it is in."""
+EMA_PREFIX = "ema_"  # mmcls 0.x EMAHook: a buffer "ema_" + name.replace(".", "_") per parameter
+
+
+def _select_ema(obj: Any, sd: StateDict, path: Path, ema: bool) -> tuple[StateDict, str, str]:
+    """Pick the regular or the EMA weights; returns (state dict, ema status, note).
+
+    Two EMA layouts exist: mmcls 0.x's EMAHook keeps ``ema_backbone_conv1_weight``-style
+    buffers beside the regular keys; mmengine's EMAHook (mmpretrain 1.x) writes a
+    separate ``ema_state_dict`` whose keys carry ``module.`` and a ``steps`` counter.
+    """
+    ema_keys = [k for k in sd if k.startswith(EMA_PREFIX)]
+    regular = {k: v for k, v in sd.items() if not k.startswith(EMA_PREFIX)} if ema_keys else sd
+    engine = obj.get("ema_state_dict") if isinstance(obj, dict) else None
+    engine = engine if isinstance(engine, dict) and engine else None
+    if ema_keys:
+        if not ema:
+            return regular, "available", (f"{len(ema_keys)} EMA weights (ema_* keys, mmcls 0.x EMAHook) "
+                                          "not loaded: --ema loads them")
+        by_flat = {EMA_PREFIX + k.replace(".", "_"): k for k in regular}
+        unmatched = [k for k in ema_keys if k not in by_flat]
+        if unmatched:
+            raise BadInput(f"{path}: EMA key {unmatched[0]} matches no weight of the checkpoint")
+        out = dict(regular)
+        for k in ema_keys:
+            out[by_flat[k]] = sd[k]
+        return out, "loaded", f"EMA weights loaded ({len(ema_keys)} ema_* keys replace their regular keys)"
+    if engine is not None:
+        if not ema:
+            return sd, "available", "EMA weights in 'ema_state_dict' (mmengine EMAHook) not loaded: --ema loads them"
+        import torch
+
+        out = {k.removeprefix("module."): v for k, v in engine.items()
+               if isinstance(v, torch.Tensor) and k != "steps"}
+        return out, "loaded", f"EMA weights loaded from 'ema_state_dict' ({len(out)} tensors)"
+    if ema:
+        raise BadInput(f"{path}: --ema: this checkpoint holds no EMA weights (no ema_* keys, no ema_state_dict)")
+    return sd, "", ""
+
+
+def read_checkpoint(path: str | Path, ema: bool = False) -> RawCheckpoint:
+    """Read a checkpoint file into a flat state dict and say what layout it is in.
+
+    ``ema=True`` loads the exponential-moving-average weights a training checkpoint
+    carries instead of the regular ones (BadInput when it has none).
+    """
     p = Path(path).expanduser()
     if not p.is_file():
         raise BadInput(f"{p}: weights file not found")
     if p.stat().st_size == 0:
         raise BadInput(f"{p}: weights file is empty")
+    obj: Any = None
     if _is_safetensors(p):
         sd, fmt = _load_safetensors(p), "safetensors"
         wrapper, stripped = "plain", False
@@ -157,7 +280,8 @@ def read_checkpoint(path: str | Path) -> RawCheckpoint:
         obj = _load_pickle(p)
         fmt = "pickle"
         sd, wrapper, stripped = unwrap(obj, p)
-    return RawCheckpoint(p.resolve(), sd, fmt, wrapper, stripped, detect_layout(sd, p))
+    sd, ema_status, ema_note = _select_ema(obj, sd, p, ema)
+    return RawCheckpoint(p.resolve(), sd, fmt, wrapper, stripped, detect_layout(sd, p), ema_status, ema_note)
 
 
 def state_dict_sha256(sd: StateDict) -> str:

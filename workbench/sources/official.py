@@ -87,7 +87,9 @@ def variant_for_config(cfg: dict[str, Any]) -> str | None:
 
 
 def save_official_checkpoint(model_or_sd: Any, path: str | Path, wrapper: str = "state_dict") -> Path:
-    """Write a canonical model as the official repo does: ``{'state_dict': ...}``
-    (``checkpoint.pth.tar``) or, with ``wrapper='plain'``, a bare dict (``model_best``)."""
+    """Write a canonical model as the official repo stores it: ``{'state_dict': ...}``
+    (``checkpoint.pth.tar``) or, with ``wrapper='plain'``, a bare dict: what
+    ``tools/valid.py --testModel`` loads and ``model_best.pth.tar`` holds (``export --to
+    official`` writes this one by default)."""
     sd: StateDict = model_or_sd.state_dict() if hasattr(model_or_sd, "state_dict") else model_or_sd
     return save_state_dict(sd, path, wrapper=wrapper)

@@ -41,6 +41,7 @@ class RunContext:
     artifacts: list[Artifact] = field(default_factory=list)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    reproduction: dict[str, dict[str, Any]] = field(default_factory=dict)  # build → published vs measured
 
     def record_metric(self, build: str, name: str, value: float | None, unit: str = "",
                       artifact_key: str = "", params: dict[str, Any] | None = None) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from workbench.events import StageTimer
+from workbench.events import Reporter, StageTimer
 from workbench.stages.context import RunContext
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,4 +41,24 @@ def stage_eval(ctx: RunContext) -> dict[str, EvalResult]:
             st.summary[art.name] = {"top1": res.top1, "top5": res.top5, "skipped": res.skipped,
                                     "precision": (settings or {}).get("compute_precision")}
             out[art.name] = res
+            check_reproduction(ctx, art, res, rep)
     return out
+
+
+def check_reproduction(ctx: RunContext, art: Any, res: EvalResult, rep: Reporter) -> None:
+    """Published vs measured, when catalogue weights meet ImageNet-labelled data."""
+    from workbench.reproduction import looks_like_imagenet_val, reproduction
+
+    assert ctx.loaded is not None and ctx.dataset is not None
+    if ctx.loaded.is_random or not looks_like_imagenet_val(ctx.dataset.class_names, res.labelled):
+        return
+    r = reproduction(ctx.loaded.catalogue_key, res)
+    if r is None:
+        return
+    ctx.reproduction[art.name] = r.as_dict()
+    for name, value in (("published_top1", r.published_top1), ("published_top5", r.published_top5),
+                        ("delta_top1", r.delta_top1), ("delta_top5", r.delta_top5),
+                        ("top1_ci_lo", r.top1_ci95[0] if r.top1_ci95 else None),
+                        ("top1_ci_hi", r.top1_ci95[1] if r.top1_ci95 else None)):
+        ctx.record_metric(art.name, name, value, "%", art.key)
+    rep.log(f"{art.name}: {r.summary()}")

@@ -18,10 +18,10 @@ def stage_model(ctx: RunContext) -> LoadedModel:
     rep = ctx.reporter.stage("model")
     with StageTimer(rep, f"load {m.source}:{m.variant}") as st:
         ctx.loaded = load_model(
-            ModelSpec(source=m.source, variant=m.variant, weights=m.weights, config=m.config), rep
+            ModelSpec(source=m.source, variant=m.variant, weights=m.weights, config=m.config, ema=m.ema), rep
         )
         if ctx.loaded.weights == "random-init":
             rep.log("RANDOM-INIT WEIGHTS: accuracy figures of this run are meaningless; "
-                    "set [model].weights to a checkpoint for real ones", "warning")
+                    "set [model].weights = \"pretrained\" (or a checkpoint) for real ones", "warning")
         st.summary = {"variant": ctx.loaded.variant, "weights": ctx.loaded.weights}
     return ctx.loaded
