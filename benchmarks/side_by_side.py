@@ -1,5 +1,6 @@
 """Side-by-side speed table for one HRNet variant: torch eager, ORT fp32, ORT int8,
-OpenVINO fp32 and OpenVINO int8, with ratios to torch eager and to the machine's limit.
+OpenVINO fp32, OpenVINO bf16 (where the CPU has AVX512-BF16 or AMX) and OpenVINO int8, with
+ratios to torch eager and to the machine's limit for the precision each one ran in.
 
 The README's speed table comes from this script. Run it on a quiet machine, holding the
 shared benchmark lock so nobody else times anything meanwhile:
@@ -10,7 +11,7 @@ It loads the variant through workbench.sources (seeded random-init unless --weig
 given: weights do not change speed), exports ONNX, builds the four artifacts through
 workbench.build (int8: QDQ U8S8 per-channel, calibrated on --calibration images, default
 the bundled assets/), measures every target in interleaved rounds and prints a Markdown
-table plus the machine's sgemm limit, date and host. ``--json FILE`` keeps every figure.
+table plus the machine's dense-GEMM limit per precision, CPU fingerprint, date and host. ``--json FILE`` keeps every figure.
 Builds and the sgemm probe are cached in --home, so a rerun only re-measures.
 """
 
@@ -40,18 +41,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calibration", type=Path, default=None, help="calibration image folder")
     ap.add_argument("--calib-count", type=int, default=8)
     ap.add_argument("--latency-budget-ms", type=float, default=None)
-    ap.add_argument("--reprobe", action="store_true", help="re-measure the sgemm limit")
+    ap.add_argument("--reprobe", action="store_true",
+                    help="re-measure the per-precision GEMM limits (only a quiet probe is cached)")
     ap.add_argument("--home", default=None, help="workbench home (default: $HRNET_WB_HOME / user dir)")
     ap.add_argument("--json", type=Path, default=None, help="also write every figure here")
     args = ap.parse_args(argv)
 
-    from workbench.bench import BenchConfig, machine_limit
+    from workbench.bench import BenchConfig, limits_for
     from workbench.bench.compare import TARGETS, record_side_by_side, side_by_side
     from workbench.errors import WorkbenchError
     from workbench.events import LogLine, Progress, Reporter
     from workbench.home import resolve_home
     from workbench.input_size import parse_input_size
-    from workbench.runtime import resolve_threads
     from workbench.store import Store
 
     def sink(ev: object) -> None:
@@ -70,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         home = resolve_home(args.home)
         rep = Reporter(sink, stage="bench")
         if args.reprobe:
-            for t in sorted({resolve_threads(t) for t in cfg.threads}):
-                machine_limit(home.cache, t, refresh=True, reporter=rep)
+            limits_for(home.cache, list(cfg.threads), refresh=True, reporter=rep)
         include = tuple(s.strip() for s in args.only.split(",") if s.strip()) or tuple(TARGETS)
         sbs = side_by_side(args.variant, parse_input_size(str(args.input_size)), home, cfg,
                            weights=args.weights, include=include, calibration=args.calibration,

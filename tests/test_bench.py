@@ -20,13 +20,14 @@ from workbench.backends.ort_cpu import OrtPredictor
 from workbench.bench import (
     BASELINE_LABEL,
     BenchConfig,
+    BenchResult,
+    BenchRow,
     BenchTarget,
     apply_roofline,
     benchmark,
     benchmark_targets,
     grid_from_store,
     grid_points,
-    machine_limit,
     onnx_gmacs,
     record_result,
     sweet_spot,
@@ -238,17 +239,83 @@ def test_config_validation_names_the_setting():
     assert [(p.batch, p.streams) for p in pts] == [(1, 1), (8, 1), (1, 2), (8, 2)]
 
 
-def test_machine_limit_is_measured_once_and_cached(tmp_path):
-    first = machine_limit(tmp_path, threads=1, n=256)
-    assert not first.cached and first.gflops > 0.5 and first.threads == 1
-    again = machine_limit(tmp_path, threads=1, n=256)
-    assert again.cached and again.gflops == first.gflops
-    data = json.loads((tmp_path / "machine.json").read_text())
-    assert data["sgemm"]["1"]["gflops"] == first.gflops
-    # Another machine (or library) invalidates the cache.
-    data["fingerprint"] = "some other cpu"
-    (tmp_path / "machine.json").write_text(json.dumps(data))
-    assert not machine_limit(tmp_path, threads=1, n=256).cached
+def fake_probe(gops: dict[str, float], quiet: bool = True):
+    """A stand-in for the GEMM probe with fixed rates (what the cache logic sees)."""
+    from workbench.bench.limits import PrecisionLimit
+
+    calls: list[str] = []
+
+    def probe(precision, threads=0, n=2048, reps=8, reporter=None):
+        calls.append(precision)
+        return PrecisionLimit(precision, gops[precision], gops[precision], threads or 2, n,
+                              "fake", precision, "fp", 0.0 if quiet else 9.0,
+                              0.0 if quiet else 9.0, 0.01 if quiet else 0.9, quiet, 0.0)
+
+    probe.calls = calls
+    return probe
+
+
+def test_limits_cache_only_quiet_probes(tmp_path, monkeypatch):
+    from workbench.bench import limits
+
+    monkeypatch.setattr(limits, "probe_gemm", fake_probe({"fp32": 100.0, "int8": 400.0}, quiet=False))
+    noisy = limits.machine_limits(tmp_path, 1, ["fp32", "int8"])
+    assert not noisy["fp32"].quiet and "under load" in noisy["fp32"].noise
+    assert not (tmp_path / limits.LIMITS_FILE).exists()  # a noisy probe is never the limit
+    quiet = fake_probe({"fp32": 120.0, "int8": 500.0})
+    monkeypatch.setattr(limits, "probe_gemm", quiet)
+    first = limits.machine_limits(tmp_path, 1, ["fp32", "int8"])
+    assert first["fp32"].gops == 120.0 and first["fp32"].quiet and not first["fp32"].cached
+    again = limits.machine_limits(tmp_path, 1, ["fp32", "int8"])
+    assert again["int8"].cached and again["int8"].gops == 500.0 and quiet.calls == ["fp32", "int8"]
+    # a later noisy probe neither replaces nor lowers the quiet cached limit
+    monkeypatch.setattr(limits, "probe_gemm", fake_probe({"fp32": 50.0, "int8": 50.0}, quiet=False))
+    kept = limits.machine_limits(tmp_path, 1, ["fp32"], refresh=True)
+    assert kept["fp32"].gops == 120.0 and kept["fp32"].quiet
+    # another CPU (or runtime version) invalidates the cache
+    monkeypatch.setattr(limits, "cache_key", lambda: "another cpu")
+    monkeypatch.setattr(limits, "probe_gemm", fake_probe({"fp32": 90.0}))
+    assert limits.machine_limits(tmp_path, 1, ["fp32"])["fp32"].gops == 90.0
+
+
+def test_load_and_spread_decide_quiet(monkeypatch):
+    from workbench.bench import limits
+
+    monkeypatch.setattr(limits, "_cpus", lambda: 2)
+    assert limits.is_quiet(0.3, 2.2, 0.05, threads=2)  # our own 2 threads are allowed for
+    assert not limits.is_quiet(6.0, 6.0, 0.05, threads=2)  # the 48.5-vs-140 case
+    assert not limits.is_quiet(0.1, 0.1, 0.6, threads=2)  # repetitions disagree
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_gemm_probe_runs_the_precision_it_names(precision):
+    from workbench.bench.limits import probe_gemm
+
+    lim = probe_gemm(precision, threads=1, n=256, reps=2)
+    assert lim.gops > 0.5 and lim.threads == 1 and lim.per_runtime
+    assert lim.ran_as == {"fp32": "f32", "int8": "int8"}[precision]  # read back from OpenVINO
+
+
+def test_rows_use_the_limit_of_the_precision_that_ran():
+    from workbench.bench.limits import PrecisionLimit, apply_limits
+
+    def lim(p, g, quiet=True):
+        return PrecisionLimit(p, g, g, 2, 256, "fake", p, "fp", 0, 0, 0.0, quiet, 0.0)
+
+    def result(precision):
+        row = BenchRow(1, 1, 2, 2, 4, 4, 10, 10, 10, 10, 10, 10, 100.0, 90, 110, 10, 10, 0.2, 2,
+                       1.0, 1.0, limit_precision=precision)
+        return BenchResult("x", "b", SIZE, BenchConfig(), [row])
+
+    limits = {2: {"fp32": lim("fp32", 100.0), "int8": lim("int8", 400.0, quiet=False)}}
+    fp32 = apply_limits(result("fp32"), 1.0, limits).rows[0]  # 200 GOP/s achieved
+    assert fp32.vs_roofline == pytest.approx(2.0) and "above the fp32 limit" in fp32.limit_flag
+    int8 = apply_limits(result("int8"), 1.0, limits).rows[0]
+    assert int8.vs_roofline == pytest.approx(0.5) and "under load" in int8.limit_flag
+    bf16 = apply_limits(result("bf16"), 1.0, limits).rows[0]
+    assert bf16.vs_roofline is None and "no bf16 limit" in bf16.limit_flag
+    ok = apply_limits(result("fp32"), 0.25, limits).rows[0]
+    assert ok.vs_roofline == pytest.approx(0.5) and ok.limit_flag == ""
 
 
 def test_results_go_into_the_store_and_come_back(grid, home):
@@ -269,11 +336,13 @@ def test_results_go_into_the_store_and_come_back(grid, home):
     assert board[0]["throughput"] == pytest.approx(max(r.throughput for r in grid.rows))
 
 
-def test_measure_builds_is_the_pipeline_stage_in_one_call(narrow, home):
+def test_measure_builds_is_the_pipeline_stage_in_one_call(narrow, home, monkeypatch):
+    from workbench.bench import limits
     from workbench.bench.bench_run import BuildToMeasure, measure_builds
 
     model, path = narrow
-    probe = machine_limit(home.cache, threads=0, n=256)  # small probe; measure_builds reuses it
+    monkeypatch.setattr(limits, "probe_gemm", fake_probe({"fp32": 123.0, "bf16": 300.0,
+                                                          "int8": 456.0}))
     cfg = BenchConfig(batch_sizes=[1], warmup=1, iterations=2, rounds=2)
     results = measure_builds([BuildToMeasure("narrow-fp32-ort", str(path), "ort-cpu", "k")],
                              SIZE, cfg, home, model=model)
@@ -283,7 +352,11 @@ def test_measure_builds_is_the_pipeline_stage_in_one_call(narrow, home):
     assert ort.gmacs == pytest.approx(base.gmacs) == pytest.approx(torch_gmacs(model, SIZE))
     assert ort.rows[0].vs_roofline == pytest.approx(
         2 * ort.gmacs * ort.rows[0].throughput / ort.machine_gflops[ort.rows[0].threads])
-    assert ort.machine_gflops[ort.rows[0].threads] == probe.gflops
+    assert ort.machine_gflops[ort.rows[0].threads] == 123.0
+    # ORT ran the fp32 graph in f32 and says so; the fp32 limit applies
+    assert ort.rows[0].precision == "f32" and ort.rows[0].limit_precision == "fp32"
+    assert ort.runtime["runtime"] == "onnxruntime" and ort.runtime["threads"] == ort.rows[0].threads
+    assert base.runtime["runtime"] == "torch" and base.fingerprint
 
 
 def test_openvino_streams_share_one_compiled_model(narrow):
@@ -292,8 +365,12 @@ def test_openvino_streams_share_one_compiled_model(narrow):
 
     _, path = narrow
     target = artifact_target("ov", path, "openvino-cpu")
-    preds = target.open(GridPoint(batch=1, streams=2, threads=2))
+    preds = target.open(GridPoint(batch=1, streams=2, threads=2), (1, 3, *SIZE))
     assert len(preds) == 2 and preds[0].compiled is preds[1].compiled
+    # compiled at the grid point's static shape, as eval runs it, with the f32 hint
+    assert preds[0].compiled.inputs[0].get_partial_shape().is_static
+    assert list(preds[0].compiled.inputs[0].get_shape()) == [1, 3, *SIZE]
+    assert preds[0].runtime_settings().inference_precision == "f32"
     assert preds[0].compiled.get_property("NUM_STREAMS") == 2
     assert preds[0].compiled.get_property("INFERENCE_NUM_THREADS") == 2
     x = np.random.default_rng(0).standard_normal((1, 3, *SIZE), dtype=np.float32)

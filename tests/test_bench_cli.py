@@ -20,11 +20,18 @@ def onnx_file(narrow):  # noqa: F811
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    """One home for the module, so the machine's sgemm probe runs once, then comes from
-    the cache as it would for a user."""
+    """One home for the module. The GEMM probe is faked quiet here (it is tested on its own
+    in test_bench.py): a real probe on a busy CI box is noisy, so never cached, and would
+    re-run for every command."""
+    from test_bench import fake_probe
+
+    from workbench.bench import limits
     from workbench.home import resolve_home
 
-    return resolve_home(tmp_path_factory.mktemp("benchcli-home"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(limits, "probe_gemm", fake_probe({"fp32": 100.0, "bf16": 300.0,
+                                                     "int8": 400.0}))
+        yield resolve_home(tmp_path_factory.mktemp("benchcli-home"))
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +68,13 @@ def test_bench_json_record_is_stored_and_on_the_leaderboard(cli, onnx_file, home
     rows = rec["results"][0]["rows"]
     assert [(x["batch"], x["streams"]) for x in rows] == [(1, 1), (2, 1)]
     assert all(x["vs_roofline"] > 0 for x in rows)
+    # what ran, read back from the session, and the CPU it ran on
+    assert rec["precision"] == "f32" and rec["runtime"]["runtime"] == "onnxruntime"
+    assert all(x["limit_precision"] == "fp32" and x["runtime"]["threads"] >= 1 for x in rows)
+    assert rec["limits"][str(rows[0]["threads"])]["fp32"]["gops"] == 100.0
+    from workbench.hardware import fingerprint
+
+    assert rec["fingerprint"] == fingerprint()
 
     board = cli("leaderboard", "--format", "json", "--home", home.root)
     assert board.exit_code == 0, board.output
@@ -69,6 +83,29 @@ def test_bench_json_record_is_stored_and_on_the_leaderboard(cli, onnx_file, home
     assert mine[0]["p50_ms"] == pytest.approx(h["p50_ms"])
     assert mine[0]["throughput"] == pytest.approx(h["throughput"])
     assert mine[0]["backend"] == "ort-cpu" and mine[0]["dtype"] == "fp32"
+    assert mine[0]["precision"] == "f32" and mine[0]["fingerprint"] == fingerprint()
+
+
+def test_openvino_bench_on_real_images_says_what_ran(cli, onnx_file, home):
+    from pathlib import Path
+
+    from workbench.store import Store
+
+    assets = Path(__file__).resolve().parents[1] / "assets"
+    r = cli("bench", onnx_file, "--backend", "openvino-cpu", "--inputs", "real", "--data", assets,
+            "--batch", "1,2", "--iterations", "2", "--rounds", "1", "--warmup", "1", "--json",
+            "--home", home.root)
+    assert r.exit_code == 0, r.output
+    rec = json.loads(r.stdout)
+    assert rec["inputs"] == "real" and any("real image" in n for n in rec["notes"])
+    rt = rec["runtime"]
+    assert rt["runtime"] == "openvino" and rt["inference_precision"] == "f32"
+    assert rt["compute_precision"] == "f32" and rt["streams"] == 1 and rt["hint"] == "LATENCY"
+    stored = Store(home.db).runtime(rec["run_id"])
+    assert [(s["stage"], s["precision"]) for s in stored] == [("bench", "f32")]
+    assert stored[0]["settings"]["inputs"] == "real"
+    r = cli("bench", onnx_file, "--inputs", "real", "--json", "--home", home.root)
+    assert r.exit_code == 2 and "--data" in json.loads(r.stdout)["error"]
 
 
 def test_budget_nobody_meets_exits_1(cli, onnx_file, home):

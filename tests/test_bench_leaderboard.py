@@ -104,3 +104,39 @@ def test_cli_by_artifact_where_sort_and_three_formats(cli, board_home):
     assert r.exit_code == 2 and "--where" in r.stderr
     r = cli("leaderboard", "--by", "nothing", "--home", board_home.root)
     assert r.exit_code == 2
+
+
+def test_precision_and_cpu_are_on_every_row_and_mixed_cpus_are_named(board_home, cli, fake_cpu):
+    """Speed rows from two CPUs are never put side by side silently."""
+    from conftest import AVX512_BF16
+
+    from workbench.hardware import detect_cpu
+    from workbench.store import Store
+
+    here = detect_cpu().fingerprint
+    store = Store(board_home.db)
+    bench = [r for r in store.runs() if r.name == "bench w18"][0].id
+    assert store.machine(bench)["fingerprint"] == here
+    store.add_runtime(bench, "hrnet_w18-int8-percentile-3_224_224-ort-cpu",
+                      {"runtime": "onnxruntime", "version": "1", "compute_precision": "int8",
+                       "inference_precision": "f32", "streams": 1, "threads": 2,
+                       "hint": "ORT_SEQUENTIAL"}, INT8, "bench")
+    rows = json.loads(cli("leaderboard", "--json").stdout)
+    assert {r["fingerprint"] for r in rows if r.get("throughput")} == {here}
+    assert all(r["speed_note"] == "" for r in rows)
+    int8 = next(r for r in rows if r["build"].startswith("hrnet_w18-int8") and r.get("throughput"))
+    assert int8["precision"] == "int8" and int8["runtime"] == "onnxruntime 1"
+    # the same build measured on another CPU
+    other = fake_cpu(AVX512_BF16).fingerprint
+    assert other != here
+    run = store.start_run("bench w18 elsewhere")
+    store.add_metric(run, "hrnet_w18-fp32-none-3_224_224-ort-cpu", "throughput", 17.5, "img/s", FP32)
+    store.finish_run(run, "ok")
+    rows = json.loads(cli("leaderboard", "--json").stdout)
+    speed = [r for r in rows if r.get("throughput") is not None]
+    assert {r["fingerprint"] for r in speed} == {here, other}
+    assert all("not comparable" in r["speed_note"] for r in speed)
+    table = cli("leaderboard").stdout
+    assert "2 CPUs" in table and "17.5!" in table
+    md = cli("leaderboard", "--format", "md").stdout
+    assert "fingerprint" in md.splitlines()[0] and other in md

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from tinynet import tinynet  # noqa: F401  (session fixture)
 from typer.testing import CliRunner
 
@@ -26,6 +27,16 @@ def test_backends_lists_every_backend_with_a_reason():
     assert set(rows) == {"torch", "ort-cpu", "openvino-cpu", "ort-gpu", "tensorrt"}
     assert rows["ort-cpu"]["available"] and rows["openvino-cpu"]["available"]
     assert rows["tensorrt"]["dtypes"] == ["fp32", "fp16", "int8"]
+    # the CPU fingerprint, printed and in --json
+    from workbench.hardware import detect_cpu
+
+    cpu = detect_cpu()
+    rec = _json(r)
+    assert rec["fingerprint"] == cpu.fingerprint and rec["cpu"]["kind"] == cpu.kind
+    assert set(rec["cpu"]["flags"]) <= {"avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni",
+                                        "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"}
+    text = runner.invoke(app, ["backends"])
+    assert text.exit_code == 0 and cpu.fingerprint in text.stdout
     import onnxruntime as ort
 
     for name, prov in (("ort-gpu", "CUDAExecutionProvider"), ("tensorrt", "TensorrtExecutionProvider")):
@@ -41,8 +52,22 @@ def test_build_twice_then_sensitivity(tinynet, tmp_path):  # noqa: F811
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     rec = _json(first)
-    assert rec["ok"] and not rec["cached"] and rec["name"] == "tinynet-int8-minmax-3_64_64-ort-cpu"
+    from workbench.hardware import detect_cpu, target_for
+
+    here = target_for(detect_cpu())
+    # the recipe name and meta say which int8 was built for this CPU
+    assert rec["ok"] and not rec["cached"]
+    assert rec["name"] == f"tinynet-int8-minmax-3_64_64-ort-cpu-{here.int8_variant}"
+    assert rec["meta"]["quantization"]["reduce_range"] is (not here.vnni)
+    assert rec["meta"]["target"]["name"] == here.name and rec["meta"]["built_on"]["fingerprint"]
     assert rec["meta"]["calibration"]["images"] == 30
+    # --target builds for another machine: the other variant, from the same calibration
+    other = "vnni" if not here.vnni else "avx2"
+    forced = _json(runner.invoke(app, [*args, "--target", other]))
+    assert forced["ok"] and forced["key"] != rec["key"]
+    assert forced["meta"]["quantization"]["reduce_range"] is here.vnni
+    assert forced["name"].endswith("-novnni" if here.vnni else "-vnni")
+    assert forced["meta"]["calibration"]["ranges_cached"]
     second = _json(runner.invoke(app, args))
     assert second["cached"] and second["key"] == rec["key"]
     from workbench.store import Store
@@ -69,3 +94,35 @@ def test_bad_input_exits_2_with_one_line(tinynet, tmp_path):  # noqa: F811
     assert r.exit_code == 2 and _json(r)["ok"] is False
     r = runner.invoke(app, ["sensitivity", "no-such-artifact", "--home", str(tmp_path)])
     assert r.exit_code == 2 and "no such artifact" in r.output
+    r = runner.invoke(app, ["build", str(tinynet.onnx_path), "--dtype", "int8", "--target", "sse",
+                            "--data", str(tmp_path), "--home", str(tmp_path)])
+    assert r.exit_code == 2 and "--target" in r.output and "Traceback" not in r.output
+
+
+def test_bf16_is_offered_only_where_the_cpu_has_it(tinynet, tmp_path, fake_cpu):  # noqa: F811
+    args = ["build", str(tinynet.onnx_path), "--backend", "openvino-cpu", "--dtype", "bf16",
+            "--home", str(tmp_path), "--json"]
+    fake_cpu()  # AVX2 only: bf16 is refused with the reason, exit 2
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and "AVX512-BF16" in _json(r)["error"]
+    rows = {b["name"]: b for b in _json(runner.invoke(app, ["backends", "--json"]))["backends"]}
+    assert "bf16" not in rows["openvino-cpu"]["dtypes"]
+    # the silicon has bf16 but OpenVINO does not offer it: still refused, OpenVINO's reason
+    from conftest import AVX512_BF16
+
+    fake_cpu(AVX512_BF16, ov_caps=("FP32", "INT8"))
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and "OPTIMIZATION_CAPABILITIES" in _json(r)["error"]
+    # built for another machine that has it: allowed here (it runs there)
+    fake_cpu()
+    r = runner.invoke(app, [*args, "--target", "bf16"])
+    assert r.exit_code == 0, r.output
+    rec = _json(r)
+    assert rec["dtype"] == "bf16" and rec["name"].endswith("-bf16-none-3_64_64-openvino-cpu")
+    assert rec["meta"]["inference_precision_hint"] == "bf16"
+    # ...but running it on this (faked AVX2) machine is the same one-line refusal
+    from workbench.backends import open_predictor
+    from workbench.errors import BadInput
+
+    with pytest.raises(BadInput, match="AVX512-BF16"):
+        open_predictor(rec["path"], "openvino-cpu", 1)

@@ -122,6 +122,10 @@ def run_record(ctx: RunContext, status: str, error: str, seconds: float) -> dict
     from workbench.bench.baseline import BASELINE_LABEL
 
     lm = ctx.loaded
+    ran: dict[str, dict[str, Any]] = {}
+    for r in ctx.store.runtime(ctx.run_id):
+        ran.setdefault(r["build"], {})[r["stage"]] = r["settings"]
+    machine = ctx.store.machine(ctx.run_id) or {}
     return {
         "ok": status == "ok",
         "run_id": ctx.run_id,
@@ -144,9 +148,11 @@ def run_record(ctx: RunContext, status: str, error: str, seconds: float) -> dict
         },
         "builds": [
             {"name": a.name, "key": a.key, "backend": a.backend, "dtype": a.dtype,
-             "path": str(a.path), "cached": a.cached, "metrics": ctx.results.get(a.name, {})}
+             "path": str(a.path), "cached": a.cached, "metrics": ctx.results.get(a.name, {}),
+             "runtime": ran.get(a.name, {})}
             for a in ctx.artifacts
         ],
+        "fingerprint": machine.get("fingerprint", ""),
         "baseline": ctx.results.get(BASELINE_LABEL),
         "reproduction": dict(ctx.reproduction),
         "stage_seconds": dict(ctx.stage_seconds),

@@ -27,7 +27,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 Source = Literal["timm", "official", "mmcls"]
-DType = Literal["fp32", "fp16", "int8"]
+DType = Literal["fp32", "fp16", "bf16", "int8"]
+Target = Literal["auto", "avx2", "avx512", "vnni", "bf16", "amx"]
 CalibMethod = Literal["minmax", "entropy", "percentile"]
 
 
@@ -90,7 +91,9 @@ class BuildSection(_Section):
 
     backend: str = Field(DEFAULT_BACKEND, description=" | ".join(backend_names()),
                          json_schema_extra={"enum": list(backend_names())})
-    dtype: DType = Field("fp32", description="fp32 | fp16 | int8")
+    dtype: DType = Field("fp32", description="fp32 | fp16 | bf16 (openvino-cpu) | int8")
+    target: Target = Field("auto", description="CPU the build is for: auto (this one) | avx2 | "
+                                               "avx512 | vnni | bf16 | amx")
     reference: bool = Field(True, description="also build and measure fp32 on the same backend")
     calibration: CalibrationSection = Field(default_factory=CalibrationSection)
 

@@ -51,7 +51,8 @@ class ArtifactId:
 #: a result row's own columns; every other key of a store row is a metric
 ROW_COLUMNS = ("run_id", "run", "status", "build", "artifact_key", "source", "variant", "weights",
                "backend", "dtype", "calibration", "input_size", "started_at", "runs",
-               "data_root", "data_layout", "data_hash", "eval_choice", "includes_calibration")
+               "data_root", "data_layout", "data_hash", "eval_choice", "includes_calibration",
+               "fingerprint", "precision", "eval_precision", "runtime", "hint", "speed_note")
 #: metrics that are counts: ints in every row (the unit rule)
 COUNT_METRICS = frozenset({"images", "skipped", "eval_limit", "calibration_excluded", "eval_run"})
 
@@ -80,6 +81,12 @@ class ResultRow:
     data_hash: str = ""
     eval_choice: str = ""
     includes_calibration: bool = False
+    fingerprint: str = ""  # the CPU the run was recorded on (workbench.hardware)
+    precision: str = ""  # what the speed (else accuracy) figures ran in, read back
+    eval_precision: str = ""  # what the accuracy figures ran in
+    runtime: str = ""  # runtime and version of the speed figures
+    hint: str = ""  # the runtime's performance hint / execution mode
+    speed_note: str = ""  # set when speed rows of several CPUs are on one board
     metrics: dict[str, float] = field(default_factory=dict)
 
     @classmethod

@@ -89,22 +89,29 @@ CREATE TABLE IF NOT EXISTS evals (
     created_at           REAL NOT NULL,
     PRIMARY KEY (run_id, build)
 );
+CREATE TABLE IF NOT EXISTS run_machine (
+    run_id       INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    fingerprint  TEXT NOT NULL,
+    cpu_json     TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS runtime_settings (
+    run_id         INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    build          TEXT NOT NULL,
+    artifact_key   TEXT NOT NULL DEFAULT '',
+    stage          TEXT NOT NULL DEFAULT '',
+    precision      TEXT NOT NULL DEFAULT '',
+    settings_json  TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (run_id, build, stage)
+);
 """
 
-_EVALS_TABLE = """CREATE TABLE IF NOT EXISTS evals (
-    run_id               INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    build                TEXT NOT NULL,
-    artifact_key         TEXT NOT NULL DEFAULT '',
-    images               INTEGER NOT NULL,
-    data_root            TEXT NOT NULL DEFAULT '',
-    data_layout          TEXT NOT NULL DEFAULT '',
-    data_hash            TEXT NOT NULL DEFAULT '',
-    eval_limit           INTEGER NOT NULL DEFAULT 0,
-    calibration_excluded INTEGER NOT NULL DEFAULT 0,
-    includes_calibration INTEGER NOT NULL DEFAULT 0,
-    created_at           REAL NOT NULL,
-    PRIMARY KEY (run_id, build)
-);"""
+def _tables_added_in_v3() -> list[str]:
+    """Schema v3's new tables (eval identity, the run's machine, effective runtime settings),
+    taken from :data:`_SCHEMA` so the migration and a new store cannot drift apart."""
+    names = ("evals", "run_machine", "runtime_settings")
+    return [stmt.strip() for stmt in _SCHEMA.split(";")
+            if any(f"EXISTS {n} (" in stmt for n in names)]
+
 
 _OUR_TABLES = {"runs", "artifacts", "metrics"}
 
@@ -113,7 +120,7 @@ MIGRATIONS: dict[int, list[str]] = {
     1: ["ALTER TABLE runs ADD COLUMN pid INTEGER",
         "ALTER TABLE runs ADD COLUMN pid_start TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE runs ADD COLUMN host TEXT NOT NULL DEFAULT ''"],
-    2: [_EVALS_TABLE],
+    2: _tables_added_in_v3(),
 }
 
 
@@ -421,6 +428,10 @@ class Store:
 
     def start_run(self, name: str, profile_path: str = "", profile_json: str = "{}",
                   profile_hash: str = "", out_dir: str = "") -> int:
+        """Open a run; the CPU it runs on (workbench.hardware) is recorded with it."""
+        from workbench.hardware import detect_cpu
+
+        cpu = detect_cpu()
         with self._connect() as con:
             pid = os.getpid()
             cur = con.execute(
@@ -429,7 +440,44 @@ class Store:
                 (name, profile_path, profile_json, profile_hash, time.time(), out_dir, pid,
                  _process_start(pid), socket.gethostname()),
             )
-            return int(cur.lastrowid or 0)
+            run_id = int(cur.lastrowid or 0)
+            con.execute("INSERT OR REPLACE INTO run_machine(run_id, fingerprint, cpu_json)"
+                        " VALUES (?, ?, ?)",
+                        (run_id, cpu.fingerprint, json.dumps(cpu.as_dict(), default=str)))
+            return run_id
+
+    def machine(self, run_id: int) -> dict[str, Any] | None:
+        """The CPU a run was recorded on: ``fingerprint`` and the detected ``cpu``."""
+        with self._connect() as con:
+            row = con.execute("SELECT fingerprint, cpu_json FROM run_machine WHERE run_id=?",
+                              (run_id,)).fetchone()
+        if row is None:
+            return None
+        return {"fingerprint": row["fingerprint"], "cpu": json.loads(row["cpu_json"] or "{}")}
+
+    # -- effective runtime settings ---------------------------------------------------
+    def add_runtime(self, run_id: int, build: str, settings: dict[str, Any] | None,
+                    artifact_key: str = "", stage: str = "bench") -> None:
+        """What the runtime reported it ran (workbench.runtime_settings), per build and stage."""
+        if not settings:
+            return
+        with self._connect() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO runtime_settings(run_id, build, artifact_key, stage,"
+                " precision, settings_json) VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, build, artifact_key, stage, str(settings.get("compute_precision", "")),
+                 json.dumps(settings, sort_keys=True, default=str)))
+
+    def runtime(self, run_id: int) -> list[dict[str, Any]]:
+        with self._connect() as con:
+            rows = con.execute("SELECT * FROM runtime_settings WHERE run_id=? ORDER BY build, stage",
+                               (run_id,)).fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["settings"] = json.loads(d.pop("settings_json") or "{}")
+            out.append(d)
+        return out
 
     def set_out_dir(self, run_id: int, out_dir: str) -> None:
         with self._connect() as con:
@@ -595,6 +643,13 @@ class Store:
                 " FROM metrics m JOIN runs r ON r.id = m.run_id"
                 " LEFT JOIN artifacts a ON a.key = m.artifact_key"
                 " WHERE m.params_json = '' ORDER BY m.run_id, m.id").fetchall()
+            machines = {int(r["run_id"]): r["fingerprint"] for r in con.execute(
+                "SELECT run_id, fingerprint FROM run_machine").fetchall()} if "run_machine" in tables else {}
+            settings: dict[tuple[int, str], dict[str, dict[str, Any]]] = {}
+            for r in (con.execute("SELECT run_id, build, stage, settings_json FROM runtime_settings")
+                      if "runtime_settings" in tables else []):
+                settings.setdefault((int(r["run_id"]), r["build"]), {})[r["stage"]] = json.loads(
+                    r["settings_json"] or "{}")
         board: dict[tuple[int, str], dict[str, Any]] = {}
         for r in rows:
             key = (r["run_id"], r["build"])
@@ -608,12 +663,14 @@ class Store:
                     "weights": r["weights"] or "", "backend": r["backend"] or "",
                     "dtype": r["dtype"] or "", "calibration": r["calibration"] or "",
                     "input_size": r["input_size"] or "", "started_at": r["started_at"],
+                    "fingerprint": machines.get(int(r["run_id"]), ""),
                 }
                 ev = evals.get(key)
                 if ev is not None:
                     row.update({k: ev[k] for k in ("data_root", "data_layout", "data_hash",
                                                    "eval_limit", "calibration_excluded")})
                     row["includes_calibration"] = bool(ev["includes_calibration"])
+                row.update(_runtime_columns(settings.get(key, {})))
             value = r["value"]
             if r["name"] in FRACTION_METRICS and r["unit"] == "%":
                 value = value / 100.0  # written before the unit rule
@@ -621,9 +678,50 @@ class Store:
         for row in board.values():
             if "top1" in row or "top5" in row:
                 row["eval_run"] = row["run_id"]
+        out = list(board.values())
         if group == "artifact":
-            return _merge_by_artifact(list(board.values()))
-        return list(board.values())
+            out = _merge_by_artifact(out)
+        mark_mixed_machines(out)
+        return out
+
+
+#: Columns the leaderboard takes from the effective runtime settings.
+RUNTIME_COLUMNS = ("precision", "eval_precision", "runtime", "streams_eff", "threads_eff", "hint")
+
+
+def _runtime_columns(by_stage: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``precision`` is what the speed figures ran in (bench), ``eval_precision`` what the
+    accuracy figures ran in (eval); the rest describe the bench's runtime."""
+    bench = by_stage.get("bench") or {}
+    ev = by_stage.get("eval") or {}
+    main = bench or ev
+    out: dict[str, Any] = {
+        "precision": bench.get("compute_precision", "") or ev.get("compute_precision", ""),
+        "eval_precision": ev.get("compute_precision", ""),
+        "runtime": (f"{main.get('runtime', '')} {main.get('version', '')}".strip()) if main else "",
+        "hint": main.get("hint", ""),
+    }
+    for col, key in (("streams_eff", "streams"), ("threads_eff", "threads")):
+        if main.get(key) is not None:  # figures only when the runtime reported them
+            out[col] = main[key]
+    return out
+
+
+SPEED_COLUMNS = ("p50_ms", "throughput")
+
+
+def mark_mixed_machines(rows: list[dict[str, Any]]) -> list[str]:
+    """When speed rows come from more than one CPU, say so on each of them (``speed_note``)
+    and return the fingerprints; speed is only comparable within one fingerprint."""
+    fps = sorted({str(r.get("fingerprint") or "unknown") for r in rows
+                  if any(r.get(c) is not None for c in SPEED_COLUMNS)})
+    for r in rows:
+        r["speed_note"] = ""
+        if len(fps) > 1 and any(r.get(c) is not None for c in SPEED_COLUMNS):
+            others = [f for f in fps if f != (r.get("fingerprint") or "unknown")]
+            r["speed_note"] = (f"speed measured on {r.get('fingerprint') or 'an unrecorded CPU'}; "
+                               f"other rows on {', '.join(others)}: not comparable")
+    return fps if len(fps) > 1 else []
 
 
 def _live_status(status: str, pid: int | None, pid_start: str, host: str) -> str:
@@ -637,7 +735,8 @@ def _live_status(status: str, pid: int | None, pid_start: str, host: str) -> str
 
 
 _ROW_FIELDS = ("run_id", "run", "status", "build", "artifact_key", "source", "variant", "weights",
-               "backend", "dtype", "calibration", "input_size", "started_at")
+               "backend", "dtype", "calibration", "input_size", "started_at", "fingerprint",
+               *RUNTIME_COLUMNS)
 
 
 def _identity(row: dict[str, Any]) -> tuple[str, str, str]:
@@ -692,6 +791,12 @@ def _merge_by_artifact(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         runs = into["runs"]
         into.update({k: v for k, v in row.items() if k not in _ROW_FIELDS or k in (
             "run_id", "run", "status", "started_at", "build")})
+        if row.get("throughput") is not None or row.get("p50_ms") is not None:
+            # speed and its machine and runtime travel together: the latest speed run's
+            into.update({k: row[k] for k in ("fingerprint", *RUNTIME_COLUMNS)
+                         if k != "eval_precision" and k in row})
+        if row.get("eval_precision"):
+            into["eval_precision"] = row["eval_precision"]
         into["runs"] = f"{runs},{row['run_id']}"
     for key, into in merged.items():
         for k in EVAL_FIELDS:

@@ -16,8 +16,9 @@ from typing import Any, ClassVar
 from workbench.backends.status import BackendStatus
 from workbench.runtime import Predictor
 
-#: Opens ``streams`` predictors sharing one compiled model on ``threads`` threads in total.
-StreamGroup = Callable[[int, int], list[Predictor]]
+#: Opens ``streams`` predictors sharing one compiled model on ``threads`` threads in total,
+#: compiled for the grid point's static input ``shape`` (N, C, H, W).
+StreamGroup = Callable[[int, int, tuple[int, ...]], list[Predictor]]
 
 
 def copy_onnx(src: Path, dst: Path) -> None:

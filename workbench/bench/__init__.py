@@ -3,7 +3,8 @@ machine's own limit, with the sweet spot under a latency budget.
 
 - ``grid``: the interleaved batch × streams × threads measurement (``benchmark``,
   ``benchmark_targets``, ``sweet_spot``);
-- ``roofline``: model GMACs (ONNX graph, torch, or a named variant) and the cached sgemm probe;
+- ``roofline``: model GMACs (ONNX graph, torch, or a named variant);
+- ``limits``: the machine's dense-GEMM peak per precision (fp32, bf16, int8), cached per CPU;
 - ``baseline``: torch eager fp32 of the same variant;
 - ``record``: results into the run store;
 - ``target`` / ``bench_run``: what ``hrnet-wb bench`` resolves and runs (and ``measure_builds``
@@ -34,14 +35,18 @@ from workbench.bench.grid import (
     grid_points,
     sweet_spot,
 )
+from workbench.bench.limits import (
+    PrecisionLimit,
+    apply_limits,
+    limits_for,
+    machine_limits,
+    probe_gemm,
+)
 from workbench.bench.record import grid_from_store, record_result, record_results
 from workbench.bench.roofline import (
-    MachineLimit,
     apply_roofline,
     limit_throughput,
-    machine_limit,
     onnx_gmacs,
-    sgemm_probe,
     torch_gmacs,
     variant_gmacs,
 )
@@ -52,6 +57,6 @@ __all__ = [
     "grid_from_store", "record_result", "record_results",
     "BenchConfig", "BenchResult", "BenchRow", "BenchTarget", "GridPoint", "PredictorFactory",
     "benchmark", "benchmark_targets", "grid_points", "sweet_spot",
-    "MachineLimit", "apply_roofline", "limit_throughput", "machine_limit", "onnx_gmacs",
-    "sgemm_probe", "torch_gmacs", "variant_gmacs",
+    "PrecisionLimit", "apply_limits", "limits_for", "machine_limits", "probe_gemm",
+    "apply_roofline", "limit_throughput", "onnx_gmacs", "torch_gmacs", "variant_gmacs",
 ]

@@ -19,13 +19,13 @@ from workbench.bench.baseline import (
     torch_target,
 )
 from workbench.bench.grid import BenchConfig, BenchResult, BenchTarget, benchmark_targets
+from workbench.bench.limits import PrecisionLimit, apply_limits, limits_for
 from workbench.bench.record import record_result
-from workbench.bench.roofline import MachineLimit, apply_roofline, machine_limit, onnx_gmacs
+from workbench.bench.roofline import onnx_gmacs
 from workbench.bench.target import ResolvedTarget, artifact_target, register
 from workbench.errors import BadInput
 from workbench.events import Reporter
 from workbench.home import Home
-from workbench.runtime import resolve_threads
 from workbench.store import Store
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,9 +40,10 @@ class BenchRun:
     target: ResolvedTarget
     result: BenchResult
     baseline: BenchResult | None
-    machine: dict[int, MachineLimit]
+    machine: dict[int, PrecisionLimit]  # threads -> the fp32 limit
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    limits: dict[int, dict[str, PrecisionLimit]] = field(default_factory=dict)
 
     @property
     def results(self) -> list[BenchResult]:
@@ -67,6 +68,12 @@ class BenchRun:
             "sweet_spot": None if sweet is None else sweet.as_dict(),
             "budget_met": None if budget is None else sweet is not None,
             "machine": {str(t): m.as_dict() for t, m in self.machine.items()},
+            "limits": {str(t): {p: m.as_dict() for p, m in by.items()}
+                       for t, by in self.limits.items()},
+            "precision": self.result.precision,
+            "runtime": self.result.runtime,
+            "fingerprint": self.result.fingerprint,
+            "inputs": self.result.config.inputs,
             "notes": self.notes,
             "results": [r.as_dict() for r in self.results],
         }
@@ -84,7 +91,8 @@ class BuildToMeasure:
 
 def measure_builds(builds: list[BuildToMeasure], input_size: tuple[int, int],
                    config: BenchConfig, home: Home, *, model: Any = None,
-                   reporter: Reporter | None = None) -> list[BenchResult]:
+                   reporter: Reporter | None = None,
+                   images: Any = None) -> list[BenchResult]:
     """The pipeline's bench stage in one call: every build (and torch eager of ``model``
     when given, as the baseline) in interleaved rounds, then on the roofline.
 
@@ -110,20 +118,20 @@ def measure_builds(builds: list[BuildToMeasure], input_size: tuple[int, int],
         gmacs_of[b.name] = g
         targets.append(artifact_target(b.name, b.path, b.backend, g))
     results = benchmark_targets(targets, input_size, config, rep,
-                                baseline=BASELINE_LABEL if model is not None else None)
+                                baseline=BASELINE_LABEL if model is not None else None,
+                                images=images)
     if any(gmacs_of.values()):
-        threads = sorted({resolve_threads(t) for t in config.threads})
-        rates = {t: machine_limit(home.cache, t, reporter=rep).gflops for t in threads}
+        limits = limits_for(home.cache, list(config.threads), reporter=rep)
         for res in results:
             g = gmacs_of.get(res.label)
             if g:
-                apply_roofline(res, g, rates)
+                apply_limits(res, g, limits)
     return results
 
 
 def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
               baseline: bool | None = None, record: bool = True,
-              reporter: Reporter | None = None) -> BenchRun:
+              reporter: Reporter | None = None, data: str = "") -> BenchRun:
     """Benchmark ``target`` over ``config``'s grid, interleaved with torch eager when asked
     (``baseline=None``: whenever the variant is known), put it on the roofline and record
     it in the store as its own run."""
@@ -134,6 +142,8 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
     if target.static_batch is not None and any(b != target.static_batch for b in config.batch_sizes):
         raise BadInput(f"{target.path}: the model's batch axis is fixed at {target.static_batch}; "
                        f"use --batch {target.static_batch} or export with a dynamic batch")
+    if config.inputs == "real" and not data:
+        raise BadInput("--inputs real needs --data DIR: the images to decode and preprocess")
     if baseline and not target.variant:
         raise BadInput("--baseline needs the model's variant: pass --variant (e.g. hrnet_w18)")
     want_baseline = bool(target.variant) if baseline is None else baseline
@@ -183,21 +193,30 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
     if any(t.label == BASELINE_LABEL for t in targets) and target.label == BASELINE_LABEL:
         raise BadInput(f"bench: the target may not be called {BASELINE_LABEL!r}")
 
-    threads = sorted({resolve_threads(t) for t in config.threads})
-    machine = {t: machine_limit(home.cache, t, reporter=rep) for t in threads} if gmacs else {}
+    limits = limits_for(home.cache, list(config.threads), reporter=rep) if gmacs else {}
+    machine = {t: by["fp32"] for t, by in limits.items() if "fp32" in by}
+    images = None
+    if config.inputs == "real":
+        from workbench.bench.real_inputs import real_inputs
+
+        images = real_inputs(data, target.input_size, variant=target.variant,
+                             count=max(config.batch_sizes), reporter=rep)
+        notes.append(f"inputs: {len(images)} real image(s) from {data}, preprocessed, cycled "
+                     "to fill each batch")
 
 
     def measure(run_id: int | None) -> BenchRun:
         base_label = BASELINE_LABEL if len(targets) == 2 else None
-        results = benchmark_targets(targets, target.input_size, config, rep, baseline=base_label)
-        rates = {t: m.gflops for t, m in machine.items()}
+        results = benchmark_targets(targets, target.input_size, config, rep, baseline=base_label,
+                                    images=images)
         for res in results:
             # the baseline is the variant's own torch model; the target is what its graph says
             own = model_gmacs if res.label == BASELINE_LABEL else gmacs
             if own:
-                apply_roofline(res, own, rates)
+                apply_limits(res, own, limits)
         base = results[0] if len(results) == 2 else None
-        return BenchRun(run_id, target, results[-1], base, machine, notes, time.perf_counter() - t0)
+        return BenchRun(run_id, target, results[-1], base, machine, notes, time.perf_counter() - t0,
+                        limits)
 
     if not record:
         run = measure(None)

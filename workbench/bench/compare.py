@@ -20,14 +20,9 @@ from typing import TYPE_CHECKING, Any
 from workbench.backends import BASELINE_BACKEND, is_baseline, openvino_cpu, ort_cpu
 from workbench.bench.baseline import BASELINE_LABEL, register_baseline, torch_target
 from workbench.bench.grid import BenchConfig, BenchResult, BenchTarget, benchmark_targets
+from workbench.bench.limits import PrecisionLimit, apply_limits, limits_for
 from workbench.bench.model import limit_img_s
-from workbench.bench.roofline import (
-    MachineLimit,
-    apply_roofline,
-    machine_limit,
-    onnx_gmacs,
-    variant_gmacs,
-)
+from workbench.bench.roofline import onnx_gmacs, variant_gmacs
 from workbench.bench.target import artifact_target
 from workbench.errors import BadInput
 from workbench.events import Reporter
@@ -44,6 +39,7 @@ TARGETS: dict[str, tuple[str, str]] = {
     "ort-fp32": (ort_cpu.NAME, "fp32"),
     "ort-int8": (ort_cpu.NAME, "int8"),
     "openvino-fp32": (openvino_cpu.NAME, "fp32"),
+    "openvino-bf16": (openvino_cpu.NAME, "bf16"),
     "openvino-int8": (openvino_cpu.NAME, "int8"),
 }
 
@@ -55,7 +51,7 @@ class SideBySide:
     variant: str
     input_size: tuple[int, int]
     results: list[BenchResult]
-    machine: dict[int, MachineLimit]
+    machine: dict[int, PrecisionLimit]  # threads -> fp32 limit
     gmacs: float
     artifacts: dict[str, str] = field(default_factory=dict)  # label -> file measured
     built: dict[str, Any] = field(default_factory=dict)  # label -> workbench.build.Artifact
@@ -64,6 +60,8 @@ class SideBySide:
     date: str = ""
     host: str = ""
     seconds: float = 0.0
+    limits: dict[int, dict[str, PrecisionLimit]] = field(default_factory=dict)
+    fingerprint: str = ""
 
     def table(self) -> list[dict[str, Any]]:
         """One row per target: bs1 latency, best throughput, and the ratios."""
@@ -81,6 +79,8 @@ class SideBySide:
                 "vs_torch": h.get("vs_torch", (None, ""))[0],
                 "vs_torch_latency": h.get("vs_torch_latency", (None, ""))[0],
                 "gflops": best.gflops, "vs_roofline": best.vs_roofline,
+                "precision": best.precision, "limit_precision": best.limit_precision,
+                "limit_flag": best.limit_flag, "runtime": best.runtime,
                 "size_mb": res.artifact_mb, "peak_rss_mb": h["peak_rss_mb"][0],
                 "sweet_spot": None if res.sweet_spot is None else {
                     "batch": res.sweet_spot.batch, "streams": res.sweet_spot.streams,
@@ -88,8 +88,9 @@ class SideBySide:
             })
         return out
 
-    def limit_img_s(self, threads: int) -> float | None:
-        lim = self.machine.get(threads)
+    def limit_img_s(self, threads: int, precision: str = "fp32") -> float | None:
+        lim = self.limits.get(threads, {}).get(precision) or (
+            self.machine.get(threads) if precision == "fp32" else None)
         return limit_img_s(lim.gflops if lim else None, self.gmacs)
 
     def markdown(self) -> str:
@@ -98,24 +99,40 @@ class SideBySide:
             return format_figure(v, "{:" + spec + "}")
 
         h, w = self.input_size
-        header = ["build", "bs1 p50 ms", "p90 ms", "p99 ms", "best img/s", "min–max", "at",
-                  "×torch", "×torch bs1", "GFLOP/s", "×limit"]
-        cells = [[r["target"], f(r["p50_ms"], ".1f"), f(r["p90_ms"], ".1f"), f(r["p99_ms"], ".1f"),
-                  f(r["throughput"], ".1f"),
-                  f"{f(r['throughput_min'], '.1f')}–{f(r['throughput_max'], '.1f')}",
-                  f"bs{r['best_batch']}×{r['best_streams']}", f(r["vs_torch"], ".2f"),
-                  f(r["vs_torch_latency"], ".2f"), f(r["gflops"], ".1f"), f(r["vs_roofline"], ".2f")]
-                 for r in self.table()]
+        header = ["build", "ran as", "bs1 p50 ms", "p90 ms", "p99 ms", "best img/s", "min–max",
+                  "at", "×torch", "×torch bs1", "GOP/s", "×limit"]
+        flags: list[str] = []
+        cells = []
+        for r in self.table():
+            lim = f(r["vs_roofline"], ".2f")
+            if r["vs_roofline"] is not None:
+                lim += f" ({r['limit_precision']})"
+            if r["limit_flag"]:
+                if r["limit_flag"] not in flags:
+                    flags.append(r["limit_flag"])
+                lim += " " + "!" * (flags.index(r["limit_flag"]) + 1)
+            cells.append([r["target"], r["precision"] or "–", f(r["p50_ms"], ".1f"),
+                          f(r["p90_ms"], ".1f"), f(r["p99_ms"], ".1f"), f(r["throughput"], ".1f"),
+                          f"{f(r['throughput_min'], '.1f')}–{f(r['throughput_max'], '.1f')}",
+                          f"bs{r['best_batch']}×{r['best_streams']}", f(r["vs_torch"], ".2f"),
+                          f(r["vs_torch_latency"], ".2f"), f(r["gflops"], ".1f"), lim])
         lines = [f"{self.variant}, {h}×{w}, {self.gmacs:.2f} GMACs/image", "",
-                 *markdown_table(header, cells, "lrrrrrlrrrr")]
+                 *markdown_table(header, cells, "llrrrrrlrrrr")]
         lines.append("")
-        for t, m in sorted(self.machine.items()):
-            lim = self.limit_img_s(t)
-            lines.append(f"Machine limit ({t} threads): dense sgemm {m.gflops:.1f} GFLOP/s "
-                         f"({m.library}, n={m.n}) → {f(lim, '.1f')} img/s for this model in fp32.")
-        lines.append(f"Measured {self.date} on {self.host}; median of rounds, min–max beside it; "
-                     "×torch = best throughput over torch eager's best; ×torch bs1 = bs1 p50 "
-                     "speed-up; ×limit = achieved GFLOP/s over the sgemm rate.")
+        for t, by in sorted(self.limits.items()):
+            for prec, m in by.items():
+                img_s = self.limit_img_s(t, prec)
+                state = ("cached quiet probe" if m.cached else "quiet probe" if m.quiet
+                         else "NOISY probe, not cached")
+                lines.append(f"Machine limit {prec} ({t} threads): dense GEMM {m.gops:.1f} GOP/s "
+                             f"({m.runtime}, n={m.n}, {state}) → {f(img_s, '.1f')} img/s for this "
+                             f"model in {prec}.")
+        lines.append(f"Measured {self.date} on {self.host} (CPU {self.fingerprint}); median of "
+                     "rounds, min–max beside it; ran as = the precision the runtime reports "
+                     "its convolutions ran in; ×torch = best throughput over torch eager's best; "
+                     "×torch bs1 = bs1 p50 speed-up; ×limit = achieved GOP/s over the dense "
+                     "GEMM peak of that precision.")
+        lines.extend(f"{'!' * (i + 1)} {fl}" for i, fl in enumerate(flags))
         lines.extend(f"Note: {n}" for n in self.notes)
         return "\n".join(lines) + "\n"
 
@@ -124,7 +141,11 @@ class SideBySide:
             "variant": self.variant, "input_size": list(self.input_size), "gmacs": self.gmacs,
             "date": self.date, "host": self.host, "seconds": round(self.seconds, 1),
             "machine": {str(t): m.as_dict() for t, m in self.machine.items()},
-            "limit_img_s": {str(t): self.limit_img_s(t) for t in self.machine},
+            "limits": {str(t): {p: m.as_dict() for p, m in by.items()}
+                       for t, by in self.limits.items()},
+            "limit_img_s": {str(t): {p: self.limit_img_s(t, p) for p in by}
+                            for t, by in self.limits.items()},
+            "fingerprint": self.fingerprint,
             "table": self.table(), "artifacts": self.artifacts, "notes": self.notes,
             "results": [r.as_dict() for r in self.results],
         }
@@ -211,6 +232,8 @@ def prepare_targets(variant: str, input_size: tuple[int, int], home: Home, *,
 
     rep = reporter or Reporter()
     unknown = [t for t in include if t not in TARGETS]
+    skipped = skipped_targets([t for t in include if t in TARGETS])
+    include = [t for t in include if t not in skipped]
     if unknown:
         raise BadInput(f"compare: unknown target(s) {unknown}; expected {', '.join(TARGETS)}")
     loaded = load_model(ModelSpec(source="timm", variant=variant, weights=weights), rep)
@@ -247,14 +270,13 @@ def side_by_side(variant: str, input_size: tuple[int, int], home: Home, config: 
     targets, gmacs, arts, loaded = prepare_targets(variant, input_size, home, weights=weights,
                                            include=include, calibration=calibration,
                                            calib_count=calib_count, reporter=rep)
-    threads = sorted({p for p in _total_threads(config)})
-    machine = {t: machine_limit(home.cache, t, reporter=rep) for t in threads}
+    limits = limits_for(home.cache, list(config.threads), reporter=rep)
+    machine = {t: by["fp32"] for t, by in limits.items() if "fp32" in by}
     baseline = BASELINE_LABEL if BASELINE_LABEL in [t.label for t in targets] else None
     results = benchmark_targets(targets, input_size, config, rep, baseline=baseline)
-    rates = {t: m.gflops for t, m in machine.items()}
     for res in results:
-        apply_roofline(res, gmacs, rates)
-    notes = []
+        apply_limits(res, gmacs, limits)
+    notes = [f"{label} skipped: {why}" for label, why in skipped_targets(include).items()]
     if weights == "random-init":
         notes.append("random-init weights: speed only (int8 scales come from the calibration "
                      "images; accuracy is not measured here)")
@@ -270,21 +292,33 @@ def side_by_side(variant: str, input_size: tuple[int, int], home: Home, config: 
         variant=variant, input_size=input_size, results=results, machine=machine, gmacs=gmacs,
         artifacts={k: str(a.path) for k, a in arts.items()},
         built=arts, loaded=loaded, notes=notes, date=time.strftime("%Y-%m-%d %H:%M %Z"),
-        host=_host(), seconds=time.perf_counter() - t0,
+        host=_host(), seconds=time.perf_counter() - t0, limits=limits,
+        fingerprint=_fingerprint(),
     )
 
 
-def _total_threads(config: BenchConfig) -> list[int]:
-    from workbench.runtime import resolve_threads
+def skipped_targets(include: Sequence[str]) -> dict[str, str]:
+    """Targets this machine cannot run, with the reason (bf16 without AVX512-BF16/AMX)."""
+    from workbench.hardware import bf16_support
 
-    return [resolve_threads(t) for t in config.threads]
+    out: dict[str, str] = {}
+    if any(TARGETS[t][1] == "bf16" for t in include if t in TARGETS):
+        ok, why = bf16_support()
+        if not ok:
+            out.update({t: why for t in include if TARGETS.get(t, ("", ""))[1] == "bf16"})
+    return out
+
+
+def _fingerprint() -> str:
+    from workbench.hardware import fingerprint
+
+    return fingerprint()
 
 
 def _host() -> str:
-    from workbench.bench.roofline import cpu_name
-    from workbench.runtime import physical_cores
+    from workbench.hardware import detect_cpu
 
-    return f"{cpu_name()}, {physical_cores()} physical cores, {platform.system()} {platform.release()}"
+    return f"{detect_cpu().summary()}, {platform.system()} {platform.release()}"
 
 
 def compare_backends(variant: str, input_size: tuple[int, int], home: Home, config: BenchConfig,
@@ -325,4 +359,5 @@ def record_side_by_side(run: Run, sbs: SideBySide) -> None:
         else:
             record_result(store, run.id, res, art.key, build=art.name)
     run.summary = {"table": sbs.table(), "variant": sbs.variant,
-                   "machine": {str(t): m.as_dict() for t, m in sbs.machine.items()}}
+                   "machine": {str(t): m.as_dict() for t, m in sbs.machine.items()},
+                   "limits": sbs.as_dict()["limits"]}

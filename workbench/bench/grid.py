@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -71,16 +72,20 @@ class _PointState:
     images: int = 0
     peak_rss: float = 0.0
     sessions_mb: float = 0.0
+    runtime: dict[str, Any] | None = None
 
 
 def benchmark_targets(targets: Sequence[BenchTarget], input_size: tuple[int, int],
                       config: BenchConfig, reporter: Reporter | None = None,
-                      baseline: str | None = None) -> list[BenchResult]:
+                      baseline: str | None = None,
+                      images: np.ndarray | None = None) -> list[BenchResult]:
     """Measure every target over the grid, interleaving rounds across all of them.
 
-    Sessions are opened once per (target, streams, threads) and kept for every round, so
-    opening cost never lands in a figure. ``baseline`` names the target whose throughput
-    every other target's ``vs_torch`` is a ratio to (at the same grid point).
+    Sessions are opened once per (target, streams, threads) — per batch too for targets
+    compiled at static shapes — and kept for every round, so opening cost never lands in a
+    figure. ``baseline`` names the target whose throughput every other target's
+    ``vs_torch`` is a ratio to (at the same grid point). ``images`` (N, 3, H, W), when
+    given, fill every batch (cycled) instead of seeded random tensors.
     """
     config.validate()
     rep = reporter or Reporter()
@@ -95,14 +100,20 @@ def benchmark_targets(targets: Sequence[BenchTarget], input_size: tuple[int, int
 
     points = grid_points(config)
     rng = np.random.default_rng(config.seed)
-    inputs = {b: rng.standard_normal((b, 3, h, w), dtype=np.float32)
-              for b in sorted({p.batch for p in points})}
+    if images is not None:
+        if images.ndim != 4 or tuple(images.shape[1:]) != (3, h, w) or not len(images):
+            raise BadInput(f"bench: real inputs must be (N, 3, {h}, {w}), got {images.shape}")
+        src = np.ascontiguousarray(images, dtype=np.float32)
+        inputs = {b: src[np.arange(b) % len(src)] for b in sorted({p.batch for p in points})}
+    else:
+        inputs = {b: rng.standard_normal((b, 3, h, w), dtype=np.float32)
+                  for b in sorted({p.batch for p in points})}
     rounds = config.rounds if config.duration_s is not None else min(config.rounds, config.iterations)
     per_round = _split(config.iterations, rounds) if config.duration_s is None else []
     per_round_s = config.duration_s / rounds if config.duration_s is not None else None
 
-    sessions: dict[tuple[str, int, int], list[Predictor]] = {}
-    opened_mb: dict[tuple[str, int, int], float] = {}
+    sessions: dict[tuple[str, int, int, int], list[Predictor]] = {}
+    opened_mb: dict[tuple[str, int, int, int], float] = {}
     states = [_PointState(t, p) for t in targets for p in points]
     total = rounds * len(states)
     done = 0
@@ -113,11 +124,12 @@ def benchmark_targets(targets: Sequence[BenchTarget], input_size: tuple[int, int
         for st in states:
             rep.check_cancelled()
             p = st.point
-            skey = (st.target.label, p.streams, p.total_threads)
+            static = st.target.group_factory is not None
+            skey = (st.target.label, p.streams, p.total_threads, p.batch if static else 0)
             x = inputs[p.batch]
             if skey not in sessions:
                 before = current_rss_mb()
-                sessions[skey] = st.target.open(p)
+                sessions[skey] = st.target.open(p, tuple(x.shape))
                 _prepare(sessions[skey], p.threads_per_stream)
                 _run_round(sessions[skey], x, requests=max(1, config.warmup) * p.streams,
                            duration_s=None, reporter=rep)
@@ -132,6 +144,11 @@ def benchmark_targets(targets: Sequence[BenchTarget], input_size: tuple[int, int
                                reporter=rep)
             st.predictors = sessions[skey]
             st.sessions_mb = opened_mb[skey]
+            if st.runtime is None:
+                from workbench.runtime_settings import settings_of
+
+                s = settings_of(st.predictors)
+                st.runtime = None if s is None else s.as_dict()
             reset_peak_rss()
             n_req = max(p.streams, per_round[r]) if per_round else None
             out = _run_round(st.predictors, x, requests=n_req, duration_s=per_round_s, reporter=rep)
@@ -154,7 +171,8 @@ def benchmark_targets(targets: Sequence[BenchTarget], input_size: tuple[int, int
         if t.artifact_path and Path(t.artifact_path).is_file():
             size_mb = _artifact_mb(Path(t.artifact_path))
         results[t.label] = BenchResult(t.label, backend, (h, w), config, rows, seconds,
-                                       t.artifact_path, size_mb, t.gmacs)
+                                       t.artifact_path, size_mb, t.gmacs,
+                                       fingerprint=_fingerprint())
     if baseline is not None:
         base = results[baseline]
         base_heads = base.headline()
@@ -169,6 +187,12 @@ def benchmark_targets(targets: Sequence[BenchTarget], input_size: tuple[int, int
                     f"p50 {row.p50_ms:.2f} ms, p99 {row.p99_ms:.2f} ms, "
                     f"{row.throughput:.1f} img/s (±{100 * row.spread / 2:.0f}%)")
     return [results[t.label] for t in targets]
+
+
+def _fingerprint() -> str:
+    from workbench.hardware import fingerprint
+
+    return fingerprint()
 
 
 def _artifact_mb(path: Path) -> float:
@@ -204,6 +228,8 @@ def _row(st: _PointState) -> BenchRow:
         p50_min_ms=min(st.round_p50), p50_max_ms=max(st.round_p50),
         spread=(max(st.round_tput) - min(st.round_tput)) / tput if tput > 0 else 0.0,
         rounds=len(st.round_tput), peak_rss_mb=st.peak_rss, sessions_mb=st.sessions_mb,
+        precision=str((st.runtime or {}).get("compute_precision", "")),
+        limit_precision=str((st.runtime or {}).get("limit_precision", "")), runtime=st.runtime,
     )
 
 

@@ -28,6 +28,7 @@ class BenchConfig:
     latency_budget_ms: float | None = None
     rounds: int = 3
     seed: int = 0
+    inputs: str = "random"  # random: seeded normal tensors; real: preprocessed images
 
     def validate(self) -> BenchConfig:
         """Raise BadInput naming the first bad setting."""
@@ -47,6 +48,8 @@ class BenchConfig:
             raise BadInput(f"bench rounds: expected >= 1, got {self.rounds}")
         if self.latency_budget_ms is not None and self.latency_budget_ms <= 0:
             raise BadInput(f"bench latency budget: expected ms > 0, got {self.latency_budget_ms}")
+        if self.inputs not in ("random", "real"):
+            raise BadInput(f"bench inputs {self.inputs!r}: expected random or real")
         return self
 
 
@@ -100,6 +103,10 @@ class BenchRow:
     gflops: float | None = None  # achieved, from the model's GMACs (2 FLOPs per MAC)
     vs_roofline: float | None = None  # achieved / machine dense-sgemm rate at the same threads
     vs_torch: float | None = None  # throughput / the baseline's at the same grid point
+    precision: str = ""  # what the heavy ops ran in, read back from the runtime (f32/bf16/int8)
+    limit_precision: str = ""  # whose machine limit vs_roofline divides by (fp32/bf16/int8)
+    limit_flag: str = ""  # why vs_roofline may be read with care (above 1.0, noisy probe...)
+    runtime: dict[str, Any] | None = None  # effective runtime settings (RuntimeSettings)
 
     @property
     def key(self) -> tuple[int, int, int]:
@@ -126,6 +133,20 @@ class BenchResult:
     baseline_label: str = ""
     baseline_throughput: float | None = None  # the baseline's best img/s
     baseline_p50_ms: float | None = None  # the baseline's latency (smallest batch, one stream)
+    limits: dict[str, Any] = field(default_factory=dict)  # precision -> threads -> limit record
+    fingerprint: str = ""  # the CPU the rows were measured on (workbench.hardware)
+
+    @property
+    def runtime(self) -> dict[str, Any] | None:
+        """The effective runtime settings of the headline (best-throughput) grid point."""
+        if not self.rows:
+            return None
+        return max(self.rows, key=lambda r: r.throughput).runtime
+
+    @property
+    def precision(self) -> str:
+        rt = self.runtime
+        return str(rt.get("compute_precision", "")) if rt else ""
 
     @property
     def sweet_spot(self) -> BenchRow | None:
@@ -200,10 +221,15 @@ class BenchResult:
             "latency_budget_ms": self.config.latency_budget_ms,
             "sweet_spot": None if sweet is None else sweet.as_dict(),
             "budget_met": None if self.config.latency_budget_ms is None else sweet is not None,
+            "precision": self.precision,
+            "runtime": self.runtime,
+            "limits": self.limits,
+            "fingerprint": self.fingerprint,
+            "inputs": self.config.inputs,
         }
 
 
-GroupFactory = Callable[[int, int], Sequence[Predictor]]
+GroupFactory = Callable[[int, int, tuple[int, ...]], Sequence[Predictor]]
 
 
 @dataclass(frozen=True)
@@ -221,22 +247,23 @@ class BenchTarget:
     gmacs: float | None = None
     group_factory: GroupFactory | None = None
 
-    def open(self, point: GridPoint) -> list[Predictor]:
+    def open(self, point: GridPoint, shape: tuple[int, ...] | None = None) -> list[Predictor]:
         """The grid point's predictors; a model the runtime cannot load is BadInput naming it."""
         from workbench.boundary import runtime_reason
         from workbench.errors import BadInput, WorkbenchError
 
         try:
-            return self._open(point)
+            return self._open(point, shape)
         except (WorkbenchError, KeyboardInterrupt, MemoryError):
             raise
         except Exception as exc:
             where = self.artifact_path or self.label
             raise BadInput(f"{where}: the runtime cannot load this model ({runtime_reason(exc)})") from None
 
-    def _open(self, point: GridPoint) -> list[Predictor]:
+    def _open(self, point: GridPoint, shape: tuple[int, ...] | None = None) -> list[Predictor]:
         if self.group_factory is not None:
-            preds = list(self.group_factory(point.streams, point.total_threads))
+            preds = list(self.group_factory(point.streams, point.total_threads,
+                                            shape or (point.batch,)))
             if len(preds) != point.streams:
                 raise ValueError(f"{self.label}: group factory gave {len(preds)} predictors "
                                  f"for {point.streams} streams")

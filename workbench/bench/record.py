@@ -35,7 +35,19 @@ def record_result(store: Store, run_id: int, result: BenchResult, artifact_key: 
     heads = result.headline()
     for metric, (value, unit) in heads.items():
         store.add_metric(run_id, name, metric, float(value), unit, artifact_key)
+    store.add_runtime(run_id, name, runtime_record(result), artifact_key, "bench")
     return {k: v for k, (v, _u) in heads.items()}
+
+
+def runtime_record(result: BenchResult) -> dict[str, Any] | None:
+    """The headline point's effective runtime settings, with what the roofline used."""
+    rt = result.runtime
+    if rt is None:
+        return None
+    best = max(result.rows, key=lambda r: r.throughput)
+    return {**rt, "limit_precision": best.limit_precision or rt.get("limit_precision", ""),
+            "limit_flag": best.limit_flag, "inputs": result.config.inputs,
+            "fingerprint": result.fingerprint}
 
 
 def record_results(store: Store, run_id: int, results: Sequence[BenchResult],

@@ -1,135 +1,25 @@
-"""The machine's limit: model GMACs and a measured dense-sgemm rate.
+"""The roofline's model side: GMACs per image (ONNX graph, torch, or a named variant).
 
 A throughput alone says little: 12 img/s is excellent on two cores and poor on sixty-four.
-HRNet's time is almost all convolution, which a CPU runs as GEMM, so the best dense fp32
-GEMM rate this machine reaches with the same threads is a fair ceiling for fp32:
-``limit img/s = sgemm GFLOP/s / (2 × GMACs)``. The probe takes a second or two, so it is
-measured once per machine (and thread count) and cached under ``<home>/cache/``.
-
-int8 builds can pass 1.0 against this ceiling; that is the point of int8, and the ratio
-then says by how much they beat the best fp32 could ever do here.
+HRNet's time is almost all convolution, which a CPU runs as GEMM, so the best dense GEMM
+rate this machine reaches with the same threads, in the precision that ran, is a fair
+ceiling: ``limit img/s = GEMM GOP/s / (2 × GMACs)``. The per-precision rates are measured
+in :mod:`workbench.bench.limits`.
 """
 
 from __future__ import annotations
 
-import json
-import platform
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from workbench.atomic import write_json
 from workbench.bench.model import limit_img_s
 from workbench.errors import BadInput
-from workbench.events import Reporter
-from workbench.runtime import resolve_threads, usable_cpus
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from workbench.bench.grid import BenchResult
-
-PROBE_VERSION = 1
-MACHINE_FILE = "machine.json"
-
-
-@dataclass(frozen=True)
-class MachineLimit:
-    """A measured dense fp32 GEMM rate at a given thread count."""
-
-    gflops: float
-    threads: int
-    n: int  # square matrix size of the probe
-    library: str  # which GEMM reached the rate
-    cpu: str
-    measured_at: float
-    cached: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:  # pragma: no cover - non-Linux
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_fingerprint() -> str:
-    """What invalidates a cached probe: CPU model, usable CPUs and the GEMM library."""
-    import torch
-
-    return f"{cpu_name()}|cpus={usable_cpus()}|torch={torch.__version__}|probe={PROBE_VERSION}"
-
-
-def sgemm_probe(threads: int = 0, n: int = 2048, reps: int = 5,
-                reporter: Reporter | None = None) -> MachineLimit:
-    """Best-of-``reps`` square fp32 matmul rate with torch (MKL/oneDNN on x86), in GFLOP/s.
-
-    Best-of, not median: the ceiling is what the machine *can* do; noise only lowers it.
-    """
-    import torch
-
-    t = resolve_threads(threads)
-    prev = torch.get_num_threads()
-    torch.set_num_threads(t)
-    try:
-        g = torch.Generator().manual_seed(0)
-        a = torch.randn(n, n, generator=g)
-        b = torch.randn(n, n, generator=g)
-        c = torch.empty(n, n)
-        torch.mm(a, b, out=c)  # warm the library and the pages
-        best = float("inf")
-        for _ in range(max(1, reps)):
-            if reporter is not None:
-                reporter.check_cancelled()
-            t0 = time.perf_counter()
-            torch.mm(a, b, out=c)
-            best = min(best, time.perf_counter() - t0)
-    finally:
-        torch.set_num_threads(prev)
-    gflops = 2.0 * n**3 / best / 1e9
-    return MachineLimit(gflops, t, n, f"torch {torch.__version__} mm", cpu_name(), time.time())
-
-
-def machine_limit(cache_dir: str | Path | None, threads: int = 0, refresh: bool = False,
-                  reporter: Reporter | None = None, n: int = 2048) -> MachineLimit:
-    """The sgemm rate at ``threads`` threads, from ``<cache_dir>/machine.json`` when this
-    machine was already probed, otherwise measured now and cached (atomically)."""
-    t = resolve_threads(threads)
-    fp = machine_fingerprint()
-    path = Path(cache_dir) / MACHINE_FILE if cache_dir is not None else None
-    data: dict[str, Any] = {}
-    if path is not None and path.is_file():
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            data = {}
-    if data.get("fingerprint") != fp:
-        data = {"fingerprint": fp, "sgemm": {}}
-    hit = data["sgemm"].get(str(t))
-    if hit and not refresh:
-        return replace(MachineLimit(**hit), cached=True)
-    if reporter is not None:
-        reporter.log(f"measuring this machine's dense sgemm rate with {t} thread(s) (once; cached)")
-    lim = sgemm_probe(t, n=n, reporter=reporter)
-    if hit and hit["gflops"] > lim.gflops:
-        # A ceiling is the best the machine has shown: a probe on a busy machine only
-        # lowers the figure, so a re-probe can raise the cached rate but never lower it.
-        lim = MachineLimit(**hit)
-    if path is not None:
-        data["sgemm"][str(t)] = {k: v for k, v in lim.as_dict().items() if k != "cached"}
-        write_json(path, data)
-    return lim
-
-
-# -- model cost ---------------------------------------------------------------------------
-
 
 def variant_gmacs(variant: str, input_size: tuple[int, int]) -> float:
     """GMACs per image of a named variant, from workbench.sources.cost under the official

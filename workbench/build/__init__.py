@@ -47,21 +47,26 @@ __all__ = [
     "select_calibration",
 ]
 
-DTYPES = ("fp32", "fp16", "int8")
+DTYPES = ("fp32", "fp16", "bf16", "int8")
 
 
 @dataclass(frozen=True)
 class BuildRecipe:
-    """What to build: backend, dtype, calibration (int8 only) and nodes kept in fp32.
+    """What to build: backend, dtype, calibration (int8 only), nodes kept in fp32, and the
+    CPU it is for.
 
     ``exclude_nodes`` is how an accuracy-budget search expresses its result; it is part of
     the artifact key, so each mixed-precision variant is its own cached build.
+    ``target`` (``auto`` = this machine, or a name from ``workbench.hardware.TARGETS``)
+    decides the CPU int8 recipe — ``reduce_range`` only without VNNI — and whether bf16
+    may be built; it resolves to a concrete name at construction.
     """
 
     backend: str
     dtype: str
     calibration: CalibrationSpec | None = None
     exclude_nodes: tuple[str, ...] = ()
+    target: str = "auto"
 
     def __post_init__(self) -> None:
         names = build_backend_names()
@@ -83,17 +88,58 @@ class BuildRecipe:
         object.__setattr__(self, "exclude_nodes", tuple(sorted(set(self.exclude_nodes))))
         if self.exclude_nodes and self.dtype != "int8":
             raise BadInput("exclude_nodes only applies to int8 builds")
+        from workbench.hardware import resolve_target
+
+        asked = self.target
+        isa = resolve_target(asked)
+        object.__setattr__(self, "target", isa.name)
+        if self.dtype == "bf16":
+            if asked in ("", "auto"):  # for this machine: the CPU and OpenVINO must agree
+                from workbench.hardware import require_bf16
+
+                require_bf16("build bf16 for this machine")
+            elif not isa.bf16:
+                raise BadInput(f"bf16 needs a CPU with AVX512-BF16 or AMX-BF16; target {isa.name} "
+                               f"has neither ({isa.description}). Build fp32 or int8, or pass "
+                               "--target bf16|amx to build for such a machine")
+
+    @property
+    def isa(self) -> Any:
+        from workbench.hardware import TARGETS
+
+        return TARGETS[self.target]
+
+    @property
+    def reduce_range(self) -> bool | None:
+        """The CPU int8 recipe's reduce_range (None where the target does not decide it:
+        TensorRT's symmetric int8, and every float dtype)."""
+        if self.dtype != "int8" or get_backend(self.backend).int8_scheme != "u8s8":
+            return None
+        return bool(self.isa.reduce_range)
+
+    @property
+    def variant(self) -> str:
+        """What the name says beyond dtype and backend: the int8 variant for CPU int8."""
+        if self.reduce_range is None:
+            return ""
+        return str(self.isa.int8_variant)
 
     @property
     def calib_label(self) -> str:
         return self.calibration.method if self.calibration is not None else "none"
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        """The recipe as it decides the artifact's bytes (the key): the target enters only
+        through the int8 variant it selects, so vnni and amx share one build."""
+        d: dict[str, Any] = {
             "backend": self.backend, "dtype": self.dtype,
             "calibration": None if self.calibration is None else self.calibration.as_dict(),
             "exclude_nodes": list(self.exclude_nodes),
         }
+        if self.reduce_range is not None:
+            d["reduce_range"] = self.reduce_range
+            d["int8_variant"] = self.variant
+        return d
 
 
 @dataclass
@@ -193,6 +239,8 @@ def build_artifact(
     loader = preprocessor if preprocessor is not None else default_preprocessor((h, w))
     onnx_sha = cache.file_sha256(onnx_path)
     name = cache.artifact_name(model_name, recipe.dtype, recipe.calib_label, (h, w), recipe.backend)
+    if recipe.variant:
+        name = f"{name}-{recipe.variant}"
     key_fields: dict[str, Any] = {
         "onnx_sha256": onnx_sha, "weights_id": weights_id, "model": model_name,
         "input_size": [h, w], "export": export_settings or {}, "recipe": recipe.as_dict(),
@@ -239,6 +287,7 @@ def _build_locked(onnx_path: Path, recipe: BuildRecipe, name: str, key: str, onn
         "dtype": recipe.dtype, "input_size": [h, w], "input_shape": [3, h, w],
         "export": export_settings or {}, "onnx_source": str(onnx_path), "onnx_sha256": onnx_sha,
         "recipe": recipe.as_dict(), "build_format": cache.BUILD_FORMAT,
+        "target": recipe.isa.as_dict(), "built_on": _built_on(),
         "preprocess": describe_preprocessor(loader),
     }
     rep.log(f"{name}: building")
@@ -270,6 +319,13 @@ def _build_locked(onnx_path: Path, recipe: BuildRecipe, name: str, key: str, onn
         write_json(tmp / "meta.json", meta)
     rep.log(f"{name}: built in {meta['build_seconds']:.1f} s ({meta['file_mb']:.1f} MiB)")
     return artifact_from_dir(target, meta, cached=False)
+
+
+def _built_on() -> dict[str, Any]:
+    from workbench.hardware import detect_cpu
+
+    cpu = detect_cpu()
+    return {"fingerprint": cpu.fingerprint, "cpu": cpu.summary()}
 
 
 def _build_float(onnx_path: Path, recipe: BuildRecipe, out_dir: Path) -> tuple[Path, dict[str, Any]]:

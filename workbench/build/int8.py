@@ -1,7 +1,7 @@
 """The int8 recipe, shared by every backend: prepare → calibrate (cached) → quantize.
 
 Only quantization itself differs per backend: ``ort-cpu`` and ``openvino-cpu`` use the
-u8s8 reduce-range QDQ model (OpenVINO then gets it as IR), ``tensorrt`` the symmetric
+u8s8 QDQ model (reduce_range only for a target CPU without VNNI) (OpenVINO then gets it as IR), ``tensorrt`` the symmetric
 s8s8 one. The prepared model and its calibration ranges live in ``<home>/cache/`` so a
 second backend, or an accuracy-budget step, costs one quantize call (seconds) instead of a
 calibration pass (minutes on hrnet_w18).
@@ -112,8 +112,13 @@ def build_int8(onnx_path: Path, onnx_sha: str, recipe: BuildRecipe, spec: Calibr
         reporter.check_cancelled()
         scheme = scheme_for(recipe.backend)
         qdq = out_dir / "model.onnx"
+        rr = recipe.reduce_range
         settings = quantize_qdq(prepared, qdq, ranges.path, spec.method, scheme=scheme,
-                                nodes_to_exclude=recipe.exclude_nodes, reporter=reporter)
+                                nodes_to_exclude=recipe.exclude_nodes, reporter=reporter,
+                                reduce_range=True if rr is None else rr)
+        if rr is not None:
+            settings["variant"] = recipe.variant
+            settings["target"] = recipe.target
     shutil.copyfile(ranges.path, out_dir / "calibration_ranges.json")
     extra: dict[str, Any] = {
         "quantization": {**settings, "scheme": scheme},

@@ -42,6 +42,7 @@ class BuildRequest:
     agreement_images: int = 200
     sensitivity_images: int = 8
     threads: int = 0
+    target: str = "auto"  # the CPU to build for (workbench.hardware.TARGETS)
 
 
 def _onnx_input_size(path: Path) -> tuple[int, int] | None:
@@ -94,7 +95,7 @@ def run_build_request(req: BuildRequest, home: Home, reporter: Reporter | None =
 
     rep = reporter or Reporter()
     spec = CalibrationSpec(req.method, req.count, req.percentile, req.seed) if req.dtype == "int8" else None
-    recipe = BuildRecipe(req.backend, req.dtype, spec, tuple(req.exclude_nodes))
+    recipe = BuildRecipe(req.backend, req.dtype, spec, tuple(req.exclude_nodes), req.target)
     if req.accuracy_budget is not None and not 0 <= req.accuracy_budget < 100:
         raise BadInput(f"--accuracy-budget {req.accuracy_budget}: points of top-1 agreement "
                        "that may be lost, 0 <= X < 100 (e.g. 1 for >= 99% agreement)")

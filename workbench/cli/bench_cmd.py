@@ -25,6 +25,7 @@ EPILOG = (
     "  hrnet-wb bench model.onnx --variant hrnet_w18 --batch 1,8 --streams 1,2\n\n"
     "  hrnet-wb bench model.onnx --backend openvino-cpu --duration 20 --latency-budget-ms 50\n\n"
     "  hrnet-wb bench --backend torch --variant hrnet_w18_small --batch 1 --json\n\n"
+    "  hrnet-wb bench model.onnx --inputs real --data /data/imagenet/val --batch 1\n\n"
     "  hrnet-wb bench --compare-backends --variant hrnet_w18"
 )
 
@@ -87,13 +88,18 @@ def bench(
     record: Annotated[bool, typer.Option(
         "--record/--no-record", help="Record the run in the store (leaderboard).")] = True,
     reprobe: Annotated[bool, typer.Option(
-        "--reprobe", help="Re-measure the machine's sgemm limit (cached; a re-probe keeps "
+        "--reprobe", help="Re-measure the machine's dense-GEMM limit per precision (only a quiet probe is cached; it keeps "
         "the best rate seen).")] = False,
     profile: Annotated[Path | None, typer.Option(
         "--profile", "-p", help="Measure a profile's builds with its [bench] grid (builds are "
         "cache hits after `hrnet-wb run`; evaluation is skipped).", show_default=False)] = None,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="With --profile: override a key, e.g. --set bench.streams=[1,2].")] = None,
+    inputs: Annotated[str, typer.Option(
+        "--inputs", help="random: seeded normal tensors; real: decoded, preprocessed images "
+        "from --data (cycled to fill each batch).")] = "random",
+    data: Annotated[str, typer.Option(
+        "--data", help="Images for --inputs real (a dataset folder or file list).")] = "",
     fmt: Annotated[str, typer.Option("--format", help="table | md (for --compare-backends).")] = "table",
     as_json: JsonOpt = False,
     home: HomeOpt = None,
@@ -110,6 +116,7 @@ def bench(
             batch_sizes=_ints(batch, "--batch", 1), streams=_ints(streams, "--streams", 1),
             threads=_ints(threads, "--threads", 0), warmup=warmup, iterations=iterations,
             duration_s=duration, latency_budget_ms=latency_budget_ms, rounds=rounds,
+            inputs=inputs,
         ).validate()
 
     cfg = guarded(config, as_json)
@@ -117,15 +124,13 @@ def bench(
     hm = guarded(lambda: resolve_home(home), as_json)
     if fmt not in ("table", "md"):
         raise fail(f"--format {fmt!r}: expected table or md", 2, as_json)
+    if cfg.inputs == "real" and (profile is not None or compare_backends):
+        raise fail("--inputs real measures one artifact; not with --profile or "
+                   "--compare-backends", 2, as_json)
     if reprobe:
-        from workbench.bench import machine_limit
-        from workbench.runtime import resolve_threads
+        from workbench.bench.limits import limits_for
 
-        def reprobe_one(t: int) -> Any:
-            return machine_limit(hm.cache, t, refresh=True)
-
-        for t in sorted({resolve_threads(t) for t in cfg.threads}):
-            guarded(functools.partial(reprobe_one, t), as_json)
+        guarded(functools.partial(limits_for, hm.cache, list(cfg.threads), True), as_json)
     if profile is not None:
         _profile(profile, set_ or [], cfg, hm, as_json)
         return
@@ -138,7 +143,7 @@ def bench(
     target = guarded(lambda: resolve_target(artifact, hm, backend=backend, variant=variant,
                                             input_size=size), as_json)
     run = _with_printer(lambda rep: run_bench(target, hm, cfg, baseline=baseline, record=record,
-                                               reporter=rep), as_json)
+                                               reporter=rep, data=data), as_json)
     if as_json:
         print_json(run.as_dict())
     else:
@@ -237,12 +242,28 @@ def _results_table(res: BenchResult) -> Table:
               "×torch", "×lim"):
         t.add_column(h, justify="right", no_wrap=True)
     sweet = res.sweet_spot
+    flags: list[str] = []
     for r in res.rows:
         mark = "★" if sweet is not None and r.key == sweet.key else ""
+        lim = _f(r.vs_roofline, ".2f")
+        if r.limit_flag:
+            if r.limit_flag not in flags:
+                flags.append(r.limit_flag)
+            lim += "!" * (flags.index(r.limit_flag) + 1)
         t.add_row(f"{mark}{r.batch}", str(r.streams), str(r.threads), _f(r.p50_ms, ".1f"),
                   _f(r.p90_ms, ".1f"), _f(r.p99_ms, ".1f"), _f(r.throughput, ".1f"),
-                  f"{r.throughput_min:.1f}–{r.throughput_max:.1f}", _f(r.vs_torch, ".2f"),
-                  _f(r.vs_roofline, ".2f"))
+                  f"{r.throughput_min:.1f}–{r.throughput_max:.1f}", _f(r.vs_torch, ".2f"), lim)
+    rt = res.runtime
+    caption = []
+    if rt:
+        caption.append(f"ran: {rt['runtime']} {rt['version']}, {rt['compute_precision']} "
+                       f"(precision hint {rt['inference_precision']}), {rt['hint']}, "
+                       f"{rt['streams']} stream(s), {rt['threads']} thread(s); "
+                       f"×lim vs the {res.rows[0].limit_precision or 'fp32'} limit")
+    caption += [f"{'!' * (i + 1)} {f}" for i, f in enumerate(flags)]
+    if caption:
+        t.caption = "\n".join(caption)
+        t.caption_justify = "left"
     return t
 
 
@@ -258,11 +279,14 @@ def _print_run(run: BenchRun) -> None:
         out.print(_results_table(r))
     h = run.result.headline()
     res = run.result
-    for t, m in sorted(run.machine.items()):
-        lim = limit_img_s(m.gflops, res.gmacs)
-        out.print(f"machine limit ({t} threads): sgemm {m.gflops:.1f} GFLOP/s"
-                  f"{' (cached)' if m.cached else ''} → {_f(lim, '.1f')} img/s at "
-                  f"{_f(res.gmacs, '.3f')} GMACs/image", highlight=False)
+    for t, by in sorted(run.limits.items()):
+        for prec, m in by.items():
+            lim = limit_img_s(m.gops, res.gmacs)
+            state = "cached" if m.cached else "quiet probe" if m.quiet else "NOISY probe, not cached"
+            out.print(f"machine limit {prec} ({t} threads): {m.gops:.1f} GOP/s dense GEMM "
+                      f"({m.runtime}; {state}) → {_f(lim, '.1f')} img/s at "
+                      f"{_f(res.gmacs, '.3f')} GMACs/image", highlight=False)
+    out.print(f"CPU: {res.fingerprint}; inputs: {res.config.inputs}", highlight=False)
     if "vs_torch" in h:
         out.print(f"vs torch eager: ×{h['vs_torch'][0]:.2f} throughput (best vs best), "
                   f"×{h['vs_torch_latency'][0]:.2f} bs1 latency", highlight=False)

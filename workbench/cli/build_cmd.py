@@ -26,7 +26,9 @@ def _size(text: str) -> tuple[int, int] | None:
         "  hrnet-wb build model.onnx --backend openvino-cpu --dtype int8 --method entropy --count 500 --data calib/\n\n"
         "  hrnet-wb build model.onnx --dtype int8 --data calib/ --accuracy-budget 1   # >= 99% top-1 agreement\n\n"
         "  hrnet-wb build model.onnx --dtype int8 --data calib/ --exclude-node /stage4/stage4.0/Add_9\n\n"
-        "  hrnet-wb build model.onnx --backend tensorrt --dtype int8 --data calib/ --json   # built here, runs on a GPU"
+        "  hrnet-wb build model.onnx --backend tensorrt --dtype int8 --data calib/ --json   # built here, runs on a GPU\n\n"
+        "  hrnet-wb build model.onnx --dtype int8 --data calib/ --target avx2   # for a CPU without VNNI\n\n"
+        "  hrnet-wb build model.onnx --backend openvino-cpu --dtype bf16   # where AVX512-BF16/AMX is"
     ),
 )
 def build_cmd(
@@ -37,7 +39,10 @@ def build_cmd(
     input_size: Annotated[str, typer.Option("--input-size", help="H or HxW, multiples of 32 (default: the ONNX's, else 224).")] = "",
     opset: Annotated[int, typer.Option(help="ONNX opset when exporting.")] = 17,
     backend: Annotated[str, typer.Option(help=" | ".join(build_backend_names()) + ".")] = DEFAULT_BACKEND,
-    dtype: Annotated[str, typer.Option(help="fp32 | fp16 | int8.")] = "int8",
+    dtype: Annotated[str, typer.Option(help="fp32 | fp16 | bf16 (openvino-cpu, where the CPU has it) | int8.")] = "int8",
+    target: Annotated[str, typer.Option(
+        "--target", help="CPU the build is for: auto (this machine) | avx2 | avx512 | vnni | bf16 | "
+        "amx. Decides int8's reduce_range (only without VNNI) and whether bf16 may be built.")] = "auto",
     method: Annotated[str, typer.Option(help="Calibration: minmax | entropy | percentile.")] = "percentile",
     count: Annotated[int, typer.Option(help="Calibration images (class-balanced; capped by the data).", min=1)] = 1000,
     percentile: Annotated[float, typer.Option(help="For --method percentile.")] = 99.999,
@@ -58,8 +63,9 @@ def build_cmd(
 ) -> None:
     """Build one artifact (fp32, fp16 or int8) for one backend, cached by content.
 
-    int8 is QDQ u8 activations / s8 per-channel weights with reduce_range (never S8S8 on
-    x86), calibrated on class-balanced images from --data in bounded chunks. The same recipe
+    int8 is QDQ u8 activations / s8 per-channel weights (never S8S8 on x86), with
+    reduce_range only for a target CPU without VNNI (the name ends -novnni; -vnni without),
+    calibrated on class-balanced images from --data in bounded chunks. The same recipe
     on the same inputs is a cache hit. TensorRT and fp16 artifacts build here and run only
     where a GPU is present (see `hrnet-wb backends`).
     """
@@ -77,7 +83,7 @@ def build_cmd(
             percentile=percentile, seed=seed, data=data, layout=layout, labels=labels,
             preprocess=preprocess, exclude_nodes=list(exclude_node or []),
             accuracy_budget=accuracy_budget, agreement_images=agreement_images,
-            sensitivity_images=sensitivity_images, threads=threads)
+            sensitivity_images=sensitivity_images, threads=threads, target=target)
         hm = resolve_home(home)
         with printer:
             record = run_build_request(req, hm, Reporter(printer).stage("build"))
@@ -173,11 +179,21 @@ def backends_cmd(as_json: JsonOpt = False, home: HomeOpt = None) -> None:
     Every backend can be *built* on this machine; running needs its runtime and device.
     """
     from workbench.build import available_backends
+    from workbench.hardware import detect_cpu, openvino_capabilities, target_for
 
     rows = guarded(available_backends, as_json)
+    cpu = guarded(detect_cpu, as_json)
+    target = target_for(cpu)
     if as_json:
-        print_json({"ok": True, "backends": [b.as_dict() for b in rows]})
+        print_json({"ok": True, "backends": [b.as_dict() for b in rows],
+                    "cpu": cpu.as_dict(), "fingerprint": cpu.fingerprint,
+                    "target": target.as_dict(),
+                    "openvino_capabilities": list(openvino_capabilities() or ())})
         return
+    typer.echo(f"cpu           {cpu.summary()}")
+    typer.echo(f"fingerprint   {cpu.fingerprint}  (detected by {cpu.detected_by})")
+    typer.echo(f"target        {target.name}: int8 {'without' if target.vnni else 'with'} "
+               f"reduce_range (-{target.int8_variant}); bf16 {'yes' if target.bf16 else 'no'}")
     for b in rows:
         mark = "yes" if b.available else "no "
         typer.echo(f"{b.name:<13} {mark}  {','.join(b.dtypes):<15} {b.reason}")

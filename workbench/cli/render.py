@@ -137,6 +137,7 @@ LEADERBOARD_COLUMNS: list[tuple[str, str, str]] = [
     ("p50_ms", "p50 ms", "{:.1f}"),
     ("throughput", "img/s", "{:.1f}"),
     ("vs_torch", "×torch", "{:.2f}"),
+    ("precision", "ran", "{}"),
 ]
 
 
@@ -176,10 +177,15 @@ def leaderboard_table(rows: Sequence[ResultRow], title: str = "", accuracy: bool
         at = [c[0] for c in columns].index("top5") + 1
         columns.insert(at, PUBLISHED_COLUMN)
     caption = "n = images behind the accuracy" if accuracy else "accuracy not shown: random-init weights"
+    caption += "; ran = precision the runtime reported"
     if accuracy and any(r.get("weights") == "random-init" for r in rows):
         caption += "; * = random-init weights"
     if accuracy and any(r.get("delta_top1") is not None for r in rows):
         caption += "; Δpub = top-1 minus the published top-1, in points"
+    fps = sorted({str(r.get("fingerprint") or "unknown") for r in rows if r.get("speed_note")})
+    if fps:  # a "!" after img/s marks speed from another CPU than other rows'
+        caption += (f"\n! speed rows come from {len(fps)} CPUs ({', '.join(fps)}): "
+                    "compare speed only within one")
     table = Table(title=title or None, show_lines=False, header_style="bold", expand=False,
                   box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, caption=caption)
     for key, header, _ in columns:
@@ -190,7 +196,10 @@ def leaderboard_table(rows: Sequence[ResultRow], title: str = "", accuracy: bool
         view = dict(r.as_dict(), model=model_label(r), build_label=build_label(r))
         for key in FRACTION_METRICS:  # rows hold fractions; a human table shows percent
             view[key] = percent(r.get(key))
-        table.add_row(*(fmt(view.get(key), spec) for key, _, spec in columns))
+        cells = [fmt(view.get(key), spec) for key, _, spec in columns]
+        if r.get("speed_note"):
+            cells[[k for k, _, _ in columns].index("throughput")] += "!"
+        table.add_row(*cells)
     return table
 
 

@@ -27,7 +27,8 @@ EXPORT_COLUMNS = ["run_id", "run", "status", "build", "source", "variant", "weig
                   "calibration_excluded", "includes_calibration",
                   "p50_ms", "p90_ms", "p99_ms", "throughput", "vs_torch", "size_mb",
                   "spread", "vs_torch_latency", "vs_roofline", "gflops", "limit_img_s",
-                  "peak_rss_mb", "runs"]
+                  "peak_rss_mb", "precision", "eval_precision", "runtime", "hint",
+                  "fingerprint", "speed_note", "runs"]
 
 _WHERE_OPS = ("<=", ">=", "!=", "=", "<", ">")
 

@@ -203,11 +203,19 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
                            meta=meta, label=t.name)
         build = t.name
         record_eval(store, run.id, build, t.key, res, identity, limit=limit, calibration=calib)
+        from workbench.runtime_settings import effective_settings
+
+        # what ran, read back from the runtime (a Ray eval's predictors live on the workers)
+        settings = effective_settings(predictor) if predictor is not None else None
+        store.add_runtime(run.id, build, settings, t.key, "eval")
         record = {"ok": True, "run_id": run.id, "out_dir": str(run.out_dir), "model": str(t.path),
                   "backend": t.backend, "build": build,
                   "dataset": {"root": str(ds.root), "layout": ds.layout, "images": len(samples),
                               "data_hash": identity["data_hash"]},
-                  "calibration": calib, **res.as_dict()}
+                  "calibration": calib,
+                  "runtime": settings, "precision": (settings or {}).get("compute_precision"),
+                  "fingerprint": (store.machine(run.id) or {}).get("fingerprint", ""),
+                  **res.as_dict()}
         run.summary = {k: record[k] for k in ("top1", "top5", "n", "skipped")}
     return record
 

@@ -15,7 +15,7 @@ def stage_bench(ctx: RunContext) -> list[BenchResult]:
     """Every build and torch eager in one interleaved grid, placed on the roofline, recorded."""
     from workbench.bench import BASELINE_LABEL, BenchConfig, register_baseline
     from workbench.bench.bench_run import BuildToMeasure, measure_builds
-    from workbench.bench.record import GRID_METRICS
+    from workbench.bench.record import GRID_METRICS, runtime_record
 
     b = ctx.profile.bench
     if not b.enabled:
@@ -43,5 +43,7 @@ def stage_bench(ctx: RunContext) -> list[BenchResult]:
             heads = res.headline()
             for metric, (value, unit) in heads.items():
                 ctx.record_metric(res.label, metric, value, unit, key)
+            ctx.store.add_runtime(ctx.run_id, res.label, runtime_record(res), key, "bench")
             st.summary[res.label] = {k: v for k, (v, _u) in heads.items()}
+            st.summary[res.label]["precision"] = res.precision
     return results

@@ -23,6 +23,7 @@ def build_recipes(profile: Profile) -> list[BuildRecipe]:
         backend=b.backend, dtype=b.dtype,
         calibration=CalibrationSpec(method=c.method, count=c.count, percentile=c.percentile,
                                     seed=c.seed) if b.dtype == "int8" else None,
+        target=b.target,
     )
     recipes = [target]
     if b.reference and b.dtype != "fp32":

@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
 def stage_eval(ctx: RunContext) -> dict[str, EvalResult]:
     from workbench.backends import open_predictor
     from workbench.evaluate import evaluate, record_eval
+    from workbench.runtime_settings import effective_settings
 
     out: dict[str, EvalResult] = {}
     if not ctx.eval_samples:
@@ -41,7 +42,10 @@ def stage_eval(ctx: RunContext) -> dict[str, EvalResult]:
                 if value is not None:
                     ctx.results.setdefault(art.name, {})[name] = value
                     rep.metric(art.name, name, float(value), unit)
-            st.summary[art.name] = {"top1": res.top1, "top5": res.top5, "skipped": res.skipped}
+            settings = effective_settings(predictor)
+            ctx.store.add_runtime(ctx.run_id, art.name, settings, art.key, "eval")
+            st.summary[art.name] = {"top1": res.top1, "top5": res.top5, "skipped": res.skipped,
+                                    "precision": (settings or {}).get("compute_precision")}
             out[art.name] = res
             check_reproduction(ctx, art, res, rep)
     return out

@@ -21,9 +21,9 @@ __all__ = ["BACKEND", "NAME", "OpenVinoPredictor"]
 
 class OpenVinoCpuBackend(Backend):
     name: ClassVar[str] = NAME
-    dtypes: ClassVar[tuple[str, ...]] = ("fp32", "int8")
+    dtypes: ClassVar[tuple[str, ...]] = ("fp32", "bf16", "int8")
     dtype_hints: ClassVar[dict[str, str]] = {
-        "fp16": "the OpenVINO CPU plugin picks its own precision; build fp32 or int8"}
+        "fp16": "OpenVINO CPU builds fp32, bf16 (where the CPU has it) or int8"}
     suffixes: ClassVar[tuple[str, ...]] = (".xml",)
 
     def status(self) -> BackendStatus:
@@ -33,8 +33,15 @@ class OpenVinoCpuBackend(Backend):
             return BackendStatus(NAME, False, f"openvino is not installed: {exc}", self.dtypes, False)
         devices = ov.Core().available_devices
         if "CPU" in devices:
-            return BackendStatus(NAME, True, f"openvino {ov.__version__}, CPU plugin", self.dtypes,
-                                 details={"devices": devices})
+            from workbench.hardware import bf16_support, openvino_capabilities
+
+            bf16_ok, bf16_why = bf16_support()
+            dtypes = tuple(d for d in self.dtypes if d != "bf16" or bf16_ok)
+            return BackendStatus(
+                NAME, True, f"openvino {ov.__version__}, CPU plugin; bf16: "
+                + ("yes" if bf16_ok else "no") + f" ({bf16_why})", dtypes,
+                details={"devices": devices, "bf16": bf16_ok, "bf16_reason": bf16_why,
+                         "optimization_capabilities": list(openvino_capabilities() or ())})
         return BackendStatus(NAME, False, f"OpenVINO sees no CPU device ({devices})", self.dtypes)
 
     def open(self, path: Path, threads: int = 0, **options: Any) -> Predictor:
@@ -43,16 +50,19 @@ class OpenVinoCpuBackend(Backend):
     def stream_group(self, path: Path) -> StreamGroup:
         from workbench.backends.openvino_cpu.streams import openvino_streams
 
-        def group(streams: int, threads: int) -> list[Predictor]:
-            return list(openvino_streams(path, streams, threads))
+        def group(streams: int, threads: int, shape: tuple[int, ...]) -> list[Predictor]:
+            return list(openvino_streams(path, streams, threads, shape=shape))
 
         return group
 
     def build_float(self, onnx_path: Path, dtype: str, out_dir: Path) -> tuple[Path, dict[str, Any]]:
         from workbench.backends.openvino_cpu.build import convert_to_ir
+        from workbench.runtime_settings import ov_precision_hint
 
-        return convert_to_ir(onnx_path, out_dir / "model.xml"), {"calibration": None,
-                                                                   "format": "openvino-ir"}
+        # bf16 is the fp32 IR run with INFERENCE_PRECISION_HINT=bf16: the dtype selects it
+        return convert_to_ir(onnx_path, out_dir / "model.xml"), {
+            "calibration": None, "format": "openvino-ir",
+            "inference_precision_hint": ov_precision_hint(dtype)}
 
     def finish_int8(self, qdq: Path, out_dir: Path) -> tuple[Path, dict[str, Any]]:
         from workbench.backends.openvino_cpu.build import convert_to_ir

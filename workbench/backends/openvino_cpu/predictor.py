@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from workbench.errors import BackendUnavailable
 from workbench.runtime import resolve_threads
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.runtime_settings import RuntimeSettings
 
 
 class OpenVinoPredictor:
@@ -17,11 +20,20 @@ class OpenVinoPredictor:
     backend = "openvino-cpu"
 
     def __init__(self, path: str | Path, threads: int = 0, hint: str = "LATENCY",
-                 precision: str = "f32") -> None:
+                 precision: str | None = None) -> None:
         try:
             import openvino as ov
         except ImportError as exc:  # pragma: no cover - dependency is declared
             raise BackendUnavailable(f"openvino is not installed: {exc}") from None
+        from workbench.runtime_settings import artifact_dtype, ov_precision_hint
+
+        if precision is None:  # from the artifact's dtype, never the plugin's default
+            precision = ov_precision_hint(artifact_dtype(path))
+        if precision == "bf16":
+            from workbench.hardware import require_bf16
+
+            require_bf16("run a bf16 OpenVINO build")
+        self.precision = precision
         core = ov.Core()
         config: dict[str, Any] = {
             "INFERENCE_NUM_THREADS": resolve_threads(threads),
@@ -34,6 +46,14 @@ class OpenVinoPredictor:
         self.compiled = core.compile_model(self._model, "CPU", config)
         self.request = self.compiled.create_infer_request()
         self._static: dict[tuple[int, ...], Any] = {}
+        self._last_compiled = self.compiled
+
+    def runtime_settings(self) -> RuntimeSettings:
+        """Read back from the compiled model that served the last batch (a static one
+        when the model's batch is dynamic)."""
+        from workbench.runtime_settings import openvino_settings
+
+        return openvino_settings(self._last_compiled)
 
     def _request_for(self, shape: tuple[int, ...]) -> Any:
         """A request compiled for this exact input shape when the model's batch is dynamic.
@@ -50,7 +70,9 @@ class OpenVinoPredictor:
             m.reshape({m.inputs[0]: list(shape)})
             req = self._core.compile_model(m, "CPU", self._config).create_infer_request()
             self._static[shape] = req
-        return req or self.request
+        req = req or self.request
+        self._last_compiled = req.get_compiled_model()
+        return req
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(batch, dtype=np.float32)

@@ -4,10 +4,12 @@ fp32 ships the exported ONNX unchanged. ORT's layout pass (NCHWc) is worth about
 this CPU, but it runs at session creation (``workbench.backends.ort_cpu.OrtPredictor`` asks for
 ``ORT_ENABLE_ALL``); an NCHWc file saved here would be tied to this host's ISA.
 
-int8 is QDQ with **u8 activations, s8 per-channel weights, reduce_range**. On AVX2 without
-VNNI, ORT's u8×s8 kernels use VPMADDUBSW, whose 16-bit intermediate saturates unless
-weights use 7 bits (reduce_range). ORT's default S8S8 fuses only 141 of hrnet_w18's 325
-convs and runs slower than fp32 here, so it is never built for x86.
+int8 is QDQ with **u8 activations, s8 per-channel weights**, and ``reduce_range`` chosen for
+the target CPU. On AVX2 without VNNI, ORT's u8×s8 kernels use VPMADDUBSW, whose 16-bit
+intermediate saturates unless weights use 7 bits (reduce_range); with VNNI (or AMX) the
+dot product accumulates in 32 bits, so reduce_range would only throw a bit of weight
+precision away. ORT's default S8S8 fuses only 141 of hrnet_w18's 325 convs and runs slower
+than fp32 on AVX2, so it is never built for x86.
 """
 
 from __future__ import annotations
@@ -74,10 +76,11 @@ def prepare_model(onnx_path: Path, out_path: Path, reporter: Reporter | None = N
 
 def quantize_qdq(prepared: Path, out: Path, ranges_path: Path, method: str, *,
                  scheme: str = "u8s8", nodes_to_exclude: Sequence[str] = (),
-                 reporter: Reporter | None = None) -> dict[str, Any]:
+                 reporter: Reporter | None = None, reduce_range: bool = True) -> dict[str, Any]:
     """Write a QDQ int8 model from ``prepared`` using pre-computed calibration ranges.
 
     Returns the quantizer settings, which go into the artifact's metadata verbatim.
+    ``reduce_range`` applies to u8s8 only: True for CPUs without VNNI.
     """
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
@@ -85,9 +88,9 @@ def quantize_qdq(prepared: Path, out: Path, ranges_path: Path, method: str, *,
     if scheme == "u8s8":
         settings: dict[str, Any] = {
             "format": "QDQ", "activation_type": "QUInt8", "weight_type": "QInt8",
-            "per_channel": True, "reduce_range": True, "activation_symmetric": False,
+            "per_channel": True, "reduce_range": bool(reduce_range), "activation_symmetric": False,
         }
-        act, wt, reduce_range, extra = QuantType.QUInt8, QuantType.QInt8, True, {}
+        act, wt, extra = QuantType.QUInt8, QuantType.QInt8, {}
     elif scheme == "s8s8-symmetric":
         settings = {
             "format": "QDQ", "activation_type": "QInt8", "weight_type": "QInt8",

@@ -38,6 +38,13 @@ class OrtPredictor:
         self.np_dtype = np.float16 if "float16" in inp.type else np.float32
         if providers and providers[0] != "CPUExecutionProvider":
             self.backend = providers[0]
+        self._path = Path(path)
+
+    def runtime_settings(self) -> Any:
+        """What the session holds (workbench.runtime_settings.RuntimeSettings)."""
+        from workbench.runtime_settings import artifact_dtype, ort_settings
+
+        return ort_settings(self.session, artifact_dtype(self._path) == "int8")
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         out = self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=self.np_dtype)})

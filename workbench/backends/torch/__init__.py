@@ -33,6 +33,11 @@ class TorchPredictor:
         torch.set_num_threads(resolve_threads(self.threads))
         self.model.eval()
 
+    def runtime_settings(self) -> Any:
+        from workbench.runtime_settings import torch_settings
+
+        return torch_settings()
+
     def predict(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
