@@ -296,7 +296,7 @@ def test_runs_and_leaderboard_work_on_a_read_only_home(tmp_path):
     assert json.loads(r.stdout)[0]["name"] == "done"
     r = _read_only_home_cmd(home, ["leaderboard"])
     assert r.returncode == 0, r.stdout + r.stderr
-    assert json.loads(r.stdout)[0]["top1"] == 75.0
+    assert json.loads(r.stdout)[0]["top1"] == 0.75  # stored in percent before the unit rule, read as a fraction
 
 
 def test_copied_home_uses_its_own_artifacts(tiny, tmp_path):

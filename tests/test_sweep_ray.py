@@ -125,7 +125,7 @@ def test_sweep_two_small_variants_on_ray_then_a_rerun_skips_them(ray_local, tmp_
     _load_commands()
     prof3 = _sweep_profile(tmp_path, ["hrnet_w18_small", "hrnet_w18_small_v2", "w18"])
     r = CliRunner().invoke(app, ["sweep", "--profile", str(prof3), "--max-minutes", "0.000001",
-                                 "--home", str(home), "--json"])
+                                 "--home", str(home.root), "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["counts"] == {"ok": 2, "failed": 0, "pending": 1} and not out["complete"]

@@ -233,18 +233,23 @@ def _decode_chunks(batch: dict[str, np.ndarray], pre_cfg: dict[str, Any], batch_
     n = len(batch["chunk"])
     x = np.zeros((n, batch_size, 3, h, w), dtype=np.float32)
     kept = np.zeros((n, batch_size), dtype=bool)
-    reasons = []
+    reasons, digests = [], []
     for i in range(n):
         paths = json.loads(str(batch["paths"][i]))
         why: dict[str, str] = {}
+        hashes: list[str] = []
         for j, p in enumerate(paths):
             try:
-                x[i, j] = _decode(pre, Path(p))
+                x[i, j], digest = _decode(pre, Path(p))
                 kept[i, j] = True
             except DecodeError as exc:
                 why[str(j)] = exc.reason
+                digest = exc.content_hash
+            hashes.append(digest)
         reasons.append(json.dumps(why))
-    return {"chunk": batch["chunk"], "x": x, "kept": kept, "reasons": np.array(reasons, dtype=object)}
+        digests.append(json.dumps(hashes))
+    return {"chunk": batch["chunk"], "x": x, "kept": kept, "reasons": np.array(reasons, dtype=object),
+            "hashes": np.array(digests, dtype=object)}
 
 
 class ChunkPredictor:
@@ -299,25 +304,30 @@ class ChunkPredictor:
             top[i, : len(kept)] = ids
             prob[i, : len(kept)] = probs
         return {"chunk": batch["chunk"], "kept": batch["kept"], "reasons": batch["reasons"],
-                "top": top, "prob": prob}
+                "hashes": batch["hashes"], "top": top, "prob": prob}
 
 
 def chunk_records(samples: Sequence[Any], kept: np.ndarray, reasons: dict[str, str],
-                  top: np.ndarray, prob: np.ndarray) -> list[str]:
-    """One chunk's JSONL lines, in the same form (and key order) as the local engine's.
+                  top: np.ndarray, prob: np.ndarray,
+                  hashes: Sequence[str] = ()) -> list[str]:
+    """One chunk's JSONL lines, in the same form (and key order) as the local engine's,
+    content hash (``sha256``) included.
 
     Kept images fill the batch in order (a skipped image takes no slot), as in local eval.
     """
+    from workbench.data.identity import HASH_FIELD
     from workbench.evaluate.formats import _record_line
 
     lines, slot = [], 0
     for j, s in enumerate(samples):
+        digest = hashes[j] if j < len(hashes) else ""
         if not kept[j]:
-            lines.append(_record_line({"id": s.id, "path": str(s.path), "gt": s.label,
+            lines.append(_record_line({"id": s.id, "path": str(s.path), HASH_FIELD: digest,
+                                       "gt": s.label,
                                        "skipped": reasons.get(str(j), "could not be decoded")}))
             continue
         lines.append(_record_line({
-            "id": s.id, "path": str(s.path), "gt": s.label,
+            "id": s.id, "path": str(s.path), HASH_FIELD: digest, "gt": s.label,
             "top5": [int(c) for c in top[slot]],
             "prob5": [round(float(p), 8) for p in prob[slot]],
         }))
@@ -404,7 +414,8 @@ def evaluate_ray(
                             continue
                         seen.add(c)
                         lines = chunk_records(chunks[c], batch["kept"][i], json.loads(str(batch["reasons"][i])),
-                                              batch["top"][i], batch["prob"][i])
+                                              batch["top"][i], batch["prob"][i],
+                                              json.loads(str(batch["hashes"][i])))
                         fh.write("".join(lines))
                         fh.flush()
                         new_images += int(batch["kept"][i].sum())

@@ -56,6 +56,7 @@ class BuildPane(Vertical):
         self.profile = profile
         self.jobs: Sequence[Job] = jobs
         self._syncing = False
+        self._shown: dict[str, Any] = {}  # field -> the value the pane last showed
         self._is_ready = False
 
     def compose(self) -> ComposeResult:
@@ -99,6 +100,7 @@ class BuildPane(Vertical):
         self.profile = p = profile
         if not self._is_ready:  # not composed yet: _ready shows it
             return
+        self._shown = {f: _dotted(p, f) for f in self.FIELDS.values()}
         self._syncing = True
         try:
             self.query_one("#backend", Select).value = p.build.backend if p.build.backend in BACKENDS else DEFAULT_BACKEND
@@ -118,8 +120,15 @@ class BuildPane(Vertical):
               "calib-count": "build.calibration.count"}
 
     def _edit(self, widget_id: str | None, value: Any) -> None:
-        if widget_id in self.FIELDS:
-            self.post_message(ProfileEdited(self.FIELDS[widget_id], value))
+        if widget_id not in self.FIELDS:
+            return
+        field = self.FIELDS[widget_id]
+        # A widget event that only repeats what the pane last showed is no edit: its
+        # compose-time default could otherwise land on a profile loaded meanwhile.
+        if not self._shown or self._shown.get(field, _UNSET) == value:
+            return  # before the first show_profile every event is a compose-time default
+        self._shown[field] = value
+        self.post_message(ProfileEdited(field, value))
 
     def on_select_changed(self, event: Select.Changed) -> None:
         # Changed is a message: one from the compose-time default can arrive after the
@@ -206,3 +215,12 @@ class BuildPane(Vertical):
 
     def action_clear_queue(self) -> None:
         self.post_message(ClearQueue())
+
+
+_UNSET = object()
+
+
+def _dotted(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part, None)
+    return obj
