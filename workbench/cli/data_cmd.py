@@ -70,7 +70,7 @@ def eval_cmd(
     Broken files are skipped and listed, never fatal; a killed run continues with --resume.
     """
     from workbench.cli.render import EventPrinter
-    from workbench.engines import prepare_engine
+    from workbench.engines import prepare_engine, sharded_eval
     from workbench.errors import WorkbenchError
     from workbench.evaluate import run_eval
     from workbench.events import Reporter, StageTimer
@@ -88,7 +88,7 @@ def eval_cmd(
                               limit=limit, batch_size=batch_size, resume=resume, out=out,
                               preprocess=preprocess, input_size=size, threads=threads,
                               workers=workers, include_calibration=include_calibration,
-                              reporter=rep, engine=engine, ray_address=ray_address, actors=actors)
+                              reporter=rep, sharded=sharded_eval(engine, ray_address, actors))
     except WorkbenchError as exc:
         raise fail(str(exc), exc.exit_code, as_json) from None
     except KeyboardInterrupt:

@@ -7,6 +7,9 @@ install and ``hrnet-wb --help`` never load it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from workbench.errors import BadInput
 
 ENGINES = ("local", "ray")
@@ -31,3 +34,16 @@ def prepare_engine(engine: str, ray_address: str = "") -> str:
         import_ray()
         check_address(ray_address)
     return engine
+
+
+def sharded_eval(engine: str, ray_address: str = "", actors: int = 0) -> Callable[..., Any] | None:
+    """What ``run_eval`` classifies with instead of its local loop: None for ``local``, the
+    Ray Data eval bound to ``ray_address`` and ``actors`` for ``ray``. The front end passes it
+    in, so :mod:`workbench.evaluate` never imports the engines that build on it."""
+    if engine != "ray":
+        return None
+    from functools import partial
+
+    from workbench.engines.ray_engine import evaluate_on_ray
+
+    return partial(evaluate_on_ray, address=ray_address, actors=actors)

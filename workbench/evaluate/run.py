@@ -4,6 +4,7 @@ record it as a run."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,18 +135,18 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
              labels: str = "", limit: int = 0, batch_size: int = 8, resume: bool = False,
              out: str = "", preprocess: str = "auto", input_size: tuple[int, int] | None = None,
              threads: int = 0, workers: int = 0, include_calibration: bool = False,
-             reporter: Reporter | None = None, engine: str = "local", ray_address: str = "",
-             actors: int = 0) -> dict[str, Any]:
+             reporter: Reporter | None = None,
+             sharded: Callable[..., EvalResult] | None = None) -> dict[str, Any]:
     """``hrnet-wb eval``: evaluate one model on one dataset and record it as a run.
 
     An int8 artifact's own calibration images (its ``calibration_manifest.tsv``) are left
     out, matched by content hash so another layout or copy of the same images is caught;
-    ``include_calibration`` keeps them and marks the run. ``engine="ray"`` shards it over a
-    Ray cluster (:mod:`workbench.engines.ray_engine`): ``actors`` predictors of ``threads``
-    threads each (0 = 1), identical records."""
+    ``include_calibration`` keeps them and marks the run. ``sharded`` (from
+    :func:`workbench.engines.sharded_eval`, passed in by the front end so this layer never
+    imports the engines above it) runs the classification elsewhere, e.g. on a Ray cluster,
+    with records identical to the local loop's."""
     from workbench.backends import open_predictor
     from workbench.data import open_dataset
-    from workbench.engines import prepare_engine
     from workbench.store import Store
 
     rep = reporter or Reporter()
@@ -155,7 +156,6 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
     file_or_folder(data, "dataset folder or file list")
     if labels:
         regular_file(labels, "label file")
-    prepare_engine(engine, ray_address)
     if resume and not out:
         raise BadInput("--resume needs --out DIR: the folder of the run to continue")
     if out and not resume:
@@ -175,7 +175,7 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
     samples, calib = _leave_out_calibration(t.path, ds.samples, include_calibration, rep)
     samples = samples[:limit] if limit else samples
     rep.log(f"{ds.describe()}; preprocess {pre.cfg.name} at {pre.cfg.input_size[0]}x{pre.cfg.input_size[1]}")
-    predictor = open_predictor(t.path, t.backend, threads) if engine == "local" else None
+    predictor = open_predictor(t.path, t.backend, threads) if sharded is None else None
     store = Store(home.db)
     spec = {"eval": {"target": str(target), "data": str(data), "layout": ds.layout, "limit": limit,
                      "batch_size": batch_size, "preprocess": pre.describe(),
@@ -191,12 +191,10 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
                 **identity, "limit": limit, "calibration": calib}
         resume_identity = eval_identity(t.path, ds.root, samples)
         if predictor is None:
-            from workbench.engines.ray_engine import evaluate_on_ray
-
-            res = evaluate_on_ray(t.path, t.backend, samples, pre, ds.class_names, run.out_dir,
-                                  address=ray_address, data_root=str(ds.root), actors=actors,
-                                  threads=threads or 1, batch_size=batch_size, resume=resume,
-                                  reporter=rep, meta=meta, identity=resume_identity)
+            assert sharded is not None
+            res = sharded(t.path, t.backend, samples, pre, ds.class_names, run.out_dir,
+                          data_root=str(ds.root), threads=threads or 1, batch_size=batch_size,
+                          resume=resume, reporter=rep, meta=meta, identity=resume_identity)
         else:
             res = evaluate(predictor, samples, pre, ds.class_names, run.out_dir, batch_size=batch_size,
                            resume=resume, reporter=rep, workers=workers, identity=resume_identity,
