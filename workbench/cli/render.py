@@ -188,6 +188,11 @@ def leaderboard_table(rows: Sequence[ResultRow], title: str = "", accuracy: bool
                     "compare speed only within one")
     table = Table(title=title or None, show_lines=False, header_style="bold", expand=False,
                   box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, caption=caption)
+    # a column no row has a figure for (×torch without a baseline, ran without a bench)
+    # only costs the model and build columns their width at 80 columns
+    views = [dict(r.as_dict(), model=model_label(r), build_label=build_label(r)) for r in rows]
+    columns = [c for c in columns if c[0] in ("run_id", "model", "build_label")
+               or any(v.get(c[0]) not in (None, "") for v in views)]
     for key, header, _ in columns:
         left = key in ("model", "build_label")
         table.add_column(header, justify="left" if left else "right", no_wrap=not left,
@@ -197,8 +202,9 @@ def leaderboard_table(rows: Sequence[ResultRow], title: str = "", accuracy: bool
         for key in FRACTION_METRICS:  # rows hold fractions; a human table shows percent
             view[key] = percent(r.get(key))
         cells = [fmt(view.get(key), spec) for key, _, spec in columns]
-        if r.get("speed_note"):
-            cells[[k for k, _, _ in columns].index("throughput")] += "!"
+        keys = [k for k, _, _ in columns]
+        if r.get("speed_note") and "throughput" in keys:
+            cells[keys.index("throughput")] += "!"
         table.add_row(*cells)
     return table
 

@@ -73,9 +73,11 @@ def run(
 
 
 def _reproduction_line(r: dict) -> str:
-    from workbench.reproduction import Reproduction
+    from workbench.reproduction import FRACTION_FIELDS, Reproduction
 
+    # the record holds fractions (the unit rule); the human line reads percent
     fields = {k: r[k] for k in Reproduction.__dataclass_fields__}
-    for k in ("top1_ci95", "top5_ci95"):
-        fields[k] = tuple(fields[k]) if fields[k] is not None else None
+    for k, v in fields.items():
+        if k in FRACTION_FIELDS and v is not None:
+            fields[k] = tuple(100 * x for x in v) if isinstance(v, list | tuple) else 100 * v
     return Reproduction(**fields).summary()
