@@ -96,5 +96,6 @@ class QuickQuitDriver(LinuxDriver):
         writer = self._writer_thread
         if writer is not None:
             writer.stop()  # every frame queued so far reaches the terminal; later ones do not
-            self._writer_thread = _DirectWriter(self._file)  # type: ignore[assignment]
+            file: Any = self._file
+            self._writer_thread = _DirectWriter(file)  # type: ignore[assignment]
         leave_now(self, 0)
