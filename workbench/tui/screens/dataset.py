@@ -245,6 +245,7 @@ class DatasetPane(Vertical):
     # -- the list --------------------------------------------------------------------------
     def refresh_list(self) -> None:
         ol = self.query_one("#images", OptionList)
+        before = ol.highlighted_option.id if ol.highlighted_option is not None else None
         ol.clear_options()
         if self.a is None:
             self.ids = []
@@ -267,9 +268,10 @@ class DatasetPane(Vertical):
                 else f"no images match '{self.filter}'"
             ol.add_option(Option(Text(why), disabled=True))
             self.show_image(None)
-        else:
-            ol.highlighted = 0
-            self.show_image(self.ids[0])
+        else:  # the image the list was on stays (a resize re-lays the list out)
+            at = self.ids.index(before) if before in self.ids else 0
+            ol.highlighted = at
+            self.show_image(self.ids[at])
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option_list.id == "images" and event.option.id:
@@ -322,6 +324,10 @@ class DatasetPane(Vertical):
 
     def on_resize(self, event: Resize) -> None:
         self.set_class(event.size.width < 76, "-narrow")
+        wide = event.size.width >= 110
+        if wide != self.has_class("-wide"):  # room for the class names in the list
+            self.set_class(wide, "-wide")
+            self.call_after_refresh(self.refresh_list)
         self._show_filter()
         self.call_after_refresh(self._resize_image)
         self.call_after_refresh(self._caption)
