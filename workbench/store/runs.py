@@ -13,11 +13,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from workbench.errors import BadInput, Cancelled, WorkbenchError
 from workbench.liveness import process_alive, process_start
 from workbench.store.connection import StoreBase
+
+if TYPE_CHECKING:
+    from workbench.store import Store
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class Run:
     """A run in progress, as ``Store.run`` hands it to the body."""
 
     id: int
-    store: RunLog
+    store: Store
     out_dir: Path | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     summarize: Callable[[Run], dict[str, Any]] | None = None
@@ -88,7 +91,7 @@ class RunLog(StoreBase):
         ``out_dir`` may depend on the run id, so it can be a function of it.
         """
         run_id = self.start_run(name, profile_path, profile_json, profile_hash)
-        run = Run(run_id, self)
+        run = Run(run_id, cast("Store", self))  # RunLog is only ever a part of Store
         if out_dir is not None:
             target = out_dir(run_id) if callable(out_dir) else out_dir
             try:
