@@ -33,45 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-
-def make_images(folder: Path, n: int, seed0: int, size: tuple[int, int] = (500, 375)) -> None:
-    """Photo-like JPEGs in the ImageNet val layout (flat val/ + val_label.txt)."""
-    from PIL import Image
-
-    val = folder / "val"
-    val.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed0)
-    lines = []
-    w, h = size
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    for i in range(n):
-        name = f"ILSVRC2012_val_{seed0 + i + 1:08d}.JPEG"
-        lines.append(f"{name} {int(rng.integers(0, 1000))}\n")
-        p = val / name
-        if p.exists():
-            continue
-        img = np.zeros((h, w, 3), np.float32)
-        for c in range(3):
-            a, b, ph = rng.uniform(0.005, 0.04), rng.uniform(0.005, 0.04), rng.uniform(0, 6.3)
-            img[..., c] = 127 + 80 * np.sin(a * xx + b * yy + ph)
-        for _ in range(6):
-            cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(15, 110)
-            img[((xx - cx) ** 2 + (yy - cy) ** 2) < r * r] = rng.uniform(0, 255, 3)
-        img += rng.normal(0, 12, img.shape)  # sensor-like noise: realistic JPEG sizes and decode cost
-        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(p, "JPEG", quality=90)
-    (folder / "val_label.txt").write_text("".join(lines))
-
-
-def export_w18(path: Path, size: int) -> None:
-    import timm
-    import torch
-
-    torch.manual_seed(0)
-    model = timm.create_model("hrnet_w18", pretrained=False).eval()
-    x = torch.randn(1, 3, size, size)
-    torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17, input_names=["input"],
-                      output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main() -> None:
@@ -87,32 +49,15 @@ def main() -> None:
     ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "hrnet-wb-bench-eval"))
     args = ap.parse_args()
 
+    from _common import int8_w18
+
     from workbench.backends import open_predictor
-    from workbench.build import BuildRecipe, CalibrationSpec, build_artifact
-    from workbench.data import open_dataset
-    from workbench.data.preprocess import Preprocessor, preset_for
     from workbench.evaluate import evaluate
-    from workbench.home import resolve_home
     from workbench.runtime import resolve_threads
 
     work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    data, calib = work / f"data{args.images}", work / "calib"
-    make_images(data, args.images, seed0=0)
-    make_images(calib, max(args.calib, 1), seed0=900000)
-    onnx_path = work / f"hrnet_w18-{args.size}.onnx"
-    if not onnx_path.exists():
-        print(f"exporting hrnet_w18 (random init) at {args.size}x{args.size} ...", flush=True)
-        export_w18(onnx_path, args.size)
-    pre = Preprocessor(preset_for("timm", "hrnet_w18", "ms_in1k", (args.size, args.size)))
-    ds = open_dataset(data)
-    t0 = time.perf_counter()
-    art = build_artifact(
-        onnx_path, BuildRecipe(args.backend, "int8", CalibrationSpec(method="minmax", count=args.calib)),
-        model_name="hrnet_w18", input_size=(args.size, args.size), weights_id="random-init:hrnet_w18:seed0",
-        calibration_samples=open_dataset(calib).samples, preprocessor=pre, home=resolve_home(work / "home"),
-    )
-    print(f"artifact {art.name} ({'cached' if art.cached else f'built in {time.perf_counter() - t0:.0f} s'})")
+    setup = int8_w18(work, args.images, args.calib, args.size, args.backend)
+    ds, pre, art = setup.ds, setup.pre, setup.art
     threads = resolve_threads(args.threads)
     predictor = open_predictor(art.path, art.backend, threads)
 
@@ -139,8 +84,10 @@ def main() -> None:
                            workers=args.workers)
             dt, dc = time.perf_counter() - t, time.process_time() - c
             assert res.n == len(ds.samples) and res.skipped == 0
+            decode_seen.update(res.decode)
         return res.n / dt, res.n / dc
 
+    decode_seen: dict = {}
     pure_runs, full_runs, ratios = [], [], []
     for k in range(args.rounds):  # pure, full, pure, full, ..., pure: each full between two pures
         pure_runs.append(pure())
@@ -190,6 +137,8 @@ def main() -> None:
           + ", ".join(f"{x[0]:.2f}" for x in full_runs))
     print(f"ratio full/pure : {statistics.median(ratios):.3f} wall (each eval vs the mean of the inference "
           f"runs around it: {', '.join(f'{r:.3f}' for r in ratios)}), {fc / pc:.3f} CPU   (target >= 0.93)")
+    print("eval decode: " + ", ".join(f"{k} {v}" for k, v in decode_seen.items())
+          + "   (HRNET_WB_DECODE_SCHEDULE=burst|overlap overrides the schedule)")
     infer_ms = 1000 / pc  # CPU milliseconds (all threads) per image of pure inference
     print(f"decode+preprocess CPU, 1 thread: ours ({decoder}) {ours_ms:.2f} ms/img, ours with PIL's "
           f"decoder {pil_ms:.2f}, timm create_transform {timm_ms:.2f}")

@@ -77,33 +77,17 @@ def main() -> None:
     args = ap.parse_args()
 
     import ray
-    from eval_throughput import export_w18, make_images
+    from _common import int8_w18
 
     from workbench.backends import open_predictor
-    from workbench.build import BuildRecipe, CalibrationSpec, build_artifact
-    from workbench.data import open_dataset
-    from workbench.data.preprocess import Preprocessor, preset_for
     from workbench.engines.node import node_fingerprint
     from workbench.engines.ray_engine import RaySession, evaluate_ray
     from workbench.evaluate import evaluate, read_results
-    from workbench.home import resolve_home
     from workbench.runtime import resolve_threads
 
     work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    data, calib = work / f"data{args.images}", work / "calib"
-    make_images(data, args.images, seed0=0)
-    make_images(calib, max(args.calib, 1), seed0=900000)
-    onnx_path = work / "hrnet_w18-224.onnx"
-    if not onnx_path.exists():
-        export_w18(onnx_path, 224)
-    pre = Preprocessor(preset_for("timm", "hrnet_w18", "ms_in1k", (224, 224)))
-    ds = open_dataset(data)
-    art = build_artifact(
-        onnx_path, BuildRecipe("ort-cpu", "int8", CalibrationSpec(method="minmax", count=args.calib)),
-        model_name="hrnet_w18", input_size=(224, 224), weights_id="random-init:hrnet_w18:seed0",
-        calibration_samples=open_dataset(calib).samples, preprocessor=pre, home=resolve_home(work / "home"),
-    )
+    setup = int8_w18(work, args.images, args.calib)
+    ds, pre, art = setup.ds, setup.pre, setup.art
     fp = node_fingerprint()
     print(f"host: {fp['cpu_model']} ({', '.join(fp['isa'])}), {fp['cpus']} CPUs, "
           f"loadavg {os.getloadavg()[0]:.1f}; artifact {art.name}")
