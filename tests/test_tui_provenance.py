@@ -106,17 +106,26 @@ async def test_leaderboard_pane_shows_ran_n_and_the_caption_and_opens_the_detail
         await pilot.pause()
         pane = app.leaderboard_pane
         table = pane.query_one("#board", DataTable)
+        for _ in range(100):
+            if table.row_count:
+                break
+            await pilot.pause(0.05)
         headers = [str(c.label) for c in table.columns.values()]
         assert headers[:9] == ["", "run", "build", "top1%", "n", "p50ms", "img/s", "ran", "status"]
         first = [str(c) for c in table.get_row_at(0)]
         assert first[2:8] == ["openvino fp32 64", "75.00", "8", "8.3", "120.0!", "bf16"]
         note = pane.query_one("#lb-note", Label)
         assert note.display and "2 CPUs" in str(note.content)
-        await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, DetailDialog)
-        await pilot.press("escape")
-        await pilot.pause()
-        await pilot.press("i")
-        await pilot.pause()
-        assert isinstance(app.screen, DetailDialog)
+        for key in ("enter", "i"):  # Enter on the row, or i
+            for _ in range(100):  # focus lands on the table once the pane is shown
+                if app.focused is table:
+                    break
+                await pilot.pause(0.05)
+            await pilot.press(key)
+            for _ in range(100):
+                if isinstance(app.screen, DetailDialog):
+                    break
+                await pilot.pause(0.05)
+            assert isinstance(app.screen, DetailDialog), key
+            await pilot.press("escape")
+            await pilot.pause()
