@@ -43,13 +43,23 @@ def first_frame(session: str, command: str, marks: tuple[str, ...], done: Path,
     done.unlink(missing_ok=True)
     wrapped = f"{command}; date +%s.%N > {done}"
     t0 = time.perf_counter()
-    tmux("new-session", "-d", "-s", session, "-x", str(size[0]), "-y", str(size[1]), wrapped)
+    for _ in range(20):  # a tmux server still exiting after the last kill-session refuses
+        made = subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", str(size[0]),
+                               "-y", str(size[1]), wrapped], capture_output=True, text=True)
+        if made.returncode == 0:
+            break
+        time.sleep(0.1)
+    else:
+        raise RuntimeError(f"tmux new-session failed: {made.stderr.strip()}")
+    screen = seen = ""
     while time.perf_counter() - t0 < timeout:
         screen = tmux("capture-pane", "-p", "-t", session)
+        seen = screen.strip() or seen
         if all(m in screen for m in marks):
             return time.perf_counter() - t0
         time.sleep(0.01)
-    raise TimeoutError(f"{command}: no first frame in {timeout} s")
+    ended = f"; it ended at {done.read_text().strip()}" if done.is_file() else "; still running"
+    raise TimeoutError(f"{command}: no first frame in {timeout} s{ended}; last screen:\n{seen}")
 
 
 def quit_time(session: str, done: Path, timeout: float = 30.0) -> float:

@@ -162,3 +162,30 @@ def test_error_modal(snap_compare, app):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZES["80x24"], run_before=before)
+
+
+@pytest.fixture
+def precision_app(tmp_path, tmp_path_factory):
+    """Two CPUs, a build that ran bf16, a full and a --limit eval (tests/tui_data.py)."""
+    from tui_data import make_precision_home
+
+    from workbench.tui.app import WorkbenchApp
+
+    home = make_precision_home(tmp_path_factory.mktemp("tui-precision-snap"))
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    shutil.copyfile(REPO / "profiles" / "demo.toml", profiles / "demo.toml")
+    return WorkbenchApp(home=home, profiles_dir=profiles, run_mode="thread")
+
+
+@pytest.mark.parametrize("detail", [False, True], ids=["table", "detail"])
+def test_leaderboard_says_what_ran_and_which_eval(snap_compare, precision_app, detail):
+    async def before(pilot):
+        await _settle(pilot)
+        await pilot.press("4")
+        await pilot.pause()
+        if detail:
+            await pilot.press("i")
+            await pilot.pause()
+
+    assert snap_compare(precision_app, terminal_size=SIZES["80x24"], run_before=before)

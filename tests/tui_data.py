@@ -131,3 +131,56 @@ def shared_home(tmp_path_factory) -> Home:  # type: ignore[no-untyped-def]
     if "home" not in _SHARED:
         _SHARED["home"] = make_home(tmp_path_factory.mktemp("tui-board"))
     return _SHARED["home"]
+
+
+class _TestCPU:
+    """A CPU as the store records it (fixed, so the tests read the same on any machine)."""
+
+    def __init__(self, fingerprint: str) -> None:
+        self.fingerprint = fingerprint
+
+    def as_dict(self) -> dict:
+        return {"model": f"test CPU {self.fingerprint}"}
+
+
+OV_FP32 = "hrnet_w18_small-fp32-none-3_64_64-openvino-cpu"
+OV_INT8 = "hrnet_w18_small-int8-minmax-3_64_64-openvino-cpu"
+
+
+def make_precision_home(root: Path) -> Home:
+    """Figures that need their provenance shown: run 1 on one CPU (an OpenVINO fp32 and
+    int8 build, a full eval of 50 images), run 2 on another CPU (the fp32 build ran in bf16,
+    as OpenVINO does on AMX, with a ``--limit 8`` smoke eval). Written through the real
+    Store API; only the CPU detection is fixed."""
+    from unittest import mock
+
+    home = resolve_home(root / "home")
+    store = Store(home.db)
+    runs = (  # fingerprint, eval images, --limit, {build: (dtype, ran, top1, img/s, p50)}
+        ("avx512-1111111111", 50, 0, {OV_FP32: ("fp32", "f32", 0.70, 40.0, 25.0),
+                                       OV_INT8: ("int8", "int8", 0.68, 90.0, 11.0)}),
+        ("amx-2222222222", 8, 8, {OV_FP32: ("fp32", "bf16", 0.75, 120.0, 8.3)}),
+    )
+    for fp, images, limit, builds in runs:
+        with mock.patch("workbench.hardware.detect_cpu", return_value=_TestCPU(fp)):
+            rid = store.start_run(f"ov {fp.split('-')[0]}", "profiles/demo.toml", "{}", "hash")
+        for build, (dtype, ran, top1, thr, p50) in builds.items():
+            key = f"key-{dtype}"
+            store.add_artifact(key, build, "artifact", str(home.artifacts / build), source="timm",
+                               variant="hrnet_w18_small", weights="w18_small.pth",
+                               backend="openvino-cpu", dtype=dtype,
+                               calibration="minmax" if dtype == "int8" else "", input_size="64x64")
+            for name, value, unit in (("top1", top1, "fraction"), ("top5", top1 + 0.2, "fraction"),
+                                      ("images", images, ""), ("throughput", thr, "img/s"),
+                                      ("p50_ms", p50, "ms")):
+                store.add_metric(rid, build, name, value, unit, key)
+            store.add_eval(rid, build, artifact_key=key, images=images, data_root="/data/val",
+                           data_layout="imagenet-val", data_hash="1a2b3c4d5e6f7a8b", eval_limit=limit)
+            for stage in ("eval", "bench"):
+                store.add_runtime(rid, build, {"runtime": "openvino", "version": "2026.4",
+                                               "compute_precision": ran,
+                                               "inference_precision": ran if ran != "int8" else "f32",
+                                               "streams": 1, "threads": 2, "hint": "LATENCY"},
+                                  key, stage)
+        store.finish_run(rid, "ok", "", {"run_id": rid, "status": "ok"})
+    return home

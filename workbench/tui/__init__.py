@@ -26,6 +26,13 @@ def launch(home: str | Path | None = None, profile: str | Path | None = None,
 
     app = WorkbenchApp(home=resolve_home(home), profile_path=profile)
     app.exit_process_on_quit = exit_after
+    if exit_after:
+        from textual.drivers.linux_driver import LinuxDriver
+
+        if app.driver_class is LinuxDriver:  # not under serve (its own driver) or Windows
+            from workbench.tui.quick_quit import QuickQuitDriver
+
+            app.driver_class = QuickQuitDriver  # Ctrl+Q leaves without waiting for the loop
     app.run()
     if exit_after:
         end_process(app.return_code or 0)

@@ -29,12 +29,14 @@ from workbench.tui.app_queue import QueueOwner
 from workbench.tui.commands import COMMANDS, PANE_TITLES, SCOPE_TITLES, bindings
 from workbench.tui.jobs import Job
 from workbench.tui.screens.models import ModelsPane
-from workbench.tui.widgets.deferred import Deferred
+from workbench.tui.widgets.deferred import MOUNT_DELAY_S, Deferred
 
 __all__ = ["Job", "WorkbenchApp"]
 
 # Below this width the footer drops its spacing so the pane keys and F1 still fit.
 COMPACT_FOOTER_BELOW = 100
+# Between the hidden panes' mounts (see compose).
+MOUNT_GAP_S = 0.15
 
 
 class MainScreen(Screen[None]):
@@ -78,12 +80,13 @@ class WorkbenchApp(QueueOwner):
                 yield models
             # The hidden panes mount just after the first full frame (Deferred): styling
             # ~400 widgets up front cost seconds of blank screen on a busy 2-core box.
+            # One at a time, so a key waits for one pane's mount (50-150 ms), not three.
             with TabPane(PANE_TITLES["build"], id="build"):
-                yield Deferred(self._build_pane)
+                yield Deferred(self._build_pane, delay=MOUNT_DELAY_S)
             with TabPane(PANE_TITLES["dataset"], id="dataset"):
-                yield Deferred(self._dataset_pane)
+                yield Deferred(self._dataset_pane, delay=MOUNT_DELAY_S + MOUNT_GAP_S)
             with TabPane(PANE_TITLES["leaderboard"], id="leaderboard"):
-                yield Deferred(self._leaderboard_pane)
+                yield Deferred(self._leaderboard_pane, delay=MOUNT_DELAY_S + 2 * MOUNT_GAP_S)
         yield Footer(show_command_palette=False)
 
     # The hidden panes and their modules load after the first frame (Deferred factories).

@@ -18,6 +18,7 @@ from workbench.tui.jobs import Job
 from workbench.tui.messages import BackgroundFailed, CancelRun, ClearQueue, OpenRuns, QueueRun
 from workbench.tui.runner import PipelineJob
 from workbench.tui.screens.error import ErrorModal, describe
+from workbench.tui.screens.models import ModelsPane
 
 __all__ = ["QueueOwner"]
 
@@ -103,15 +104,26 @@ class QueueOwner(ProfileOwner):
         if self.cancel_running(quiet=True):
             self._quit_after_job = True
             return
-        self.models_pane.stop_counting()
+        self.stop_background()
         if self.exit_process_on_quit and self._driver is not None:
             # Nothing is running and everything is on disk: restore the terminal and end
             # the process, instead of tearing ~400 widgets down one by one first.
-            from workbench.tui import end_process
+            from workbench.tui.quick_quit import leave_now
 
-            self._driver.stop_application_mode()
-            end_process(0)
+            leave_now(self._driver, 0)
         self.exit()
+
+    def can_leave_at_once(self) -> bool:
+        """Whether Ctrl+Q may end the process without the event loop (any thread; see
+        :mod:`workbench.tui.quick_quit`): only as ``hrnet-wb`` runs it, with no build running."""
+        return self.exit_process_on_quit and self.running_job() is None \
+            and not self._quit_after_job
+
+    def stop_background(self) -> None:
+        """End the counting child (any thread: it only signals the process)."""
+        models = self._panes.get("models")
+        if isinstance(models, ModelsPane):
+            models.stop_counting()
 
     # -- events from the pipeline ------------------------------------------------------
     def _job(self, job_id: int) -> Job | None:

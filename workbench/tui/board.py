@@ -12,17 +12,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.store import FRACTION_METRICS, LOWER_IS_BETTER, percent
+from workbench.store import FRACTION_METRICS, LOWER_IS_BETTER, describe_eval, percent
 from workbench.tables import format_figure as fmt
 
-# (key, header, format, width); width None: as wide as the widest cell (never cut).
-COLUMNS: tuple[tuple[str, str, str, int | None], ...] = (
+#: (key, header, format, width); width None: as wide as the widest cell (never cut).
+ColumnSpec = tuple[str, str, str, int | None]
+COLUMNS: tuple[ColumnSpec, ...] = (
     ("mark", "", "{}", 1),
     ("run_id", "run", "{:.0f}", 4),
     ("recipe", "build", "{}", None),
     ("top1", "top1%", "{:.2f}", 6),
+    ("images", "n", "{:.0f}", 5),
     ("p50_ms", "p50ms", "{:.1f}", 6),
-    ("throughput", "img/s", "{:.1f}", 6),
+    ("throughput", "img/s", "{:.1f}", 7),
+    ("ran", "ran", "{}", 4),
     ("status", "status", "{}", 9),
     ("variant", "variant", "{}", 18),
     ("calibration", "calib", "{}", 10),
@@ -41,9 +44,59 @@ CALIB_ABBR = {"percentile": "pct", "minmax": "minmax", "entropy": "entropy",
               "distribution": "dist"}
 
 
+# What the runtimes report (workbench.runtime_settings: f32, bf16, f16, int8) in the
+# artifacts' own dtype words, so "ran" compares with the build's dtype.
+PRECISION_WORDS = {"f32": "fp32", "f16": "fp16", "bf16": "bf16", "int8": "int8", "i8": "int8",
+                   "u8": "int8"}
+
+
+def ran(row: dict[str, Any], key: str = "precision") -> str:
+    """The precision the runtime reported it ran (the speed figures', else the accuracy's;
+    ``key="eval_precision"``: the accuracy's), in dtype words; '' when not recorded."""
+    value = str(row.get(key) or "")
+    return PRECISION_WORDS.get(value, value)
+
+
+def ran_differs(row: dict[str, Any]) -> bool:
+    """True when what ran is not the build's dtype (OpenVINO runs fp32 in bf16 on AMX)."""
+    dtype = str(row.get("dtype") or "")
+    return any(ran(row, k) and dtype and ran(row, k) != dtype
+               for k in ("precision", "eval_precision"))
+
+
+def visible_columns(rows: Sequence[dict[str, Any]]) -> tuple[ColumnSpec, ...]:
+    """The table's columns: ``ran`` only when some row ran another precision than it was
+    built in (otherwise it repeats the recipe and costs 80 columns their width), ``n`` only
+    when some row has an image count."""
+    drop = set()
+    if not any(ran_differs(r) for r in rows):
+        drop.add("ran")
+    if not any(r.get("images") is not None for r in rows):
+        drop.add("images")
+    return tuple(c for c in COLUMNS if c[0] not in drop)
+
+
+def speed_machines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The CPU fingerprints behind the speed figures when they are more than one (the
+    store marks each such row with ``speed_note``); [] when speed is comparable."""
+    return sorted({str(r.get("fingerprint") or "unknown") for r in rows if r.get("speed_note")})
+
+
+def speed_caption(rows: Sequence[dict[str, Any]]) -> str:
+    """The line under the table that explains the ``!`` after img/s ('' when none)."""
+    fps = speed_machines(rows)
+    if not fps:
+        return ""
+    return f"! img/s from {len(fps)} CPUs: compare speed only within one (i: the row's CPU)"
+
+
 def cell(row: dict[str, Any], key: str, spec: str) -> str:
     if key == "recipe":
         return recipe(row)
+    if key == "ran":
+        return ran(row) or "–"
+    if key == "throughput" and row.get("speed_note") and row.get(key) is not None:
+        return fmt(row.get(key), spec) + "!"  # measured on another CPU than other rows
     if key == "weights":
         w = str(row.get("weights") or "")
         return w.rsplit("/", 1)[-1] if w else "–"
@@ -240,12 +293,76 @@ COMPARE_METRICS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def eval_data(row: dict[str, Any]) -> str:
+    """The data an accuracy was measured on, short: ``imagenet-val 1a2b3c4d`` (+ limit)."""
+    if not row.get("data_hash") and not row.get("data_layout"):
+        return "–"
+    text = f"{row.get('data_layout') or '?'} {str(row.get('data_hash') or '')[:8]}".strip()
+    if row.get("eval_limit"):
+        text += f" --limit {row['eval_limit']}"
+    return text
+
+
+def runtime_text(row: dict[str, Any]) -> str:
+    """``openvino 2026.4`` (the runtime behind the speed figures, else the accuracy's)."""
+    return str(row.get("runtime") or "–")
+
+
+def settings_text(row: dict[str, Any]) -> str:
+    """``LATENCY · 1 stream, 2 threads``: what the runtime reported it used ('–' if nothing)."""
+    parts = [str(row["hint"])] if row.get("hint") else []
+    s, t = row.get("streams_eff"), row.get("threads_eff")
+    if s is not None or t is not None:
+        parts.append(f"{s if s is not None else '?'} stream{'' if s == 1 else 's'}, "
+                     f"{t if t is not None else '?'} thread{'' if t == 1 else 's'}")
+    return " · ".join(parts) or "–"
+
+
+def detail(row: dict[str, Any]) -> list[tuple[str, str]]:
+    """What one row's figures are and where they come from, for the detail dialog: the
+    recipe, the eval behind the accuracy (:func:`workbench.store.describe_eval`), the
+    precision each figure ran in, the runtime's settings and the CPU."""
+    top = []
+    for key, label in (("top1", "top-1 %"), ("top5", "top-5 %")):
+        if row.get(key) is not None:
+            top.append(f"{label} {fmt(percent(row[key]), '{:.2f}')}")
+    out = [
+        ("run", f"{row.get('run_id')} {row.get('run') or ''} ({row.get('status') or '?'})".strip()),
+        ("build", recipe(row)),
+        ("artifact", str(row.get("build") or "–")),
+        ("model", f"{row.get('source') or '?'}:{row.get('variant') or '?'}"),
+        ("weights", str(row.get("weights") or "–")),
+        ("accuracy", "  ".join(top) or "–"),
+        ("eval", str(row.get("eval_choice") or describe_eval(row) or "–")),
+        ("ran (eval)", ran(row, "eval_precision") or "–"),
+        ("speed", "  ".join(f"{label} {fmt(row.get(key), spec)}" for key, label, spec in (
+            ("p50_ms", "p50 ms", "{:.1f}"), ("throughput", "img/s", "{:.1f}"))
+            if row.get(key) is not None) or "–"),
+        ("ran (speed)", ran(row) or "–"),
+        ("runtime", runtime_text(row)),
+        ("settings", settings_text(row)),
+        ("CPU", str(row.get("fingerprint") or "–")),
+    ]
+    if row.get("speed_note"):
+        out.append(("!", str(row["speed_note"])))
+    return out
+
+
 def compare(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(metric, A, B, B−A with the better side marked) for two leaderboard rows."""
     out = []
     for key, label in (("recipe", "build"), ("backend", "backend"), ("dtype", "dtype"),
                        ("calibration", "calib"), ("input_size", "size"), ("weights", "weights")):
         out.append((label, cell(a, key, "{}"), cell(b, key, "{}"), ""))
+    for label, fn in (("ran (eval)", lambda r: ran(r, "eval_precision") or "–"),
+                      ("ran (speed)", lambda r: ran(r) or "–"),
+                      ("eval data", eval_data), ("runtime", runtime_text),
+                      ("settings", settings_text),
+                      ("CPU", lambda r: str(r.get("fingerprint") or "–"))):
+        sa, sb = fn(a), fn(b)
+        if (sa, sb) == ("–", "–") or (label == "CPU" and sa == sb):
+            continue  # nothing recorded; one CPU (the row fits 80×24 for what differs)
+        out.append((label, sa, sb, "" if sa == sb else "differs"))
     for key, label, spec in COMPARE_METRICS:
         va, vb = a.get(key), b.get(key)
         if key in FRACTION_METRICS:

@@ -104,6 +104,10 @@ COMMANDS: tuple[Command, ...] = (
             "Show or hide cancelled and failed runs (hidden by default; ok rows always first)."),
     Command("leaderboard.mark", "leaderboard", "m", "toggle_mark", "Mark",
             "Mark or unmark the row under the cursor; two marked rows can be compared."),
+    Command("leaderboard.detail", "leaderboard", "i", "show_detail", "Detail",
+            "Where the row's figures come from (also Enter): the eval behind the accuracy "
+            "(images, data, --limit), the precision each figure ran in, the runtime's "
+            "settings and the CPU."),
     Command("leaderboard.compare", "leaderboard", "c", "compare", "Compare",
             "Compare the two marked rows side by side, with the difference of each metric."),
     Command("leaderboard.plot", "leaderboard", "p", "cycle_plot", "Plot",

@@ -245,6 +245,7 @@ class DatasetPane(Vertical):
     # -- the list --------------------------------------------------------------------------
     def refresh_list(self) -> None:
         ol = self.query_one("#images", OptionList)
+        before = ol.highlighted_option.id if ol.highlighted_option is not None else None
         ol.clear_options()
         if self.a is None:
             self.ids = []
@@ -257,16 +258,20 @@ class DatasetPane(Vertical):
         for i in self.ids:
             ra, rb = self.a.rows.get(i), self.b.rows.get(i) if self.b else None
             label = ra.label if ra else (rb.label if rb else None)
-            text = f"{mark(ra, rb)} {_short_id(i)} {short_name(self.names, label)}"
-            ol.add_option(Option(Text(text[:width], no_wrap=True, overflow="crop"), id=i))
+            text = f"{mark(ra, rb)} {_short_id(i)}"
+            name = short_name(self.names, label)
+            if len(text) + 1 + min(len(name), 4) <= width:  # a name cut to 1-2 letters says nothing
+                text = fit_text(f"{text} {name}", width)
+            ol.add_option(Option(Text(fit_text(text, width), no_wrap=True), id=i))
         if not self.ids:
             why = "pick run B to compare" if self.filter == "flipped" and self.b is None \
                 else f"no images match '{self.filter}'"
             ol.add_option(Option(Text(why), disabled=True))
             self.show_image(None)
-        else:
-            ol.highlighted = 0
-            self.show_image(self.ids[0])
+        else:  # the image the list was on stays (a resize re-lays the list out)
+            at = self.ids.index(before) if before in self.ids else 0
+            ol.highlighted = at
+            self.show_image(self.ids[at])
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option_list.id == "images" and event.option.id:
@@ -281,13 +286,14 @@ class DatasetPane(Vertical):
         gt_line = self.query_one("#ds-gt", Static)
         if row is None:
             img.image = None
+            self._shown = None
             caption.update("")
             gt_line.update("")
             self.query_one("#top5-a", Static).update("")
             self.query_one("#top5-b", Static).update("")
             return
         self._set_image(img, row)
-        caption.update(Path(row.path).name)
+        self._caption()
         # The ground truth heads the top-5 column, on its own line, so it is never read
         # as one of the predictions.
         gt_line.update(Text("no label" if row.label is None else
@@ -318,7 +324,21 @@ class DatasetPane(Vertical):
 
     def on_resize(self, event: Resize) -> None:
         self.set_class(event.size.width < 76, "-narrow")
+        wide = event.size.width >= 110
+        if wide != self.has_class("-wide"):  # room for the class names in the list
+            self.set_class(wide, "-wide")
+            self.call_after_refresh(self.refresh_list)
+        self._show_filter()
         self.call_after_refresh(self._resize_image)
+        self.call_after_refresh(self._caption)
+
+    def _caption(self) -> None:
+        """The image's file name under it; when too long, its start gives way (the end
+        tells images apart)."""
+        row = self._shown
+        width = self.query_one("#ds-view").content_size.width
+        name = Path(row.path).name if row is not None else ""
+        self.query_one("#caption", Static).update(fit_text(name, width, keep="end") if width else name)
 
     def _resize_image(self) -> None:
         img: Any = self.query_one("#image")
@@ -339,7 +359,9 @@ class DatasetPane(Vertical):
             self.app.notify("flipped compares run A with run B: pick B", timeout=3)
 
     def _show_filter(self) -> None:
-        self.query_one("#ds-filter", Label).update(f"filter: {self.filter} (f)")
+        # at narrow widths the run pickers need the room (their labels are the recipes)
+        text = f"f {self.filter}" if self.has_class("-narrow") else f"filter: {self.filter} (f)"
+        self.query_one("#ds-filter", Label).update(text)
 
     def action_swap_runs(self) -> None:
         sa, sb = self.query_one("#run-a", Select), self.query_one("#run-b", Select)
@@ -357,6 +379,16 @@ class DatasetPane(Vertical):
         """Show run builds ``a`` (and ``b``): values are "run_id/build"."""
         self.a = self.b = None  # load even when the same pair is asked again
         self.reload(a, b)
+
+
+def fit_text(text: str, width: int, keep: str = "start") -> str:
+    """``text`` in ``width`` cells; a cut shows as ``…`` (at the end, or at the start with
+    ``keep="end"``), so a clipped label never reads as a whole one."""
+    if width <= 0 or len(text) <= width:
+        return text
+    if width == 1:
+        return "…"
+    return "…" + text[-(width - 1):] if keep == "end" else text[:width - 1] + "…"
 
 
 def _short_id(image_id: str) -> str:

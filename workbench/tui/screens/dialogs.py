@@ -7,13 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Input, Label
+from textual.widgets import DataTable, Input, Label, Static
 
 from workbench.errors import WorkbenchError
-from workbench.tui.board import compare, recipe
+from workbench.tui.board import compare, detail, recipe
 from workbench.tui.commands import bindings
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -101,6 +102,32 @@ class CompareDialog(ModalScreen[None]):
         for row in rows:
             t.add_row(*row)
         t.focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class DetailDialog(ModalScreen[None]):
+    """One leaderboard row in full: the eval behind its accuracy, what ran, on which CPU."""
+
+    BINDINGS = bindings("dialog")
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        super().__init__()
+        self.row = row
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="detail-box", classes="dialog-box"):
+            yield Label(f"run {self.row['run_id']} {recipe(self.row)}", classes="dialog-title")
+            with VerticalScroll(id="detail-scroll"):
+                # one row per fact; a long value (the eval, the CPU note) wraps beside its name
+                for key, value in detail(self.row):
+                    with Horizontal(classes="detail-row"):
+                        yield Label(key, classes="detail-key")
+                        yield Static(Text(value), classes="detail-value")
+
+    def on_mount(self) -> None:
+        self.query_one("#detail-scroll", VerticalScroll).focus()
 
     def action_close(self) -> None:
         self.dismiss(None)

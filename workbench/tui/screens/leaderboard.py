@@ -18,6 +18,7 @@ from workbench.tui.board import (
     COLUMNS,
     PLOTS,
     SORT_KEYS,
+    ColumnSpec,
     accuracy_vs_throughput,
     axis_range,
     cell,
@@ -28,6 +29,8 @@ from workbench.tui.board import (
     recipe,
     row_key,
     sort_rows,
+    speed_caption,
+    visible_columns,
     visible_rows,
 )
 from workbench.tui.commands import bindings
@@ -51,6 +54,7 @@ class LeaderboardPane(Vertical):
         self.plot_kind = PLOTS[0]
         self.show_all = False
         self.filter_problem = ""
+        self._columns: tuple[ColumnSpec, ...] = COLUMNS
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field-row"):
@@ -62,6 +66,7 @@ class LeaderboardPane(Vertical):
         for key, header, _spec, width in COLUMNS:
             table.add_column(header, key=key, width=width)
         yield table
+        yield Label("", id="lb-note")
         from workbench.tui.widgets.plot import Plot  # plotext: not needed for the first frame
 
         yield Plot(id="lb-plot")
@@ -90,16 +95,28 @@ class LeaderboardPane(Vertical):
         self.marked = [k for k in self.marked if k in present]
         table = self.query_one("#board", DataTable)
         cursor = table.cursor_row
+        columns = visible_columns(shown)
+        if columns != self._columns:  # 'ran' and 'n' come and go with the rows
+            self._set_columns(table, columns)
         table.clear()
         for r in self.rows:
             k = row_key(r)
             cells = [("●" if k in self.marked else " ") if key == "mark" else cell(r, key, spec)
-                     for key, _h, spec, _w in COLUMNS]
+                     for key, _h, spec, _w in columns]
             table.add_row(*cells, key=k)
+        note = self.query_one("#lb-note", Label)
+        note.update(speed_caption(shown))
+        note.display = bool(note.content)
         if self.rows:
             table.move_cursor(row=min(cursor, len(self.rows) - 1))
         self._status()
         self.draw_plot()
+
+    def _set_columns(self, table: DataTable[str], columns: tuple[ColumnSpec, ...]) -> None:
+        table.clear(columns=True)
+        for key, header, _spec, width in columns:
+            table.add_column(header, key=key, width=width)
+        self._columns = columns
 
     def _status(self) -> None:
         d = self.descending if self.descending is not None else self.sort_key not in LOWER_IS_BETTER
@@ -190,6 +207,17 @@ class LeaderboardPane(Vertical):
     def marked_rows(self) -> list[dict[str, Any]]:
         by_key = {row_key(r): r for r in self.all_rows}
         return [by_key[k] for k in self.marked if k in by_key]
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "board":
+            self.action_show_detail()
+
+    def action_show_detail(self) -> None:
+        from workbench.tui.screens.dialogs import DetailDialog
+
+        row = self.current_row()
+        if row is not None:
+            self.app.push_screen(DetailDialog(row))
 
     def action_compare(self) -> None:
         from workbench.tui.screens.dialogs import CompareDialog

@@ -1,0 +1,131 @@
+"""The TUI leaderboard says what ran and which eval: the precision the runtime reported
+when it is not the build's dtype, a ``!`` with a caption when speed comes from several
+CPUs, the image count beside top-1, and the eval identity and runtime settings in the
+row's detail and in the compare dialog (all read through Store.leaderboard)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HRNET_WB_IMAGES"] = "halfcell"
+
+import pytest
+from tui_data import OV_FP32, make_precision_home, shared_home
+
+from workbench.store import Store
+from workbench.tui import board
+
+
+def sync(fn):
+    """Run an async Pilot test with asyncio (no async pytest plugin is a dependency)."""
+    import asyncio
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+@pytest.fixture(scope="module")
+def precision_home(tmp_path_factory):
+    return make_precision_home(tmp_path_factory.mktemp("tui-precision"))
+
+
+def _rows(home):
+    return Store(home.db).leaderboard()
+
+
+def test_ran_column_shows_only_when_a_build_ran_another_precision(precision_home, tmp_path_factory):
+    rows = _rows(precision_home)
+    keys = [c[0] for c in board.visible_columns(rows)]
+    assert keys.index("images") == keys.index("top1") + 1  # n beside top-1
+    assert "ran" in keys
+    bf16 = next(r for r in rows if r["run_id"] == 2)
+    assert board.ran_differs(bf16) and board.cell(bf16, "ran", "{}") == "bf16"
+    int8 = next(r for r in rows if r["dtype"] == "int8")
+    assert not board.ran_differs(int8) and board.cell(int8, "ran", "{}") == "int8"
+    # the fixed store of the other tests ran nothing else than it built: no 'ran' column
+    plain = Store(shared_home(tmp_path_factory).db).leaderboard()
+    assert "ran" not in [c[0] for c in board.visible_columns(plain)]
+
+
+def test_speed_from_two_cpus_is_marked_and_explained(precision_home):
+    rows = _rows(precision_home)
+    assert board.speed_machines(rows) == ["amx-2222222222", "avx512-1111111111"]
+    assert all(board.cell(r, "throughput", "{:.1f}").endswith("!") for r in rows)
+    assert board.speed_caption(rows).startswith("! img/s from 2 CPUs")
+    one_cpu = [r for r in rows if r["run_id"] == 1]
+    for r in one_cpu:
+        r["speed_note"] = ""
+    assert board.speed_caption(one_cpu) == ""
+    assert not board.cell(one_cpu[0], "throughput", "{:.1f}").endswith("!")
+
+
+def test_detail_names_the_eval_what_ran_and_the_cpu(precision_home):
+    rows = _rows(precision_home)
+    smoke = dict(board.detail(next(r for r in rows if r["run_id"] == 2)))
+    assert smoke["eval"] == ("run 2: 8 images, imagenet-val /data/val (data 1a2b3c4d5e6f), "
+                             "--limit 8")
+    assert smoke["ran (eval)"] == "bf16" and smoke["ran (speed)"] == "bf16"
+    assert smoke["runtime"] == "openvino 2026.4"
+    assert smoke["settings"] == "LATENCY · 1 stream, 2 threads"
+    assert smoke["CPU"] == "amx-2222222222"
+    assert "not comparable" in smoke["!"]
+    assert smoke["accuracy"] == "top-1 % 75.00  top-5 % 95.00"
+
+
+def test_compare_puts_eval_data_and_precision_side_by_side(precision_home):
+    rows = _rows(precision_home)
+    a = next(r for r in rows if r["run_id"] == 1 and r["build"] == OV_FP32)
+    b = next(r for r in rows if r["run_id"] == 2)
+    table = {m: (va, vb, d) for m, va, vb, d in board.compare(a, b)}
+    assert table["ran (speed)"] == ("fp32", "bf16", "differs")
+    assert table["eval data"] == ("imagenet-val 1a2b3c4d", "imagenet-val 1a2b3c4d --limit 8",
+                                  "differs")
+    assert table["images"][:2] == ("50", "8")
+    assert table["CPU"][2] == "differs" and table["runtime"][2] == ""
+
+
+@sync
+async def test_leaderboard_pane_shows_ran_n_and_the_caption_and_opens_the_detail(precision_home,
+                                                                                  tmp_path):
+    from textual.widgets import DataTable, Label
+
+    from workbench.tui.app import WorkbenchApp
+    from workbench.tui.screens.dialogs import DetailDialog
+
+    app = WorkbenchApp(home=precision_home, profiles_dir=tmp_path, run_mode="thread")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        for _ in range(100):
+            if app.leaderboard_pane is not None and app.leaderboard_pane.is_mounted:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause()
+        pane = app.leaderboard_pane
+        table = pane.query_one("#board", DataTable)
+        for _ in range(100):
+            if table.row_count:
+                break
+            await pilot.pause(0.05)
+        headers = [str(c.label) for c in table.columns.values()]
+        assert headers[:9] == ["", "run", "build", "top1%", "n", "p50ms", "img/s", "ran", "status"]
+        first = [str(c) for c in table.get_row_at(0)]
+        assert first[2:8] == ["openvino fp32 64", "75.00", "8", "8.3", "120.0!", "bf16"]
+        note = pane.query_one("#lb-note", Label)
+        assert note.display and "2 CPUs" in str(note.content)
+        for key in ("enter", "i"):  # Enter on the row, or i
+            for _ in range(100):  # focus lands on the table once the pane is shown
+                if app.focused is table:
+                    break
+                await pilot.pause(0.05)
+            await pilot.press(key)
+            for _ in range(100):
+                if isinstance(app.screen, DetailDialog):
+                    break
+                await pilot.pause(0.05)
+            assert isinstance(app.screen, DetailDialog), key
+            await pilot.press("escape")
+            await pilot.pause()
