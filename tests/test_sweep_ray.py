@@ -38,7 +38,7 @@ def ray_local(tmp_path_factory):
             ray.shutdown()
             if attempt == 2 or "timed out during startup" not in str(exc):
                 raise
-    from workbench.engines.ray_engine import RaySession
+    from workbench.engines.ray_cluster import RaySession
 
     nodes = [{"node_id": n["NodeID"], "address": n["NodeManagerAddress"],
               "cpus": n["Resources"].get("CPU", 0)} for n in ray.nodes() if n["Alive"]]
@@ -155,7 +155,7 @@ def _lines(path: Path) -> list[dict]:
 
 
 def _ray_eval(tinynet, session, out, **kw):  # noqa: F811
-    from workbench.engines.ray_engine import evaluate_ray
+    from workbench.engines.ray_eval import evaluate_ray
 
     return evaluate_ray(tinynet.onnx_path, "ort-cpu", tinynet.val_samples[:N_IMAGES], tinynet.preprocessor,
                         tinynet.class_names, out, session=session, batch_size=BATCH, actors=2,
