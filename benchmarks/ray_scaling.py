@@ -1,7 +1,7 @@
 """How ``eval --engine ray`` scales with actors, in simulation: a two-node Ray cluster on
-this machine (``ray.cluster_utils.Cluster``, a head and a worker node on 127.0.0.1, 1 CPU
-each), the sharded eval with 1 actor and then 2 actors × 1 thread, same int8 hrnet_w18
-build and images, interleaved rounds.
+this machine (``ray.cluster_utils.Cluster``, a head and a worker node, 1 CPU each, both on
+this machine's address), the sharded eval with 1 actor and then 2 actors × 1 thread, same
+int8 hrnet_w18 build and images, interleaved rounds.
 
 Each actor asks for 1 CPU, so with 2 actors Ray must place one on each node; the driver
 counts which node classified each batch and prints it. Both "nodes" share this machine's
@@ -63,9 +63,10 @@ def main() -> None:
     ds, pre, art = setup.ds, setup.pre, setup.art
     print(f"load average before: {load()}", flush=True)
     t = time.perf_counter()
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.1",
-                                                            "include_dashboard": False})
-    cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+    # the nodes take this machine's address: with node_ip_address="127.0.0.1" Ray 2.60's Cluster
+    # helper hangs (its GCS client dials the machine's address, the GCS listens on loopback)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
     ray.init(address=cluster.address, logging_level="ERROR", log_to_driver=False)
     cluster.wait_for_nodes()
     ray.data.DataContext.get_current().enable_progress_bars = False

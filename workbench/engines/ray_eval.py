@@ -152,6 +152,7 @@ def chunk_records(samples: Sequence[Any], kept: np.ndarray, reasons: dict[str, s
     from workbench.evaluate.formats import _record_line
 
     lines, slot = [], 0
+    top_l, prob_l = top.tolist(), prob.tolist()  # Python ints and floats, as int()/float() gives
     for j, s in enumerate(samples):
         digest = hashes[j] if j < len(hashes) else ""
         if not kept[j]:
@@ -161,8 +162,7 @@ def chunk_records(samples: Sequence[Any], kept: np.ndarray, reasons: dict[str, s
             continue
         lines.append(_record_line({
             "id": s.id, "path": str(s.path), HASH_FIELD: digest, "gt": s.label,
-            "top5": [int(c) for c in top[slot]],
-            "prob5": [round(float(p), 8) for p in prob[slot]],
+            "top5": top_l[slot], "prob5": [round(p, 8) for p in prob_l[slot]],
         }))
         slot += 1
     return lines
