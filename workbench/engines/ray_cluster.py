@@ -180,7 +180,7 @@ def check_nodes(session: RaySession, data_root: str = "") -> list[dict[str, Any]
                            f"every node: {INSTALL_HINT}")
         if not info["data_ok"]:
             raise BadInput(f"{data_root}: not readable on Ray node {n['address']}; {DATA_NOTE}")
-        out.append({**n, **info["fingerprint"]})
+        out.append({**info["fingerprint"], **n})  # "cpus": what Ray schedules on, not the OS count
     return out
 
 
