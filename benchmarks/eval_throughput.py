@@ -84,8 +84,10 @@ def main() -> None:
                            workers=args.workers)
             dt, dc = time.perf_counter() - t, time.process_time() - c
             assert res.n == len(ds.samples) and res.skipped == 0
+            decode_seen.update(res.decode)
         return res.n / dt, res.n / dc
 
+    decode_seen: dict = {}
     pure_runs, full_runs, ratios = [], [], []
     for k in range(args.rounds):  # pure, full, pure, full, ..., pure: each full between two pures
         pure_runs.append(pure())
@@ -135,6 +137,8 @@ def main() -> None:
           + ", ".join(f"{x[0]:.2f}" for x in full_runs))
     print(f"ratio full/pure : {statistics.median(ratios):.3f} wall (each eval vs the mean of the inference "
           f"runs around it: {', '.join(f'{r:.3f}' for r in ratios)}), {fc / pc:.3f} CPU   (target >= 0.93)")
+    print("eval decode: " + ", ".join(f"{k} {v}" for k, v in decode_seen.items())
+          + "   (HRNET_WB_DECODE_SCHEDULE=burst|overlap overrides the schedule)")
     infer_ms = 1000 / pc  # CPU milliseconds (all threads) per image of pure inference
     print(f"decode+preprocess CPU, 1 thread: ours ({decoder}) {ours_ms:.2f} ms/img, ours with PIL's "
           f"decoder {pil_ms:.2f}, timm create_transform {timm_ms:.2f}")

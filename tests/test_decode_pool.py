@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from workbench.decode_pool import DecodePool
+from workbench.decode_pool import DecodePool, decode_schedule
 
 
 def _burn(ms: float) -> None:
@@ -54,3 +54,14 @@ def test_decode_threads_run_below_the_callers_priority():
         pool.shutdown()
     assert seen == min(19, base + 5)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # caller untouched
+
+
+def test_burst_only_when_inference_keeps_every_core_busy(monkeypatch):
+    monkeypatch.delenv("HRNET_WB_DECODE_SCHEDULE", raising=False)
+    assert decode_schedule(2, 2) == "burst" and decode_schedule(4, 2) == "burst"
+    assert decode_schedule(1, 2) == "overlap"  # a core is free: decode there, in parallel
+    assert decode_schedule(0, 2) == "overlap"  # inference runs elsewhere (a GPU)
+    monkeypatch.setenv("HRNET_WB_DECODE_SCHEDULE", "overlap")
+    assert decode_schedule(2, 2) == "overlap"
+    monkeypatch.setenv("HRNET_WB_DECODE_SCHEDULE", "sideways")  # unknown: ignored
+    assert decode_schedule(2, 2) == "burst"

@@ -81,6 +81,29 @@ def test_results_are_the_models_top5_and_files_follow_the_seed_formats(tmp_path,
     assert res.new_images == 10 and res.images_per_s > 0
 
 
+@pytest.mark.parametrize("schedule", ["burst", "overlap"])
+def test_both_decode_schedules_give_the_models_top5_around_broken_files(tmp_path, tiny, pre, monkeypatch,
+                                                                       schedule):
+    """burst decodes each batch straight into its slots between inference calls; overlap
+    decodes ahead in the background. A broken file leaves a gap in a burst's slots: the
+    batch must close it, and every image keep its own top-5."""
+    make_val_folder(tmp_path / "data", 11, size=(96, 72))
+    val = tmp_path / "data" / "val"
+    broken = sorted(val.iterdir())[2]
+    broken.write_bytes(broken.read_bytes()[:200])  # truncated mid-scan
+    monkeypatch.setenv("HRNET_WB_DECODE_SCHEDULE", schedule)
+    ds = open_dataset(tmp_path / "data")
+    res = evaluate(OrtPredictor(tiny, 2), ds.samples, pre, ds.class_names, tmp_path / "out", batch_size=4)
+    assert res.decode["schedule"] == schedule and res.skipped == 1 and res.n == 10
+    good = [s for s in ds.samples if s.path != broken]
+    ids, probs = _direct_top5(tiny, pre, [s.path for s in good])
+    recs = {r["id"]: r for r in read_results(res.results_jsonl)}
+    assert recs[next(s.id for s in ds.samples if s.path == broken)].get("skipped")
+    for i, s in enumerate(good):
+        assert recs[s.id]["top5"] == ids[i].tolist(), s.id
+        assert np.allclose(recs[s.id]["prob5"], probs[i], atol=1e-6)
+
+
 def test_metrics_ci_and_eval_topk_agree_on_constructed_labels(tmp_path, tiny, pre):
     """Labels chosen from a first (unlabelled) pass give known top-1/top-5; eval-topk on the
     VastAI txt must give the same figures as the JSONL."""

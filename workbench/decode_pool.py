@@ -15,6 +15,14 @@ CPU it spends. Two measures keep that loss near the decode cost itself:
   inference threads and decoding fills the gaps between operators. A decode thread that
   falls behind makes the model wait, which frees the cores for it: the ordering can
   slow decoding down, never stop it.
+
+Where inference already keeps every core busy (a CPU backend with as many threads as
+there are cores), overlapping cannot win: a decode thread can only take a core from an
+inference thread, and the others then spin at the barrier. There the evaluator decodes in
+**bursts** instead (``decode_schedule``): the next batch is decoded on all cores between
+two inference calls, straight into the batch buffer, so the two never compete. Its cost
+is the decode CPU divided by the cores, the least it can be. ``HRNET_WB_DECODE_SCHEDULE``
+(``burst`` | ``overlap``) overrides the choice.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ T = TypeVar("T")
 
 DEFAULT_NICE = 5
 ENV_NICE = "HRNET_WB_DECODE_NICE"
+ENV_SCHEDULE = "HRNET_WB_DECODE_SCHEDULE"
+SCHEDULES = ("burst", "overlap")
 HEADROOM = 1.5
 
 
@@ -40,6 +50,16 @@ def decode_nice() -> int:
         return max(0, min(19, int(raw))) if raw else DEFAULT_NICE
     except ValueError:
         return DEFAULT_NICE
+
+
+def decode_schedule(inference_cpu_threads: int, cpus: int) -> str:
+    """``burst`` when inference keeps every usable core busy, else ``overlap`` (see above).
+
+    ``HRNET_WB_DECODE_SCHEDULE=burst|overlap`` overrides; any other value is ignored."""
+    forced = os.environ.get(ENV_SCHEDULE, "").strip().lower()
+    if forced in SCHEDULES:
+        return forced
+    return "burst" if cpus > 0 and inference_cpu_threads >= cpus else "overlap"
 
 
 class _Gate:

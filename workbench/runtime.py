@@ -19,7 +19,10 @@ __all__ = ["Predictor", "physical_cores", "resolve_threads", "usable_cpus"]
 
 
 class Predictor(Protocol):
-    """Run a float32 NCHW batch, return float32 logits (N, classes)."""
+    """Run a float32 NCHW batch, return float32 logits (N, classes).
+
+    A CPU predictor also has ``cpu_threads``: how many CPU threads its inference keeps busy
+    (0 or absent where inference runs elsewhere, e.g. on a GPU)."""
 
     backend: str
 

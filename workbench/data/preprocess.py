@@ -303,6 +303,18 @@ class Preprocessor:
             exc.content_hash = digest
             raise
 
+    def load_identified_into(self, path: str | Path, out: np.ndarray) -> str:
+        """:meth:`load_identified` written straight into ``out`` (a slot of the evaluator's
+        batch buffer, so the main thread copies nothing); returns the content hash."""
+        data = read_image_bytes(path)
+        digest = content_hash_bytes(data)
+        try:
+            self._normalize_into(self.uint8_from_bytes(data, path), out)
+        except DecodeError as exc:
+            exc.content_hash = digest
+            raise
+        return digest
+
     # -- reference -------------------------------------------------------------------
     def timm_transform(self) -> Any:
         """timm's own eval transform for this config (PIL image → tensor): a reference."""

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from workbench.atomic import write_json
 from workbench.data.decode import DecodeError, fast_decoder
 from workbench.data.identity import HASH_FIELD, content_hash, hash_samples
 from workbench.data.layouts import Sample
-from workbench.decode_pool import DecodePool
+from workbench.decode_pool import DecodePool, decode_schedule
 from workbench.errors import BadInput
 from workbench.evaluate.formats import (
     CONFIG_JSON,
@@ -39,6 +39,9 @@ class BatchPredictor(Protocol):
     def predict(self, batch: np.ndarray) -> np.ndarray: ...
 
 
+T = TypeVar("T")
+
+
 class ImageLoader(Protocol):
     @property
     def input_size(self) -> tuple[int, int]: ...
@@ -46,14 +49,10 @@ class ImageLoader(Protocol):
     def load(self, path: str | Path) -> np.ndarray: ...
 
 
-def _decode(loader: ImageLoader, path: Path) -> tuple[np.ndarray, str]:
-    """(float32 CHW, content hash) for one file; the hash comes from the bytes decoded."""
+def _guarded(path: Path, work: Callable[[], T]) -> T:
+    """Run one file's decode; any failure becomes a DecodeError carrying the file's hash."""
     try:
-        load_identified = getattr(loader, "load_identified", None)
-        if callable(load_identified):
-            arr, digest = load_identified(path)
-            return arr, digest
-        return loader.load(path), content_hash(path)
+        return work()
     except DecodeError:
         raise
     except MemoryError:
@@ -62,6 +61,28 @@ def _decode(loader: ImageLoader, path: Path) -> tuple[np.ndarray, str]:
         err = DecodeError(path, f"{type(exc).__name__}: {exc}")
         err.content_hash = content_hash(path)
         raise err from None
+
+
+def _decode(loader: ImageLoader, path: Path) -> tuple[np.ndarray, str]:
+    """(float32 CHW, content hash) for one file; the hash comes from the bytes decoded."""
+    def work() -> tuple[np.ndarray, str]:
+        load_identified = getattr(loader, "load_identified", None)
+        if callable(load_identified):
+            arr, digest = load_identified(path)
+            return arr, digest
+        return loader.load(path), content_hash(path)
+
+    return _guarded(path, work)
+
+
+def _decode_into(loader: ImageLoader, path: Path, out: np.ndarray) -> str:
+    """Decode one file straight into ``out`` (a batch slot); return its content hash."""
+    into = getattr(loader, "load_identified_into", None)
+    if callable(into):
+        return _guarded(path, lambda: str(into(path, out)))
+    arr, digest = _decode(loader, path)
+    out[...] = arr
+    return digest
 
 
 def _default_workers() -> int:
@@ -215,21 +236,30 @@ def evaluate(
     total = len(samples)
     h, w = preprocessor.input_size
     k = min(TOPK, len(class_names))
-    n_workers = workers if workers > 0 else _default_workers()
-    window = max(batch_size * max(1, prefetch_batches), 2 * n_workers)
+    from workbench.runtime import usable_cpus
+
+    cpus = usable_cpus()
+    # burst: decode the next batch on every core between two inference calls (inference
+    # keeps all cores busy, so overlapping would only steal from it); overlap: decode ahead
+    # in the background, below inference's priority (see workbench.decode_pool)
+    schedule = decode_schedule(int(getattr(predictor, "cpu_threads", 0) or 0), cpus)
+    burst = schedule == "burst"
+    n_workers = workers if workers > 0 else (max(1, cpus) if burst else _default_workers())
+    window = batch_size if burst else max(batch_size * max(1, prefetch_batches), 2 * n_workers)
 
     t0 = time.perf_counter()
     new_images = 0
     done_count = len([s for s in samples if s.id in done])
-    pending: deque[tuple[Sample, Future[tuple[np.ndarray, str]]]] = deque()
+    pending: deque[tuple[Sample, int, Future[Any]]] = deque()
     batch = np.empty((batch_size, 3, h, w), dtype=np.float32)
     kept: list[Sample] = []
+    slots: list[int] = []  # burst: the batch slot each kept image was decoded into
     hashes: list[str] = []
     lines: list[str] = []
     first_batch = True
     todo_iter = iter(todo)
 
-    pool = DecodePool(n_workers)
+    pool = DecodePool(n_workers, nice=0 if burst else None)
     infer_s = 0.0
     infer_images = 0
     mode = "a" if resume else "w"
@@ -241,19 +271,25 @@ def evaluate(
                     s = next(todo_iter, None)
                     if s is None:
                         return
-                    pending.append((s, pool.submit(_decode, preprocessor, Path(s.path))))
+                    if burst:  # straight into its slot: the batch is idle while a burst decodes
+                        slot = len(pending)
+                        pending.append((s, slot, pool.submit(_decode_into, preprocessor, Path(s.path),
+                                                             batch[slot])))
+                    else:
+                        pending.append((s, -1, pool.submit(_decode, preprocessor, Path(s.path))))
 
             def flush_batch() -> None:
                 nonlocal first_batch, new_images, done_count, infer_s, infer_images
                 if kept:
-                    x = batch[: len(kept)]
+                    contiguous = not burst or slots == list(range(len(slots)))
+                    x = batch[: len(kept)] if contiguous else batch[slots]  # a skipped file left a gap
                     try:
                         t_infer = time.perf_counter()
                         logits = np.asarray(predictor.predict(x))
                         if not first_batch:  # the first batch pays the runtime's warm-up
                             infer_s += time.perf_counter() - t_infer
                             infer_images += len(kept)
-                            if not pool.sized and infer_images >= 2 * batch_size:
+                            if not burst and not pool.sized and infer_images >= 2 * batch_size:
                                 n = pool.size_for(infer_s / infer_images)
                                 rep.log(f"decode {pool.sized['decode_ms_per_image']:.1f} ms CPU/image, "
                                         f"inference {pool.sized['inference_ms_per_image']:.1f} ms/image: "
@@ -285,32 +321,44 @@ def evaluate(
                     lines.clear()
                     kept.clear()
                     hashes.clear()
+                    slots.clear()
                     rep.progress(done_count, total, "img")
                 rep.check_cancelled()
 
             refill()
             while pending:
-                s, fut = pending.popleft()
-                refill()
+                s, slot, fut = pending.popleft()
+                if not burst:
+                    refill()
                 try:
-                    arr, digest = fut.result()
+                    got = fut.result()
                 except DecodeError as exc:
                     rep.log(f"skipped {s.path}: {exc.reason}", "warning")
                     lines.append(_record_line({"id": s.id, "path": str(s.path),
                                                HASH_FIELD: exc.content_hash, "gt": s.label,
                                                "skipped": exc.reason}))
                 else:
-                    batch[len(kept)] = arr
+                    if burst:
+                        digest = got
+                        slots.append(slot)
+                    else:
+                        arr, digest = got
+                        batch[len(kept)] = arr
                     kept.append(s)
                     hashes.append(digest)
                 if len(kept) == batch_size or not pending:
                     flush_batch()
+                    if burst:
+                        refill()
     finally:
         pool.shutdown()
     seconds = time.perf_counter() - t0
 
+    decode_info: dict[str, Any] = {"schedule": schedule, **pool.sized}
+    if burst and pool.tasks:
+        decode_info.update(decode_ms_per_image=round(1000 * pool.cpu_per_task_s, 3), decode_threads=n_workers)
     return _finish(out, jsonl, samples, class_names, vastai_txt, pre_desc, seconds, new_images,
-                   len(existing), meta, rep, label, pool.sized)
+                   len(existing), meta, rep, label, decode_info)
 
 
 def _finish(out: Path, jsonl: Path, samples: Sequence[Sample], class_names: Sequence[str],

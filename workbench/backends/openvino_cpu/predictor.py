@@ -42,6 +42,7 @@ class OpenVinoPredictor:
             "INFERENCE_PRECISION_HINT": precision,
         }
         self._core, self._config = core, config
+        self.cpu_threads = int(config["INFERENCE_NUM_THREADS"])  # see OrtPredictor.cpu_threads
         self._model = core.read_model(str(path))
         self.compiled = core.compile_model(self._model, "CPU", config)
         self.request = self.compiled.create_infer_request()

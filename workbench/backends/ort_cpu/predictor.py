@@ -36,8 +36,12 @@ class OrtPredictor:
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.np_dtype = np.float16 if "float16" in inp.type else np.float32
+        #: CPU threads inference keeps busy (0 on a GPU provider): the evaluator's decode
+        #: schedule depends on it (workbench.decode_pool.decode_schedule)
+        self.cpu_threads = int(so.intra_op_num_threads)
         if providers and providers[0] != "CPUExecutionProvider":
             self.backend = providers[0]
+            self.cpu_threads = 0
         self._path = Path(path)
 
     def runtime_settings(self) -> Any:

@@ -33,6 +33,11 @@ class TorchPredictor:
         torch.set_num_threads(resolve_threads(self.threads))
         self.model.eval()
 
+    @property
+    def cpu_threads(self) -> int:
+        """CPU threads inference keeps busy (see OrtPredictor.cpu_threads)."""
+        return resolve_threads(self.threads)
+
     def runtime_settings(self) -> Any:
         from workbench.runtime_settings import torch_settings
 
