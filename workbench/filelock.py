@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from workbench.liveness import process_alive
+
 STALE_AFTER_S = 24 * 3600
 _PID_RE = re.compile(r"^\..+\.(\d+)\.[^.]+(?:\.[A-Za-z0-9]+)?$")
 
@@ -57,18 +59,6 @@ def file_lock(path: Path, *, on_wait: Callable[[], None] | None = None,
         os.close(fd)
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_stale(folder: Path, max_age_s: float = STALE_AFTER_S, any_hidden: bool = False) -> list[Path]:
     """Remove ``.<name>.<pid>.<random>`` temp entries in ``folder`` whose pid is gone or
     that are older than ``max_age_s``; return what was removed. Never raises.
@@ -90,7 +80,7 @@ def sweep_stale(folder: Path, max_age_s: float = STALE_AFTER_S, any_hidden: bool
         except OSError:
             continue
         pid = int(m.group(1)) if m else -1
-        if pid == os.getpid() or (not old and (m is None or _pid_alive(pid))):
+        if pid == os.getpid() or (not old and (m is None or process_alive(pid))):
             continue
         try:
             if e.is_dir(follow_symlinks=False):

@@ -26,17 +26,22 @@ def kind_of(mode: int) -> str:
     return "not a regular file"
 
 
-def regular_file(path: str | Path, what: str = "file", max_bytes: int | None = None) -> Path:
-    """``path`` if it is a readable regular file (symlinks followed), else BadInput."""
+def _stat(path: str | Path, what: str) -> tuple[Path, os.stat_result]:
+    """``path`` (``~`` expanded) and its stat (symlinks followed), or BadInput naming ``what``."""
     p = Path(path).expanduser()
     try:
-        st = os.stat(p)
+        return p, os.stat(p)
     except FileNotFoundError:
         raise BadInput(f"{p}: {what} not found") from None
     except NotADirectoryError:
         raise BadInput(f"{p}: {what} not found (a parent is not a folder)") from None
     except OSError as exc:
         raise BadInput(f"{p}: cannot read the {what} ({exc.strerror or exc})") from None
+
+
+def regular_file(path: str | Path, what: str = "file", max_bytes: int | None = None) -> Path:
+    """``path`` if it is a readable regular file (symlinks followed), else BadInput."""
+    p, st = _stat(path, what)
     if not stat.S_ISREG(st.st_mode):
         raise BadInput(f"{p}: expected a {what}, found {kind_of(st.st_mode)}")
     if not os.access(p, os.R_OK):
@@ -49,13 +54,7 @@ def regular_file(path: str | Path, what: str = "file", max_bytes: int | None = N
 
 def folder(path: str | Path, what: str = "folder") -> Path:
     """``path`` if it is an existing folder, else BadInput."""
-    p = Path(path).expanduser()
-    try:
-        st = os.stat(p)
-    except FileNotFoundError:
-        raise BadInput(f"{p}: {what} not found") from None
-    except OSError as exc:
-        raise BadInput(f"{p}: cannot read the {what} ({exc.strerror or exc})") from None
+    p, st = _stat(path, what)
     if not stat.S_ISDIR(st.st_mode):
         raise BadInput(f"{p}: expected a {what}, found {kind_of(st.st_mode)}")
     return p
@@ -63,13 +62,7 @@ def folder(path: str | Path, what: str = "folder") -> Path:
 
 def file_or_folder(path: str | Path, what: str) -> Path:
     """An existing regular file or folder (datasets are either); FIFOs and devices refused."""
-    p = Path(path).expanduser()
-    try:
-        st = os.stat(p)
-    except FileNotFoundError:
-        raise BadInput(f"{p}: {what} not found") from None
-    except OSError as exc:
-        raise BadInput(f"{p}: cannot read the {what} ({exc.strerror or exc})") from None
+    p, st = _stat(path, what)
     if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
         raise BadInput(f"{p}: expected a {what}, found {kind_of(st.st_mode)}")
     return p

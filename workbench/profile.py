@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -34,6 +35,13 @@ CalibMethod = Literal["minmax", "entropy", "percentile"]
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def known_backend(v: str) -> str:
+    """A pydantic validator for a ``backend`` key (run and sweep profiles)."""
+    if v not in backend_names():
+        raise ValueError(f"unknown backend {v!r}; expected {' | '.join(backend_names())}")
+    return v
 
 
 class ModelSection(_Section):
@@ -98,12 +106,7 @@ class BuildSection(_Section):
     calibration: CalibrationSection = Field(default_factory=CalibrationSection)
 
 
-    @field_validator("backend")
-    @classmethod
-    def _known_backend(cls, v: str) -> str:
-        if v not in backend_names():
-            raise ValueError(f"unknown backend {v!r}; expected {' | '.join(backend_names())}")
-        return v
+    _known_backend = field_validator("backend")(known_backend)
 
 
 class DataSection(_Section):
@@ -219,17 +222,20 @@ def parse_profile(data: dict[str, Any], source: str = "<profile>", base_dir: Pat
     except ValidationError as exc:
         raise BadInput(_describe_error(exc.errors()[0], source)) from None
     if base_dir is not None:
-        _resolve_paths(prof, base_dir)
+        resolve_paths(prof, _PATH_KEYS, base_dir, _is_path_value)
     return prof
 
 
-def _resolve_paths(prof: Profile, base_dir: Path) -> None:
-    for keys in _PATH_KEYS:
-        node: Any = prof
+def resolve_paths(model: BaseModel, path_keys: tuple[tuple[str, ...], ...], base_dir: Path,
+                  is_path: Callable[[tuple[str, ...], str], bool] = lambda _keys, value: bool(value)) -> None:
+    """Make the path values at ``path_keys`` (dotted as tuples) absolute: a profile's own
+    paths are relative to its file's folder ``base_dir`` (run and sweep profiles)."""
+    for keys in path_keys:
+        node: Any = model
         for k in keys[:-1]:
             node = getattr(node, k)
         value: str = getattr(node, keys[-1])
-        if not _is_path_value(keys, value):
+        if not is_path(keys, value):
             continue
         p = Path(value).expanduser()
         if not p.is_absolute():
@@ -237,11 +243,12 @@ def _resolve_paths(prof: Profile, base_dir: Path) -> None:
         setattr(node, keys[-1], str(p))
 
 
-def load_profile(path: str | Path, overrides: list[str] | None = None) -> Profile:
-    """Read, override (``key.sub=value``) and validate a profile file."""
+def read_toml(path: str | Path, what: str) -> tuple[Path, dict[str, Any]]:
+    """A profile file's path and its TOML table, ``name`` defaulting to the file's stem;
+    BadInput (naming ``what``) for a missing, special, oversized, non-TOML or non-UTF-8 file."""
     from workbench.paths import regular_file
 
-    path = regular_file(path, "profile", max_bytes=4 * 2**20)
+    path = regular_file(path, what, max_bytes=4 * 2**20)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -249,6 +256,12 @@ def load_profile(path: str | Path, overrides: list[str] | None = None) -> Profil
     except UnicodeDecodeError:
         raise BadInput(f"{path}: not a UTF-8 text file") from None
     data.setdefault("name", path.stem)
+    return path, data
+
+
+def load_profile(path: str | Path, overrides: list[str] | None = None) -> Profile:
+    """Read, override (``key.sub=value``) and validate a profile file."""
+    path, data = read_toml(path, "profile")
     for item in overrides or []:
         if "=" not in item:
             raise BadInput(f"--set {item!r}: expected KEY=VALUE, e.g. build.dtype=int8")

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from workbench.backends import DEFAULT_BACKEND, backend_names
+from workbench.backends import DEFAULT_BACKEND
 from workbench.errors import BadInput
 from workbench.input_size import check_input_size
 from workbench.profile import (
@@ -31,12 +30,10 @@ from workbench.profile import (
     DType,
     ExportSection,
     Source,
+    known_backend,
+    read_toml,
+    resolve_paths,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 SOURCES_ORDER = ("official", "mmcls", "timm")
 WEIGHT_SUFFIXES = (".pth", ".pth.tar", ".pt", ".tar", ".safetensors", ".bin")
@@ -79,12 +76,7 @@ class SweepBuild(_Section):
     dtype: DType = "fp32"
     calibration: CalibMethod = "percentile"
 
-    @field_validator("backend")
-    @classmethod
-    def _known_backend(cls, v: str) -> str:
-        if v not in backend_names():
-            raise ValueError(f"unknown backend {v!r}; expected {' | '.join(backend_names())}")
-        return v
+    _known_backend = field_validator("backend")(known_backend)
 
     @property
     def label(self) -> str:
@@ -300,26 +292,12 @@ def _describe_error(exc: ValidationError, source: str) -> str:
 def load_sweep_profile(path: str | Path, *, data: str = "", weights_dir: str = "") -> SweepProfile:
     """Read and validate a sweep profile; ``data`` / ``weights_dir`` override the file
     (relative to the current directory; the file's own paths are relative to the file)."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadInput(f"{path}: sweep profile not found")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise BadInput(f"{path}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise BadInput(f"{path}: not a UTF-8 text file") from None
-    raw.setdefault("name", path.stem)
+    path, raw = read_toml(path, "sweep profile")
     try:
         prof = SweepProfile.model_validate(raw)
     except ValidationError as exc:
         raise BadInput(_describe_error(exc, str(path))) from None
-    for keys in _PATH_KEYS:
-        section = getattr(prof, keys[0])
-        value = getattr(section, keys[1])
-        if value:
-            p = Path(value).expanduser()
-            setattr(section, keys[1], str(p if p.is_absolute() else (path.parent / p).resolve()))
+    resolve_paths(prof, _PATH_KEYS, path.parent)
     if data:
         prof.data.path = str(Path(data).expanduser().resolve())
     if weights_dir:

@@ -1,0 +1,94 @@
+"""The run store: one SQLite file (WAL) holding runs, artifacts and metrics.
+
+Every figure the workbench shows — the leaderboard, the TUI's plots — is read back
+from here, so nothing measured is lost when a terminal closes.
+
+The schema is versioned with SQLite's ``user_version`` (see :data:`MIGRATIONS`); a store
+written by a newer workbench, or a SQLite file that is not ours, is refused with one line.
+Readers (``runs``, ``leaderboard``) open the file read-only, without the WAL pragma, so a
+read-only home can still be listed. Artifact paths inside the home are stored relative to
+it, so a copied home uses its own files.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from workbench.liveness import process_alive
+from workbench.store.board import (
+    COUNT_FIELDS,
+    EVAL_FIELDS,
+    FRACTION_METRICS,
+    LOWER_IS_BETTER,
+    RUNTIME_COLUMNS,
+    SPEED_COLUMNS,
+    Leaderboard,
+    choose_eval,
+    describe_eval,
+    mark_mixed_machines,
+    percent,
+)
+from workbench.store.connection import StoreBase
+from workbench.store.runs import Run, RunLog, RunRow, live_status
+from workbench.store.schema import MIGRATIONS, SCHEMA_VERSION, StoreError
+
+__all__ = [
+    "COUNT_FIELDS", "EVAL_FIELDS", "FRACTION_METRICS", "LOWER_IS_BETTER", "MIGRATIONS",
+    "RUNTIME_COLUMNS", "SCHEMA_VERSION", "SPEED_COLUMNS", "Run", "RunRow", "Store", "StoreBase",
+    "StoreError", "choose_eval", "describe_eval", "live_status", "mark_mixed_machines", "percent",
+    "process_alive",
+]
+
+
+class Store(RunLog, Leaderboard):
+    """Thin, typed access to the SQLite file. Safe to open from several threads/processes.
+
+    ``readonly=True`` never writes (no schema, no WAL pragma): for listing a home that may
+    be read-only. A missing store then reads as empty. The methods live by concern:
+    :class:`~workbench.store.connection.StoreBase` (opening, schema, paths),
+    :class:`~workbench.store.runs.RunLog` (the run lifecycle and per-run records),
+    :class:`~workbench.store.board.Leaderboard` (reading figures back); artifacts here.
+    """
+
+    # -- artifacts --------------------------------------------------------------
+    def add_artifact(self, key: str, name: str, kind: str, path: str, *, source: str = "",
+                     variant: str = "", weights: str = "", backend: str = "", dtype: str = "",
+                     calibration: str = "", input_size: str = "",
+                     meta: dict[str, Any] | None = None) -> None:
+        with self._connect() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO artifacts(key, name, kind, source, variant, weights, backend, dtype,"
+                " calibration, input_size, path, meta_json, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, name, kind, source, variant, weights, backend, dtype, calibration, input_size,
+                 self.relative_path(path), json.dumps(meta or {}, default=str), time.time()),
+            )
+
+    def artifact(self, key_or_name: str) -> dict[str, Any] | None:
+        if self.readonly and not self.exists:
+            return None
+        with self._connect() as con:
+            row = con.execute(
+                "SELECT * FROM artifacts WHERE key=? OR name=? ORDER BY created_at DESC LIMIT 1",
+                (key_or_name, key_or_name)).fetchone()
+        if row is None:
+            return None
+        d = dict(row)
+        d["meta"] = json.loads(d.pop("meta_json") or "{}")
+        d["path"] = self.absolute_path(d["path"])
+        return d
+
+    def artifacts(self) -> list[dict[str, Any]]:
+        if self.readonly and not self.exists:
+            return []
+        with self._connect() as con:
+            rows = con.execute("SELECT * FROM artifacts ORDER BY created_at DESC").fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["meta"] = json.loads(d.pop("meta_json") or "{}")
+            d["path"] = self.absolute_path(d["path"])
+            out.append(d)
+        return out
