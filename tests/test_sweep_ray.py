@@ -38,7 +38,7 @@ def ray_local(tmp_path_factory):
             ray.shutdown()
             if attempt == 2 or "timed out during startup" not in str(exc):
                 raise
-    from workbench.engines.ray_engine import RaySession
+    from workbench.engines.ray_cluster import RaySession
 
     nodes = [{"node_id": n["NodeID"], "address": n["NodeManagerAddress"],
               "cpus": n["Resources"].get("CPU", 0)} for n in ray.nodes() if n["Alive"]]
@@ -155,7 +155,7 @@ def _lines(path: Path) -> list[dict]:
 
 
 def _ray_eval(tinynet, session, out, **kw):  # noqa: F811
-    from workbench.engines.ray_engine import evaluate_ray
+    from workbench.engines.ray_eval import evaluate_ray
 
     return evaluate_ray(tinynet.onnx_path, "ort-cpu", tinynet.val_samples[:N_IMAGES], tinynet.preprocessor,
                         tinynet.class_names, out, session=session, batch_size=BATCH, actors=2,
@@ -199,3 +199,35 @@ def test_killed_driver_resumes_with_resume(tinynet, ray_local, local_eval, tmp_p
     assert res.resumed == 20 and res.new_images == N_IMAGES - 20
     lines = _lines(res.results_jsonl)
     assert len(lines) == N_IMAGES and _canon(lines) == local_records
+
+
+def test_the_driver_writes_a_chunk_delivered_twice_once_in_local_evals_record_form(tmp_path):
+    """A retried Ray task can deliver a batch again: ChunkWriter keeps the first, and its lines
+    are byte-for-byte the local engine's (key order, rounding, a skipped image's record)."""
+    import numpy as np
+
+    from workbench.data.layouts import Sample
+    from workbench.engines.ray_eval import ChunkWriter, blocks_for
+
+    samples = [Sample(tmp_path / f"{i}.JPEG", i % 3, f"{i}.JPEG") for i in range(5)]
+    chunks = [samples[:4], samples[4:]]
+    top = np.arange(2 * 4 * 5).reshape(2, 4, 5)
+    prob = np.full((2, 4, 5), 0.123456789)
+    kept = np.array([[True, False, True, True], [True, False, False, False]])
+    batch = {"chunk": np.array([0, 1]), "kept": kept, "top": top, "prob": prob,
+             "reasons": np.array(['{"1": "truncated JPEG"}', "{}"], dtype=object),
+             "hashes": np.array([json.dumps(["a", "b", "c", "d"]), json.dumps(["e"])], dtype=object),
+             "node": np.array(["n1", "n2"], dtype=object)}
+    with open(tmp_path / "r.jsonl", "w") as fh:
+        w = ChunkWriter(fh, chunks)
+        w.write(batch)
+        w.write({k: v[:1] for k, v in batch.items()})  # chunk 0 again
+    lines = (tmp_path / "r.jsonl").read_text().splitlines()
+    assert w.complete and w.images == 5 and w.new_images == 4 and len(lines) == 5
+    assert dict(w.per_node) == {"n1": 1, "n2": 1}
+    assert json.loads(lines[1]) == {"id": "1.JPEG", "path": str(samples[1].path), "sha256": "b", "gt": 1,
+                                    "skipped": "truncated JPEG"}
+    # kept images fill the batch in order: image 2 took slot 1
+    assert lines[2] == (f'{{"id":"2.JPEG","path":"{samples[2].path}","sha256":"c","gt":2,'
+                        f'"top5":[5,6,7,8,9],"prob5":[0.12345679,0.12345679,0.12345679,0.12345679,0.12345679]}}')
+    assert blocks_for(26, 2) == 26 and blocks_for(6250, 2) == 782 and blocks_for(1, 4) == 1

@@ -1,8 +1,9 @@
 """Where work runs: the local process (the default) or a Ray cluster (the ``[ray]`` extra).
 
 ``local`` is the embedded default and needs nothing. ``ray`` lives in
-:mod:`workbench.engines.ray_engine` and imports Ray only when called, so the base
-install and ``hrnet-wb --help`` never load it.
+:mod:`workbench.engines.ray_cluster` (connect, node checks), :mod:`~workbench.engines.ray_eval`
+(sharded eval) and :mod:`~workbench.engines.ray_sweep`; they import Ray only when called, so
+the base install and ``hrnet-wb --help`` never load it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def prepare_engine(engine: str, ray_address: str = "") -> str:
     Ray being installed and the address answering. Cheap for ``local``."""
     check_engine(engine, ray_address)
     if engine == "ray":
-        from workbench.engines.ray_engine import check_address, import_ray
+        from workbench.engines.ray_cluster import check_address, import_ray
 
         import_ray()
         check_address(ray_address)
@@ -44,6 +45,6 @@ def sharded_eval(engine: str, ray_address: str = "", actors: int = 0) -> Callabl
         return None
     from functools import partial
 
-    from workbench.engines.ray_engine import evaluate_on_ray
+    from workbench.engines.ray_eval import evaluate_on_ray
 
     return partial(evaluate_on_ray, address=ray_address, actors=actors)

@@ -44,7 +44,7 @@ def _row_task(plan_json: str, row: dict[str, Any], threads: int) -> RowOutcome:
     """On a worker: build and evaluate one row; carry its files back."""
     import ray
 
-    from workbench.engines.ray_engine import artifact_payload
+    from workbench.engines.ray_cluster import artifact_payload
     from workbench.sweep.plan import RowSpec, SweepProfile
     from workbench.sweep.row import compute_row
 
@@ -63,7 +63,7 @@ def _bench_task(plan_json: str, outcome: RowOutcome, payloads: list[Any]) -> Row
     """On the pinned node, alone on it: bench every build of the row."""
     import ray
 
-    from workbench.engines.ray_engine import materialise
+    from workbench.engines.ray_cluster import materialise
     from workbench.sweep.plan import SweepProfile
     from workbench.sweep.row import bench_builds
 
@@ -81,7 +81,7 @@ def sweep_on_ray(plan: SweepProfile, todo: list[RowSpec], home: Home, reporter: 
                  finished: Callable[[RowSpec, int, RowOutcome], None],
                  failed: Callable[[RowSpec, int, str, str], None],
                  out_of_time: Callable[[], bool], row_cpus: int = 1) -> None:
-    from workbench.engines.ray_engine import _task_error, check_nodes, ray_session
+    from workbench.engines.ray_cluster import check_nodes, ray_session, task_error
     from workbench.store import Store
 
     rep = reporter.stage("sweep")
@@ -116,7 +116,7 @@ def sweep_on_ray(plan: SweepProfile, todo: list[RowSpec], home: Home, reporter: 
                 try:
                     outcome: RowOutcome = ray.get(ref)
                 except Exception as exc:
-                    err = _task_error(exc) if not isinstance(exc, WorkbenchError) else exc
+                    err = task_error(exc) if not isinstance(exc, WorkbenchError) else exc
                     failed(r, run_id, "failed", str(err))
                     continue
                 if phase == "row" and plan.bench.enabled:

@@ -8,6 +8,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -166,6 +167,34 @@ def _already_done(existing: Sequence[dict[str, Any]], samples: Sequence[Sample],
     return done
 
 
+@dataclass
+class PreparedOutput:
+    """An eval's output folder, checked and read: what is already done and what is left."""
+
+    out: Path
+    jsonl: Path
+    existing: list[dict[str, Any]]  # records already in results.jsonl (a resume)
+    done: set[str]  # ids of the samples those records cover (by id or content hash)
+    todo: list[Sample]
+
+
+def prepare_output(out_dir: str | Path, config: dict[str, Any], resume: bool,
+                   samples: Sequence[Sample], rep: Reporter) -> PreparedOutput:
+    """What every engine does before classifying: create ``out_dir``, check (or write) its
+    config.json against ``config``, read the results a resume continues (repairing a line
+    torn by ``kill -9``) and list the samples still to do."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    jsonl = out / RESULTS_JSONL
+    _check_config(out, config, resume, jsonl)
+    existing = read_results(jsonl, repair=True) if resume else []
+    done = _already_done(existing, samples, rep)
+    todo = [s for s in samples if s.id not in done]
+    if resume:
+        rep.log(f"resume: {len(existing)} images already in {jsonl.name}, {len(todo)} to go")
+    return PreparedOutput(out, jsonl, existing, done, todo)
+
+
 def evaluate(
     predictor: BatchPredictor,
     samples: Sequence[Sample],
@@ -197,20 +226,13 @@ def evaluate(
     if batch_size < 1:
         raise BadInput(f"batch size {batch_size}: must be at least 1")
     rep = reporter or Reporter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    jsonl = out / RESULTS_JSONL
     describe = getattr(preprocessor, "describe", None)
     pre_desc = describe() if callable(describe) else {"loader": type(preprocessor).__name__}
-    _check_config(out, {"preprocess": pre_desc, "classes": len(class_names),
-                        "backend": getattr(predictor, "backend", ""), "meta": meta or {},
-                        "identity": identity or {}}, resume, jsonl)
+    prep = prepare_output(out_dir, {"preprocess": pre_desc, "classes": len(class_names),
+                                    "backend": getattr(predictor, "backend", ""), "meta": meta or {},
+                                    "identity": identity or {}}, resume, samples, rep)
+    out, jsonl, existing, done, todo = prep.out, prep.jsonl, prep.existing, prep.done, prep.todo
 
-    existing = read_results(jsonl, repair=True) if resume else []
-    done = _already_done(existing, samples, rep)
-    todo = [s for s in samples if s.id not in done]
-    if resume:
-        rep.log(f"resume: {len(existing)} images already in {jsonl.name}, {len(todo)} to go")
     total = len(samples)
     h, w = preprocessor.input_size
     k = min(TOPK, len(class_names))
