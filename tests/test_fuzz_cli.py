@@ -132,18 +132,22 @@ def _write_bad_texts(bad: Path, data: Path) -> None:
     (bad / "latin1.txt").write_bytes(b"\xff\xfe\xfa caf\xe9\n")
     (bad / "order.txt").write_text("".join(line.format(p=img, k=k, i=k, pr=0.1) for k in (0, 2, 1, 3, 4)))
     (bad / "starts_at_1.txt").write_text("".join(line.format(p=img, k=k, i=k, pr=0.1) for k in range(1, 5)))
-    (bad / "labels_bad.txt").write_text("ILSVRC2012_val_00000001.JPEG banana\n")
-    (bad / "labels_range.txt").write_text("ILSVRC2012_val_00000001.JPEG 5000\n")
-    (bad / "labels_empty.txt").write_text("\n\n")
-    (bad / "labels_twice.txt").write_text("a.JPEG 1\na.JPEG 2\n")
-    (bad / "results_bad.jsonl").write_text('{"id": "a"}\nnot json\n')
-    (bad / "results_noid.jsonl").write_text('{"x": 1}\n')
-    (bad / "not_toml.toml").write_text("[model\nvariant = \n")
-    (bad / "unknown_key.toml").write_text('[model]\nvariant = "hrnet_w18_small"\ncolour = "red"\n')
-    (bad / "bad_dtype.toml").write_text('[build]\ndtype = "int4"\n')
-    (bad / "huge_size.toml").write_text("[model]\ninput_size = [3.2e18, 3.2e18]\n")
-    (bad / "neg_batch.toml").write_text("[data]\nbatch_size = -3\n")
-    (bad / "bad_variant.toml").write_text('[model]\nvariant = "hrnet_w999"\n')
+    texts = {  # one bad input per file
+        "labels_bad.txt": "ILSVRC2012_val_00000001.JPEG banana\n",
+        "labels_range.txt": "ILSVRC2012_val_00000001.JPEG 5000\n",
+        "labels_empty.txt": "\n\n",
+        "labels_twice.txt": "a.JPEG 1\na.JPEG 2\n",
+        "results_bad.jsonl": '{"id": "a"}\nnot json\n',
+        "results_noid.jsonl": '{"x": 1}\n',
+        "not_toml.toml": "[model\nvariant = \n",
+        "unknown_key.toml": '[model]\nvariant = "hrnet_w18_small"\ncolour = "red"\n',
+        "bad_dtype.toml": '[build]\ndtype = "int4"\n',
+        "huge_size.toml": "[model]\ninput_size = [3.2e18, 3.2e18]\n",
+        "neg_batch.toml": "[data]\nbatch_size = -3\n",
+        "bad_variant.toml": '[model]\nvariant = "hrnet_w999"\n',
+    }
+    for name, text in texts.items():
+        (bad / name).write_text(text)
     (bad / "latin1.toml").write_bytes(b"name = \"caf\xe9\"\n")
     (bad / "list.txt").write_text("/nonexistent/image.jpg\n")
     yaml_tpl = ("MODEL:\n  EXTRA:\n" + "".join(
