@@ -168,3 +168,50 @@ def test_load_into_matches_load():
     out = np.empty((3, 64, 64), np.float32)
     pre.load_into(s.path, out)
     assert np.array_equal(out, pre.load(s.path))
+
+
+def _resize_then_crop(pre: Preprocessor, im):
+    """The reference geometry: full resize, then torchvision's CenterCrop rounding."""
+    w, h = im.size
+    nw, nh = pre.resized_size(w, h)
+    im = im.resize((nw, nh), pre._resample)
+    ch, cw = pre.cfg.input_size
+    top = int(round((nh - ch) / 2.0)) if nh >= ch else -((ch - nh) // 2)
+    left = int(round((nw - cw) / 2.0)) if nw >= cw else -((cw - nw) // 2)
+    return im.crop((left, top, left + cw, top + ch))
+
+
+@pytest.mark.parametrize("name, tag, size", [
+    ("timm", "ms_in1k", (224, 224)), ("timm", "ms_aug_in1k", (224, 224)), ("official", "", (224, 224)),
+    ("vastai", "", (224, 224)), ("timm", "gluon_in1k", (64, 96)), ("mmcls", "", (96, 64)),
+])
+def test_cropping_while_resizing_gives_the_pixels_of_resize_then_crop(name, tag, size):
+    from PIL import Image
+
+    from workbench.data.preprocess import _box_shortcut_ok, _exact_box
+
+    # the common case does take the short cut: 375 rows → 256, rows 16..240 kept
+    assert _box_shortcut_ok() and _exact_box(375, 256, 16, 224) == (23.4375, 351.5625)
+    assert _exact_box(500, 341, 58, 224) is None  # 500/341 is no binary fraction
+    variant = "hrnet_w18_small" if tag == "gluon_in1k" else "hrnet_w18"
+    pre = Preprocessor(preset_for("timm", variant, tag, size, name=name if name != "timm" else "auto"))
+    rng = np.random.default_rng(7)
+    sizes = [(500, 375), (375, 500), (333, 500), (500, 333), (640, 480), (256, 256), (300, 300),
+             (1024, 683), (257, 511), (100, 80), (224, 160), (4000, 3000), (63, 97)]
+    for w, h in sizes:  # noise: the worst case for a rounding difference
+        im = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), "RGB")
+        ours = np.asarray(pre.transform_image(im))
+        assert np.array_equal(ours, np.asarray(_resize_then_crop(pre, im))), (name, tag, w, h)
+
+
+def test_a_pillow_with_another_pass_order_turns_the_shortcut_off(monkeypatch):
+    """The once-per-process self-check notices when the pass-order rule it assumes is not
+    the installed Pillow's (here: faked as 'always rows first'), and disables the shortcut."""
+    from workbench.data import preprocess
+
+    preprocess._box_shortcut_ok.cache_clear()
+    monkeypatch.setattr(preprocess, "_horizontal_first", lambda w, h, ow, oh: True)
+    try:
+        assert preprocess._box_shortcut_ok() is False
+    finally:
+        preprocess._box_shortcut_ok.cache_clear()

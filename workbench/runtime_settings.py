@@ -133,6 +133,14 @@ def openvino_settings(compiled: Any) -> RuntimeSettings:
     )
 
 
+def _ort_entry(so: Any, key: str) -> str:
+    """A session config entry, "" when it was never set (ORT raises for an unset key)."""
+    try:
+        return str(so.get_session_config_entry(key))
+    except RuntimeError:
+        return ""
+
+
 def ort_settings(session: Any, quantized: bool) -> RuntimeSettings:
     """An ORT session's options as the session holds them. ORT's CPU provider has no
     precision knob: it runs the graph's types, so a QDQ graph is int8 and the rest f32."""
@@ -148,7 +156,8 @@ def ort_settings(session: Any, quantized: bool) -> RuntimeSettings:
         threads=int(so.intra_op_num_threads), streams=1,
         hint=str(so.execution_mode).rsplit(".", 1)[-1],
         details={"providers": providers, "inter_op_threads": int(so.inter_op_num_threads),
-                 "graph_optimization": str(so.graph_optimization_level).rsplit(".", 1)[-1]},
+                 "graph_optimization": str(so.graph_optimization_level).rsplit(".", 1)[-1],
+                 "spin_stop_after_run": _ort_entry(so, "session.force_spinning_stop") == "1"},
     )
 
 

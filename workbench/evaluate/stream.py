@@ -306,6 +306,8 @@ def evaluate(
                         raise BadInput(f"the model outputs {tuple(logits.shape)} logits but there are "
                                        f"{len(class_names)} class names; pass a matching label file")
                     first_batch = False
+                    if burst:  # the batch buffer is free again: decode the next batch into it
+                        refill()  # while this one's top-5 and records are made below
                     ids, probs = _topk(logits, k)
                     for i, s in enumerate(kept):
                         lines.append(_record_line({
