@@ -16,8 +16,12 @@ Run it under the shared lock, e.g.::
 
     flock /tmp/hrnet-bench.lock python benchmarks/eval_throughput.py --images 256 --batch 8
 
-It also prints the per-image CPU cost of decode + preprocess for our numpy path and for
-timm's ``create_transform`` (single thread), which is why the hot path avoids torch.
+It also runs the evaluator with decoding taken out (a loader serving the arrays decoded
+beforehand), which isolates what batching, top-5 and writing results cost, and prints the
+per-image CPU cost of decode + preprocess for our numpy path and for timm's
+``create_transform`` (single thread). On a CPU where inference keeps every core busy, the
+eval can reach at most inference CPU / (inference CPU + decode CPU) of pure inference; the
+last line prints that bound.
 """
 
 from __future__ import annotations
@@ -87,14 +91,45 @@ def main() -> None:
             decode_seen.update(res.decode)
         return res.n / dt, res.n / dc
 
+    # The evaluator with decoding taken out: a loader that copies the arrays decoded above
+    # into the batch slots. What it loses against pure inference is everything the eval
+    # does besides decoding (batching, top-5, results.jsonl, reports).
+    from workbench.data.identity import content_hash
+
+    decoded = {str(s.path): (a, content_hash(s.path)) for s, a in zip(ds.samples, arrays)}
+
+    class Predecoded:
+        input_size = pre.input_size
+
+        def describe(self) -> dict:
+            return {**pre.describe(), "name": "predecoded"}
+
+        def load(self, path) -> np.ndarray:
+            return decoded[str(path)][0]
+
+        def load_identified_into(self, path, out: np.ndarray) -> str:
+            a, digest = decoded[str(path)]
+            out[...] = a
+            return digest
+
+    def no_decode(k: int) -> tuple[float, float]:
+        with tempfile.TemporaryDirectory(dir=work) as out:
+            t, c = time.perf_counter(), time.process_time()
+            res = evaluate(predictor, ds.samples, Predecoded(), ds.class_names, Path(out) / f"n{k}",
+                           batch_size=bs, workers=args.workers)
+            return res.n / (time.perf_counter() - t), res.n / (time.process_time() - c)
+
     decode_seen: dict = {}
-    pure_runs, full_runs, ratios = [], [], []
-    for k in range(args.rounds):  # pure, full, pure, full, ..., pure: each full between two pures
+    pure_runs, full_runs, bare_runs, ratios, bare_ratios = [], [], [], [], []
+    for k in range(args.rounds):  # pure, full, pure, no-decode, pure, ...: each between two pures
         pure_runs.append(pure())
         full_runs.append(full(k))
+        pure_runs.append(pure())
+        bare_runs.append(no_decode(k))
     pure_runs.append(pure())
-    for k, (fw, _fc) in enumerate(full_runs):
-        ratios.append(fw / ((pure_runs[k][0] + pure_runs[k + 1][0]) / 2))
+    for k in range(args.rounds):
+        ratios.append(full_runs[k][0] / ((pure_runs[2 * k][0] + pure_runs[2 * k + 1][0]) / 2))
+        bare_ratios.append(bare_runs[k][0] / ((pure_runs[2 * k + 1][0] + pure_runs[2 * k + 2][0]) / 2))
 
     # per-image CPU cost of read + hash + decode + preprocess (CPU time, single thread, best of
     # 3 passes): our libjpeg-turbo path, our path forced to PIL's decoder, timm create_transform
@@ -137,6 +172,9 @@ def main() -> None:
           + ", ".join(f"{x[0]:.2f}" for x in full_runs))
     print(f"ratio full/pure : {statistics.median(ratios):.3f} wall (each eval vs the mean of the inference "
           f"runs around it: {', '.join(f'{r:.3f}' for r in ratios)}), {fc / pc:.3f} CPU   (target >= 0.93)")
+    print(f"eval, no decoding: {statistics.median(x[0] for x in bare_runs):7.2f} img/s wall, ratio to pure "
+          f"{statistics.median(bare_ratios):.3f} ({', '.join(f'{r:.3f}' for r in bare_ratios)}): the cost of "
+          "everything but decoding")
     print("eval decode: " + ", ".join(f"{k} {v}" for k, v in decode_seen.items())
           + "   (HRNET_WB_DECODE_SCHEDULE=burst|overlap overrides the schedule)")
     infer_ms = 1000 / pc  # CPU milliseconds (all threads) per image of pure inference
