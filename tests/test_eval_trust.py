@@ -155,3 +155,47 @@ def test_compare_and_resume_work_across_layouts(home, layouts, tmp_path):
                    resume=True)
     assert (res.new_images, res.resumed, res.n) == (N - 5, 5, N)
     assert len({r["sha256"] for r in read_results(res.results_jsonl)}) == N
+
+
+def test_cli_resume_continues_under_another_layout_and_refuses_other_images(home, layouts, tmp_path):
+    """``eval --resume``: a smoke test on the flat layout continues as the full eval of the
+    same images in synset folders (found by content, labels checked); a folder of other
+    images, or a label that changed, is refused with one line."""
+    from workbench.cli import _load_commands
+    from workbench.cli.app import app
+
+    _load_commands()
+    model = make_tiny_onnx(tmp_path / "fp32.onnx")
+    out = tmp_path / "run"
+
+    def ev(data: Path, *extra: str):
+        return CliRunner().invoke(app, ["eval", str(model), "--data", str(data), "--out", str(out),
+                                        "--input-size", "64", "--home", str(home.root), "--json", *extra])
+
+    first = ev(layouts["val"], "--limit", "5")
+    assert first.exit_code == 0, first.output
+    r = ev(layouts["synsets"], "--resume")
+    assert r.exit_code == 0, r.output
+    rec = json.loads(r.stdout)
+    assert (rec["n"], rec["new_images"], rec["resumed"]) == (N, N - 5, 5)
+    assert len({x["sha256"] for x in read_results(out / "results.jsonl")}) == N
+    cfg = json.loads((out / "eval_config.json").read_text())
+    assert cfg["identity"]["data_root"].startswith(str(layouts["synsets"]))
+    assert cfg["identity_history"][0]["data_root"].startswith(str(layouts["val"]))
+
+    # other images under another root: nothing of the folder is found here
+    other = make_val_folder(tmp_path / "other", 4, size=(96, 72), start=100)
+    r = ev(other, "--resume")
+    assert r.exit_code == 2
+    err = json.loads(r.stdout)["error"]
+    assert "data root" in err and f"{N} of its {N} images are not among the images here" in err
+
+    # the same bytes with another label
+    relabel = tmp_path / "relabel"
+    shutil.copytree(layouts["val"], relabel)
+    lines = (relabel / "val_label.txt").read_text().splitlines()
+    name, idx = lines[0].split()
+    lines[0] = f"{name} {(int(idx) + 1) % 1000}"
+    (relabel / "val_label.txt").write_text("\n".join(lines) + "\n")
+    r = ev(relabel, "--resume")
+    assert r.exit_code == 2 and "carry another label here" in json.loads(r.stdout)["error"], r.output

@@ -158,7 +158,8 @@ def test_resume_into_a_foreign_folder_is_refused(tiny, tmp_path):
     assert r.exit_code == 2
     rec = json.loads(r.stdout)
     assert rec["ok"] is False and "model file (sha256)" in rec["error"]
-    data2 = make_val_folder(tmp_path / "data2", 8, size=(80, 64), labels=list(range(8)))
+    # other images under another root (a copy of the same images would resume: issue 17)
+    data2 = make_val_folder(tmp_path / "data2", 8, size=(80, 64), labels=list(range(8)), start=100)
     r = runner.invoke(app, ["eval", str(onnx), "--data", str(data2), "--out", str(out),
                             "--home", str(home), "--json", "--resume"])
     assert r.exit_code == 2 and "data root" in json.loads(r.stdout)["error"]

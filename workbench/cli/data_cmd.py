@@ -48,7 +48,7 @@ def eval_cmd(
     labels: LabelsOpt = "",
     limit: Annotated[int, typer.Option(help="Evaluate at most this many images (0 = all).", min=0)] = 0,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Inference batch size.", min=1)] = 8,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out, skipping images already done.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out, skipping images already done (found by content, so the same images in another layout continue it).")] = False,
     out: Annotated[str, typer.Option("--out", help="Output folder (default: <home>/runs/<run id>).")] = "",
     backend: Annotated[str, typer.Option(help="ort-cpu | openvino-cpu | ort-gpu | tensorrt (default: the artifact's, or ort-cpu).")] = "",
     preprocess: Annotated[str, typer.Option(help="auto | timm | timm:<tag> | official | mmcls | vastai.")] = "auto",

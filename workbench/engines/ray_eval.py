@@ -234,7 +234,8 @@ def evaluate_ray(
     threads each. Returns an :class:`~workbench.evaluate.EvalResult`.
     """
     from workbench.evaluate import TOPK
-    from workbench.evaluate.stream import _finish, prepare_output
+    from workbench.evaluate.resume import prepare_output
+    from workbench.evaluate.stream import _finish
 
     ray = session.ray
     from ray.data import ActorPoolStrategy

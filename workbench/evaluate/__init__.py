@@ -34,6 +34,7 @@ from workbench.evaluate.formats import (
 )
 from workbench.evaluate.metrics import TOPK, Z95, EvalResult, metrics_from_records, wilson_interval
 from workbench.evaluate.paired import Flip, compare_results, find_results, mcnemar_exact
+from workbench.evaluate.resume import IDENTITY_KEYS, eval_identity
 from workbench.evaluate.run import (
     EvalTarget,
     choose_preprocessor,
@@ -42,13 +43,7 @@ from workbench.evaluate.run import (
     resolve_target,
     run_eval,
 )
-from workbench.evaluate.stream import (
-    IDENTITY_KEYS,
-    BatchPredictor,
-    ImageLoader,
-    eval_identity,
-    evaluate,
-)
+from workbench.evaluate.stream import BatchPredictor, ImageLoader, evaluate
 
 __all__ = [
     "CONFIG_JSON", "REPORT_JSON", "RESULTS_JSONL", "RESULTS_TXT", "TOPK", "Z95",

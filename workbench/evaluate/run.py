@@ -20,7 +20,8 @@ from workbench.data.layouts import Sample
 from workbench.errors import BadInput
 from workbench.evaluate.formats import RESULTS_JSONL
 from workbench.evaluate.metrics import EvalResult
-from workbench.evaluate.stream import eval_identity, evaluate
+from workbench.evaluate.resume import eval_identity
+from workbench.evaluate.stream import evaluate
 from workbench.events import Reporter
 from workbench.input_size import parse_input_size
 

@@ -3,12 +3,10 @@ and flush ``results.jsonl`` after every batch."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -16,20 +14,19 @@ import numpy as np
 
 from workbench.atomic import write_json
 from workbench.data.decode import DecodeError, fast_decoder
-from workbench.data.identity import HASH_FIELD, content_hash, hash_samples
+from workbench.data.identity import HASH_FIELD, content_hash
 from workbench.data.layouts import Sample
 from workbench.decode_pool import DecodePool, decode_schedule
 from workbench.errors import BadInput
 from workbench.evaluate.formats import (
-    CONFIG_JSON,
     REPORT_JSON,
-    RESULTS_JSONL,
     RESULTS_TXT,
     _record_line,
     read_results,
     write_vastai_txt,
 )
 from workbench.evaluate.metrics import TOPK, EvalResult, _topk, metrics_from_records
+from workbench.evaluate.resume import prepare_output
 from workbench.events import Reporter
 
 
@@ -89,110 +86,6 @@ def _default_workers() -> int:
     from workbench.runtime import usable_cpus
 
     return max(1, min(4, usable_cpus()))
-
-
-#: What a resumed folder must share with the run continuing it, in the words the refusal uses.
-IDENTITY_KEYS = {"artifact_sha256": "model file (sha256)", "data_root": "data root",
-                 "manifest": "image manifest"}
-
-
-def eval_identity(model_path: Path, data_root: Path, samples: Sequence[Sample]) -> dict[str, str]:
-    """What must not change between a run and its ``--resume``: the model file's bytes, the
-    dataset root and the list of images (ids and labels) being evaluated."""
-    import hashlib
-
-    from workbench.build.cache import file_sha256
-
-    h = hashlib.sha256(file_sha256(model_path).encode())
-    side = model_path.with_suffix(".bin")
-    if model_path.suffix == ".xml" and side.is_file():
-        h.update(file_sha256(side).encode())
-    m = hashlib.sha256()
-    for s in samples:
-        m.update(f"{s.id}\t{s.label}\n".encode())
-    return {"artifact_sha256": h.hexdigest(), "data_root": str(data_root), "manifest": m.hexdigest()}
-
-
-def _check_config(out_dir: Path, config: dict[str, Any], resume: bool, jsonl: Path) -> None:
-    cfg_path = out_dir / CONFIG_JSON
-    if resume and jsonl.exists() and jsonl.stat().st_size > 0 and not cfg_path.exists():
-        raise BadInput(f"{out_dir}: holds results but no {CONFIG_JSON}; cannot tell what made them, "
-                       "so it cannot be resumed; use another --out")
-    if resume and jsonl.exists() and cfg_path.exists():
-        from workbench.paths import regular_file
-
-        try:
-            old = json.loads(regular_file(cfg_path, CONFIG_JSON).read_text(encoding="utf-8"))
-            if not isinstance(old, dict):
-                raise ValueError("not a JSON object")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BadInput(f"{cfg_path}: damaged ({type(exc).__name__}); cannot resume this folder, "
-                           "use another --out") from None
-        new_id, old_id = config.get("identity") or {}, old.get("identity") or {}
-        if new_id and not old_id:
-            raise BadInput(f"{out_dir}: its {CONFIG_JSON} records no model/data identity; "
-                           "cannot verify it is the same run, use another --out")
-        for key, words in IDENTITY_KEYS.items():
-            if key in new_id and old_id.get(key) != new_id[key]:
-                was, now = str(old_id.get(key)), str(new_id[key])
-                if key != "data_root":
-                    was, now = was[:12], now[:12]
-                raise BadInput(f"{out_dir}: cannot resume, its results were made with a different "
-                               f"{words} ({was} vs now {now}); use another --out")
-        for key in ("preprocess", "classes"):
-            if old.get(key) != config.get(key):
-                raise BadInput(f"{out_dir}: cannot resume, its results were made with a different "
-                               f"{key} ({old.get(key)!r} vs now {config.get(key)!r}); use another --out")
-        return
-    if not resume and jsonl.exists() and jsonl.stat().st_size > 0:
-        raise BadInput(f"{jsonl}: already holds results; resume it (--resume) or choose another output folder")
-    write_json(cfg_path, config)
-
-
-def _already_done(existing: Sequence[dict[str, Any]], samples: Sequence[Sample],
-                  rep: Reporter) -> set[str]:
-    """Ids of ``samples`` already classified in ``existing``: by id, and by content hash for
-    the rest (the same images resumed under another layout). Files are hashed only when some
-    existing records match no sample id, so a same-layout resume reads nothing twice."""
-    sample_ids = {s.id for s in samples}
-    ids = {str(r["id"]) for r in existing}
-    done = sample_ids & ids
-    digests = {str(r[HASH_FIELD]) for r in existing
-               if r.get(HASH_FIELD) and str(r["id"]) not in sample_ids}
-    rest = [s for s in samples if s.id not in done]
-    if digests and rest:
-        for sid, digest in hash_samples(rest, reporter=rep).items():
-            if digest in digests:
-                done.add(sid)
-    return done
-
-
-@dataclass
-class PreparedOutput:
-    """An eval's output folder, checked and read: what is already done and what is left."""
-
-    out: Path
-    jsonl: Path
-    existing: list[dict[str, Any]]  # records already in results.jsonl (a resume)
-    done: set[str]  # ids of the samples those records cover (by id or content hash)
-    todo: list[Sample]
-
-
-def prepare_output(out_dir: str | Path, config: dict[str, Any], resume: bool,
-                   samples: Sequence[Sample], rep: Reporter) -> PreparedOutput:
-    """What every engine does before classifying: create ``out_dir``, check (or write) its
-    config.json against ``config``, read the results a resume continues (repairing a line
-    torn by ``kill -9``) and list the samples still to do."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    jsonl = out / RESULTS_JSONL
-    _check_config(out, config, resume, jsonl)
-    existing = read_results(jsonl, repair=True) if resume else []
-    done = _already_done(existing, samples, rep)
-    todo = [s for s in samples if s.id not in done]
-    if resume:
-        rep.log(f"resume: {len(existing)} images already in {jsonl.name}, {len(todo)} to go")
-    return PreparedOutput(out, jsonl, existing, done, todo)
 
 
 def evaluate(
