@@ -96,7 +96,7 @@ def main() -> None:
     # does besides decoding (batching, top-5, results.jsonl, reports).
     from workbench.data.identity import content_hash
 
-    decoded = {str(s.path): (a, content_hash(s.path)) for s, a in zip(ds.samples, arrays)}
+    decoded = {str(s.path): (a, content_hash(s.path)) for s, a in zip(ds.samples, arrays, strict=True)}
 
     class Predecoded:
         input_size = pre.input_size
