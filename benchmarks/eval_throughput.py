@@ -48,6 +48,9 @@ def main() -> None:
     ap.add_argument("--backend", default="ort-cpu", choices=["ort-cpu", "openvino-cpu"])
     ap.add_argument("--threads", type=int, default=0, help="inference threads (0 = physical cores)")
     ap.add_argument("--workers", type=int, default=0, help="decode threads (0 = evaluate's default)")
+    ap.add_argument("--streams", type=int, default=1,
+                    help="sessions at once, sharing --threads (eval --streams); pure inference then "
+                         "runs the same streams")
     ap.add_argument("--rounds", type=int, default=2, help="alternating inference/eval rounds")
     ap.add_argument("--calib", type=int, default=8, help="calibration images (disjoint from eval)")
     ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "hrnet-wb-bench-eval"))
@@ -55,30 +58,53 @@ def main() -> None:
 
     from _common import int8_w18
 
-    from workbench.backends import open_predictor
     from workbench.evaluate import evaluate
+    from workbench.evaluate.run import open_streams
+    from workbench.events import Reporter
     from workbench.runtime import resolve_threads
 
     work = Path(args.work)
     setup = int8_w18(work, args.images, args.calib, args.size, args.backend)
     ds, pre, art = setup.ds, setup.pre, setup.art
     threads = resolve_threads(args.threads)
-    predictor = open_predictor(art.path, art.backend, threads)
+    predictors = open_streams(art.path, art.backend, threads, args.streams, Reporter())
+    predictor = predictors if len(predictors) > 1 else predictors[0]
 
     # the same images, decoded once, for pure inference
     arrays = np.stack([pre.load(s.path) for s in ds.samples])
     bs = args.batch
     batches = [arrays[i:i + bs] for i in range(0, len(arrays), bs)]
-    for b in batches[:2]:
-        predictor.predict(b)  # warm-up
+    for p in predictors:
+        for b in batches[:2]:
+            p.predict(b)  # warm-up
 
     # Each phase records wall time and this process's CPU time (all threads). On a shared
     # machine the wall figure drifts with other people's load; CPU-seconds per image show
     # what decoding and writing add, independent of that load.
     def pure() -> tuple[float, float]:
+        """Inference alone, in the eval's configuration: with N streams, N threads each
+        take the next batch and run it on their own session."""
+        import queue
+        from concurrent.futures import ThreadPoolExecutor
+
+        free: queue.Queue = queue.Queue()
+        for p in predictors:
+            free.put(p)
+
+        def run(b: np.ndarray) -> None:
+            p = free.get()
+            try:
+                p.predict(b)
+            finally:
+                free.put(p)
+
         t, c = time.perf_counter(), time.process_time()
-        for b in batches:
-            predictor.predict(b)
+        if len(predictors) == 1:
+            for b in batches:
+                predictors[0].predict(b)
+        else:
+            with ThreadPoolExecutor(len(predictors)) as ex:
+                list(ex.map(run, batches))
         return len(arrays) / (time.perf_counter() - t), len(arrays) / (time.process_time() - c)
 
     def full(k: int) -> tuple[float, float]:
@@ -163,7 +189,8 @@ def main() -> None:
     f = statistics.median(x[0] for x in full_runs)
     pc = statistics.median(x[1] for x in pure_runs)
     fc = statistics.median(x[1] for x in full_runs)
-    print(f"host: {os.cpu_count()} CPUs, inference threads {threads}, loadavg {os.getloadavg()[0]:.1f}")
+    print(f"host: {os.cpu_count()} CPUs, inference threads {threads} in {len(predictors)} stream(s), "
+          f"loadavg {os.getloadavg()[0]:.1f}")
     print(f"images: {len(ds.samples)} JPEGs {Image.open(ds.samples[0].path).size[0]}x"
           f"{Image.open(ds.samples[0].path).size[1]}, batch {bs}, {art.backend} int8, preprocess {pre.cfg.name}")
     print(f"pure inference  : {p:7.2f} img/s wall  {pc:7.2f} img/CPU-s   runs "

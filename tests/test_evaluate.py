@@ -81,19 +81,24 @@ def test_results_are_the_models_top5_and_files_follow_the_seed_formats(tmp_path,
     assert res.new_images == 10 and res.images_per_s > 0
 
 
-@pytest.mark.parametrize("schedule", ["burst", "overlap"])
+@pytest.mark.parametrize("schedule", ["burst", "overlap", "streams"])
 def test_both_decode_schedules_give_the_models_top5_around_broken_files(tmp_path, tiny, pre, monkeypatch,
                                                                        schedule):
     """burst decodes each batch straight into its slots between inference calls; overlap
-    decodes ahead in the background. A broken file leaves a gap in a burst's slots: the
-    batch must close it, and every image keep its own top-5."""
+    decodes ahead in the background; streams (two sessions) decode and run their own
+    batches. A broken file leaves a gap in a burst's slots: the batch must close it, and
+    every image keep its own top-5."""
     make_val_folder(tmp_path / "data", 11, size=(96, 72))
     val = tmp_path / "data" / "val"
     broken = sorted(val.iterdir())[2]
     broken.write_bytes(broken.read_bytes()[:200])  # truncated mid-scan
-    monkeypatch.setenv("HRNET_WB_DECODE_SCHEDULE", schedule)
+    if schedule == "streams":
+        predictor = [OrtPredictor(tiny, 1), OrtPredictor(tiny, 1)]
+    else:
+        monkeypatch.setenv("HRNET_WB_DECODE_SCHEDULE", schedule)
+        predictor = OrtPredictor(tiny, 2)
     ds = open_dataset(tmp_path / "data")
-    res = evaluate(OrtPredictor(tiny, 2), ds.samples, pre, ds.class_names, tmp_path / "out", batch_size=4)
+    res = evaluate(predictor, ds.samples, pre, ds.class_names, tmp_path / "out", batch_size=4)
     assert res.decode["schedule"] == schedule and res.skipped == 1 and res.n == 10
     good = [s for s in ds.samples if s.path != broken]
     ids, probs = _direct_top5(tiny, pre, [s.path for s in good])
@@ -188,7 +193,8 @@ def test_refuses_to_overwrite_or_mix_configs(tmp_path, tiny, pre):
         evaluate(OrtPredictor(ten, 1), ds.samples, pre, ds.class_names, tmp_path / "o10", batch_size=2)
 
 
-def test_cancel_mid_run_then_resume_equals_uninterrupted(tmp_path, tiny, pre):
+@pytest.mark.parametrize("streams", [1, 2])
+def test_cancel_mid_run_then_resume_equals_uninterrupted(tmp_path, tiny, pre, streams):
     make_val_folder(tmp_path / "d", 9, size=(64, 80))
     ds = open_dataset(tmp_path / "d")
     full = evaluate(OrtPredictor(tiny, 1), ds.samples, pre, ds.class_names, tmp_path / "full", batch_size=2)
@@ -201,8 +207,8 @@ def test_cancel_mid_run_then_resume_equals_uninterrupted(tmp_path, tiny, pre):
 
     rep.sink = sink
     with pytest.raises(Cancelled):
-        evaluate(OrtPredictor(tiny, 1), ds.samples, pre, ds.class_names, tmp_path / "part", batch_size=2,
-                 reporter=rep)
+        evaluate([OrtPredictor(tiny, 1) for _ in range(streams)], ds.samples, pre, ds.class_names,
+                 tmp_path / "part", batch_size=2, reporter=rep)
     assert len(read_results(tmp_path / "part" / RESULTS_JSONL)) == 4
     # a torn line, as a kill -9 in the middle of a write leaves it
     with open(tmp_path / "part" / RESULTS_JSONL, "a") as fh:
@@ -264,3 +270,31 @@ def test_eval_by_artifact_name_uses_the_preprocessing_it_was_calibrated_with(tmp
     assert rows and rows[0]["images"] == 2 and rows[0]["dtype"] == "int8"
     with pytest.raises(BadInput, match="neither a model file nor an artifact"):
         run_eval("no-such-build", str(tmp_path / "d"), home=home)
+
+
+def test_streams_refuse_a_label_file_that_does_not_fit_the_model_in_one_line(tmp_path, tiny, pre):
+    make_val_folder(tmp_path / "d", 6, size=(64, 80))
+    ds = open_dataset(tmp_path / "d")
+    with pytest.raises(BadInput, match="the model outputs .* logits but there are 10 class names"):
+        evaluate([OrtPredictor(tiny, 1), OrtPredictor(tiny, 1)], ds.samples, pre, ds.class_names[:10],
+                 tmp_path / "out", batch_size=2)
+
+
+def test_eval_cli_streams_records_what_ran_and_ray_refuses_streams(tmp_path, home, tiny):
+    from typer.testing import CliRunner
+
+    from workbench.cli import _load_commands
+    from workbench.cli.app import app
+    from workbench.evaluate import run_eval
+
+    _load_commands()
+    make_val_folder(tmp_path / "d", 7, size=(96, 72))
+    r = CliRunner().invoke(app, ["eval", str(tiny), "--data", str(tmp_path / "d"), "--input-size", "64",
+                                 "--streams", "2", "--threads", "2", "--batch-size", "2", "--json",
+                                 "--home", str(home.root)])
+    assert r.exit_code == 0, r.output
+    rec = json.loads(r.stdout)
+    assert rec["n"] == 7 and rec["decode"]["schedule"] == "streams" and rec["decode"]["streams"] == 2
+    assert (rec["runtime"]["streams"], rec["runtime"]["threads"]) == (2, 2)
+    with pytest.raises(BadInput, match="--streams is for the local engine"):
+        run_eval(str(tiny), str(tmp_path / "d"), home=home, streams=2, sharded=lambda *a, **k: None)

@@ -132,11 +132,26 @@ def choose_preprocessor(t: EvalTarget, preprocess: str = "auto", input_size: tup
                                 name=preprocess, recorded=t.preprocess, unknown_source="official")
 
 
+def open_streams(path: Path, backend: str, threads: int, streams: int, rep: Reporter) -> list[Any]:
+    """``streams`` predictors of one model sharing ``threads`` (0 = physical cores) between
+    them: what :func:`evaluate` runs as that many streams (one predictor = the usual loop)."""
+    from workbench.backends import open_predictor
+    from workbench.runtime import resolve_threads
+
+    if streams < 1:
+        raise BadInput(f"streams {streams}: must be at least 1")
+    if streams == 1:
+        return [open_predictor(path, backend, threads)]
+    per = max(1, resolve_threads(threads) // streams)
+    rep.log(f"{streams} streams x {per} inference thread(s), each decoding its own batches")
+    return [open_predictor(path, backend, per) for _ in range(streams)]
+
+
 def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: str = "auto",
              labels: str = "", limit: int = 0, batch_size: int = 8, resume: bool = False,
              out: str = "", preprocess: str = "auto", input_size: tuple[int, int] | None = None,
              threads: int = 0, workers: int = 0, include_calibration: bool = False,
-             reporter: Reporter | None = None,
+             streams: int = 1, reporter: Reporter | None = None,
              sharded: Callable[..., EvalResult] | None = None) -> dict[str, Any]:
     """``hrnet-wb eval``: evaluate one model on one dataset and record it as a run.
 
@@ -145,8 +160,8 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
     ``include_calibration`` keeps them and marks the run. ``sharded`` (from
     :func:`workbench.engines.sharded_eval`, passed in by the front end so this layer never
     imports the engines above it) runs the classification elsewhere, e.g. on a Ray cluster,
-    with records identical to the local loop's."""
-    from workbench.backends import open_predictor
+    with records identical to the local loop's. ``streams`` > 1 opens that many sessions,
+    sharing ``threads`` between them, each decoding and running its own batches."""
     from workbench.data import open_dataset
     from workbench.store import Store
 
@@ -176,7 +191,9 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
     samples, calib = _leave_out_calibration(t.path, ds.samples, include_calibration, rep)
     samples = samples[:limit] if limit else samples
     rep.log(f"{ds.describe()}; preprocess {pre.cfg.name} at {pre.cfg.input_size[0]}x{pre.cfg.input_size[1]}")
-    predictor = open_predictor(t.path, t.backend, threads) if sharded is None else None
+    if sharded is not None and streams > 1:
+        raise BadInput("--streams is for the local engine; on Ray, size the work with --actors and --threads")
+    predictors = open_streams(t.path, t.backend, threads, streams, rep) if sharded is None else None
     store = Store(home.db)
     spec = {"eval": {"target": str(target), "data": str(data), "layout": ds.layout, "limit": limit,
                      "batch_size": batch_size, "preprocess": pre.describe(),
@@ -191,21 +208,22 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
                 "artifact_key": t.key, "data": str(ds.root), "layout": ds.layout,
                 **identity, "limit": limit, "calibration": calib}
         resume_identity = eval_identity(t.path, ds.root, samples)
-        if predictor is None:
+        if predictors is None:
             assert sharded is not None
             res = sharded(t.path, t.backend, samples, pre, ds.class_names, run.out_dir,
                           data_root=str(ds.root), threads=threads or 1, batch_size=batch_size,
                           resume=resume, reporter=rep, meta=meta, identity=resume_identity)
         else:
-            res = evaluate(predictor, samples, pre, ds.class_names, run.out_dir, batch_size=batch_size,
+            res = evaluate(predictors, samples, pre, ds.class_names, run.out_dir, batch_size=batch_size,
                            resume=resume, reporter=rep, workers=workers, identity=resume_identity,
                            meta=meta, label=t.name)
         build = t.name
         record_eval(store, run.id, build, t.key, res, identity, limit=limit, calibration=calib)
-        from workbench.runtime_settings import effective_settings
+        from workbench.runtime_settings import settings_of
 
         # what ran, read back from the runtime (a Ray eval's predictors live on the workers)
-        settings = effective_settings(predictor) if predictor is not None else None
+        ran = settings_of(predictors) if predictors is not None else None
+        settings = ran.as_dict() if ran is not None else None
         store.add_runtime(run.id, build, settings, t.key, "eval")
         record = {"ok": True, "run_id": run.id, "out_dir": str(run.out_dir), "model": str(t.path),
                   "backend": t.backend, "build": build,

@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import numpy as np
 
@@ -88,8 +88,34 @@ def _default_workers() -> int:
     return max(1, min(4, usable_cpus()))
 
 
+def _model_rejected(exc: Exception, shape: tuple[int, ...], pre_desc: dict[str, Any]) -> BadInput:
+    """The one line for a first batch the model refuses (a fixed batch or input size)."""
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return BadInput(f"the model rejected a {shape} float32 batch (preprocess {pre_desc.get('name', '?')}; "
+                    f"a model with a fixed batch or input size needs matching --batch-size/--input-size): {msg}")
+
+
+def _check_logits(logits: np.ndarray, n_classes: int) -> None:
+    if logits.ndim != 2 or logits.shape[1] != n_classes:
+        raise BadInput(f"the model outputs {tuple(logits.shape)} logits but there are "
+                       f"{n_classes} class names; pass a matching label file")
+
+
+def _result_lines(kept: Sequence[Sample], hashes: Sequence[str], logits: np.ndarray, k: int) -> list[str]:
+    ids, probs = _topk(logits, k)
+    return [_record_line({"id": s.id, "path": str(s.path), HASH_FIELD: hashes[i], "gt": s.label,
+                          "top5": [int(c) for c in ids[i]], "prob5": [round(float(p), 8) for p in probs[i]]})
+            for i, s in enumerate(kept)]
+
+
+def _skip_line(s: Sample, exc: DecodeError, rep: Reporter) -> str:
+    rep.log(f"skipped {s.path}: {exc.reason}", "warning")
+    return _record_line({"id": s.id, "path": str(s.path), HASH_FIELD: exc.content_hash, "gt": s.label,
+                         "skipped": exc.reason})
+
+
 def evaluate(
-    predictor: BatchPredictor,
+    predictor: BatchPredictor | Sequence[BatchPredictor],
     samples: Sequence[Sample],
     preprocessor: ImageLoader,
     class_names: Sequence[str],
@@ -115,14 +141,23 @@ def evaluate(
     list is refused, naming which differs. Every record carries the image's content hash
     (``sha256``): a resume skips an image already classified under another id, and
     ``compare`` pairs runs by it. ``label`` names the build in log lines.
+
+    Given several predictors (``--streams N``: N sessions of the same model, each with its
+    share of the threads), each stream decodes its own batch and runs it, N batches in
+    flight, and the results are written in order (see :func:`_run_streams`).
     """
     if batch_size < 1:
         raise BadInput(f"batch size {batch_size}: must be at least 1")
     rep = reporter or Reporter()
+    predictors: list[BatchPredictor] = (list(predictor) if isinstance(predictor, list | tuple)
+                                        else [cast(BatchPredictor, predictor)])
+    if not predictors:
+        raise BadInput("evaluate needs at least one predictor")
+    one = predictors[0]
     describe = getattr(preprocessor, "describe", None)
     pre_desc = describe() if callable(describe) else {"loader": type(preprocessor).__name__}
     prep = prepare_output(out_dir, {"preprocess": pre_desc, "classes": len(class_names),
-                                    "backend": getattr(predictor, "backend", ""), "meta": meta or {},
+                                    "backend": getattr(one, "backend", ""), "meta": meta or {},
                                     "identity": identity or {}}, resume, samples, rep)
     out, jsonl, existing, done, todo = prep.out, prep.jsonl, prep.existing, prep.done, prep.todo
 
@@ -131,11 +166,21 @@ def evaluate(
     k = min(TOPK, len(class_names))
     from workbench.runtime import usable_cpus
 
+    if len(predictors) > 1:
+        t0 = time.perf_counter()
+        with open(jsonl, "a" if resume else "w", encoding="utf-8") as sink:
+            new_images = _run_streams(predictors, todo, preprocessor, sink, batch_size=batch_size, k=k,
+                                      n_classes=len(class_names), pre_desc=pre_desc, rep=rep,
+                                      done=total - len(todo), total=total)
+        info = {"schedule": "streams", "streams": len(predictors),
+                "threads_per_stream": int(getattr(one, "cpu_threads", 0) or 0)}
+        return _finish(out, jsonl, samples, class_names, vastai_txt, pre_desc, time.perf_counter() - t0,
+                       new_images, len(existing), meta, rep, label, info)
     cpus = usable_cpus()
     # burst: decode the next batch on every core between two inference calls (inference
     # keeps all cores busy, so overlapping would only steal from it); overlap: decode ahead
     # in the background, below inference's priority (see workbench.decode_pool)
-    schedule = decode_schedule(int(getattr(predictor, "cpu_threads", 0) or 0), cpus)
+    schedule = decode_schedule(int(getattr(one, "cpu_threads", 0) or 0), cpus)
     burst = schedule == "burst"
     n_workers = workers if workers > 0 else (max(1, cpus) if burst else _default_workers())
     window = batch_size if burst else max(batch_size * max(1, prefetch_batches), 2 * n_workers)
@@ -178,7 +223,7 @@ def evaluate(
                     x = batch[: len(kept)] if contiguous else batch[slots]  # a skipped file left a gap
                     try:
                         t_infer = time.perf_counter()
-                        logits = np.asarray(predictor.predict(x))
+                        logits = np.asarray(one.predict(x))
                         if not first_batch:  # the first batch pays the runtime's warm-up
                             infer_s += time.perf_counter() - t_infer
                             infer_images += len(kept)
@@ -190,24 +235,13 @@ def evaluate(
                     except Exception as exc:
                         if not first_batch:
                             raise
-                        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                        raise BadInput(f"the model rejected a {tuple(x.shape)} float32 batch "
-                                       f"(preprocess {pre_desc.get('name', '?')}; a model with a fixed "
-                                       f"batch or input size needs matching --batch-size/--input-size): "
-                                       f"{msg}") from None
-                    if first_batch and (logits.ndim != 2 or logits.shape[1] != len(class_names)):
-                        raise BadInput(f"the model outputs {tuple(logits.shape)} logits but there are "
-                                       f"{len(class_names)} class names; pass a matching label file")
+                        raise _model_rejected(exc, tuple(x.shape), pre_desc) from None
+                    if first_batch:
+                        _check_logits(logits, len(class_names))
                     first_batch = False
                     if burst:  # the batch buffer is free again: decode the next batch into it
                         refill()  # while this one's top-5 and records are made below
-                    ids, probs = _topk(logits, k)
-                    for i, s in enumerate(kept):
-                        lines.append(_record_line({
-                            "id": s.id, "path": str(s.path), HASH_FIELD: hashes[i], "gt": s.label,
-                            "top5": [int(c) for c in ids[i]],
-                            "prob5": [round(float(p), 8) for p in probs[i]],
-                        }))
+                    lines.extend(_result_lines(kept, hashes, logits, k))
                     new_images += len(kept)
                 if lines:
                     fh.write("".join(lines))
@@ -228,10 +262,7 @@ def evaluate(
                 try:
                     got = fut.result()
                 except DecodeError as exc:
-                    rep.log(f"skipped {s.path}: {exc.reason}", "warning")
-                    lines.append(_record_line({"id": s.id, "path": str(s.path),
-                                               HASH_FIELD: exc.content_hash, "gt": s.label,
-                                               "skipped": exc.reason}))
+                    lines.append(_skip_line(s, exc, rep))
                 else:
                     if burst:
                         digest = got
@@ -254,6 +285,83 @@ def evaluate(
         decode_info.update(decode_ms_per_image=round(1000 * pool.cpu_per_task_s, 3), decode_threads=n_workers)
     return _finish(out, jsonl, samples, class_names, vastai_txt, pre_desc, seconds, new_images,
                    len(existing), meta, rep, label, decode_info)
+
+
+def _run_streams(predictors: Sequence[BatchPredictor], todo: Sequence[Sample], loader: ImageLoader,
+                 fh: Any, *, batch_size: int, k: int, n_classes: int, pre_desc: dict[str, Any],
+                 rep: Reporter, done: int, total: int) -> int:
+    """N streams: each batch is decoded and run by one worker thread with a free predictor
+    (one session per stream, so no session is shared), two batches per stream in flight;
+    the main thread writes each batch's records in order. Returns the images classified.
+
+    On a CPU where a multi-threaded session loses time at its barriers (ORT int8 hrnet_w18
+    on 2 cores: two 1-thread sessions infer 1.10-1.16x faster than one 2-thread session),
+    streams win; a stream decodes its own batch between its own inference calls."""
+    import queue
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    free: queue.Queue[BatchPredictor] = queue.Queue()
+    for p in predictors:
+        free.put(p)
+    h, w = loader.input_size
+    local = threading.local()
+    first_ok = threading.Event()
+
+    def job(chunk: Sequence[Sample]) -> tuple[list[Sample], list[str], np.ndarray | None,
+                                              list[tuple[Sample, DecodeError]]]:
+        buf = getattr(local, "buf", None)
+        if buf is None:
+            buf = local.buf = np.empty((batch_size, 3, h, w), dtype=np.float32)
+        kept: list[Sample] = []
+        hashes: list[str] = []
+        skipped: list[tuple[Sample, DecodeError]] = []
+        for s in chunk:
+            try:
+                hashes.append(_decode_into(loader, Path(s.path), buf[len(kept)]))
+                kept.append(s)
+            except DecodeError as exc:
+                skipped.append((s, exc))
+        if not kept:
+            return kept, hashes, None, skipped
+        predictor = free.get()
+        try:
+            logits = np.asarray(predictor.predict(buf[: len(kept)]))
+        except Exception as exc:
+            if first_ok.is_set():
+                raise
+            raise _model_rejected(exc, (len(kept), 3, h, w), pre_desc) from None
+        finally:
+            free.put(predictor)
+        if not first_ok.is_set():
+            _check_logits(logits, n_classes)
+            first_ok.set()
+        return kept, hashes, logits, skipped
+
+    chunks = iter([todo[i:i + batch_size] for i in range(0, len(todo), batch_size)])
+    pending: deque[Future[Any]] = deque()
+    new_images = 0
+    with ThreadPoolExecutor(len(predictors), thread_name_prefix="wb-stream") as pool:
+        try:
+            while True:
+                while len(pending) < 2 * len(predictors) and (chunk := next(chunks, None)) is not None:
+                    pending.append(pool.submit(job, chunk))
+                if not pending:
+                    break
+                kept, hashes, logits, skipped = pending.popleft().result()
+                lines = [_skip_line(s, exc, rep) for s, exc in skipped]
+                if logits is not None:
+                    lines.extend(_result_lines(kept, hashes, logits, k))
+                    new_images += len(kept)
+                fh.write("".join(lines))
+                fh.flush()
+                done += len(lines)
+                rep.progress(done, total, "img")
+                rep.check_cancelled()
+        finally:
+            for fut in pending:
+                fut.cancel()
+    return new_images
 
 
 def _finish(out: Path, jsonl: Path, samples: Sequence[Sample], class_names: Sequence[str],

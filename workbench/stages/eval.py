@@ -12,9 +12,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def stage_eval(ctx: RunContext) -> dict[str, EvalResult]:
-    from workbench.backends import open_predictor
     from workbench.evaluate import evaluate, record_eval
-    from workbench.runtime_settings import effective_settings
+    from workbench.evaluate.run import open_streams
+    from workbench.runtime_settings import settings_of
 
     out: dict[str, EvalResult] = {}
     if not ctx.eval_samples:
@@ -25,9 +25,9 @@ def stage_eval(ctx: RunContext) -> dict[str, EvalResult]:
     with StageTimer(rep, f"{len(ctx.eval_samples)} images × {len(ctx.artifacts)} build(s)") as st:
         for art in ctx.artifacts:
             rep.check_cancelled()
-            predictor = open_predictor(art.path, art.backend, d.threads)
+            predictors = open_streams(art.path, art.backend, d.threads, d.streams, rep)
             res = evaluate(
-                predictor, ctx.eval_samples, ctx.preprocessor, ctx.dataset.class_names,
+                predictors, ctx.eval_samples, ctx.preprocessor, ctx.dataset.class_names,
                 ctx.out_dir / art.name, batch_size=d.batch_size, resume=False, reporter=rep,
                 vastai_txt=ctx.profile.output.vastai_txt, label=art.name,
                 meta={"artifact": art.name, **ctx.data_identity, "limit": d.limit},
@@ -42,7 +42,8 @@ def stage_eval(ctx: RunContext) -> dict[str, EvalResult]:
                 if value is not None:
                     ctx.results.setdefault(art.name, {})[name] = value
                     rep.metric(art.name, name, float(value), unit)
-            settings = effective_settings(predictor)
+            ran = settings_of(predictors)
+            settings = ran.as_dict() if ran is not None else None
             ctx.store.add_runtime(ctx.run_id, art.name, settings, art.key, "eval")
             st.summary[art.name] = {"top1": res.top1, "top5": res.top5, "skipped": res.skipped,
                                     "precision": (settings or {}).get("compute_precision")}
