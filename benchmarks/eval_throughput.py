@@ -67,7 +67,8 @@ def main() -> None:
     setup = int8_w18(work, args.images, args.calib, args.size, args.backend)
     ds, pre, art = setup.ds, setup.pre, setup.art
     threads = resolve_threads(args.threads)
-    predictors = open_streams(art.path, art.backend, threads, args.streams, Reporter())
+    predictors = open_streams(art.path, art.backend, threads, args.streams, Reporter(),
+                              (args.batch, 3, args.size, args.size))
     predictor = predictors if len(predictors) > 1 else predictors[0]
 
     # the same images, decoded once, for pure inference

@@ -298,3 +298,27 @@ def test_eval_cli_streams_records_what_ran_and_ray_refuses_streams(tmp_path, hom
     assert (rec["runtime"]["streams"], rec["runtime"]["threads"]) == (2, 2)
     with pytest.raises(BadInput, match="--streams is for the local engine"):
         run_eval(str(tiny), str(tmp_path / "d"), home=home, streams=2, sharded=lambda *a, **k: None)
+
+
+def test_openvino_streams_share_one_compiled_model_and_pad_the_last_batch(tmp_path, tiny, pre):
+    """OpenVINO streams are one model compiled for the batch shape with NUM_STREAMS=2 (as
+    bench runs them); a short batch (a skipped file, the last one) is padded and the
+    padding's rows dropped: every image gets the top-5 the one-stream eval gives it."""
+    from workbench.backends.openvino_cpu import OpenVinoPredictor
+    from workbench.evaluate.run import open_streams
+
+    make_val_folder(tmp_path / "data", 11, size=(96, 72))
+    broken = sorted((tmp_path / "data" / "val").iterdir())[1]
+    broken.write_bytes(b"not a jpeg")
+    ds = open_dataset(tmp_path / "data")
+    streams = open_streams(tiny, "openvino-cpu", 2, 2, Reporter(), (4, 3, 64, 64))
+    assert [type(p).__name__ for p in streams] == ["OpenVinoRequest"] * 2
+    assert streams[0].compiled is streams[1].compiled and streams[0].batch == 4
+    res = evaluate(streams, ds.samples, pre, ds.class_names, tmp_path / "streams", batch_size=4)
+    ref = evaluate(OpenVinoPredictor(tiny, 2), ds.samples, pre, ds.class_names, tmp_path / "one", batch_size=4)
+    assert (res.n, res.skipped, res.decode["streams"]) == (10, 1, 2)
+    got = {r["id"]: r for r in read_results(res.results_jsonl)}
+    for r in read_results(ref.results_jsonl):
+        assert got[r["id"]].get("top5") == r.get("top5"), r["id"]
+        if "prob5" in r:
+            assert np.allclose(got[r["id"]]["prob5"], r["prob5"], atol=1e-5)

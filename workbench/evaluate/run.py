@@ -17,7 +17,7 @@ from workbench.data.identity import (
     read_calibration_images,
 )
 from workbench.data.layouts import Sample
-from workbench.errors import BadInput
+from workbench.errors import BadInput, WorkbenchError
 from workbench.evaluate.formats import RESULTS_JSONL
 from workbench.evaluate.metrics import EvalResult
 from workbench.evaluate.resume import eval_identity
@@ -132,19 +132,33 @@ def choose_preprocessor(t: EvalTarget, preprocess: str = "auto", input_size: tup
                                 name=preprocess, recorded=t.preprocess, unknown_source="official")
 
 
-def open_streams(path: Path, backend: str, threads: int, streams: int, rep: Reporter) -> list[Any]:
-    """``streams`` predictors of one model sharing ``threads`` (0 = physical cores) between
-    them: what :func:`evaluate` runs as that many streams (one predictor = the usual loop)."""
-    from workbench.backends import open_predictor
+def open_streams(path: Path, backend: str, threads: int, streams: int, rep: Reporter,
+                 shape: tuple[int, int, int, int]) -> list[Any]:
+    """``streams`` predictors of one model sharing ``threads`` (0 = physical cores): what
+    :func:`evaluate` runs as that many streams (one predictor = the usual loop). A runtime
+    that shares one compiled model between streams (OpenVINO: ``NUM_STREAMS``, compiled for
+    the batch ``shape``) gets that, as bench measures it; the others get one session each."""
+    from workbench.backends import get_backend, open_predictor
+    from workbench.boundary import runtime_reason
     from workbench.runtime import resolve_threads
 
     if streams < 1:
         raise BadInput(f"streams {streams}: must be at least 1")
     if streams == 1:
         return [open_predictor(path, backend, threads)]
-    per = max(1, resolve_threads(threads) // streams)
-    rep.log(f"{streams} streams x {per} inference thread(s), each decoding its own batches")
-    return [open_predictor(path, backend, per) for _ in range(streams)]
+    total = resolve_threads(threads)
+    group = get_backend(backend).stream_group(Path(path))
+    if group is None:
+        per = max(1, total // streams)
+        rep.log(f"{streams} streams x {per} inference thread(s), each decoding its own batches")
+        return [open_predictor(path, backend, per) for _ in range(streams)]
+    rep.log(f"{streams} streams of one compiled model on {total} threads, each decoding its own batches")
+    try:
+        return list(group(streams, total, shape))
+    except (WorkbenchError, KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:
+        raise BadInput(f"{path}: {backend} cannot load this model ({runtime_reason(exc)})") from None
 
 
 def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: str = "auto",
@@ -193,7 +207,8 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
     rep.log(f"{ds.describe()}; preprocess {pre.cfg.name} at {pre.cfg.input_size[0]}x{pre.cfg.input_size[1]}")
     if sharded is not None and streams > 1:
         raise BadInput("--streams is for the local engine; on Ray, size the work with --actors and --threads")
-    predictors = open_streams(t.path, t.backend, threads, streams, rep) if sharded is None else None
+    shape = (batch_size, 3, *pre.cfg.input_size)
+    predictors = open_streams(t.path, t.backend, threads, streams, rep, shape) if sharded is None else None
     store = Store(home.db)
     spec = {"eval": {"target": str(target), "data": str(data), "layout": ds.layout, "limit": limit,
                      "batch_size": batch_size, "preprocess": pre.describe(),

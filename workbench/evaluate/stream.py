@@ -172,8 +172,7 @@ def evaluate(
             new_images = _run_streams(predictors, todo, preprocessor, sink, batch_size=batch_size, k=k,
                                       n_classes=len(class_names), pre_desc=pre_desc, rep=rep,
                                       done=total - len(todo), total=total)
-        info = {"schedule": "streams", "streams": len(predictors),
-                "threads_per_stream": int(getattr(one, "cpu_threads", 0) or 0)}
+        info = {"schedule": "streams", "streams": len(predictors)}
         return _finish(out, jsonl, samples, class_names, vastai_txt, pre_desc, time.perf_counter() - t0,
                        new_images, len(existing), meta, rep, label, info)
     cpus = usable_cpus()

@@ -25,7 +25,8 @@ def stage_eval(ctx: RunContext) -> dict[str, EvalResult]:
     with StageTimer(rep, f"{len(ctx.eval_samples)} images × {len(ctx.artifacts)} build(s)") as st:
         for art in ctx.artifacts:
             rep.check_cancelled()
-            predictors = open_streams(art.path, art.backend, d.threads, d.streams, rep)
+            predictors = open_streams(art.path, art.backend, d.threads, d.streams, rep,
+                                      (d.batch_size, 3, *ctx.preprocessor.input_size))
             res = evaluate(
                 predictors, ctx.eval_samples, ctx.preprocessor, ctx.dataset.class_names,
                 ctx.out_dir / art.name, batch_size=d.batch_size, resume=False, reporter=rep,

@@ -33,10 +33,17 @@ class OpenVinoRequest:
     def __init__(self, compiled: Any) -> None:
         self.compiled = compiled  # keeps the compiled model alive as long as a request is
         self.request = compiled.create_infer_request()
+        shape = compiled.inputs[0].get_partial_shape()
+        #: the static batch the model was compiled for (0: dynamic)
+        self.batch = int(shape[0].get_length()) if shape.rank.is_static and shape[0].is_static else 0
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        res = self.request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
-        return np.asarray(next(iter(res.values())), dtype=np.float32)
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        n = len(x)
+        if 0 < n < self.batch:  # an eval's last, partial batch: pad it, drop the padding's rows
+            x = np.concatenate([x, np.zeros((self.batch - n, *x.shape[1:]), dtype=np.float32)])
+        res = self.request.infer({0: x})
+        return np.asarray(next(iter(res.values())), dtype=np.float32)[:n]
 
     def runtime_settings(self) -> RuntimeSettings:
         from workbench.runtime_settings import openvino_settings
