@@ -118,8 +118,8 @@ class DataSection(_Section):
     limit: int = Field(0, ge=0, le=100_000_000, description="evaluate at most this many images; 0 = all")
     batch_size: int = Field(8, ge=1, le=1024, description="inference batch size for evaluation")
     threads: int = Field(0, ge=0, le=1024, description="inference threads for evaluation; 0 = physical cores")
-    streams: int = Field(1, ge=1, le=64, description="sessions evaluating at once, sharing the threads; "
-                         "each decodes its own batches")
+    streams: int = Field(0, ge=0, le=64, description="streams evaluating at once, sharing the threads, "
+                         "each decoding its own batches; 0 = auto (2 on a CPU backend with 2+ threads)")
 
 
 class BenchSection(_Section):

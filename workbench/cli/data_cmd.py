@@ -56,7 +56,7 @@ def eval_cmd(
     input_size: Annotated[str, typer.Option("--input-size", help="H or HxW, multiples of 32 (default: from the model).")] = "",
     threads: Annotated[int, typer.Option(help="Inference threads (0 = physical cores).", min=0)] = 0,
     workers: Annotated[int, typer.Option(help="Decode threads (0 = one per CPU, at most 4).", min=0)] = 0,
-    streams: Annotated[int, typer.Option(help="Sessions running at once, sharing --threads; each decodes its own batches. 2 makes ORT int8 hrnet_w18 on 2 cores ~1.13x faster (see README).", min=1)] = 1,
+    streams: Annotated[int, typer.Option(help="Streams evaluating at once, sharing --threads; each decodes its own batches (0 = auto: 2 on a CPU backend with 2+ threads, else 1).", min=0)] = 0,
     engine: EngineOpt = "local",
     ray_address: RayAddressOpt = "",
     actors: ActorsOpt = 0,
