@@ -137,8 +137,9 @@ def evaluate(
     may be None (unlabelled data): every image still gets its top-5, metrics are None.
     ``workers`` decode threads (0 = one per CPU, at most 4) run at most
     ``prefetch_batches`` batches ahead of the model. ``identity`` (see :func:`eval_identity`)
-    is recorded, and a ``resume`` into a folder made by another model, data root or image
-    list is refused, naming which differs. Every record carries the image's content hash
+    is recorded, and a ``resume`` into a folder made by another model is refused; another
+    data root or image list only when the images already classified are not all found among
+    ``samples`` by content (:mod:`workbench.evaluate.resume`). Every record carries the image's content hash
     (``sha256``): a resume skips an image already classified under another id, and
     ``compare`` pairs runs by it. ``label`` names the build in log lines.
 
