@@ -140,9 +140,8 @@ def open_streams(path: Path, backend: str, threads: int, streams: int, rep: Repo
     the batch ``shape``) gets that, as bench measures it; the others get one session each.
 
     ``streams=0`` picks: 2 for a CPU runtime given 2+ threads, else 1. On the AVX512-VNNI
-    machine (2 cores) two streams evaluated int8 hrnet_w18 1.13x (ORT) and 1.13x
-    (OpenVINO) faster than one stream on both threads
-    (``benchmarks/eval_throughput.py --streams 1|2``)."""
+    machine (2 cores) two streams evaluated int8 hrnet_w18 1.14x (ORT) and 1.26x
+    (OpenVINO) faster than one stream on both threads (interleaved, median of 4 rounds)."""
     from workbench.backends import get_backend, open_predictor
     from workbench.boundary import runtime_reason
     from workbench.runtime import resolve_threads
@@ -182,8 +181,9 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
     ``include_calibration`` keeps them and marks the run. ``sharded`` (from
     :func:`workbench.engines.sharded_eval`, passed in by the front end so this layer never
     imports the engines above it) runs the classification elsewhere, e.g. on a Ray cluster,
-    with records identical to the local loop's. ``streams`` > 1 opens that many sessions,
-    sharing ``threads`` between them, each decoding and running its own batches."""
+    with records identical to the local loop's. ``streams`` (0 = auto, see
+    :func:`open_streams`) run at once, sharing ``threads``, each decoding and running its
+    own batches."""
     from workbench.data import open_dataset
     from workbench.store import Store
 
