@@ -188,10 +188,10 @@ def _resize_then_crop(pre: Preprocessor, im):
 def test_cropping_while_resizing_gives_the_pixels_of_resize_then_crop(name, tag, size):
     from PIL import Image
 
-    from workbench.data.preprocess import _box_shortcut_ok, _exact_box
+    from workbench.data.resize import _exact_box, box_shortcut_ok
 
     # the common case does take the short cut: 375 rows → 256, rows 16..240 kept
-    assert _box_shortcut_ok() and _exact_box(375, 256, 16, 224) == (23.4375, 351.5625)
+    assert box_shortcut_ok() and _exact_box(375, 256, 16, 224) == (23.4375, 351.5625)
     assert _exact_box(500, 341, 58, 224) is None  # 500/341 is no binary fraction
     variant = "hrnet_w18_small" if tag == "gluon_in1k" else "hrnet_w18"
     pre = Preprocessor(preset_for("timm", variant, tag, size, name=name if name != "timm" else "auto"))
@@ -207,11 +207,11 @@ def test_cropping_while_resizing_gives_the_pixels_of_resize_then_crop(name, tag,
 def test_a_pillow_with_another_pass_order_turns_the_shortcut_off(monkeypatch):
     """The once-per-process self-check notices when the pass-order rule it assumes is not
     the installed Pillow's (here: faked as 'always rows first'), and disables the shortcut."""
-    from workbench.data import preprocess
+    from workbench.data import resize
 
-    preprocess._box_shortcut_ok.cache_clear()
-    monkeypatch.setattr(preprocess, "_horizontal_first", lambda w, h, ow, oh: True)
+    resize.box_shortcut_ok.cache_clear()
+    monkeypatch.setattr(resize, "_horizontal_first", lambda w, h, ow, oh: True)
     try:
-        assert preprocess._box_shortcut_ok() is False
+        assert resize.box_shortcut_ok() is False
     finally:
-        preprocess._box_shortcut_ok.cache_clear()
+        resize.box_shortcut_ok.cache_clear()

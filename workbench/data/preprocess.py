@@ -32,7 +32,6 @@ for the same config when a reference is wanted.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ import numpy as np
 
 from workbench.data.decode import DecodeError, decode_rgb, read_image_bytes
 from workbench.data.identity import content_hash_bytes
+from workbench.data.resize import box_shortcut_ok, resize_crop
 from workbench.errors import BadInput
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -258,8 +258,8 @@ class Preprocessor:
         # which is where torchvision's zero padding would put them.
         top = int(round((nh - ch) / 2.0)) if nh >= ch else -((ch - nh) // 2)
         left = int(round((nw - cw) / 2.0)) if nw >= cw else -((cw - nw) // 2)
-        return _resize_crop(im, (nw, nh), (left, top, left + cw, top + ch), self._resample,
-                            shortcut=self._boxable and _box_shortcut_ok())
+        return resize_crop(im, (nw, nh), (left, top, left + cw, top + ch), self._resample,
+                           shortcut=self._boxable and box_shortcut_ok())
 
     # -- files -----------------------------------------------------------------------
     def load_uint8(self, path: str | Path) -> np.ndarray:
@@ -324,89 +324,6 @@ class Preprocessor:
         crop_mode = {"short": "center", "keep-ratio": "center", "square": "squash"}[c.resize_mode]
         return create_transform(input_size=(3, *c.input_size), is_training=False, crop_pct=c.crop_pct,
                                 interpolation=c.interpolation, mean=c.mean, std=c.std, crop_mode=crop_mode)
-
-
-@functools.lru_cache(maxsize=4096)
-def _exact_box(src: int, dst: int, off: int, n: int) -> tuple[float, float] | None:
-    """The source interval whose resize to ``n`` pixels gives output pixels ``[off, off + n)``
-    of the full ``src`` → ``dst`` resize bit for bit, or None where it might not.
-
-    Pillow takes the box as float32 and recomputes the scale and every filter centre from
-    it in double precision. The taps then equal the full resize's exactly when the scale
-    ``src / dst`` is a binary fraction and the box edges are exact in float32: all the
-    arithmetic is exact, so both paths compute the same numbers. A short side resized to
-    256 (any height: 375/256) qualifies, so its 32 cropped rows are never computed.
-    ``tests/test_data_preprocess.py`` checks equality with resize-then-crop."""
-    from fractions import Fraction
-
-    if src == dst or off < 0 or off + n > dst:
-        return None
-    scale = Fraction(src, dst)
-    if scale.denominator & (scale.denominator - 1) or src >= 1 << 20:
-        return None  # not a binary fraction (or too large to stay exact)
-    lo, hi = off * scale, (off + n) * scale
-    if any(Fraction(float(np.float32(v))) != v for v in (lo, hi, hi - lo)):
-        return None
-    return float(lo), float(hi)
-
-
-def _horizontal_first(w: int, h: int, ow: int, oh: int) -> bool:
-    """Whether Pillow resamples rows before columns for a ``w×h → ow×oh`` resize. The
-    intermediate image is rounded to 8 bits, so the order decides the last bit. Pillow 13
-    goes vertical first when the height shrinks by more than twice the width's shrink;
-    earlier releases always go horizontal first."""
-    import PIL
-
-    if int(PIL.__version__.split(".")[0]) < 13:
-        return True
-    return not (h - oh > 0 and h - oh > (w - ow) * 2)
-
-
-def _resize_crop(im: PILImage.Image, size: tuple[int, int], crop: tuple[int, int, int, int],
-                 resample: int, shortcut: bool) -> PILImage.Image:
-    """``im.resize(size).crop(crop)``. With ``shortcut``, an axis whose crop Pillow can apply
-    while resampling with the very same arithmetic (:func:`_exact_box`, same pass order)
-    is cropped there, so its dropped rows or columns are never computed."""
-    (w, h), (nw, nh) = im.size, size
-    left, top, right, bottom = crop
-    if (nw, nh) != (w, h):
-        bx = _exact_box(w, nw, left, right - left) if shortcut else None
-        by = _exact_box(h, nh, top, bottom - top) if shortcut else None
-        ow, oh = (right - left if bx else nw), (bottom - top if by else nh)
-        if (bx or by) and _horizontal_first(w, h, nw, nh) != _horizontal_first(w, h, ow, oh):
-            bx = by = None  # Pillow would run its two passes in the other order
-            ow, oh = nw, nh
-        x0, x1 = bx or (0.0, float(w))
-        y0, y1 = by or (0.0, float(h))
-        im = im.resize((ow, oh), resample, box=(x0, y0, x1, y1))
-        if bx:
-            left, right, nw = 0, ow, ow
-        if by:
-            top, bottom, nh = 0, oh, oh
-    if (left, top, right, bottom) != (0, 0, nw, nh):
-        im = im.crop((left, top, right, bottom))
-    return im
-
-
-@functools.cache
-def _box_shortcut_ok() -> bool:
-    """Check once per process that the crop-while-resizing shortcut gives resize-then-crop's
-    very pixels under the installed Pillow: a release that changes its arithmetic or its
-    pass-order rule turns the shortcut off instead of changing any result."""
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    cases = (((375, 500), (256, 256), (16, 16)),  # both axes cropped, vertical pass first
-             ((500, 375), (341, 256), (58, 16)),  # rows only
-             ((375, 500), (256, 341), (16, 58)))  # columns only
-    for (w, h), size, (left, top) in cases:
-        im = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), "RGB")
-        crop = (left, top, left + 224, top + 224)
-        for resample in (Image.Resampling.BILINEAR, Image.Resampling.BICUBIC):
-            fast = _resize_crop(im, size, crop, resample, shortcut=True)
-            if not np.array_equal(np.asarray(fast), np.asarray(im.resize(size, resample).crop(crop))):
-                return False
-    return True
 
 
 MODEL_SOURCES = ("timm", "official", "mmcls")
