@@ -119,7 +119,7 @@ class DataSection(_Section):
     batch_size: int = Field(8, ge=1, le=1024, description="inference batch size for evaluation")
     threads: int = Field(0, ge=0, le=1024, description="inference threads for evaluation; 0 = physical cores")
     streams: int = Field(0, ge=0, le=64, description="streams evaluating at once, sharing the threads, "
-                         "each decoding its own batches; 0 = auto (2 on a CPU backend with 2+ threads)")
+                         "each decoding its own batches; 0 = auto (2 on a CPU backend with 2+ threads and 8+ batches)")
 
 
 class BenchSection(_Section):

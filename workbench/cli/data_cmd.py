@@ -56,7 +56,7 @@ def eval_cmd(
     input_size: Annotated[str, typer.Option("--input-size", help="H or HxW, multiples of 32 (default: from the model).")] = "",
     threads: Annotated[int, typer.Option(help="Inference threads (0 = physical cores).", min=0)] = 0,
     workers: Annotated[int, typer.Option(help="Decode threads (0 = one per CPU, at most 4).", min=0)] = 0,
-    streams: Annotated[int, typer.Option(help="Streams evaluating at once, sharing --threads; each decodes its own batches (0 = auto: 2 on a CPU backend with 2+ threads, else 1).", min=0)] = 0,
+    streams: Annotated[int, typer.Option(help="Streams evaluating at once, sharing --threads; each decodes its own batches (0 = auto: 2 on a CPU backend with 2+ threads and 8+ batches of images, else 1).", min=0)] = 0,
     engine: EngineOpt = "local",
     ray_address: RayAddressOpt = "",
     actors: ActorsOpt = 0,
@@ -105,8 +105,11 @@ def eval_cmd(
                 f"({record['n']} in total, {record['resumed']} from the resumed file)")
     else:
         done = f"{record['n']} images classified"
+    rt = record.get("runtime") or {}
+    ran = (f" ({rt['streams']} stream{'s' if rt['streams'] != 1 else ''}, {rt['threads']} threads, "
+           f"{rt.get('compute_precision', '?')})" if rt.get("streams") and rt.get("threads") else "")
     c.print(f"run {record['run_id']}: {done}, {record['skipped']} skipped, "
-            f"{record['images_per_s']:.1f} img/s", highlight=False)
+            f"{record['images_per_s']:.1f} img/s{ran}", highlight=False)
     cal = record.get("calibration") or {}
     if cal.get("excluded"):
         c.print(f"left out {cal['excluded']} of the artifact's {cal['listed']} calibration images "

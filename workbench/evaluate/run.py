@@ -133,13 +133,15 @@ def choose_preprocessor(t: EvalTarget, preprocess: str = "auto", input_size: tup
 
 
 def open_streams(path: Path, backend: str, threads: int, streams: int, rep: Reporter,
-                 shape: tuple[int, int, int, int]) -> list[Any]:
+                 shape: tuple[int, int, int, int], images: int = 0) -> list[Any]:
     """``streams`` predictors of one model sharing ``threads`` (0 = physical cores): what
     :func:`evaluate` runs as that many streams (one predictor = the usual loop). A runtime
     that shares one compiled model between streams (OpenVINO: ``NUM_STREAMS``, compiled for
     the batch ``shape``) gets that, as bench measures it; the others get one session each.
 
-    ``streams=0`` picks: 2 for a CPU runtime given 2+ threads, else 1. On the AVX512-VNNI
+    ``streams=0`` picks: 2 for a CPU runtime given 2+ threads and at least 8 batches of
+    ``images`` to run (0 = not known), else 1: each session's first batch pays the runtime's
+    warm-up, which a smoke test of 3 batches does not earn back. On the AVX512-VNNI
     machine (2 cores) two streams evaluated int8 hrnet_w18 1.14x (ORT) and 1.26x
     (OpenVINO) faster than one stream on both threads (interleaved, median of 4 rounds)."""
     from workbench.backends import get_backend, open_predictor
@@ -151,7 +153,8 @@ def open_streams(path: Path, backend: str, threads: int, streams: int, rep: Repo
     total = resolve_threads(threads)
     b = get_backend(backend)
     if streams == 0:  # auto: two streams wherever inference runs on this CPU's threads
-        streams = 2 if b.runs_on_cpu and not b.eager and total >= 2 else 1
+        enough = images == 0 or images >= 8 * shape[0]
+        streams = 2 if b.runs_on_cpu and not b.eager and total >= 2 and enough else 1
     if streams == 1:
         return [open_predictor(path, backend, threads)]
     group = b.stream_group(Path(path))
@@ -216,7 +219,8 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
     if sharded is not None and streams > 1:
         raise BadInput("--streams is for the local engine; on Ray, size the work with --actors and --threads")
     shape = (batch_size, 3, *pre.cfg.input_size)
-    predictors = open_streams(t.path, t.backend, threads, streams, rep, shape) if sharded is None else None
+    predictors = (open_streams(t.path, t.backend, threads, streams, rep, shape, len(samples))
+                  if sharded is None else None)
     store = Store(home.db)
     spec = {"eval": {"target": str(target), "data": str(data), "layout": ds.layout, "limit": limit,
                      "batch_size": batch_size, "preprocess": pre.describe(),

@@ -26,7 +26,8 @@ def stage_eval(ctx: RunContext) -> dict[str, EvalResult]:
         for art in ctx.artifacts:
             rep.check_cancelled()
             predictors = open_streams(art.path, art.backend, d.threads, d.streams, rep,
-                                      (d.batch_size, 3, *ctx.preprocessor.input_size))
+                                      (d.batch_size, 3, *ctx.preprocessor.input_size),
+                                      len(ctx.eval_samples))
             res = evaluate(
                 predictors, ctx.eval_samples, ctx.preprocessor, ctx.dataset.class_names,
                 ctx.out_dir / art.name, batch_size=d.batch_size, resume=False, reporter=rep,
