@@ -7,6 +7,7 @@ No weights can be downloaded; speed does not depend on weight values.
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,15 @@ def export_w18(path: Path, size: int) -> None:
     x = torch.randn(1, 3, size, size)
     torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17, input_names=["input"],
                       output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+
+
+def add_setup_args(ap: Any, images: int) -> None:
+    """The arguments every :func:`int8_w18` benchmark takes. ``--work`` is one cache shared
+    by all of them, so the JPEGs, the export and the int8 build are made once."""
+    ap.add_argument("--images", type=int, default=images)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--calib", type=int, default=8, help="calibration images (disjoint from eval)")
+    ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "hrnet-wb-bench-eval"))
 
 
 @dataclass

@@ -25,15 +25,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main() -> None:
+    from _common import add_setup_args
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--images", type=int, default=200)
-    ap.add_argument("--batch", type=int, default=8)
+    add_setup_args(ap, images=200)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--backend", default="ort-cpu", choices=["ort-cpu", "openvino-cpu"])
     ap.add_argument("--threads", type=int, default=0, help="inference threads in all (0 = physical cores)")
     ap.add_argument("--streams", type=int, default=2, help="the N of the comparison")
     ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "hrnet-wb-bench-eval"))
     args = ap.parse_args()
 
     from _common import int8_w18
@@ -43,7 +43,7 @@ def main() -> None:
     from workbench.events import Reporter
 
     work = Path(args.work)
-    setup = int8_w18(work, args.images, 8, args.size, args.backend)
+    setup = int8_w18(work, args.images, args.calib, args.size, args.backend)
     ds, pre, art = setup.ds, setup.pre, setup.art
     shape = (args.batch, 3, args.size, args.size)
     configs = {n: open_streams(art.path, art.backend, args.threads, n, Reporter(), shape) for n in (1, args.streams)}

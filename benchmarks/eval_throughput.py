@@ -42,9 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main() -> None:
+    from _common import add_setup_args
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--images", type=int, default=256)
-    ap.add_argument("--batch", type=int, default=8)
+    add_setup_args(ap, images=256)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--backend", default="ort-cpu", choices=["ort-cpu", "openvino-cpu"])
     ap.add_argument("--threads", type=int, default=0, help="inference threads (0 = physical cores)")
@@ -53,8 +54,6 @@ def main() -> None:
                     help="streams at once, sharing --threads (eval --streams; 0 = eval's auto choice); "
                          "pure inference runs the same streams")
     ap.add_argument("--rounds", type=int, default=2, help="alternating inference/eval rounds")
-    ap.add_argument("--calib", type=int, default=8, help="calibration images (disjoint from eval)")
-    ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "hrnet-wb-bench-eval"))
     args = ap.parse_args()
 
     from _common import int8_w18

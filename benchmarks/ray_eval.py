@@ -63,14 +63,13 @@ def load() -> str:
 
 
 def main() -> None:
+    from _common import add_setup_args
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--images", type=int, default=208)
-    ap.add_argument("--batch", type=int, default=8)
+    add_setup_args(ap, images=208)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--actors", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="threads per actor")
-    ap.add_argument("--calib", type=int, default=8)
-    ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "hrnet-wb-bench-eval"))
     args = ap.parse_args()
 
     import ray

@@ -31,12 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main() -> None:
+    from _common import add_setup_args
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--images", type=int, default=208)
-    ap.add_argument("--batch", type=int, default=8)
+    add_setup_args(ap, images=208)
     ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--calib", type=int, default=8)
-    ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "hrnet-wb-bench-eval"))
     args = ap.parse_args()
 
     import ray

@@ -165,8 +165,6 @@ def evaluate(
     total = len(samples)
     h, w = preprocessor.input_size
     k = min(TOPK, len(class_names))
-    from workbench.runtime import usable_cpus
-
     if len(predictors) > 1:
         t0 = time.perf_counter()
         with open(jsonl, "a" if resume else "w", encoding="utf-8") as sink:
@@ -176,6 +174,8 @@ def evaluate(
         info = {"schedule": "streams", "streams": len(predictors)}
         return _finish(out, jsonl, samples, class_names, vastai_txt, pre_desc, time.perf_counter() - t0,
                        new_images, len(existing), meta, rep, label, info)
+    from workbench.runtime import usable_cpus
+
     cpus = usable_cpus()
     # burst: decode the next batch on every core between two inference calls (inference
     # keeps all cores busy, so overlapping would only steal from it); overlap: decode ahead
