@@ -53,7 +53,8 @@ def write_report(store: Any, rows: list[ResultRow], out: Path, *, cost_cache: Pa
     cpus = {m.fingerprint: m.cpu for m in data.machines}
     for fp in sorted({e.row.fingerprint or "unrecorded" for e in data.entries}):
         mine = [e for e in data.entries if (e.row.fingerprint or "unrecorded") == fp]
-        summary = str(cpus.get(fp, {}).get("summary") or "")
+        cpu = cpus.get(fp, {})
+        summary = str(cpu.get("summary") or cpu.get("model") or "")
         p = plots.accuracy_vs_throughput(mine, fp, summary, png_dir, f"accuracy_vs_throughput-{_slug(fp)}")
         if p is not None:
             scatter.append(p)

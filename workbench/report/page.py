@@ -185,7 +185,7 @@ def machines_section(data: ReportData) -> str:
     out = []
     for m in data.machines:
         cpu = m.cpu
-        out.append(f"<h3>{escape(m.fingerprint)}</h3><p>{escape(str(cpu.get('summary') or 'no CPU recorded'))}"
+        out.append(f"<h3>{escape(m.fingerprint)}</h3><p>{escape(str(cpu.get('summary') or cpu.get('model') or 'no CPU recorded'))}"
                    f"<br>ISA kind: {escape(str(cpu.get('kind', '–')))}; runs {', '.join(map(str, m.runs))}</p>")
     rows = []
     for e in data.entries:
