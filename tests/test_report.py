@@ -218,3 +218,32 @@ def test_report_of_a_real_demo_run_in_chromium(cli, tmp_path):
     rep = browse(out, tmp_path / "demo.png")
     check_in_browser(rep, [r.artifact_key or r.build for r in rows], rec["flips"])
     assert "hrnet-wb run --profile" in html and len(rec["pngs"]) == 2
+
+
+@pytest.mark.slow
+def test_tui_leaderboard_key_writes_the_report_of_the_rows_shown(tmp_path):
+    from test_tui_app import make_app, ready, settle, sync, wait_for
+
+    home = make_home(tmp_path)
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    shutil.copyfile(ROOT / "profiles" / "demo.toml", profiles / "demo.toml")
+
+    @sync
+    async def drive():
+        app = make_app(home, profiles)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await ready(pilot)
+            await pilot.press("4")
+            await pilot.press("slash", *"int8", "escape")  # filter: the two int8 rows
+            assert len(app.query_one("#leaderboard-pane").rows) == 2
+            await pilot.press("e")
+            await settle(pilot, app, "report")
+            assert await wait_for(pilot, lambda: any(
+                "report written:" in n.message for n in app._notifications), 10, 0.05)
+            return [n.message for n in app._notifications]
+
+    messages = drive()
+    written = sorted((home.root / "reports").glob("report-*.html"))
+    assert len(written) == 1 and f"report written: {written[0]}" in messages
+    assert sorted(zoo_keys(written[0].read_text())) == ["key1int8", "key2int8"]

@@ -15,7 +15,8 @@ from workbench.records import ResultRow
 from workbench.report.gather import ReportData, gather, select_runs
 from workbench.report.plots import INSTALL_HINT, require_matplotlib
 
-__all__ = ["INSTALL_HINT", "ReportResult", "require_matplotlib", "select_runs", "write_report"]
+__all__ = ["INSTALL_HINT", "ReportResult", "report_for_board", "require_matplotlib", "select_runs",
+           "write_report"]
 
 
 @dataclass
@@ -38,7 +39,7 @@ def _slug(text: str) -> str:
 
 def write_report(store: Any, rows: list[ResultRow], out: Path, *, cost_cache: Path | None = None,
                  png_dir: Path | None = None, max_flips: int = 24, selection: str = "all rows",
-                 title: str = "HRNet Workbench report") -> ReportResult:
+                 title: str = "HRNet Workbench report", count_costs: bool = True) -> ReportResult:
     """Write the page for ``rows`` (leaderboard rows by artifact) to ``out``, atomically."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -46,7 +47,8 @@ def write_report(store: Any, rows: list[ResultRow], out: Path, *, cost_cache: Pa
     from workbench.report import page, plots
 
     require_matplotlib()
-    data: ReportData = gather(store, rows, cost_cache=cost_cache, max_flips=max_flips)
+    data: ReportData = gather(store, rows, cost_cache=cost_cache, max_flips=max_flips,
+                              count_costs=count_costs)
     if png_dir is not None:
         png_dir.mkdir(parents=True, exist_ok=True)
     scatter, latency = [], []
@@ -71,3 +73,20 @@ def write_report(store: Any, rows: list[ResultRow], out: Path, *, cost_cache: Pa
     return ReportResult(str(out), len(data.entries), len(html.encode("utf-8")),
                         [p.png for p in (*scatter, *latency) if p.png], data.missing,
                         sum(len(p.flips) for p in data.pairs))
+
+
+def report_for_board(store: Any, shown: list[dict[str, Any]]) -> ReportResult:
+    """The report for the leaderboard rows a UI shows (per run and build): the artifact rows
+    behind them, written to ``<home>/reports/report-<UTC time>.html``. Counts no costs (that
+    imports torch); cells the cost cache lacks stay empty."""
+    import datetime as dt
+
+    keys = {r.get("artifact_key") or f"build:{r.get('build')}" for r in shown}
+    runs = sorted({int(r["run_id"]) for r in shown})
+    rows = [r for r in select_runs(store.results(group="artifact"), runs)
+            if (r.artifact_key or f"build:{r.build}") in keys]
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    out = store.root / "reports" / f"report-{stamp}.html"
+    return write_report(store, rows, out, cost_cache=store.root / "cache" / "cost.json",
+                        selection=f"{len(shown)} leaderboard rows shown (runs {', '.join(map(str, runs))})",
+                        count_costs=False)

@@ -68,7 +68,7 @@ class FlipImage:
 
 @dataclass
 class Pair:
-    """An int8 build and the fp32 build it is compared with, in one eval run."""
+    """An int8 eval and the fp32 eval of the same model and data it is compared with."""
 
     run_id: int
     fp32: str
@@ -78,6 +78,7 @@ class Pair:
     mcnemar_p: float | None
     table: dict[str, int] | None
     flips_total: int
+    ref_run: int = 0  # the fp32 eval's run (the same run in a pipeline run)
     flips: list[FlipImage] = field(default_factory=list)
 
 
@@ -109,8 +110,10 @@ def _row_runs(row: ResultRow) -> list[int]:
     return [int(x) for x in (row.runs or str(row.run_id)).split(",") if x]
 
 
-def _cost(entry: Entry, cache: dict[str, list[int]]) -> None:
-    from workbench.sources.cost import CONVENTIONS, cost_row
+def _cost(entry: Entry, cache: dict[str, list[int]], cache_file: Path | None, count: bool) -> None:
+    """Params and GFLOPs under the row's source convention; without ``count`` only what the
+    cache already holds (counting imports torch, which a UI thread must not)."""
+    from workbench.sources.cost import CONVENTIONS, cached_costs, cost_row
 
     row = entry.row
     conv = CONVENTIONS.get(row.source)
@@ -118,8 +121,11 @@ def _cost(entry: Entry, cache: dict[str, list[int]]) -> None:
     if conv is None or aid is None:
         return
     try:
-        c = cost_row(row.source, row.variant, aid.input_size, cache)
+        c = (cost_row(row.source, row.variant, aid.input_size, cache) if count else
+             cached_costs(row.source, cache_file, aid.input_size, (row.variant,)).get(row.variant))
     except Exception:  # noqa: BLE001 - an unknown variant leaves the cells empty
+        return
+    if c is None:
         return
     entry.params_m, entry.cost = c.params_m, c.cost
     entry.cost_unit = f"{conv.cost_name} ({row.source})"
@@ -142,44 +148,62 @@ def _thumbnail(path: str) -> tuple[str, str]:
     return base64.b64encode(buf.getvalue()).decode("ascii"), ""
 
 
+def _results_file(out_dir: str, build: str) -> Path | None:
+    """A build's results.jsonl in its run folder (a pipeline run keeps one per build, an
+    ``eval`` run one for the run)."""
+    from workbench.evaluate.formats import RESULTS_JSONL
+
+    if not out_dir:
+        return None
+    for f in (Path(out_dir) / build / RESULTS_JSONL, Path(out_dir) / RESULTS_JSONL):
+        if f.is_file():
+            return f
+    return None
+
+
+def _reference(q: ResultRow, fp32: list[ResultRow]) -> ResultRow | None:
+    """The fp32 eval an int8 eval is compared with: the same model at the same input size on
+    the same data; the same run first, then the same backend, then the latest."""
+    same = [r for r in fp32 if r.variant == q.variant and r.input_size == q.input_size
+            and (not (r.data_hash and q.data_hash) or r.data_hash == q.data_hash)]
+    return max(same, key=lambda r: (r.run_id == q.run_id, r.backend == q.backend, r.run_id), default=None)
+
+
 def _pairs(store: Store, board: list[ResultRow], runs: list[int], max_flips: int) -> list[Pair]:
-    """Every int8 build of an eval run beside that run's fp32 build of the same model
-    (``compare`` of the two results.jsonl), flips with thumbnails up to ``max_flips`` in all."""
-    from workbench.evaluate.formats import RESULTS_JSONL, read_results
+    """Every int8 eval among ``runs`` beside its fp32 reference (``compare`` of the two
+    results.jsonl), flips with thumbnails up to ``max_flips`` in all."""
+    from workbench.evaluate.formats import read_results
     from workbench.evaluate.paired import compare_results
 
+    out_dirs = {rid: str((store.run_record(rid) or {}).get("out_dir") or "") for rid in runs}
+    files = {(r.run_id, r.build): f for r in board if r.run_id in out_dirs and r.get("top1") is not None
+             for f in [_results_file(out_dirs[r.run_id], r.build)] if f is not None}
+    evals = [r for r in board if (r.run_id, r.build) in files]
+    fp32 = [r for r in evals if r.dtype == "fp32" and r.backend != "torch"]
     pairs: list[Pair] = []
     budget = max_flips
-    for run_id in runs:
-        rec = store.run_record(run_id)
-        if rec is None or not rec.get("out_dir"):
+    for q in (r for r in evals if r.dtype == "int8"):
+        ref = _reference(q, fp32)
+        if ref is None:
             continue
-        out = Path(rec["out_dir"])
-        mine = [r for r in board if r.run_id == run_id and (out / r.build / RESULTS_JSONL).is_file()]
-        for q in (r for r in mine if r.dtype == "int8"):
-            ref = next((r for r in mine if r.dtype == "fp32" and r.variant == q.variant
-                        and r.input_size == q.input_size and r.backend == q.backend), None)
-            ref = ref or next((r for r in mine if r.dtype == "fp32" and r.variant == q.variant), None)
-            if ref is None:
-                continue
-            fa, fb = out / ref.build / RESULTS_JSONL, out / q.build / RESULTS_JSONL
-            try:
-                cmp = compare_results(fa, fb)
-            except Exception:  # noqa: BLE001 - a pair that cannot be compared is left out
-                continue
-            pair = Pair(run_id, ref.build, q.build, cmp["images"], cmp["agreement"],
-                        cmp.get("mcnemar_p"), cmp.get("table"), len(cmp["flips"]))
-            if budget > 0 and cmp["flips"]:
-                ra = {str(r["id"]): r for r in read_results(fa)}
-                rb = {str(r["id"]): r for r in read_results(fb)}
-                for f in cmp["flips"][:budget]:
-                    a, b = ra.get(f["id"], {}), rb.get(f["id"], {})
-                    thumb, missing = _thumbnail(str(a.get("path") or b.get("path") or ""))
-                    pair.flips.append(FlipImage(f["id"], f["gt"], list(a.get("top5", [])),
-                                                list(b.get("top5", [])), list(a.get("prob5", [])),
-                                                list(b.get("prob5", [])), thumb, missing))
-                budget -= len(pair.flips)
-            pairs.append(pair)
+        fa, fb = files[(ref.run_id, ref.build)], files[(q.run_id, q.build)]
+        try:
+            cmp = compare_results(fa, fb)
+        except Exception:  # noqa: BLE001 - a pair that cannot be compared is left out
+            continue
+        pair = Pair(q.run_id, ref.build, q.build, cmp["images"], cmp["agreement"],
+                    cmp.get("mcnemar_p"), cmp.get("table"), len(cmp["flips"]), ref_run=ref.run_id)
+        if budget > 0 and cmp["flips"]:
+            ra = {str(r["id"]): r for r in read_results(fa)}
+            rb = {str(r["id"]): r for r in read_results(fb)}
+            for f in cmp["flips"][:budget]:
+                a, b = ra.get(f["id"], {}), rb.get(f["id"], {})
+                thumb, missing = _thumbnail(str(a.get("path") or b.get("path") or ""))
+                pair.flips.append(FlipImage(f["id"], f["gt"], list(a.get("top5", [])),
+                                            list(b.get("top5", [])), list(a.get("prob5", [])),
+                                            list(b.get("prob5", [])), thumb, missing))
+            budget -= len(pair.flips)
+        pairs.append(pair)
     return pairs
 
 
@@ -194,7 +218,7 @@ def _grid(store: Store, entry: Entry) -> None:
 
 
 def gather(store: Store, rows: list[ResultRow], *, cost_cache: Path | None = None,
-           max_flips: int = 24) -> ReportData:
+           max_flips: int = 24, count_costs: bool = True) -> ReportData:
     """Everything the page shows for ``rows`` (leaderboard rows by artifact)."""
     import json
 
@@ -213,7 +237,7 @@ def gather(store: Store, rows: list[ResultRow], *, cost_cache: Path | None = Non
     entries = []
     for row in rows:
         e = Entry(row)
-        _cost(e, cache)
+        _cost(e, cache, cost_cache, count_costs)
         _grid(store, e)
         for rid in _row_runs(row):
             for s in settings.get(rid, []):
@@ -268,6 +292,6 @@ def missing(entries: list[Entry], pairs: list[Pair]) -> list[str]:
     if not any(e.grid for e in entries):
         out.append("no latency grid (bench per batch size) is recorded for these rows")
     if not pairs:
-        out.append("no eval run holds both an fp32 and an int8 results.jsonl of one model, so "
-                   "there is no int8-vs-fp32 comparison")
+        out.append("no int8 eval has an fp32 eval of the same model and data beside it (both "
+                   "results.jsonl), so there is no int8-vs-fp32 comparison")
     return out

@@ -157,11 +157,13 @@ def _top5(top: Sequence[int], prob: Sequence[float], gt: int | None, names: Sequ
 
 def flips_section(pairs: Sequence[Pair], names: Sequence[str], cap: int) -> str:
     if not pairs:
-        return "<p class=missing>No eval run holds both an fp32 and an int8 results.jsonl of one model.</p>"
+        return ("<p class=missing>No int8 eval has an fp32 eval of the same model and data beside it "
+                "(both results.jsonl).</p>")
     out = []
     for p in pairs:
         pv = "–" if p.mcnemar_p is None else f"{p.mcnemar_p:.3g}"
-        out.append(f"<h3>run {p.run_id}: {escape(p.int8)} vs {escape(p.fp32)}</h3>"
+        runs = f"run {p.run_id}" if p.ref_run == p.run_id else f"runs {p.run_id} and {p.ref_run}"
+        out.append(f"<h3>{runs}: {escape(p.int8)} vs {escape(p.fp32)}</h3>"
                    f"<p>{p.images} images paired, top-1 agreement {100 * p.agreement:.2f} %, "
                    f"{p.flips_total} flipped, McNemar p = {pv}")
         if p.table:
