@@ -79,6 +79,7 @@ class Pair:
     table: dict[str, int] | None
     flips_total: int
     ref_run: int = 0  # the fp32 eval's run (the same run in a pipeline run)
+    names: dict[int, str] = field(default_factory=dict)  # class names the evals wrote
     flips: list[FlipImage] = field(default_factory=list)
 
 
@@ -95,7 +96,6 @@ class ReportData:
     entries: list[Entry]
     pairs: list[Pair]
     machines: list[Machine]
-    class_names: list[str]
     missing: list[str]  # what the page cannot show, in words
     runs: list[int]
 
@@ -172,7 +172,7 @@ def _reference(q: ResultRow, fp32: list[ResultRow]) -> ResultRow | None:
 def _pairs(store: Store, board: list[ResultRow], runs: list[int], max_flips: int) -> list[Pair]:
     """Every int8 eval among ``runs`` beside its fp32 reference (``compare`` of the two
     results.jsonl), flips with thumbnails up to ``max_flips`` in all."""
-    from workbench.evaluate.formats import read_results
+    from workbench.evaluate.formats import RESULTS_TXT, class_names_in_txt, read_results
     from workbench.evaluate.paired import compare_results
 
     out_dirs = {rid: str((store.run_record(rid) or {}).get("out_dir") or "") for rid in runs}
@@ -194,6 +194,8 @@ def _pairs(store: Store, board: list[ResultRow], runs: list[int], max_flips: int
         pair = Pair(q.run_id, ref.build, q.build, cmp["images"], cmp["agreement"],
                     cmp.get("mcnemar_p"), cmp.get("table"), len(cmp["flips"]), ref_run=ref.run_id)
         if budget > 0 and cmp["flips"]:
+            pair.names = {**class_names_in_txt(fb.parent / RESULTS_TXT),
+                          **class_names_in_txt(fa.parent / RESULTS_TXT)}
             ra = {str(r["id"]): r for r in read_results(fa)}
             rb = {str(r["id"]): r for r in read_results(fb)}
             for f in cmp["flips"][:budget]:
@@ -221,8 +223,6 @@ def gather(store: Store, rows: list[ResultRow], *, cost_cache: Path | None = Non
            max_flips: int = 24, count_costs: bool = True) -> ReportData:
     """Everything the page shows for ``rows`` (leaderboard rows by artifact)."""
     import json
-
-    from workbench.data.labels import imagenet
 
     runs = sorted({i for r in rows for i in _row_runs(r)})
     cache: dict[str, list[int]] = {}
@@ -271,7 +271,7 @@ def gather(store: Store, rows: list[ResultRow], *, cost_cache: Path | None = Non
         fp = m["fingerprint"] if m else "unrecorded"
         machines.setdefault(fp, Machine(fp, (m or {}).get("cpu", {}), [])).runs.append(rid)
     return ReportData(str(store.path), entries, pairs, list(machines.values()),
-                      list(imagenet().names), missing(entries, pairs), runs)
+                      missing(entries, pairs), runs)
 
 
 def missing(entries: list[Entry], pairs: list[Pair]) -> list[str]:

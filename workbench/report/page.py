@@ -140,13 +140,13 @@ def _limit_rows(entries: Sequence[Entry]) -> str:
     return _table(("build", "limit precision", "limit img/s", "best img/s", "×limit", "machine"), rows, "limits")
 
 
-def _name(names: Sequence[str], i: int | None) -> str:
+def _name(names: dict[int, str], i: int | None) -> str:
     if i is None:
         return "unknown"
-    return f"{i} {names[i].split(',')[0]}" if 0 <= i < len(names) else str(i)
+    return f"{i} {names[i].split(',')[0]}" if i in names else str(i)
 
 
-def _top5(top: Sequence[int], prob: Sequence[float], gt: int | None, names: Sequence[str]) -> str:
+def _top5(top: Sequence[int], prob: Sequence[float], gt: int | None, names: dict[int, str]) -> str:
     items = []
     for k, c in enumerate(top):
         p = f" ({prob[k]:.2f})" if k < len(prob) else ""
@@ -155,7 +155,7 @@ def _top5(top: Sequence[int], prob: Sequence[float], gt: int | None, names: Sequ
     return f"<ol>{''.join(items)}</ol>"
 
 
-def flips_section(pairs: Sequence[Pair], names: Sequence[str], cap: int) -> str:
+def flips_section(pairs: Sequence[Pair], cap: int) -> str:
     if not pairs:
         return ("<p class=missing>No int8 eval has an fp32 eval of the same model and data beside it "
                 "(both results.jsonl).</p>")
@@ -172,6 +172,7 @@ def flips_section(pairs: Sequence[Pair], names: Sequence[str], cap: int) -> str:
                        f"{t['a_wrong_b_right']}, both right: {t['both_right']}, both wrong: {t['both_wrong']})")
         shown = len(p.flips)
         out.append(f". Showing {shown} of {p.flips_total} (cap {cap}).</p><div class=flips>")
+        names = p.names
         for f in p.flips:
             img = (f'<img alt="{escape(f.id)}" src="data:image/jpeg;base64,{f.thumbnail}">'
                    if f.thumbnail else f"<p class=missing>{escape(f.missing)}</p>")
@@ -233,7 +234,7 @@ def render(data: ReportData, scatter: Sequence[Plot], latency: Sequence[Plot], *
         ("latency", "3. Latency by batch and the img/s limit",
          plots(latency, "No latency grid is recorded.") + (_grid_rows(data.entries) if any(
              e.grid for e in data.entries) else "") + "<h3>×limit per precision</h3>" + _limit_rows(data.entries)),
-        ("flips", "4. Where int8 and fp32 disagree", flips_section(data.pairs, data.class_names, cap)),
+        ("flips", "4. Where int8 and fp32 disagree", flips_section(data.pairs, cap)),
         ("machines", "5. Machines and software", machines_section(data)),
         ("commands", "6. Commands to reproduce each row", commands_section(data.entries) or
          "<p class=missing>No rows, no commands.</p>"),

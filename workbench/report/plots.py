@@ -94,9 +94,8 @@ def accuracy_vs_throughput(entries: Sequence[Any], fingerprint: str, subtitle: s
             h = ax.scatter([xy[i][0]], [xy[i][1]], marker=MARKERS.get(prec, "o"), s=46, color=color,
                            label=label if color is None else None, zorder=3)
             color = h.get_facecolor()[0]
-    for i, e in enumerate(pts):
-        ax.annotate(e.label, xy[i], xytext=(5, 4 if i % 2 == 0 else -10), textcoords="offset points",
-                    fontsize=7)
+    for prec in sorted({str(e.row.precision or e.row.dtype) for e in pts}):
+        ax.scatter([], [], marker=MARKERS.get(prec, "o"), s=46, color="0.55", label=f"ran in {prec}")
     front = pareto(xy)
     ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "--", color="0.4", lw=1,
             zorder=2, label="Pareto front")
@@ -109,7 +108,30 @@ def accuracy_vs_throughput(entries: Sequence[Any], fingerprint: str, subtitle: s
     ax.set_xlim(0, max(xs) * 1.25)
     span = max(max(ys) - min(ys), 1.0)
     ax.set_ylim(max(0.0, min(ys) - 0.3 * span), min(100.0, max(ys) + 0.3 * span))
+    _label(ax, xy, [e.label for e in pts])
     return _finish(fig, name, f"accuracy vs throughput on {fingerprint}", png_dir)
+
+
+# Label positions tried in turn (offset in points from the marker, horizontal alignment).
+_SPOTS = ((5, 4, "left"), (5, -10, "left"), (-5, 4, "right"), (-5, -10, "right"),
+          (5, 14, "left"), (5, -20, "left"), (-5, 14, "right"), (-5, -20, "right"))
+
+
+def _label(ax: Any, xy: Sequence[tuple[float, float]], labels: Sequence[str], size: float = 7) -> None:
+    """Each point's label at the first spot whose (estimated) box overlaps no label placed
+    before it, so points close together stay readable."""
+    dpi = ax.figure.dpi / 72
+    placed: list[tuple[float, float, float, float]] = []
+    for (x, y), text in zip(xy, labels, strict=True):
+        px, py = ax.transData.transform((x, y))
+        w, h = 0.55 * size * len(text) * dpi, 1.2 * size * dpi
+        for dx, dy, ha in _SPOTS:
+            x0 = px + dx * dpi - (w if ha == "right" else 0)
+            box = (x0, py + dy * dpi, x0 + w, py + dy * dpi + h)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=size, ha=ha)
 
 
 def latency_by_batch(entries: Sequence[Any], fingerprint: str, png_dir: Path | None,
