@@ -171,6 +171,25 @@ def test_report_without_matplotlib_is_one_line_and_exit_2(cli, tmp_path, monkeyp
     assert not (tmp_path / "r.html").exists()
 
 
+def test_the_recorded_profile_comes_back_as_the_toml_that_ran(tmp_path):
+    """Row commands name run-N.toml: the recorded profile (overrides included) as TOML that
+    `run --profile` reads back to the same settings."""
+    from test_pipeline import DEMO, FAST
+
+    from workbench.profile import load_profile
+    from workbench.report.commands import profile_toml, run_command
+
+    prof = load_profile(DEMO, FAST)
+    recorded = json.loads(prof.canonical_json())
+    (tmp_path / "run-7.toml").write_text(profile_toml(recorded))
+    assert json.loads(load_profile(tmp_path / "run-7.toml").canonical_json()) == recorded
+    line = run_command({"id": 7, "name": "demo", "profile_path": "profiles/demo.toml", "profile": recorded})
+    assert line.startswith("hrnet-wb run --profile run-7.toml")
+    ev = run_command({"id": 8, "name": "eval x", "profile": {"eval": {
+        "target": "a b", "data": "/d", "layout": "imagefolder", "batch_size": 4, "limit": 9}}})
+    assert ev == "hrnet-wb eval 'a b' --data /d --layout imagefolder -b 4 --limit 9"
+
+
 def browse(html: Path, shot: Path, scripts: bool = True):
     if find_chromium() is None:
         pytest.skip("no chromium on PATH (Debian: apt-get install -y chromium; .ci/run tries it)")
@@ -217,7 +236,7 @@ def test_report_of_a_real_demo_run_in_chromium(cli, tmp_path):
     assert rec["rows"] == len(rows) == 3  # fp32, int8 and the torch eager baseline
     rep = browse(out, tmp_path / "demo.png")
     check_in_browser(rep, [r.artifact_key or r.build for r in rows], rec["flips"])
-    assert "hrnet-wb run --profile" in html and len(rec["pngs"]) == 2
+    assert "hrnet-wb run --profile run-1.toml" in html and len(rec["pngs"]) == 2
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.records import ResultRow
-from workbench.report.commands import reproduce_command
+from workbench.report.commands import profiles_behind, reproduce_command
 from workbench.store import Store
 
 THUMB_PX = 112  # the longer side of an embedded thumbnail
@@ -31,6 +31,7 @@ class Entry:
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage → effective settings
     agreement: float | None = None  # int8 vs fp32 top-1 agreement on its eval run
     command: str = ""
+    profiles: dict[int, str] = field(default_factory=dict)  # run id → its profile as TOML
     name: str = ""  # set by gather: the recipe, with the run when two rows would read alike
 
     def get(self, key: str) -> Any:
@@ -244,6 +245,7 @@ def gather(store: Store, rows: list[ResultRow], *, cost_cache: Path | None = Non
                 if s["build"] == row.build:
                     e.settings[s["stage"]] = s["settings"]
         e.command = reproduce_command(records, row, e.bench_run)
+        e.profiles = profiles_behind(records, e.command)
         entries.append(e)
     seen: dict[str, int] = {}
     for e in entries:

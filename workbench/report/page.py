@@ -208,7 +208,14 @@ def machines_section(data: ReportData) -> str:
 
 
 def commands_section(entries: Sequence[Entry]) -> str:
-    return "".join(f"<h3>{escape(e.label)}</h3><pre>{escape(e.command)}</pre>" for e in entries)
+    out, shown = [], set()
+    for e in entries:
+        out.append(f"<h3>{escape(e.label)}</h3><pre>{escape(e.command)}</pre>")
+        for rid, toml in sorted(e.profiles.items()):
+            if rid not in shown:  # one copy per run; later rows name the same file
+                shown.add(rid)
+                out.append(f"<details><summary>run-{rid}.toml</summary><pre>{escape(toml)}</pre></details>")
+    return "".join(out)
 
 
 def render(data: ReportData, scatter: Sequence[Plot], latency: Sequence[Plot], *, title: str,
