@@ -146,6 +146,11 @@ def test_rows_without_evals_are_named_and_left_off_the_plot(cli, tmp_path):
     assert {k for k in zoo_keys(html2)} == {"key1int8", "key2int8"}
     bad = cli("report", "--home", home.root, "--runs", "x-y", "--out", tmp_path / "b.html")
     assert bad.exit_code == 2 and "--runs" in bad.output
+    bad = cli("report", "--home", home.root, "--out", tmp_path)  # a folder
+    assert bad.exit_code == 2 and "--out must be a file, found a folder" in bad.output
+    bad = cli("report", "--home", home.root, "--out", tmp_path / "c.html", "--png", tmp_path / "r.html")
+    assert bad.exit_code == 2 and "--png must be a folder" in bad.output
+    assert not (tmp_path / "b.html").exists() and not (tmp_path / "c.html").exists()
 
 
 def test_flips_are_capped_and_the_page_stays_small(cli, flips_home, tmp_path):

@@ -62,11 +62,14 @@ def report(
         for cond in where or []:
             rows = _where(rows, cond)
             selection.append(f"where {cond}")
+        png_dir = Path(png).expanduser() if png else None
+        if png_dir is not None and png_dir.exists() and not png_dir.is_dir():
+            raise BadInput(f"{png_dir}: --png must be a folder, found {kind_of(png_dir.stat().st_mode)}")
         target = Path(out).expanduser()
         if target.exists() and not target.is_file():
             raise BadInput(f"{target}: --out must be a file, found {kind_of(target.stat().st_mode)}")
         return write_report(store, rows, target, cost_cache=h.cache / "cost.json",
-                            png_dir=Path(png).expanduser() if png else None, max_flips=max_flips,
+                            png_dir=png_dir, max_flips=max_flips,
                             selection=", ".join(selection) or "all rows")
 
     result = guarded(run, as_json)

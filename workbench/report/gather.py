@@ -46,7 +46,8 @@ class Entry:
 
     @property
     def bs1_p50(self) -> float | None:
-        pts = [p["p50_ms"] for p in self.grid if p["batch"] == 1 and p.get("p50_ms") is not None]
+        bs1 = [p for p in self.grid if p["batch"] == 1 and p.get("p50_ms") is not None]
+        pts = [p["p50_ms"] for p in bs1 if p["streams"] == 1] or [p["p50_ms"] for p in bs1]
         return min(pts) if pts else self.row.get("p50_ms")
 
     @property
@@ -233,7 +234,7 @@ def gather(store: Store, rows: list[ResultRow], *, cost_cache: Path | None = Non
         except (OSError, ValueError):
             cache = {}
     before = len(cache)
-    settings = {rid: store.runtime(rid) for rid in runs}
+    settings = {rid: _older_store_ok(store.runtime, rid, []) for rid in runs}
     records = {rid: store.run_record(rid) or {} for rid in runs}
     entries = []
     for row in rows:
@@ -269,11 +270,21 @@ def gather(store: Store, rows: list[ResultRow], *, cost_cache: Path | None = Non
         e.agreement = agree
     machines: dict[str, Machine] = {}
     for rid in runs:
-        m = store.machine(rid)
+        m = _older_store_ok(store.machine, rid, None)
         fp = m["fingerprint"] if m else "unrecorded"
         machines.setdefault(fp, Machine(fp, (m or {}).get("cpu", {}), [])).runs.append(rid)
     return ReportData(str(store.path), entries, pairs, list(machines.values()),
                       missing(entries, pairs), runs)
+
+
+def _older_store_ok(read: Any, run_id: int, default: Any) -> Any:
+    """``read(run_id)``, or ``default`` on a read-only store of a schema older than the table."""
+    import sqlite3
+
+    try:
+        return read(run_id)
+    except sqlite3.OperationalError:
+        return default
 
 
 def missing(entries: list[Entry], pairs: list[Pair]) -> list[str]:
