@@ -72,6 +72,20 @@ def write_vastai_txt(target: Path, records: Sequence[dict[str, Any]], class_name
                 fh.write(vastai_lines(r, class_names))
 
 
+def class_names_in_txt(path: Path) -> dict[int, str]:
+    """Class id → name as an eval wrote them into its VastAI txt (empty when there is none):
+    the names of the eval's own dataset, whatever its classes."""
+    names: dict[int, str] = {}
+    if not path.is_file():
+        return names
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            m = _VASTAI_RE.match(line.rstrip("\n"))
+            if m:
+                names.setdefault(int(m.group("id")), m.group("name"))
+    return names
+
+
 def parse_vastai_txt(path: Path, num_classes: int = 1000) -> list[tuple[str, list[int], list[float]]]:
     """(image path, top-k ids, top-k probs) per image, in file order.
 

@@ -114,6 +114,9 @@ COMMANDS: tuple[Command, ...] = (
             "Switch the plot: accuracy vs throughput per build, or the latency distribution."),
     Command("leaderboard.open", "leaderboard", "d", "open_in_dataset", "Images",
             "Open the marked runs (or the row's run) in the Dataset pane."),
+    Command("leaderboard.report", "leaderboard", "e", "write_report", "Report",
+            "Write an HTML report (as hrnet-wb report) of the rows shown to <home>/reports/ "
+            "and show its path.", show=False),
     Command("leaderboard.reload", "leaderboard", "ctrl+r", "reload", "Reload",
             "Re-read the store.", show=False),
     # Dialogs

@@ -228,6 +228,28 @@ class LeaderboardPane(Vertical):
             return
         self.app.push_screen(CompareDialog(rows[0], rows[1]))
 
+    def action_write_report(self) -> None:
+        """``hrnet-wb report`` for the rows shown, in a thread; its path comes back as a notice."""
+        rows = list(self.rows)
+        if not rows:
+            self.app.notify("no rows shown: nothing to report", severity="warning")
+            return
+        self.app.notify("writing the report…", timeout=3)
+        self.run_worker(lambda: self._write_report(rows), thread=True, group="report",
+                        exclusive=True, exit_on_error=False)
+
+    def _write_report(self, rows: list[dict[str, Any]]) -> None:
+        from workbench.boundary import describe, one_line
+        from workbench.report import report_for_board
+
+        try:
+            res = report_for_board(self.store, rows)
+        except Exception as exc:  # noqa: BLE001 - one line in a notice, as at the CLI's edge
+            self.app.call_from_thread(self.app.notify, f"report: {one_line(describe(exc).message)}",
+                                      severity="error", timeout=10)
+            return
+        self.app.call_from_thread(self.app.notify, f"report written: {res.path}", timeout=20)
+
     def action_cycle_plot(self) -> None:
         self.plot_kind = PLOTS[(PLOTS.index(self.plot_kind) + 1) % len(PLOTS)]
         self.draw_plot()
