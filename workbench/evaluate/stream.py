@@ -25,7 +25,7 @@ from workbench.evaluate.formats import (
     read_results,
     write_vastai_txt,
 )
-from workbench.evaluate.metrics import TOPK, EvalResult, _topk, metrics_from_records
+from workbench.evaluate.metrics import TOPK, EvalResult, _topk, device_topk, metrics_from_records
 from workbench.evaluate.resume import prepare_output
 from workbench.events import Reporter
 
@@ -101,8 +101,8 @@ def _check_logits(logits: np.ndarray, n_classes: int) -> None:
                        f"{n_classes} class names; pass a matching label file")
 
 
-def _result_lines(kept: Sequence[Sample], hashes: Sequence[str], logits: np.ndarray, k: int) -> list[str]:
-    ids, probs = _topk(logits, k)
+def _result_lines(kept: Sequence[Sample], hashes: Sequence[str], logits: Any, k: int) -> list[str]:
+    ids, probs = logits if isinstance(logits, tuple) else _topk(logits, k)
     return [_record_line({"id": s.id, "path": str(s.path), HASH_FIELD: hashes[i], "gt": s.label,
                           "top5": [int(c) for c in ids[i]], "prob5": [round(float(p), 8) for p in probs[i]]})
             for i, s in enumerate(kept)]
@@ -223,7 +223,8 @@ def evaluate(
                     x = batch[: len(kept)] if contiguous else batch[slots]  # a skipped file left a gap
                     try:
                         t_infer = time.perf_counter()
-                        logits = np.asarray(one.predict(x))
+                        top = device_topk(one, x, k)  # only k ids/probs cross back
+                        logits = top if top is not None else np.asarray(one.predict(x))
                         if not first_batch:  # the first batch pays the runtime's warm-up
                             infer_s += time.perf_counter() - t_infer
                             infer_images += len(kept)
@@ -236,7 +237,7 @@ def evaluate(
                         if not first_batch:
                             raise
                         raise _model_rejected(exc, tuple(x.shape), pre_desc) from None
-                    if first_batch:
+                    if first_batch and top is None:
                         _check_logits(logits, len(class_names))
                     first_batch = False
                     if burst:  # the batch buffer is free again: decode the next batch into it
