@@ -90,7 +90,7 @@ class DeviceDecoder:
 
         hwc = self.pre.uint8_from_bytes(data, path)  # DecodeError when the CPU cannot either
         self.fallbacks.append((str(path), "the device decoder refused it"))
-        return torch.from_numpy(hwc).permute(2, 0, 1).to(self.device).float()
+        return torch.from_numpy(hwc.copy()).permute(2, 0, 1).to(self.device).float()
 
     def _resize_crop(self, img: torch.Tensor) -> torch.Tensor:
         import torch.nn.functional as F
