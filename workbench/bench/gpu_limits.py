@@ -61,7 +61,6 @@ def probe_gpu(precision: str, device: str = "cuda", n: int = 8192, reps: int = 1
         times = _time_cuda(lambda: a @ b, reps, dev)
     finally:
         torch.backends.cuda.matmul.allow_tf32 = before
-    del a, b
     return _limit(precision, 2.0 * n**3, times, n, f"torch {torch.__version__} matmul",
                   gpu_info(device)["fingerprint"])
 

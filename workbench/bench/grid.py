@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.backends.base import DeviceOutOfMemory
 from workbench.bench.model import (
     BenchConfig,
     BenchResult,
@@ -33,7 +34,6 @@ from workbench.bench.model import (
     sweet_spot,
 )
 from workbench.bench.probes import current_rss_mb, peak_rss_mb, reset_peak_rss
-from workbench.backends.base import DeviceOutOfMemory
 from workbench.bench.runner import _prepare, _run_round
 from workbench.errors import BadInput
 from workbench.events import Reporter

@@ -53,7 +53,7 @@ class DeviceDecoder:
     def describe(self) -> dict[str, Any]:
         d = dict(self.pre.describe())
         d.update(name=self.name, decode=f"torchvision.io.decode_jpeg on {self.device}",
-                 resize="bilinear, antialias, on the device", exact=False,
+                 resize=f"{self.pre.cfg.interpolation}, antialias, on the device", exact=False,
                  fallback="exact CPU path, per file")
         return d
 
@@ -93,12 +93,14 @@ class DeviceDecoder:
         return torch.from_numpy(hwc.copy()).permute(2, 0, 1).to(self.device).float()
 
     def _resize_crop(self, img: torch.Tensor) -> torch.Tensor:
+        """The CPU path's geometry (resized size, centre crop), torch's antialiased filter."""
         import torch.nn.functional as F
 
         _c, h, w = img.shape
         nw, nh = self.pre.resized_size(int(w), int(h))
-        x = F.interpolate(img[None].float(), size=(nh, nw), mode="bilinear",
-                          antialias=True, align_corners=False)[0]
+        mode = "bicubic" if self.pre.cfg.interpolation == "bicubic" else "bilinear"
+        x = F.interpolate(img[None].float(), size=(nh, nw), mode=mode, antialias=True,
+                          align_corners=False)[0]
         ch, cw = self.pre.input_size
         top, left = max(0, int(round((nh - ch) / 2.0))), max(0, int(round((nw - cw) / 2.0)))
         x = x[:, top:top + ch, left:left + cw]
