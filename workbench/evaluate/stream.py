@@ -237,7 +237,7 @@ def evaluate(
                         if not first_batch:
                             raise
                         raise _model_rejected(exc, tuple(x.shape), pre_desc) from None
-                    if first_batch and top is None:
+                    if first_batch and not isinstance(logits, tuple):
                         _check_logits(logits, len(class_names))
                     first_batch = False
                     if burst:  # the batch buffer is free again: decode the next batch into it
