@@ -85,3 +85,35 @@ def test_eval_ort_cpu_runs_without_openvino(hidden_env, tmp_path):
     assert out.returncode == 0, out.stderr
     rec = json.loads(out.stdout)
     assert rec["dataset"]["images"] == 13 and rec["backend"] == "ort-cpu"
+
+
+#: what the lent GPU machine lacks (docs: the GPU check's docstring); pydantic and
+#: platformdirs come as wheels there, so only the rest is hidden here
+GPU_MACHINE_LACKS = HIDDEN + ",simplejpeg"
+
+
+def test_gpu_check_without_a_gpu_is_one_line_and_exit_2(hidden_env):
+    from workbench.backends.torch_cuda.device import cuda_reason
+
+    if not cuda_reason():
+        pytest.skip("a GPU is present: the check would run")
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py")],
+                         env={**hidden_env, "WB_TEST_HIDE": GPU_MACHINE_LACKS},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("gpu_check: no CUDA GPU here")
+
+
+@pytest.mark.slow
+def test_gpu_check_smoke_runs_on_the_cpu_with_what_the_gpu_machine_lacks_hidden(hidden_env, tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--device",
+                          "cpu", "--smoke", "--out", str(tmp_path)],
+                         env={**hidden_env, "WB_TEST_HIDE": GPU_MACHINE_LACKS,
+                              "HRNET_WB_HOME": str(tmp_path / "h")},
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rep = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert rep["agreement"]["bf16"] >= 0.5 and rep["end_to_end"]["fallbacks"] == 0
+    ran = {r["what"]: r for r in rep["workbench"]}
+    assert ran["workbench torch-cuda fp32 graphs"]["ran"].startswith("eager (CUDA graphs need a GPU")
+    assert (tmp_path / "gpu_check.md").read_text().startswith("GPU check on CPU")
