@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from workbench.backends.base import Backend
-from workbench.backends.status import BackendStatus
+from workbench.backends.status import BackendStatus, gpu_present
 from workbench.backends.torch_cuda.device import cuda_reason, describe, resolve_device
 from workbench.backends.torch_cuda.predictor import NAME, TorchCudaPredictor
 from workbench.errors import BadInput
@@ -62,7 +62,8 @@ class TorchCudaBackend(Backend):
     bf16_on_cpu_isa: ClassVar[bool] = False
 
     def status(self) -> BackendStatus:
-        why = cuda_reason()
+        has_gpu, note = gpu_present()  # no device node: say so without importing torch
+        why = cuda_reason() if has_gpu else note
         dev = "cuda" if not why else "cpu"
         reason = f"torch on {describe(dev)}" if not why else f"{why}: runs on the CPU"
         return BackendStatus(NAME, True, reason, self.dtypes, details={"device": dev})

@@ -203,7 +203,9 @@ class TorchCudaPredictor:
 
     def _compile_run(self, x: torch.Tensor) -> torch.Tensor:
         """``torch.compile``: reduce-overhead (CUDA graphs inside) with inductor freezing on
-        a GPU, the default mode on the CPU; the first call per shape is timed as compile."""
+        a GPU, the default mode on the CPU; the first call per shape is timed as compile.
+        Inductor's own FX-graph cache keeps compiled kernels per graph, shape and device on
+        disk (``TORCHINDUCTOR_CACHE_DIR``), so a second process compiles from it."""
         import torch
 
         if self._compiled is None:
