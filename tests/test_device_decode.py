@@ -60,6 +60,36 @@ def test_device_resize_is_close_to_pillow_but_named_apart(pre, files):
     assert 0 <= cmp["top1_agreement"] <= 1
 
 
+def test_eval_with_the_device_preset_runs_on_the_predictors_device(pre, tmp_path, home):
+    """``--preprocess official+nvjpeg``: decoded where the torch-cuda predictor runs (the CPU
+    here), a broken file skipped, only top-k back; another backend is refused in one line."""
+    import shutil
+
+    from test_data_fixtures import make_tiny_onnx
+
+    from workbench.build import BuildRecipe, build_artifact
+    from workbench.errors import BadInput
+    from workbench.evaluate import run_eval
+    from workbench.sources import ModelSpec, load_model
+
+    data = tmp_path / "d" / "val"
+    data.mkdir(parents=True)
+    for p in sorted(ASSETS.glob("*.JPEG"))[:5]:
+        shutil.copy(p, data / p.name)
+    (data / "ILSVRC2012_val_00000099.JPEG").write_bytes(b"\xff\xd8 not a jpeg")
+    onnx = make_tiny_onnx(tmp_path / "m.onnx")
+    model = load_model(ModelSpec(source="timm", variant="hrnet_w18_small")).model
+    art = build_artifact(onnx, BuildRecipe("torch-cuda", "fp32"), model_name="hrnet_w18_small",
+                         input_size=(64, 64), weights_id="t", home=home, model=model)
+    rec = run_eval(str(art.path), str(tmp_path / "d"), home=home, backend="torch-cuda",
+                   preprocess="official+nvjpeg", batch_size=4, threads=1)
+    assert rec["preprocess"]["name"] == "official+nvjpeg" and rec["decode"]["schedule"] == "device decode"
+    assert rec["n"] == 5 and rec["skipped"] == 1 and rec["decode"]["fallbacks"] == 0
+    with pytest.raises(BadInput, match="torch-cuda predictor"):
+        run_eval(str(onnx), str(tmp_path / "d"), home=home, preprocess="official+nvjpeg",
+                 input_size=(64, 64))
+
+
 @pytest.mark.skipif(bool(NO_CUDA), reason=f"needs CUDA for nvJPEG: {NO_CUDA}")
 def test_nvjpeg_refuses_cmyk_and_the_cpu_takes_it(pre, files):  # pragma: no cover
     dec = DeviceDecoder(pre, device="cuda")

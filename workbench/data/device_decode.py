@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.data.decode import read_image_bytes
+from workbench.data.decode import DecodeError, read_image_bytes
 from workbench.data.identity import content_hash_bytes
 from workbench.data.preprocess import Preprocessor
 
@@ -49,6 +49,14 @@ class DeviceDecoder:
     @property
     def name(self) -> str:
         return f"{self.pre.cfg.name}{SUFFIX}"
+
+    @property
+    def cfg(self) -> Any:
+        return self.pre.cfg
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.pre.input_size
 
     def describe(self) -> dict[str, Any]:
         d = dict(self.pre.describe())
@@ -88,7 +96,11 @@ class DeviceDecoder:
     def _cpu(self, path: str | Path, data: bytes) -> torch.Tensor:
         import torch
 
-        hwc = self.pre.uint8_from_bytes(data, path)  # DecodeError when the CPU cannot either
+        try:
+            hwc = self.pre.uint8_from_bytes(data, path)
+        except DecodeError as exc:  # neither the device nor the CPU can read it
+            exc.content_hash = content_hash_bytes(data)
+            raise
         self.fallbacks.append((str(path), "the device decoder refused it"))
         return torch.from_numpy(hwc.copy()).permute(2, 0, 1).to(self.device).float()
 
@@ -114,6 +126,18 @@ class DeviceDecoder:
         mean = torch.tensor(self.pre.cfg.mean, device=x.device).view(1, 3, 1, 1) * 255.0
         std = torch.tensor(self.pre.cfg.std, device=x.device).view(1, 3, 1, 1) * 255.0
         return (x - mean) / std
+
+
+def for_predictor(pre: Preprocessor, predictors: Sequence[Any] | None) -> DeviceDecoder:
+    """The ``+nvjpeg`` preset for an eval: one device-aware predictor (it takes a tensor on
+    its device and takes top-k there), decoding on that predictor's device."""
+    from workbench.errors import BadInput
+
+    preds = list(predictors or [])
+    if len(preds) != 1 or not hasattr(preds[0], "predict_topk") or not hasattr(preds[0], "device"):
+        raise BadInput(f"preprocess {pre.cfg.name}{SUFFIX} decodes on the device of one torch-cuda "
+                       "predictor: use --backend torch-cuda, one stream, the local engine")
+    return DeviceDecoder(pre, device=str(preds[0].device))
 
 
 def compare_with_cpu(decoder: DeviceDecoder, paths: Sequence[str | Path],

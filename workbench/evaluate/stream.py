@@ -133,19 +133,16 @@ def evaluate(
 ) -> EvalResult:
     """Classify ``samples`` with ``predictor``; stream results to ``out_dir``; return metrics.
 
-    Files that cannot be decoded are skipped, recorded and listed, never fatal. Labels
-    may be None (unlabelled data): every image still gets its top-5, metrics are None.
-    ``workers`` decode threads (0 = one per CPU, at most 4) run at most
-    ``prefetch_batches`` batches ahead of the model. ``identity`` (see :func:`eval_identity`)
-    is recorded, and a ``resume`` into a folder made by another model is refused; another
-    data root or image list only when the images already classified are not all found among
-    ``samples`` by content (:mod:`workbench.evaluate.resume`). Every record carries the image's content hash
-    (``sha256``): a resume skips an image already classified under another id, and
-    ``compare`` pairs runs by it. ``label`` names the build in log lines.
+    Undecodable files are skipped, recorded and listed, never fatal; unlabelled images still
+    get their top-5 (metrics None). ``workers`` decode threads (0 = one per CPU, at most 4)
+    run at most ``prefetch_batches`` batches ahead. ``identity`` (:func:`eval_identity`) is
+    recorded; a ``resume`` by another model, or over data where the images already done are
+    not all found by content, is refused (:mod:`workbench.evaluate.resume`). Records carry
+    the image's content hash (``sha256``), which resume and ``compare`` pair by.
 
-    Given several predictors (``--streams N``: N sessions of the same model, each with its
-    share of the threads), each stream decodes its own batch and runs it, N batches in
-    flight, and the results are written in order (see :func:`_run_streams`).
+    Given several predictors (``--streams N``), each stream decodes and runs its own batch,
+    results written in order (:func:`_run_streams`); a preprocessor that decodes on the
+    device (``load_batch``) runs :func:`~workbench.evaluate.device_stream.run_device_batches`.
     """
     if batch_size < 1:
         raise BadInput(f"batch size {batch_size}: must be at least 1")
@@ -165,13 +162,16 @@ def evaluate(
     total = len(samples)
     h, w = preprocessor.input_size
     k = min(TOPK, len(class_names))
-    if len(predictors) > 1:
+    on_device = callable(getattr(preprocessor, "load_batch", None))  # the +nvjpeg preset
+    if len(predictors) > 1 or on_device:
+        from workbench.evaluate.device_stream import run_device_batches
         t0 = time.perf_counter()
         with open(jsonl, "a" if resume else "w", encoding="utf-8") as sink:
-            new_images = _run_streams(predictors, todo, preprocessor, sink, batch_size=batch_size, k=k,
-                                      n_classes=len(class_names), pre_desc=pre_desc, rep=rep,
-                                      done=total - len(todo), total=total)
-        info = {"schedule": "streams", "streams": len(predictors)}
+            new_images = (run_device_batches if on_device else _run_streams)(
+                predictors, todo, preprocessor, sink, batch_size=batch_size, k=k, total=total,
+                n_classes=len(class_names), pre_desc=pre_desc, rep=rep, done=total - len(todo))
+        info = ({"schedule": "device decode", "fallbacks": len(getattr(preprocessor, "fallbacks", ()))}
+                if on_device else {"schedule": "streams", "streams": len(predictors)})
         return _finish(out, jsonl, samples, class_names, vastai_txt, pre_desc, time.perf_counter() - t0,
                        new_images, len(existing), meta, rep, label, info)
     from workbench.runtime import usable_cpus
