@@ -95,3 +95,5 @@ def test_nvjpeg_refuses_cmyk_and_the_cpu_takes_it(pre, files):  # pragma: no cov
     dec = DeviceDecoder(pre, device="cuda")
     batch, _ = dec.load_batch(files)
     assert batch.device.type == "cuda" and len(dec.fallbacks) <= 1
+    x, _h, done = dec.load_ahead(files)  # decoded on a side stream, waited for by this one
+    assert done is not None and (dec.ready(x, done) - batch).abs().max().item() < 1e-4

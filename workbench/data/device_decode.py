@@ -45,6 +45,7 @@ class DeviceDecoder:
         self._decode = decode or torchvision_decode
         self.fallbacks: list[tuple[str, str]] = []  # (path, why the device refused it)
         self.decoded_on_device = 0
+        self._side: Any = None  # the side CUDA stream of load_ahead
 
     @property
     def name(self) -> str:
@@ -86,6 +87,32 @@ class DeviceDecoder:
                 out[i] = self._resize_crop(img)
                 self.decoded_on_device += 1
         return self._normalise(out), hashes
+
+    def load_ahead(self, paths: Sequence[str | Path]) -> tuple[torch.Tensor, list[str], Any]:
+        """:meth:`load_batch` for a helper thread: on a GPU it runs on a side stream, so the
+        next batch decodes while this one infers; pass the result through :meth:`ready` on
+        the thread that uses it. (x, hashes, the event marking it done or None)."""
+        if not str(self.device).startswith("cuda"):
+            return (*self.load_batch(paths), None)
+        import torch
+
+        if self._side is None:
+            self._side = torch.cuda.Stream(self.device)
+        with torch.cuda.stream(self._side):
+            x, hashes = self.load_batch(paths)
+            done = torch.cuda.Event()
+            done.record(self._side)
+        return x, hashes, done
+
+    def ready(self, x: torch.Tensor, done: Any) -> torch.Tensor:
+        """Make the consuming stream wait for a batch decoded ahead (a no-op on a CPU)."""
+        if done is not None:
+            import torch
+
+            cur = torch.cuda.current_stream(self.device)
+            cur.wait_event(done)
+            x.record_stream(cur)  # its memory is not reused before this stream is done
+        return x
 
     def _one(self, data: Any) -> Any:
         try:
