@@ -1,14 +1,12 @@
 """The GPU check: plain PyTorch against the workbench's torch-cuda builds, in one process.
 
-Prints, and writes to ``--out`` as JSON and Markdown:
-  1. plain torch on the GPU (what a torch user gets by hand): eager fp32 / tf32 / fp16 /
-     bf16 channels_last, a CUDA graph (fp16 channels_last) and ``torch.compile``
-     (reduce-overhead + inductor freezing, fp16 channels_last): bs1 p50 and img/s at --big;
-  2. the workbench's torch-cuda builds (the .safetensors artifact, opened by the backend)
-     measured through its own bench harness (CUDA events, inputs on the device), side by side;
-  3. end to end: nvJPEG decode + resize/crop/normalise on the GPU + the fp16 build, against
-     the same build's pure inference (the ratio);
-  4. fp16 and bf16 top-1 agreement with fp32 on the bundled images and generated JPEGs.
+Prints, and writes to ``--out`` as JSON and Markdown: (1) plain torch as a user writes it:
+eager fp32 / tf32 / fp16 / bf16 channels_last, a CUDA graph and ``torch.compile``
+(reduce-overhead + inductor freezing), bs1 p50 and img/s at --big; (2) the workbench's
+torch-cuda artifact through its own bench harness (CUDA events, inputs on the device), side
+by side; (3) nvJPEG decode + resize/crop/normalise on the GPU + the fp16 build, and
+``hrnet-wb eval``'s own ``+nvjpeg`` path, against the build's pure inference; (4) fp16 and
+bf16 top-1 agreement with fp32; (5) the GPU's matmul limit per precision and copy bandwidth.
 Everything but the compiles runs first; each compile (~80 s per shape on an H200) then runs
 only if it fits the rest of ``--budget`` seconds, and is printed as skipped otherwise.
 
@@ -18,8 +16,8 @@ small on the CPU (hrnet_w18_small, 64x64, CUDA-only rows marked n/a) to prove th
 Running it on the lent GPU machine (docs: /work/shared/GPU.md). That machine has python
 3.12, torch 2.11 + CUDA, torchvision, timm, onnx, onnxruntime (CPU), numpy, pillow, typer,
 rich, py-cpuinfo, safetensors, pyyaml, huggingface_hub, filelock; it cannot install from
-a registry. The bench/eval import path needs no textual, openvino or simplejpeg; it does
-import pydantic (the profile schema) and platformdirs. Here, next to the checkout:
+a registry. This script needs none of the missing packages; ``python3 -m workbench`` (the
+CLI: its profile schema) needs pydantic and platformdirs. Here, next to the checkout:
 
     pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
@@ -311,7 +309,7 @@ def markdown(rep: dict[str, Any]) -> str:
     for r in rep["plain"] + rep["workbench"]:
         lines.append(f"| {r['what']} | {r.get('bs1_p50_ms', '–')} | {r.get('img_s', '–')} | "
                      f"{r.get('note', r.get('ran', ''))} |")
-    lines += ["", *(f"{k}: {json.dumps(rep.get(k))}" for k in ("end_to_end", "agreement", "ratios"))]
+    lines += ["", *(f"{k}: {json.dumps(rep.get(k))}" for k in ("end_to_end", "agreement", "gpu_limits_gops", "ratios"))]
     return "\n".join(lines) + "\n"
 
 
@@ -358,9 +356,8 @@ def main() -> int:
     s = args.size or (64 if small else 224)
     args.size = (s, s)
     args.big = args.big or (4 if small else 256)
-    args.iters_bs1, args.iters_big = (5, 3) if small else (100, 30)
-    args.eval_batch = 4 if small else 256
-    args.e2e_passes = 1 if small else 2
+    args.iters_bs1, args.iters_big, args.eval_batch, args.e2e_passes = (
+        (5, 3, 4, 1) if small else (100, 30, 256, 2))
     args.gen_images = (0 if small else 1200) if args.gen_images < 0 else args.gen_images
     if small:
         args.compile = False  # inductor on a 2-core CPU takes minutes per shape
@@ -387,6 +384,9 @@ def main() -> int:
     print("-- torch.compile: plain, then the workbench's compile mode", flush=True)
     rep["plain"] += plain_rows(model, args, budget, compiled=True)
     rep["workbench"] += workbench_rows(model, args, budget, out / "work", compiled=True)
+    if args.device.startswith("cuda"):
+        from workbench.bench.gpu_limits import gpu_limits
+        rep["gpu_limits_gops"] = {p: round(v.gops) for p, v in gpu_limits(out, args.device).items()}
     rep["ratios"] = ratios(rep)
     rep["seconds"] = round(time.perf_counter() - budget.t0, 1)
     print(f"-- ratios: {json.dumps(rep['ratios'])}; {rep['seconds']} s", flush=True)
