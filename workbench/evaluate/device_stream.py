@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.data.decode import DecodeError
+from workbench.evaluate.formats import result_lines, skip_line
 from workbench.evaluate.metrics import device_topk
-from workbench.evaluate.stream import _result_lines, _skip_line
 from workbench.events import Reporter
 
 
@@ -51,11 +51,11 @@ def run_device_batches(predictors: Sequence[Any], todo: Sequence[Any], loader: A
             assert ahead is not None
             batch, kept, hashes, skipped = ahead.result()
             ahead = pool.submit(_decode_chunk, loader, chunks[n + 1]) if n + 1 < len(chunks) else None
-            lines = [_skip_line(s, exc, rep) for s, exc in skipped]
+            lines = [skip_line(s, exc, rep) for s, exc in skipped]
             if batch is not None and kept:
                 top = device_topk(pred, loader.ready(*batch), k)
                 assert top is not None
-                lines.extend(_result_lines(kept, hashes, top, k))
+                lines.extend(result_lines(kept, hashes, top, k))
                 new_images += len(kept)
             fh.write("".join(lines))
             fh.flush()

@@ -14,18 +14,19 @@ import numpy as np
 
 from workbench.atomic import write_json
 from workbench.data.decode import DecodeError, fast_decoder
-from workbench.data.identity import HASH_FIELD, content_hash
+from workbench.data.identity import content_hash
 from workbench.data.layouts import Sample
 from workbench.decode_pool import DecodePool, decode_schedule
 from workbench.errors import BadInput
 from workbench.evaluate.formats import (
     REPORT_JSON,
     RESULTS_TXT,
-    _record_line,
     read_results,
+    result_lines,
+    skip_line,
     write_vastai_txt,
 )
-from workbench.evaluate.metrics import TOPK, EvalResult, _topk, device_topk, metrics_from_records
+from workbench.evaluate.metrics import TOPK, EvalResult, device_topk, metrics_from_records
 from workbench.evaluate.resume import prepare_output
 from workbench.events import Reporter
 
@@ -99,19 +100,6 @@ def _check_logits(logits: np.ndarray, n_classes: int) -> None:
     if logits.ndim != 2 or logits.shape[1] != n_classes:
         raise BadInput(f"the model outputs {tuple(logits.shape)} logits but there are "
                        f"{n_classes} class names; pass a matching label file")
-
-
-def _result_lines(kept: Sequence[Sample], hashes: Sequence[str], logits: Any, k: int) -> list[str]:
-    ids, probs = logits if isinstance(logits, tuple) else _topk(logits, k)
-    return [_record_line({"id": s.id, "path": str(s.path), HASH_FIELD: hashes[i], "gt": s.label,
-                          "top5": [int(c) for c in ids[i]], "prob5": [round(float(p), 8) for p in probs[i]]})
-            for i, s in enumerate(kept)]
-
-
-def _skip_line(s: Sample, exc: DecodeError, rep: Reporter) -> str:
-    rep.log(f"skipped {s.path}: {exc.reason}", "warning")
-    return _record_line({"id": s.id, "path": str(s.path), HASH_FIELD: exc.content_hash, "gt": s.label,
-                         "skipped": exc.reason})
 
 
 def evaluate(
@@ -242,7 +230,7 @@ def evaluate(
                     first_batch = False
                     if burst:  # the batch buffer is free again: decode the next batch into it
                         refill()  # while this one's top-5 and records are made below
-                    lines.extend(_result_lines(kept, hashes, logits, k))
+                    lines.extend(result_lines(kept, hashes, logits, k))
                     new_images += len(kept)
                 if lines:
                     fh.write("".join(lines))
@@ -263,7 +251,7 @@ def evaluate(
                 try:
                     got = fut.result()
                 except DecodeError as exc:
-                    lines.append(_skip_line(s, exc, rep))
+                    lines.append(skip_line(s, exc, rep))
                 else:
                     if burst:
                         digest = got
@@ -350,9 +338,9 @@ def _run_streams(predictors: Sequence[BatchPredictor], todo: Sequence[Sample], l
                 if not pending:
                     break
                 kept, hashes, logits, skipped = pending.popleft().result()
-                lines = [_skip_line(s, exc, rep) for s, exc in skipped]
+                lines = [skip_line(s, exc, rep) for s, exc in skipped]
                 if logits is not None:
-                    lines.extend(_result_lines(kept, hashes, logits, k))
+                    lines.extend(result_lines(kept, hashes, logits, k))
                     new_images += len(kept)
                 fh.write("".join(lines))
                 fh.flush()
