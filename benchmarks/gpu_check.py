@@ -274,7 +274,7 @@ def end_to_end(model: Any, args: argparse.Namespace, paths: list[Path], work: Pa
             "hrnet_wb_eval_img_s": ev["images_per_s"], "eval_ratio": round(ev["images_per_s"] / pure, 3),
             "fallbacks": len(dec.fallbacks), "decoded_on_device": dec.decoded_on_device,
             "preset": dec.name, "vs_exact_cpu_path": cmp, "dtype": dtype,
-            "note": "decode and inference one after the other on one stream (no overlap yet)"}
+            "note": "loop: decode then infer on one stream; eval: next batch decodes on a side stream"}
 
 
 def agreement(model: Any, args: argparse.Namespace, paths: list[Path]) -> dict[str, Any]:
