@@ -137,7 +137,8 @@ def plain_rows(model: Any, args: argparse.Namespace, budget: Budget,
                     import torch._inductor.config as ic
 
                     ic.freezing = True
-                    fn = torch.compile(m, mode="reduce-overhead" if on_gpu else "default")
+                    fn = torch.compile(m, mode="reduce-overhead" if on_gpu else "default",
+                                       dynamic=False)  # one static shape each, as the build
                     fn(x)
                     sync(dev)
                     row[f"compile_s_bs{bs}"] = round(time.perf_counter() - t0, 1)
@@ -208,8 +209,7 @@ def workbench_rows(model: Any, args: argparse.Namespace, budget: Budget, work: P
                                                                         mode=m, dtype=d),
                             tuple(args.size), cfg, label=row["what"])
             r1, rb = res.row(1), res.row(args.big)
-            rt = (rb or r1).runtime or {} if (rb or r1) else {}
-            det = rt.get("details", {})
+            det = (rt := (getattr(rb or r1, "runtime", None) or {})).get("details", {})
             row.update(bs1_p50_ms=None if r1 is None else round(r1.p50_ms, 3),
                        img_s=None if rb is None else round(rb.throughput, 1),
                        ran=f"{det.get('mode')} ({det.get('mode_note') or 'as asked'})",
