@@ -207,6 +207,7 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
     from workbench.data.device_decode import SUFFIX, for_predictor
 
     on_device = preprocess.endswith(SUFFIX)  # decode on the predictor's device (nvJPEG)
+    streams = 1 if on_device and streams == 0 else streams  # auto: one device stream
     pre = choose_preprocessor(t, preprocess.removesuffix(SUFFIX) or "auto", input_size)
     if t.fixed_batch and t.fixed_batch != batch_size:
         rep.log(f"{t.path.name} has a fixed batch of {t.fixed_batch}: using --batch-size {t.fixed_batch}",
