@@ -7,11 +7,16 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.atomic import atomic_path
 from workbench.errors import BadInput
-from workbench.evaluate.metrics import metrics_from_records
+from workbench.evaluate.metrics import _topk, metrics_from_records
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.data.decode import DecodeError
+    from workbench.data.layouts import Sample
+    from workbench.events import Reporter
 
 RESULTS_JSONL = "results.jsonl"
 RESULTS_TXT = "results.txt"
@@ -191,3 +196,21 @@ def topk_from_vastai_txt(path: Path, labels: Path | None = None) -> dict[str, An
 
 
 # -- streaming evaluation ----------------------------------------------------------------
+
+
+def result_lines(kept: Sequence[Sample], hashes: Sequence[str], logits: Any, k: int) -> list[str]:
+    """One results.jsonl line per image: from logits, or from (ids, probs) taken on a device."""
+    from workbench.data.identity import HASH_FIELD
+
+    ids, probs = logits if isinstance(logits, tuple) else _topk(logits, k)
+    return [_record_line({"id": s.id, "path": str(s.path), HASH_FIELD: hashes[i], "gt": s.label,
+                          "top5": [int(c) for c in ids[i]], "prob5": [round(float(p), 8) for p in probs[i]]})
+            for i, s in enumerate(kept)]
+
+
+def skip_line(s: Sample, exc: DecodeError, rep: Reporter) -> str:
+    from workbench.data.identity import HASH_FIELD
+
+    rep.log(f"skipped {s.path}: {exc.reason}", "warning")
+    return _record_line({"id": s.id, "path": str(s.path), HASH_FIELD: exc.content_hash, "gt": s.label,
+                         "skipped": exc.reason})
