@@ -44,7 +44,7 @@ class QueueOwner(ProfileOwner):
         self.push_screen(ErrorModal(title, msg))
 
     def _show_queue(self) -> None:
-        if self.build_pane is not None:
+        if self.build_pane is not None:  # else it shows the job list when it mounts
             self.build_pane.show_queue(self.jobs)
 
     def queue_current(self) -> Job:
@@ -144,8 +144,7 @@ class QueueOwner(ProfileOwner):
             job.run_id = ev.run_id
         elif isinstance(ev, RunFinished):
             job.status = ev.status if job.status != "cancelling" or ev.status == "cancelled" else job.status
-        if self.build_pane is not None:
-            self.build_pane.apply(job, ev)
+        self.to_pane("build", lambda pane: pane.apply(job, ev))
         if isinstance(ev, (RunStarted, RunFinished)):
             self._show_queue()
 
@@ -172,8 +171,8 @@ class QueueOwner(ProfileOwner):
             latency = outcome.cancel_latency_s if outcome else None
             how = f" {latency:.1f} s after the request" if latency is not None else ""
             by = f" ({outcome.stopped_by})" if outcome and outcome.stopped_by else ""
-            if self.build_pane is not None:
-                self.build_pane.log_line(f"run {job.run_id} cancelled{how}{by}", "yellow")
+            line = f"run {job.run_id} cancelled{how}{by}"
+            self.to_pane("build", lambda pane: pane.log_line(line, "yellow"))
             self.notify(f"run {job.run_id} cancelled", timeout=3)
         else:
             job.status = "failed"
@@ -211,10 +210,8 @@ class QueueOwner(ProfileOwner):
             if built:
                 a = f"{job.run_id}/{built[-1]}"
                 b = f"{job.run_id}/{built[0]}" if len(built) > 1 else None
-        if self.dataset_pane is not None:
-            self.dataset_pane.reload(a, b)
+        self.to_pane("dataset", lambda pane: pane.reload(a, b))
 
     def open_in_dataset(self, a: str, b: str | None = None) -> None:
         self.action_show_pane("dataset")
-        if self.dataset_pane is not None:
-            self.dataset_pane.open_runs(a, b)
+        self.to_pane("dataset", lambda pane: pane.open_runs(a, b))
