@@ -79,7 +79,8 @@ class QueueOwner(ProfileOwner):
         assert job.pipeline is not None
         return job.pipeline.run()
 
-    def cancel_running(self, quiet: bool = False) -> bool:
+    def cancel_running(self, quiet: bool = False, reason: str = "cancelled by the user",
+                       now: bool = False) -> bool:
         job = self.running_job()
         if job is None or job.pipeline is None:
             if not quiet:
@@ -87,7 +88,7 @@ class QueueOwner(ProfileOwner):
             return False
         if job.status != "cancelling":
             job.status = "cancelling"
-            job.pipeline.cancel()
+            job.pipeline.cancel(reason, now=now)
             self._show_queue()
             self.notify(f"cancelling #{job.id}…", timeout=2)
         return True
@@ -101,29 +102,44 @@ class QueueOwner(ProfileOwner):
     async def action_quit(self) -> None:
         """Quit now; a running build is cancelled first (its record says cancelled).
         Counting and loading run on daemon threads, so nothing else holds the exit."""
-        if self.cancel_running(quiet=True):
+        if self.can_leave_at_once():
+            self.leave("cancelled: the app quit (Ctrl+Q)")
+        if self.cancel_running(quiet=True):  # in-process builds, tests: wait for the record
             self._quit_after_job = True
             return
         self.stop_background()
-        if self.exit_process_on_quit and self._driver is not None:
-            # Nothing is running and everything is on disk: restore the terminal and end
-            # the process, instead of tearing ~400 widgets down one by one first.
-            from workbench.tui.quick_quit import leave_now
-
-            leave_now(self._driver, 0)
         self.exit()
 
-    def can_leave_at_once(self) -> bool:
-        """Whether Ctrl+Q may end the process without the event loop (any thread; see
-        :mod:`workbench.tui.quick_quit`): only as ``hrnet-wb`` runs it, with no build running."""
-        return self.exit_process_on_quit and self.running_job() is None \
-            and not self._quit_after_job
+    def on_exit_app(self, _message: Any) -> None:
+        """Textual's ExitApp (a closed browser tab, SIGTERM under serve): as Ctrl+Q."""
+        if self.can_leave_at_once():
+            self.leave("cancelled: the session ended (browser tab closed or server stopped)")
+        self.cancel_running(quiet=True, reason="cancelled: the app closed", now=True)
 
-    def stop_background(self) -> None:
-        """End the counting child (any thread: it only signals the process)."""
+    def can_leave_at_once(self) -> bool:
+        """Whether quitting may end the process without the event loop (any thread; see
+        :mod:`workbench.tui.quick_quit`): only as ``hrnet-wb`` runs it, and only when a
+        running build is in a process of its own (it records itself on the way out)."""
+        job = self.running_job()
+        return self.exit_process_on_quit and (job is None or self.run_mode == "process")
+
+    def leave(self, reason: str, code: int = 0) -> None:
+        """Cancel a running build with ``reason`` (its process is signalled and records
+        itself), stop the counting, restore the terminal and end the process. Any thread."""
+        self.stop_background(reason)
+        from workbench.tui.quick_quit import leave_now
+
+        leave_now(self._driver, code)
+
+    def stop_background(self, reason: str = "") -> None:
+        """End the counting child and, with a ``reason``, cancel a running build at once
+        (any thread: both only signal processes)."""
         models = self._panes.get("models")
         if isinstance(models, ModelsPane):
             models.stop_counting()
+        job = self.running_job()
+        if reason and job is not None and job.pipeline is not None:
+            job.pipeline.cancel(reason, now=True)
 
     # -- events from the pipeline ------------------------------------------------------
     def _job(self, job_id: int) -> Job | None:
