@@ -70,6 +70,7 @@ class QueueOwner(ProfileOwner):
         job.pipeline = PipelineJob(job.profile, self.home, make_sink(self, job.id),
                                    job.profile_path, mode=self.run_mode)
         job.status = "running"
+        self.models_pane.pause_counting(True)
         job.worker = self.run_job(job)
         self._show_queue()
 
@@ -209,6 +210,8 @@ class QueueOwner(ProfileOwner):
             self.exit()
             return
         self.start_next()
+        if self.running_job() is None:
+            self.models_pane.pause_counting(False)
 
     def refresh_results(self, job: Job | None = None) -> None:
         """Re-read the store; a finished run becomes the Dataset pane's A (its target build)
