@@ -222,7 +222,9 @@ class LeaderboardPane(Vertical):
 
         row = self.current_row()
         if row is not None:
-            self.app.push_screen(DetailDialog(row))
+            machine = self.store.machine(int(row["run_id"])) or {}
+            cpu = machine.get("cpu") or {}
+            self.app.push_screen(DetailDialog({**row, "cpu_name": cpu.get("summary") or cpu.get("model")}))
 
     def action_compare(self) -> None:
         from workbench.tui.screens.dialogs import CompareDialog
