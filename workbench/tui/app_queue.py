@@ -91,8 +91,14 @@ class QueueOwner(ProfileOwner):
             job.status = "cancelling"
             job.pipeline.cancel(reason, now=now)
             self._show_queue()
-            self.notify(f"cancelling #{job.id}…", timeout=2)
+            self._tell(f"cancelling #{job.id}…", 2)
         return True
+
+    def _tell(self, text: str, timeout: float) -> None:
+        """A toast, unless the Build pane is in view: its queue and log say it already,
+        and a toast there would cover the log's last lines."""
+        if self.tabs.active != "build":
+            self.notify(text, timeout=timeout)
 
     def clear_queue(self) -> None:
         before = len(self.jobs)
@@ -182,7 +188,7 @@ class QueueOwner(ProfileOwner):
         outcome = job.pipeline.outcome if job.pipeline else None
         if state == WorkerState.SUCCESS:
             job.status = "ok"
-            self.notify(f"run {job.run_id} finished", timeout=3)
+            self._tell(f"run {job.run_id} finished", 3)
         elif isinstance(worker.error, Cancelled) or state == WorkerState.CANCELLED:
             job.status = "cancelled"
             latency = outcome.cancel_latency_s if outcome else None
@@ -190,7 +196,7 @@ class QueueOwner(ProfileOwner):
             by = f" ({outcome.stopped_by})" if outcome and outcome.stopped_by else ""
             line = f"run {job.run_id} cancelled{how}{by}"
             self.to_pane("build", lambda pane: pane.log_line(line, "yellow"))
-            self.notify(f"run {job.run_id} cancelled", timeout=3)
+            self._tell(f"run {job.run_id} cancelled", 3)
         else:
             job.status = "failed"
             error = worker.error or RuntimeError("unknown error")
