@@ -30,6 +30,17 @@ class BenchConfig:
     seed: int = 0
     inputs: str = "random"  # random: seeded normal tensors; real: preprocessed images
 
+    @classmethod
+    def of(cls, section: Any, **overrides: Any) -> BenchConfig:
+        """The config a profile's ``[bench]`` section asks for; ``overrides`` (CLI flags that
+        were given) replace single fields of it."""
+        fields = {name: getattr(section, name) for name in (
+            "batch_sizes", "streams", "threads", "warmup", "iterations", "duration_s", "rounds",
+            "latency_budget_ms")}
+        for name in ("batch_sizes", "streams", "threads"):
+            fields[name] = list(fields[name])
+        return cls(**{**fields, **overrides})
+
     def validate(self) -> BenchConfig:
         """Raise BadInput naming the first bad setting."""
         for name in ("batch_sizes", "streams"):

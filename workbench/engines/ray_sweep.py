@@ -137,11 +137,11 @@ def sweep_on_ray(plan: SweepProfile, todo: list[RowSpec], home: Home, reporter: 
                 if phase == "bench" and _prev is not None:
                     for b, bb in zip(_prev.builds, outcome.builds, strict=True):
                         b.bench, b.bench_rows = bb.bench, bb.bench_rows
-                    _prev.bench_node = outcome.bench_node
+                    _prev.bench_node, _prev.writes = outcome.bench_node, outcome.writes
                     outcome = _prev
                 try:
                     install_outcome_files(outcome, home, out_dir)
-                    record_row(store, run_id, outcome, out_dir)
+                    record_row(store, run_id, outcome)
                 except WorkbenchError as exc:
                     failed(r, exc)
                     continue

@@ -245,13 +245,8 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
                            resume=resume, reporter=rep, workers=workers, identity=resume_identity,
                            meta=meta, label=t.name)
         build = t.name
-        record_eval(store, run.id, build, t.key, res, identity, limit=limit, calibration=calib)
-        from workbench.runtime_settings import settings_of
-
-        # what ran, read back from the runtime (a Ray eval's predictors live on the workers)
-        ran = settings_of(predictors) if predictors is not None else None
-        settings = ran.as_dict() if ran is not None else None
-        store.add_runtime(run.id, build, settings, t.key, "eval")
+        settings = record_eval(store, run.id, build, t.key, res, identity, limit=limit,
+                               calibration=calib, predictors=predictors)
         record = {"ok": True, "run_id": run.id, "out_dir": str(run.out_dir), "model": str(t.path),
                   "backend": t.backend, "build": build,
                   "dataset": {"root": str(ds.root), "layout": ds.layout, "images": len(samples),
@@ -294,14 +289,24 @@ def _leave_out_calibration(model_path: Path, samples: list[Sample], include: boo
     return [s for s in samples if s.id not in drop], info
 
 
+def eval_figures(res: EvalResult) -> dict[str, tuple[float | None, str]]:
+    """An eval's figures as the store keeps them: (value, unit) by metric name."""
+    return {"top1": (res.top1, "fraction"), "top5": (res.top5, "fraction"),
+            "images": (res.n, "count"), "skipped": (res.skipped, "count"),
+            "eval_img_s": (res.images_per_s, "img/s")}
+
+
 def record_eval(store: Any, run_id: int, build: str, artifact_key: str, res: EvalResult,
                 identity: dict[str, str], *, limit: int = 0,
-                calibration: dict[str, Any] | None = None) -> None:
-    """Store an eval's figures (top-1/top-5 as fractions, counts as ints) and what they were
-    measured on, so the leaderboard can say which eval it shows."""
-    for name, value, unit in (("top1", res.top1, "fraction"), ("top5", res.top5, "fraction"),
-                              ("images", res.n, "count"), ("skipped", res.skipped, "count"),
-                              ("eval_img_s", res.images_per_s, "img/s")):
+                calibration: dict[str, Any] | None = None, predictors: Any = None) -> dict[str, Any] | None:
+    """The one recorder of an eval, whichever command ran it: its figures (top-1/top-5 as
+    fractions, counts as ints), what they were measured on (data identity, limit,
+    calibration images left out or included), so the leaderboard can say which eval it
+    shows, and what the runtime says it ran (read back from ``predictors``; a Ray eval's
+    live on the workers). Returns those runtime settings."""
+    from workbench.runtime_settings import settings_of
+
+    for name, (value, unit) in eval_figures(res).items():
         if value is not None:
             store.add_metric(run_id, build, name, float(value), unit, artifact_key)
     cal = calibration or {}
@@ -310,3 +315,7 @@ def record_eval(store: Any, run_id: int, build: str, artifact_key: str, res: Eva
                    data_hash=identity.get("data_hash", ""), eval_limit=limit,
                    calibration_excluded=int(cal.get("excluded", 0)),
                    includes_calibration=bool(cal.get("included")))
+    ran = settings_of(predictors) if predictors is not None else None
+    settings = ran.as_dict() if ran is not None else None
+    store.add_runtime(run_id, build, settings, artifact_key, "eval")
+    return settings

@@ -10,24 +10,25 @@ from workbench.stages.context import RunContext
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.build import Artifact, BuildRecipe
-    from workbench.profile import Profile
+    from workbench.profile import CalibrationSection, Profile
+
+
+def make_recipe(backend: str, dtype: str, calibration: CalibrationSection, target: str = "auto") -> BuildRecipe:
+    """The one way a profile section (or a sweep build) becomes a :class:`BuildRecipe`."""
+    from workbench.build import BuildRecipe, CalibrationSpec
+
+    c = calibration
+    spec = (CalibrationSpec(method=c.method, count=c.count, percentile=c.percentile, seed=c.seed)
+            if dtype == "int8" else None)
+    return BuildRecipe(backend=backend, dtype=dtype, calibration=spec, target=target)
 
 
 def build_recipes(profile: Profile) -> list[BuildRecipe]:
     """The builds a profile asks for: the target, preceded by an fp32 reference if wanted."""
-    from workbench.build import BuildRecipe, CalibrationSpec
-
     b = profile.build
-    c = b.calibration
-    target = BuildRecipe(
-        backend=b.backend, dtype=b.dtype,
-        calibration=CalibrationSpec(method=c.method, count=c.count, percentile=c.percentile,
-                                    seed=c.seed) if b.dtype == "int8" else None,
-        target=b.target,
-    )
-    recipes = [target]
+    recipes = [make_recipe(b.backend, b.dtype, b.calibration, b.target)]
     if b.reference and b.dtype != "fp32":
-        recipes.insert(0, BuildRecipe(backend=b.backend, dtype="fp32", calibration=None))
+        recipes.insert(0, make_recipe(b.backend, "fp32", b.calibration))
     return recipes
 
 
@@ -36,7 +37,7 @@ def stage_build(ctx: RunContext) -> list[Artifact]:
 
     assert ctx.loaded is not None and ctx.exported is not None
     rep = ctx.reporter.stage("build")
-    recipes = build_recipes(ctx.profile)
+    recipes = ctx.recipes
     with StageTimer(rep, f"{len(recipes)} build(s)", total=len(recipes)) as st:
         e = ctx.profile.export
         for i, recipe in enumerate(recipes):
@@ -49,15 +50,8 @@ def stage_build(ctx: RunContext) -> list[Artifact]:
                 preprocessor=ctx.preprocessor, home=ctx.home, reporter=rep,
                 source=ctx.loaded.source, weights=ctx.loaded.weights,
             )
-            h, w = ctx.profile.model.input_size
-            calib = ""
-            if recipe.calibration is not None:
-                calib = recipe.calibration.method
-            ctx.store.add_artifact(
-                art.key, art.name, "artifact", str(art.path), source=ctx.loaded.source,
-                variant=ctx.loaded.variant, weights=ctx.loaded.weights, backend=art.backend,
-                dtype=art.dtype, calibration=calib, input_size=f"{h}x{w}", meta=art.meta,
-            )
+            art.record(ctx.store, source=ctx.loaded.source, variant=ctx.loaded.variant,
+                       weights=ctx.loaded.weights)
             rep.artifact("artifact", str(art.path), art.name, cached=art.cached)
             rep.log(f"{art.name}: {'cache hit' if art.cached else 'built'}")
             ctx.artifacts.append(art)

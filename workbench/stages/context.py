@@ -3,16 +3,17 @@ stages complete, and the one place a run's preprocessing is decided."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.events import Reporter
 from workbench.home import Home
-from workbench.store import Store
+from workbench.store import RunWrites
 
 if TYPE_CHECKING:  # pragma: no cover
-    from workbench.build import Artifact, CalibrationSet
+    from workbench.build import Artifact, BuildRecipe, CalibrationSet
     from workbench.data import Dataset, Sample
     from workbench.data.preprocess import Preprocessor
     from workbench.export import ExportResult
@@ -24,11 +25,16 @@ STAGES = ("model", "export", "data", "build", "eval", "bench")
 
 @dataclass
 class RunContext:
-    """Everything the stages share during one run; filled in as stages complete."""
+    """Everything the stages share during one run; filled in as stages complete.
+
+    ``store`` is the home's store, or :class:`~workbench.store.PendingWrites` where the stages run away from
+    it (a sweep row on a Ray node). ``recipes`` are the builds: the profile's
+    (:func:`workbench.stages.build_recipes`) unless a caller gives its own list (a sweep row's).
+    """
 
     profile: Profile
     home: Home
-    store: Store
+    store: RunWrites
     reporter: Reporter
     run_id: int
     out_dir: Path
@@ -44,6 +50,13 @@ class RunContext:
     reproduction: dict[str, dict[str, Any]] = field(default_factory=dict)  # build → published vs measured
     data_identity: dict[str, str] = field(default_factory=dict)
     calibration_excluded: int = 0
+    recipes: list[BuildRecipe] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.recipes:
+            from workbench.stages.build import build_recipes
+
+            self.recipes = build_recipes(self.profile)
 
     def record_metric(self, build: str, name: str, value: float | None, unit: str = "",
                       artifact_key: str = "", params: dict[str, Any] | None = None) -> None:
@@ -52,8 +65,14 @@ class RunContext:
             return
         self.store.add_metric(self.run_id, build, name, float(value), unit, artifact_key, params)
         if params is None:
-            self.results.setdefault(build, {})[name] = float(value)
-            self.reporter.metric(build, name, float(value), unit)
+            self.show(build, {name: (value, unit)})
+
+    def show(self, build: str, figures: Mapping[str, tuple[float | None, str]]) -> None:
+        """Emit figures already in the store and keep them for the run's record."""
+        for name, (value, unit) in figures.items():
+            if value is not None:
+                self.results.setdefault(build, {})[name] = float(value)
+                self.reporter.metric(build, name, float(value), unit)
 
 
 def ensure_preprocessor(ctx: RunContext) -> Preprocessor:

@@ -31,12 +31,13 @@ from workbench.store.board import (
     percent,
 )
 from workbench.store.connection import StoreBase
+from workbench.store.pending import PendingWrites, RunWrites
 from workbench.store.runs import Run, RunLog, RunRow, live_status
 from workbench.store.schema import MIGRATIONS, SCHEMA_VERSION, StoreError
 
 __all__ = [
     "COUNT_FIELDS", "EVAL_FIELDS", "FRACTION_METRICS", "LOWER_IS_BETTER", "MIGRATIONS",
-    "RUNTIME_COLUMNS", "SCHEMA_VERSION", "SPEED_COLUMNS", "Run", "RunRow", "Store", "StoreBase",
+    "PendingWrites", "RUNTIME_COLUMNS", "RunWrites", "SCHEMA_VERSION", "SPEED_COLUMNS", "Run", "RunRow", "Store", "StoreBase",
     "StoreError", "choose_eval", "describe_eval", "live_status", "mark_mixed_machines", "percent",
     "process_alive",
 ]

@@ -156,7 +156,7 @@ def run_sweep(plan: SweepProfile, home: Home, reporter: Reporter | None = None, 
              f"{engine} engine; table in {folder}")
     meta = {"name": plan.name, "profile": profile_path, "engine": engine,
             "input_size": list(plan.models.input_size), "builds": [b.label for b in plan.builds],
-            "data": plan.data.path}
+            "data": plan.data.path, "limit": plan.data.limit}
 
     runs = RowRuns(store, f"sweep {plan.name}", profile_path, lambda: rep.cancelled)
 
@@ -207,7 +207,7 @@ def run_sweep(plan: SweepProfile, home: Home, reporter: Reporter | None = None, 
                 srep.log(f"{r.id}: {r.name} ({'random-init' if r.weights == 'random-init' else r.weights})")
                 try:
                     outcome = compute_row(plan, r, home, run.out_dir, reporter=rep)
-                    record_row(store, run.id, outcome, run.out_dir)
+                    record_row(store, run.id, outcome)
                 except (Cancelled, KeyboardInterrupt) as exc:
                     failed(r, exc)
                     raise

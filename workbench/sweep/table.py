@@ -20,7 +20,7 @@ from workbench.sweep.row import RowOutcome
 CSV_COLUMNS = ("id", "source", "model", "variant", "status", "params_m", "cost", "cost_unit",
                "fp32_top1", "fp32_top5", "int8_top1", "int8_top5", "delta_top1", "top1_agreement",
                "fp32_bs1_p50_ms", "int8_bs1_p50_ms", "best_throughput", "best_build", "eval_images",
-               "weights", "node_kind", "run_id", "error")
+               "calibration_images", "weights", "node_kind", "run_id", "error")
 COST_UNITS = {"official": "GFLOPs (MACs/2^30)", "mmcls": "Flops (G, mmcv)", "timm": "GMACs"}
 
 
@@ -96,30 +96,40 @@ def _num(x: Any, spec: str) -> str:
     return "–" if x is None else spec.format(x)
 
 
-def markdown(rows: list[dict[str, Any]], title: str = "") -> str:
-    """The table a person reads: percent, ms, img/s."""
+def markdown(rows: list[dict[str, Any]], title: str = "", meta: dict[str, Any] | None = None) -> str:
+    """The table a person reads: percent, ms, img/s; each row says the images it was
+    evaluated on, the calibration images set aside and its run (the builds are in its store
+    run); ``meta`` names the data, the limit and the builds under the table."""
     multi = len(node_kinds(rows)) > 1
     head = ["model", "source", "params (M)", "GFLOPs*", "fp32 top-1", "fp32 top-5", "int8 top-1",
-            "int8 top-5", "Δ top-1", "top-1 agree", "int8 bs1 p50 (ms)", "best img/s", "weights"]
+            "int8 top-5", "Δ top-1", "top-1 agree", "int8 bs1 p50 (ms)", "best img/s", "weights",
+            "eval images", "calib images", "run"]
     if multi:
         head.append("node")
     lines = [f"## {title}", ""] if title else []
     lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for r in rows:
         if r["status"] != "ok":
-            cells = [r["model"], r["source"]] + ["–"] * 10 + [f"{r['status']}: {r.get('error') or ''}".strip(": ")]
+            cells = [r["model"], r["source"]] + ["–"] * 10 + [f"{r['status']}: {r.get('error') or ''}".strip(": "),
+                                                             "–", "–", r.get("run_id") or "–"]
         else:
             cells = [r["model"], r["source"], r["params_m"] or "–", r["cost"] or "–", _pct(r["fp32_top1"]),
                      _pct(r["fp32_top5"]), _pct(r["int8_top1"]), _pct(r["int8_top5"]),
                      _pct(r["delta_top1"], signed=True), _pct(r["top1_agreement"]),
                      _num(r["int8_bs1_p50_ms"], "{:.1f}"), _num(r["best_throughput"], "{:.1f}"),
-                     "random-init" if r["random_init"] else Path(str(r["weights"])).name]
+                     "random-init" if r["random_init"] else Path(str(r["weights"])).name,
+                     _num(r.get("eval_images"), "{}"), _num(r.get("calibration_images"), "{}"),
+                     r.get("run_id") or "–"]
         if multi:
             cells.append(r.get("node_kind") or "–")
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     lines.append("")
     lines.append("\\* each source's convention: official = MACs/2^30, mmcls = mmcv count/1e9, "
                  "timm = GMACs/1e9 (as `hrnet-wb models --table`). Accuracy in percent.")
+    if meta:
+        limit = f", at most {meta['limit']} images" if meta.get("limit") else ""
+        lines.append(f"Data: {meta.get('data') or '(none)'}{limit}; builds: "
+                     f"{', '.join(meta.get('builds') or [])}; input {'x'.join(map(str, meta.get('input_size') or []))}.")
     for n in table_notes(rows):
         lines.append(f"Note: {n}.")
     return "\n".join(lines) + "\n"
@@ -140,7 +150,7 @@ def write_table(folder: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) 
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": folder / "zoo.md", "csv": folder / "zoo.csv", "json": folder / "zoo.json"}
-    write_text(paths["markdown"], markdown(rows, meta.get("name", "")))
+    write_text(paths["markdown"], markdown(rows, meta.get("name", ""), meta))
     write_text(paths["csv"], csv_text(rows))
     write_json(paths["json"], {**meta, "notes": table_notes(rows), "rows": rows})
     return {k: str(v) for k, v in paths.items()}
