@@ -206,7 +206,8 @@ def _with_printer(fn: Any, as_json: bool) -> Any:
 def _compare(cfg: Any, hm: Any, variant: str | None, size: tuple[int, int] | None,
              only: str | None, calibration: Path | None, calib_count: int, record: bool,
              fmt: str, as_json: bool) -> None:
-    from workbench.bench.compare import TARGETS, compare_backends
+    from workbench.bench.compare import TARGETS
+    from workbench.side_by_side import compare_backends
 
     if not variant:
         raise fail("--compare-backends needs --variant (e.g. hrnet_w18)", 2, as_json)

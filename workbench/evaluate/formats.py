@@ -46,7 +46,7 @@ def read_results(path: Path, repair: bool = False) -> list[dict[str, Any]]:
     return list(records.values())
 
 
-def _record_line(rec: dict[str, Any]) -> str:
+def record_line(rec: dict[str, Any]) -> str:
     return json.dumps(rec, separators=(",", ":"), ensure_ascii=False) + "\n"
 
 

@@ -82,7 +82,7 @@ def metrics_from_records(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _topk(logits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def topk(logits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-k ids (ties broken by lower id, so reruns match) and softmax probabilities."""
     z = logits.astype(np.float64)
     z -= z.max(axis=1, keepdims=True)

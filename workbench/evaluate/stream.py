@@ -21,11 +21,11 @@ from workbench.errors import BadInput
 from workbench.evaluate.formats import (
     REPORT_JSON,
     RESULTS_TXT,
-    _record_line,
     read_results,
+    record_line,
     write_vastai_txt,
 )
-from workbench.evaluate.metrics import TOPK, EvalResult, _topk, metrics_from_records
+from workbench.evaluate.metrics import TOPK, EvalResult, metrics_from_records, topk
 from workbench.evaluate.resume import prepare_output
 from workbench.events import Reporter
 
@@ -60,7 +60,7 @@ def _guarded(path: Path, work: Callable[[], T]) -> T:
         raise err from None
 
 
-def _decode(loader: ImageLoader, path: Path) -> tuple[np.ndarray, str]:
+def decode_sample(loader: ImageLoader, path: Path) -> tuple[np.ndarray, str]:
     """(float32 CHW, content hash) for one file; the hash comes from the bytes decoded."""
     def work() -> tuple[np.ndarray, str]:
         load_identified = getattr(loader, "load_identified", None)
@@ -77,7 +77,7 @@ def _decode_into(loader: ImageLoader, path: Path, out: np.ndarray) -> str:
     into = getattr(loader, "load_identified_into", None)
     if callable(into):
         return _guarded(path, lambda: str(into(path, out)))
-    arr, digest = _decode(loader, path)
+    arr, digest = decode_sample(loader, path)
     out[...] = arr
     return digest
 
@@ -102,15 +102,15 @@ def _check_logits(logits: np.ndarray, n_classes: int) -> None:
 
 
 def _result_lines(kept: Sequence[Sample], hashes: Sequence[str], logits: np.ndarray, k: int) -> list[str]:
-    ids, probs = _topk(logits, k)
-    return [_record_line({"id": s.id, "path": str(s.path), HASH_FIELD: hashes[i], "gt": s.label,
+    ids, probs = topk(logits, k)
+    return [record_line({"id": s.id, "path": str(s.path), HASH_FIELD: hashes[i], "gt": s.label,
                           "top5": [int(c) for c in ids[i]], "prob5": [round(float(p), 8) for p in probs[i]]})
             for i, s in enumerate(kept)]
 
 
 def _skip_line(s: Sample, exc: DecodeError, rep: Reporter) -> str:
     rep.log(f"skipped {s.path}: {exc.reason}", "warning")
-    return _record_line({"id": s.id, "path": str(s.path), HASH_FIELD: exc.content_hash, "gt": s.label,
+    return record_line({"id": s.id, "path": str(s.path), HASH_FIELD: exc.content_hash, "gt": s.label,
                          "skipped": exc.reason})
 
 
@@ -172,7 +172,7 @@ def evaluate(
                                       n_classes=len(class_names), pre_desc=pre_desc, rep=rep,
                                       done=total - len(todo), total=total)
         info = {"schedule": "streams", "streams": len(predictors)}
-        return _finish(out, jsonl, samples, class_names, vastai_txt, pre_desc, time.perf_counter() - t0,
+        return finish_eval(out, jsonl, samples, class_names, vastai_txt, pre_desc, time.perf_counter() - t0,
                        new_images, len(existing), meta, rep, label, info)
     from workbench.runtime import usable_cpus
 
@@ -214,7 +214,7 @@ def evaluate(
                         pending.append((s, slot, pool.submit(_decode_into, preprocessor, Path(s.path),
                                                              batch[slot])))
                     else:
-                        pending.append((s, -1, pool.submit(_decode, preprocessor, Path(s.path))))
+                        pending.append((s, -1, pool.submit(decode_sample, preprocessor, Path(s.path))))
 
             def flush_batch() -> None:
                 nonlocal first_batch, new_images, done_count, infer_s, infer_images
@@ -283,7 +283,7 @@ def evaluate(
     decode_info: dict[str, Any] = {"schedule": schedule, **pool.sized}
     if burst and pool.tasks:
         decode_info.update(decode_ms_per_image=round(1000 * pool.cpu_per_task_s, 3), decode_threads=n_workers)
-    return _finish(out, jsonl, samples, class_names, vastai_txt, pre_desc, seconds, new_images,
+    return finish_eval(out, jsonl, samples, class_names, vastai_txt, pre_desc, seconds, new_images,
                    len(existing), meta, rep, label, decode_info)
 
 
@@ -364,7 +364,7 @@ def _run_streams(predictors: Sequence[BatchPredictor], todo: Sequence[Sample], l
     return new_images
 
 
-def _finish(out: Path, jsonl: Path, samples: Sequence[Sample], class_names: Sequence[str],
+def finish_eval(out: Path, jsonl: Path, samples: Sequence[Sample], class_names: Sequence[str],
             vastai_txt: bool, pre_desc: dict[str, Any], seconds: float, new_images: int,
             resumed: int, meta: dict[str, Any] | None, rep: Reporter, label: str = "",
             decode: dict[str, Any] | None = None) -> EvalResult:

@@ -6,30 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.events import StageTimer
-from workbench.stages.context import RunContext
+from workbench.stages.context import RunContext, build_recipes, make_recipe
 
 if TYPE_CHECKING:  # pragma: no cover
-    from workbench.build import Artifact, BuildRecipe
-    from workbench.profile import CalibrationSection, Profile
-
-
-def make_recipe(backend: str, dtype: str, calibration: CalibrationSection, target: str = "auto") -> BuildRecipe:
-    """The one way a profile section (or a sweep build) becomes a :class:`BuildRecipe`."""
-    from workbench.build import BuildRecipe, CalibrationSpec
-
-    c = calibration
-    spec = (CalibrationSpec(method=c.method, count=c.count, percentile=c.percentile, seed=c.seed)
-            if dtype == "int8" else None)
-    return BuildRecipe(backend=backend, dtype=dtype, calibration=spec, target=target)
-
-
-def build_recipes(profile: Profile) -> list[BuildRecipe]:
-    """The builds a profile asks for: the target, preceded by an fp32 reference if wanted."""
-    b = profile.build
-    recipes = [make_recipe(b.backend, b.dtype, b.calibration, b.target)]
-    if b.reference and b.dtype != "fp32":
-        recipes.insert(0, make_recipe(b.backend, "fp32", b.calibration))
-    return recipes
+    from workbench.build import Artifact
 
 
 def stage_build(ctx: RunContext) -> list[Artifact]:
@@ -60,3 +40,6 @@ def stage_build(ctx: RunContext) -> list[Artifact]:
             ctx.record_metric(art.name, "size_mb", size_mb, "MiB", art.key)
         st.summary = {"artifacts": [a.name for a in ctx.artifacts]}
     return ctx.artifacts
+
+
+__all__ = ["build_recipes", "make_recipe", "stage_build"]

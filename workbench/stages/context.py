@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from workbench.data import Dataset, Sample
     from workbench.data.preprocess import Preprocessor
     from workbench.export import ExportResult
-    from workbench.profile import Profile
+    from workbench.profile import CalibrationSection, Profile
     from workbench.sources import LoadedModel
 
 STAGES = ("model", "export", "data", "build", "eval", "bench")
@@ -54,8 +54,6 @@ class RunContext:
 
     def __post_init__(self) -> None:
         if not self.recipes:
-            from workbench.stages.build import build_recipes
-
             self.recipes = build_recipes(self.profile)
 
     def record_metric(self, build: str, name: str, value: float | None, unit: str = "",
@@ -73,6 +71,25 @@ class RunContext:
             if value is not None:
                 self.results.setdefault(build, {})[name] = float(value)
                 self.reporter.metric(build, name, float(value), unit)
+
+
+def make_recipe(backend: str, dtype: str, calibration: CalibrationSection, target: str = "auto") -> BuildRecipe:
+    """The one way a profile section (or a sweep build) becomes a :class:`BuildRecipe`."""
+    from workbench.build import BuildRecipe, CalibrationSpec
+
+    c = calibration
+    spec = (CalibrationSpec(method=c.method, count=c.count, percentile=c.percentile, seed=c.seed)
+            if dtype == "int8" else None)
+    return BuildRecipe(backend=backend, dtype=dtype, calibration=spec, target=target)
+
+
+def build_recipes(profile: Profile) -> list[BuildRecipe]:
+    """The builds a profile asks for: the target, preceded by an fp32 reference if wanted."""
+    b = profile.build
+    recipes = [make_recipe(b.backend, b.dtype, b.calibration, b.target)]
+    if b.reference and b.dtype != "fp32":
+        recipes.insert(0, make_recipe(b.backend, "fp32", b.calibration))
+    return recipes
 
 
 def ensure_preprocessor(ctx: RunContext) -> Preprocessor:

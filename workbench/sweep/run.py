@@ -103,11 +103,11 @@ class RowCosts:
     """Params and GFLOPs per source convention, computed once and cached in the home."""
 
     def __init__(self, home: Home, size: tuple[int, int]) -> None:
-        from workbench.sources.cost import _read_cache
+        from workbench.sources.cost import read_cost_cache
 
         self.file = home.cache / "cost.json"
         self.size = size
-        self.cache = _read_cache(self.file)
+        self.cache = read_cost_cache(self.file)
 
     def __call__(self, source: str, variant: str) -> Any:
         from workbench.atomic import write_json
@@ -193,7 +193,7 @@ def run_sweep(plan: SweepProfile, home: Home, reporter: Reporter | None = None, 
     _progress()
     try:
         if engine == "ray":
-            from workbench.engines.ray_sweep import sweep_on_ray
+            from workbench.sweep.ray_engine import sweep_on_ray
 
             sweep_on_ray(plan, todo, home, rep, address=ray_address, start=start, finished=finished,
                          failed=failed, out_of_time=out_of_time, row_cpus=row_cpus)
