@@ -59,3 +59,27 @@ def private_imports() -> list[str]:
 
 def test_no_package_imports_another_packages_private_names():
     assert private_imports() == []
+
+
+def backend_name_comparisons() -> list[str]:
+    """Comparisons (``==``, ``!=``, ``in``) with a registered backend's name as a literal,
+    anywhere outside ``workbench/backends/``: a backend's behaviour belongs in its package."""
+    from workbench.backends import backend_names
+
+    names = set(backend_names())
+    out = []
+    for path in sorted(ROOT.rglob("*.py")):
+        if (ROOT / "backends") in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Compare):
+                continue
+            for side in [node.left, *node.comparators]:
+                items = side.elts if isinstance(side, (ast.Tuple, ast.List, ast.Set)) else [side]
+                if any(isinstance(i, ast.Constant) and i.value in names for i in items):
+                    out.append(f"{path.relative_to(ROOT.parent)}:{node.lineno}")
+    return out
+
+
+def test_no_module_outside_backends_compares_a_backend_name():
+    assert backend_name_comparisons() == []

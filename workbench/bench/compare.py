@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.backends import BASELINE_BACKEND, openvino_cpu, ort_cpu
+from workbench.backends import SIDE_BY_SIDE
 from workbench.bench.baseline import BASELINE_LABEL, register_baseline
 from workbench.bench.grid import BenchConfig, BenchResult, BenchTarget, benchmark_targets
 from workbench.bench.limits import PrecisionLimit, apply_limits, limits_for
@@ -32,15 +32,9 @@ from workbench.tables import format_figure, markdown_table
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.sources import LoadedModel
 
-# label -> (backend, dtype); the order is the table's order
-TARGETS: dict[str, tuple[str, str]] = {
-    BASELINE_LABEL: (BASELINE_BACKEND, "fp32"),
-    "ort-fp32": (ort_cpu.NAME, "fp32"),
-    "ort-int8": (ort_cpu.NAME, "int8"),
-    "openvino-fp32": (openvino_cpu.NAME, "fp32"),
-    "openvino-bf16": (openvino_cpu.NAME, "bf16"),
-    "openvino-int8": (openvino_cpu.NAME, "int8"),
-}
+# label -> (backend, dtype); the order is the table's order (the backends declare it)
+TARGETS: dict[str, tuple[str, str]] = SIDE_BY_SIDE
+assert BASELINE_LABEL in TARGETS
 
 
 @dataclass

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from workbench.backends.base import Backend
-from workbench.backends.ort_cpu.predictor import OrtPredictor
 from workbench.backends.ort_gpu import gpu_status
+from workbench.backends.ort_session import OrtPredictor
 from workbench.backends.status import BackendStatus
 from workbench.backends.tensorrt.build import provider_options
 from workbench.runtime import Predictor
