@@ -11,7 +11,6 @@ The roofline then divides by the limit of that precision, and tests pick toleran
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,15 +21,12 @@ LIMIT_PRECISIONS = ("fp32", "bf16", "int8")
 def artifact_dtype(path: str | Path) -> str:
     """The dtype recorded in the artifact's meta.json (when ``path`` is its file), else
     what the file itself says (a QDQ graph is int8), else fp32."""
+    from workbench.records import ArtifactMeta
+
     p = Path(path)
-    meta_file = p.parent / "meta.json"
-    if meta_file.is_file():
-        try:
-            meta = json.loads(meta_file.read_text())
-            if meta.get("file") == p.name and meta.get("dtype"):
-                return str(meta["dtype"])
-        except (OSError, ValueError):
-            pass
+    meta = ArtifactMeta.of_file(p)
+    if meta is not None and meta.dtype:
+        return meta.dtype
     if p.suffix.lower() == ".onnx":
         try:
             import onnx

@@ -3,7 +3,6 @@ Built here; runs only where a GPU and the provider exist (see ``build.py``)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,10 +28,12 @@ class TensorRtBackend(Backend):
 
     def open(self, path: Path, threads: int = 0, **options: Any) -> Predictor:
         # The build records the EP options its artifact needs (trt_int8_enable, trt_fp16_enable).
-        meta_file = path.parent / "meta.json"
-        opts: dict[str, Any] = {}
-        if meta_file.is_file():
-            opts = dict(json.loads(meta_file.read_text()).get("provider_options") or {})
+        from workbench.records import ArtifactMeta
+
+        try:
+            opts = ArtifactMeta.read(path.parent).provider_options
+        except ValueError:
+            opts = {}
         return OrtPredictor(path, threads, providers=[PROVIDER],
                             provider_options=[{k: str(v) for k, v in opts.items()}])
 
