@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from collections.abc import Sequence
@@ -38,8 +36,8 @@ from workbench.events import (
 )
 from workbench.records import ResultRow
 from workbench.store import FRACTION_METRICS, describe_eval, percent
+from workbench.tables import csv_table, markdown_table
 from workbench.tables import format_figure as fmt
-from workbench.tables import markdown_table
 
 _LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
 
@@ -220,12 +218,7 @@ def eval_notes(rows: Sequence[ResultRow]) -> list[str]:
 
 
 def rows_to_csv(rows: Sequence[dict[str, Any]], columns: list[str]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({c: r.get(c, "") for c in columns})
-    return buf.getvalue()
+    return csv_table(rows, columns)
 
 
 def rows_to_markdown(rows: Sequence[dict[str, Any]], columns: list[str]) -> str:

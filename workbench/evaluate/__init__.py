@@ -44,7 +44,8 @@ from workbench.evaluate.run import (
     resolve_target,
     run_eval,
 )
-from workbench.evaluate.stream import BatchPredictor, ImageLoader, evaluate
+from workbench.evaluate.stream import ImageLoader, evaluate
+from workbench.runtime import Predictor as BatchPredictor  # the one protocol, old name
 
 __all__ = [
     "CONFIG_JSON", "REPORT_JSON", "RESULTS_JSONL", "RESULTS_TXT", "TOPK", "Z95",

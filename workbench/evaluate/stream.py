@@ -28,13 +28,7 @@ from workbench.evaluate.formats import (
 from workbench.evaluate.metrics import TOPK, EvalResult, metrics_from_records, topk
 from workbench.evaluate.resume import prepare_output
 from workbench.events import Reporter
-
-
-class BatchPredictor(Protocol):
-    backend: str
-
-    def predict(self, batch: np.ndarray) -> np.ndarray: ...
-
+from workbench.runtime import Predictor
 
 T = TypeVar("T")
 
@@ -115,7 +109,7 @@ def _skip_line(s: Sample, exc: DecodeError, rep: Reporter) -> str:
 
 
 def evaluate(
-    predictor: BatchPredictor | Sequence[BatchPredictor],
+    predictor: Predictor | Sequence[Predictor],
     samples: Sequence[Sample],
     preprocessor: ImageLoader,
     class_names: Sequence[str],
@@ -150,8 +144,8 @@ def evaluate(
     if batch_size < 1:
         raise BadInput(f"batch size {batch_size}: must be at least 1")
     rep = reporter or Reporter()
-    predictors: list[BatchPredictor] = (list(predictor) if isinstance(predictor, list | tuple)
-                                        else [cast(BatchPredictor, predictor)])
+    predictors: list[Predictor] = (list(predictor) if isinstance(predictor, list | tuple)
+                                        else [cast(Predictor, predictor)])
     if not predictors:
         raise BadInput("evaluate needs at least one predictor")
     one = predictors[0]
@@ -287,7 +281,7 @@ def evaluate(
                    len(existing), meta, rep, label, decode_info)
 
 
-def _run_streams(predictors: Sequence[BatchPredictor], todo: Sequence[Sample], loader: ImageLoader,
+def _run_streams(predictors: Sequence[Predictor], todo: Sequence[Sample], loader: ImageLoader,
                  fh: Any, *, batch_size: int, k: int, n_classes: int, pre_desc: dict[str, Any],
                  rep: Reporter, done: int, total: int) -> int:
     """N streams: each batch is decoded and run by one worker thread with a free predictor
@@ -301,7 +295,7 @@ def _run_streams(predictors: Sequence[BatchPredictor], todo: Sequence[Sample], l
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    free: queue.Queue[BatchPredictor] = queue.Queue()
+    free: queue.Queue[Predictor] = queue.Queue()
     for p in predictors:
         free.put(p)
     h, w = loader.input_size

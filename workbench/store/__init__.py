@@ -28,12 +28,12 @@ from workbench.store.board import (
     choose_eval,
     describe_eval,
     mark_mixed_machines,
-    percent,
 )
 from workbench.store.connection import StoreBase
 from workbench.store.pending import PendingWrites, RunWrites
 from workbench.store.runs import Run, RunLog, RunRow, live_status
 from workbench.store.schema import MIGRATIONS, SCHEMA_VERSION, StoreError
+from workbench.tables import percent  # re-exported: the board's readers show percent
 
 __all__ = [
     "COUNT_FIELDS", "EVAL_FIELDS", "FRACTION_METRICS", "LOWER_IS_BETTER", "MIGRATIONS",

@@ -25,11 +25,6 @@ EVAL_FIELDS = ("top1", "top5", "images", "skipped", "eval_img_s", "eval_run", "d
                "includes_calibration")
 
 
-def percent(value: Any) -> Any:
-    """A fraction as percent for a human table (None stays None)."""
-    return None if value is None or value == "" else 100 * float(value)
-
-
 class Leaderboard(StoreBase):
     """Reading the store back as leaderboard rows."""
 

@@ -9,13 +9,12 @@ the table says so and adds a ``node`` column, and no figure is ranked across kin
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any
 
 from workbench.atomic import write_json
 from workbench.sweep.row import RowOutcome
+from workbench.tables import csv_table, format_figure, format_percent, markdown_table
 
 CSV_COLUMNS = ("id", "source", "model", "variant", "status", "params_m", "cost", "cost_unit",
                "fp32_top1", "fp32_top5", "int8_top1", "int8_top5", "delta_top1", "top1_agreement",
@@ -87,13 +86,7 @@ def table_notes(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _pct(x: Any, signed: bool = False) -> str:
-    if x is None:
-        return "–"
-    return f"{100 * x:+.2f}" if signed else f"{100 * x:.2f}"
-
-
-def _num(x: Any, spec: str) -> str:
-    return "–" if x is None else spec.format(x)
+    return format_percent(x, "{:+.2f}" if signed else "{:.2f}")
 
 
 def markdown(rows: list[dict[str, Any]], title: str = "", meta: dict[str, Any] | None = None) -> str:
@@ -107,7 +100,7 @@ def markdown(rows: list[dict[str, Any]], title: str = "", meta: dict[str, Any] |
     if multi:
         head.append("node")
     lines = [f"## {title}", ""] if title else []
-    lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    cells_of: list[list[str]] = []
     for r in rows:
         if r["status"] != "ok":
             cells = [r["model"], r["source"]] + ["–"] * 10 + [f"{r['status']}: {r.get('error') or ''}".strip(": "),
@@ -116,13 +109,14 @@ def markdown(rows: list[dict[str, Any]], title: str = "", meta: dict[str, Any] |
             cells = [r["model"], r["source"], r["params_m"] or "–", r["cost"] or "–", _pct(r["fp32_top1"]),
                      _pct(r["fp32_top5"]), _pct(r["int8_top1"]), _pct(r["int8_top5"]),
                      _pct(r["delta_top1"], signed=True), _pct(r["top1_agreement"]),
-                     _num(r["int8_bs1_p50_ms"], "{:.1f}"), _num(r["best_throughput"], "{:.1f}"),
+                     format_figure(r["int8_bs1_p50_ms"], "{:.1f}"), format_figure(r["best_throughput"], "{:.1f}"),
                      "random-init" if r["random_init"] else Path(str(r["weights"])).name,
-                     _num(r.get("eval_images"), "{}"), _num(r.get("calibration_images"), "{}"),
+                     format_figure(r.get("eval_images"), "{}"), format_figure(r.get("calibration_images"), "{}"),
                      r.get("run_id") or "–"]
         if multi:
             cells.append(r.get("node_kind") or "–")
-        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+        cells_of.append([str(c).replace("|", "/") for c in cells])
+    lines += markdown_table(head, cells_of)
     lines.append("")
     lines.append("\\* each source's convention: official = MACs/2^30, mmcls = mmcv count/1e9, "
                  "timm = GMACs/1e9 (as `hrnet-wb models --table`). Accuracy in percent.")
@@ -136,12 +130,7 @@ def markdown(rows: list[dict[str, Any]], title: str = "", meta: dict[str, Any] |
 
 
 def csv_text(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in CSV_COLUMNS})
-    return buf.getvalue()
+    return csv_table(rows, CSV_COLUMNS)
 
 
 def write_table(folder: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, str]:
