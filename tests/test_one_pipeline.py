@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sweep_toml import sweep_toml
 
 from workbench.errors import Cancelled
 from workbench.home import resolve_home
@@ -13,34 +14,8 @@ from workbench.store import Store
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _sweep_toml(tmp_path: Path, sources: str = '["timm"]', bench: bool = True) -> Path:
-    p = tmp_path / "small.toml"
-    p.write_text(f"""
-name = "small"
-[models]
-sources = {sources}
-variants = ["hrnet_w18_small"]
-input_size = [64, 64]
-[[builds]]
-dtype = "fp32"
-[[builds]]
-dtype = "int8"
-calibration = "minmax"
-[calibration]
-count = 4
-[data]
-path = "{ROOT / 'assets'}"
-batch_size = 4
-[bench]
-enabled = {str(bench).lower()}
-batch_sizes = [1, 2]
-warmup = 1
-iterations = 3
-rounds = 1
-[output]
-dir = "{tmp_path / 'sweep'}"
-""")
-    return p
+def _sweep_toml(tmp_path: Path) -> Path:
+    return sweep_toml(tmp_path, ["hrnet_w18_small"])
 
 
 @pytest.mark.parametrize("exc, status", [(RuntimeError("boom"), "failed"), (Cancelled("stop"), "cancelled")])
