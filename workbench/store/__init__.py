@@ -27,6 +27,7 @@ from workbench.store.board import (
     Leaderboard,
     choose_eval,
     describe_eval,
+    figure_cell,
     mark_mixed_machines,
 )
 from workbench.store.connection import StoreBase
@@ -38,7 +39,7 @@ from workbench.tables import percent  # re-exported: the board's readers show pe
 __all__ = [
     "COUNT_FIELDS", "EVAL_FIELDS", "FRACTION_METRICS", "LOWER_IS_BETTER", "MIGRATIONS",
     "PendingWrites", "RUNTIME_COLUMNS", "RunWrites", "SCHEMA_VERSION", "SPEED_COLUMNS", "Run", "RunRow", "Store", "StoreBase",
-    "StoreError", "choose_eval", "describe_eval", "live_status", "mark_mixed_machines", "percent",
+    "StoreError", "choose_eval", "describe_eval", "figure_cell", "live_status", "mark_mixed_machines", "percent",
     "process_alive",
 ]
 
