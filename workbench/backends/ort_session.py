@@ -31,8 +31,7 @@ class OrtPredictor:
         so.log_severity_level = 3
         # Spin while a Run is active (ORT's speed needs it), stop the moment it returns: a
         # pool thread left spinning takes a core from whatever runs between two batches (the
-        # evaluator decodes the next batch there). Pure inference is unchanged by it (8
-        # interleaved rounds, hrnet_w18 int8, 2 threads: median ratio 1.000).
+        # evaluator decodes the next batch there). Pure inference is unchanged by it (NOTES §7).
         so.add_session_config_entry("session.force_spinning_stop", "1")
         provs = providers or ["CPUExecutionProvider"]
         missing = [p for p in provs if p not in ort.get_available_providers()]

@@ -7,8 +7,7 @@ Why it is shaped this way:
   preprocesses one evaluation batch and classifies it. A row is ``batch_size`` consecutive
   images, the same composition as a local eval, so per-image results are identical to the
   local engine. Decoding inside the actor keeps float32 crops out of the object store and
-  starts no decode worker processes: measured on 2 cores, a separate decode step cost half
-  the throughput (``benchmarks/ray_eval.py``).
+  starts no decode worker processes (a separate decode step halves throughput: NOTES §7).
 * **The driver alone writes.** Results stream back with ``iter_batches``; only the driver
   appends to ``results.jsonl`` (:class:`ChunkWriter`) and the caller writes the store, with
   the same output preparation, record format and finishing code as

@@ -60,8 +60,8 @@ class OpenVinoPredictor:
     def _request_for(self, shape: tuple[int, ...]) -> Any:
         """A request compiled for this exact input shape when the model's batch is dynamic.
 
-        OpenVINO's CPU plugin runs static shapes faster (hrnet_w18 int8 bs1: 53 vs 57 ms on
-        2 threads), so each batch shape seen gets its own compiled model (a few at most:
+        OpenVINO's CPU plugin runs static shapes faster (NOTES §7), so each batch shape seen
+        gets its own compiled model (a few at most:
         the batch size and a last partial batch); beyond four, the dynamic one serves.
         """
         if not self._model.inputs[0].get_partial_shape().is_dynamic:
