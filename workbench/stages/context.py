@@ -65,11 +65,13 @@ class RunContext:
         if params is None:
             self.show(build, {name: (value, unit)})
 
-    def show(self, build: str, figures: Mapping[str, tuple[float | None, str]]) -> None:
-        """Emit figures already in the store and keep them for the run's record."""
+    def show(self, build: str, figures: Mapping[str, tuple[float | None, str]],
+             as_float: bool = True) -> None:
+        """Emit figures already in the store and keep them for the run's record (counts stay
+        ints with ``as_float=False``: the eval's image counts)."""
         for name, (value, unit) in figures.items():
             if value is not None:
-                self.results.setdefault(build, {})[name] = float(value)
+                self.results.setdefault(build, {})[name] = float(value) if as_float else value
                 self.reporter.metric(build, name, float(value), unit)
 
 

@@ -37,7 +37,7 @@ def stage_eval(ctx: RunContext) -> dict[str, EvalResult]:
             settings = record_eval(ctx.store, ctx.run_id, art.name, art.key, res, ctx.data_identity,
                                    limit=d.limit, calibration={"excluded": excluded},
                                    predictors=predictors)
-            ctx.show(art.name, eval_figures(res))
+            ctx.show(art.name, eval_figures(res), as_float=False)
             st.summary[art.name] = {"top1": res.top1, "top5": res.top5, "skipped": res.skipped,
                                     "precision": (settings or {}).get("compute_precision")}
             out[art.name] = res
