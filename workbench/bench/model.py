@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench.errors import BadInput
-from workbench.runtime import Predictor, resolve_threads
+from workbench.runtime import Predictor, resolve_threads, threads_per_stream
 
 PredictorFactory = Callable[[int], Predictor]
 
@@ -78,8 +78,7 @@ class GridPoint:
 
     @property
     def threads_per_stream(self) -> int:
-        """The thread budget is shared: N streams get total/N intra-op threads each."""
-        return max(1, self.total_threads // self.streams)
+        return threads_per_stream(self.threads, self.streams)
 
 
 @dataclass(frozen=True)

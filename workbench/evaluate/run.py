@@ -141,12 +141,10 @@ def open_streams(path: Path, backend: str, threads: int, streams: int, rep: Repo
 
     ``streams=0`` picks: 2 for a CPU runtime given 2+ threads and at least 8 batches of
     ``images`` to run (0 = not known), else 1: each session's first batch pays the runtime's
-    warm-up, which a smoke test of 3 batches does not earn back. On the AVX512-VNNI
-    machine (2 cores) two streams evaluated int8 hrnet_w18 1.14x (ORT) and 1.26x
-    (OpenVINO) faster than one stream on both threads (interleaved, median of 4 rounds)."""
+    warm-up, which a smoke test of 3 batches does not earn back (NOTES §7)."""
     from workbench.backends import get_backend, open_predictor
     from workbench.boundary import runtime_reason
-    from workbench.runtime import resolve_threads
+    from workbench.runtime import resolve_threads, threads_per_stream
 
     if streams < 0:
         raise BadInput(f"streams {streams}: must be 0 (auto) or more")
@@ -159,7 +157,7 @@ def open_streams(path: Path, backend: str, threads: int, streams: int, rep: Repo
         return [open_predictor(path, backend, threads)]
     group = b.stream_group(Path(path))
     if group is None:
-        per = max(1, total // streams)
+        per = threads_per_stream(threads, streams)
         rep.log(f"{streams} streams x {per} inference thread(s), each decoding its own batches")
         return [open_predictor(path, backend, per) for _ in range(streams)]
     rep.log(f"{streams} streams of one compiled model on {total} threads, each decoding its own batches")
