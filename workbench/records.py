@@ -59,10 +59,15 @@ class ArtifactId:
 class ArtifactMeta:
     """An artifact folder's ``meta.json``, as the build wrote it. ``raw`` keeps every field
     (the store and the cache's verification use them); the attributes are the ones callers
-    read. A field the file lacks reads as empty."""
+    read, '' where the file lacks them."""
 
     directory: Path
     raw: dict[str, Any]
+    file: str = ""
+    key: str = ""
+    name: str = ""
+    backend: str = ""
+    dtype: str = ""
 
     @classmethod
     def read(cls, directory: str | Path) -> ArtifactMeta:
@@ -75,7 +80,9 @@ class ArtifactMeta:
             raise ValueError(str(exc)) from None
         if not isinstance(raw, dict):
             raise ValueError(f"a JSON {type(raw).__name__}, not an object")
-        return cls(d, raw)
+        strings = {k: raw[k] for k in ("file", "key", "name", "backend", "dtype")
+                   if isinstance(raw.get(k), str)}
+        return cls(d, raw, **strings)
 
     @classmethod
     def of_file(cls, path: str | Path) -> ArtifactMeta | None:
@@ -87,46 +94,10 @@ class ArtifactMeta:
             return None
         return meta if meta.file == p.name else None
 
-    def _str(self, name: str) -> str:
-        v = self.raw.get(name)
-        return v if isinstance(v, str) else ""
-
-    @property
-    def file(self) -> str:
-        return self._str("file")
-
-    @property
-    def path(self) -> Path:
-        return self.directory / self.file
-
-    @property
-    def key(self) -> str:
-        return self._str("key")
-
-    @property
-    def name(self) -> str:
-        return self._str("name")
-
-    @property
-    def backend(self) -> str:
-        return self._str("backend")
-
-    @property
-    def dtype(self) -> str:
-        return self._str("dtype")
-
-    @property
-    def variant(self) -> str:
-        return self._str("variant") or self._str("model")
-
-    @property
-    def calibration(self) -> dict[str, Any]:
-        c = self.raw.get("calibration")
-        return c if isinstance(c, dict) else {}
-
     @property
     def calibration_method(self) -> str:
-        spec = self.calibration.get("spec")
+        calib = self.raw.get("calibration")
+        spec = calib.get("spec") if isinstance(calib, dict) else None
         return str(spec.get("method", "")) if isinstance(spec, dict) else ""
 
     @property
