@@ -119,3 +119,19 @@ def test_a_sweep_row_a_run_and_bench_profile_of_one_profile_record_the_same(tmp_
     assert all(bench_ran[k] == {"bench"} for k in keys)
     zoo = (tmp_path / "sweep" / "zoo.md").read_text()
     assert f"| 9 | 4 | {sweep_id} |" in zoo and f"Data: {ROOT / 'assets'}" in zoo
+
+
+def test_an_artifact_keeps_the_source_of_the_build_that_made_it(tmp_path):
+    """Issue 26.5: two sources giving byte-identical builds share one artifact; recording it
+    again for the second source must not relabel it (its meta.json names the builder)."""
+    from workbench.build import Artifact
+
+    store = Store(resolve_home(tmp_path / "home").db)
+    meta = {"key": "k1", "name": "m-fp32-none-3_64_64-ort-cpu", "file": "model.onnx",
+            "source": "official", "model": "hrnet_w18_small", "weights": "random-init",
+            "input_size": [64, 64]}
+    art = Artifact("k1", meta["name"], tmp_path / "model.onnx", tmp_path, "ort-cpu", "fp32", None, meta)
+    art.record(store, source="official", variant="hrnet_w18_small", weights="random-init")
+    art.record(store, source="timm", variant="hrnet_w18_small", weights="random-init")  # a cache hit
+    row = store.artifact("k1")
+    assert row is not None and row["source"] == "official" and row["input_size"] == "64x64"
