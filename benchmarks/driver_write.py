@@ -8,7 +8,7 @@ back to it, and it alone appends ``results.jsonl`` and writes the store. This fe
    kept mask, skip reasons, content hashes, top-5 ids and probabilities, node) go through
    :class:`workbench.engines.ray_eval.ChunkWriter` into a real ``results.jsonl``, flushed
    per delivery, as in :func:`~workbench.engines.ray_eval.evaluate_ray`;
-2. **final pass**: ``evaluate.stream._finish`` (read the JSONL back, sort, metrics, the
+2. **final pass**: ``evaluate.stream.finish_eval`` (read the JSONL back, sort, metrics, the
    VastAI txt, report.json) and ``evaluate.run.record_eval`` into a real SQLite store
    inside a run, as ``hrnet-wb eval`` does.
 
@@ -46,7 +46,7 @@ def main() -> None:
     from workbench.data.layouts import Sample
     from workbench.engines.ray_eval import ChunkWriter
     from workbench.evaluate import RESULTS_JSONL, record_eval
-    from workbench.evaluate.stream import _finish
+    from workbench.evaluate.stream import finish_eval
     from workbench.events import Reporter
     from workbench.home import resolve_home
     from workbench.store import Store
@@ -92,7 +92,7 @@ def main() -> None:
     names = [f"class{i}" for i in range(1000)]
     t = time.perf_counter()
     with store.run("driver_write benchmark", out_dir=lambda rid: out) as run:
-        res = _finish(out, jsonl, samples, names, True, {}, stream_s, args.rows, 0, None, Reporter())
+        res = finish_eval(out, jsonl, samples, names, True, {}, stream_s, args.rows, 0, None, Reporter())
         record_eval(store, run.id, "synthetic", "", res,
                     {"data_root": "/data/imagenet", "data_layout": "imagenet-val", "data_hash": "0" * 64})
     final_s = time.perf_counter() - t

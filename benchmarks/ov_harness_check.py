@@ -30,11 +30,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import openvino as ov
 
+    from workbench.backends.openvino_cpu.settings import openvino_settings, ov_precision_hint
     from workbench.bench import BenchConfig, benchmark_targets
     from workbench.bench.target import artifact_target
     from workbench.hardware import detect_cpu
     from workbench.runtime import resolve_threads
-    from workbench.runtime_settings import artifact_dtype, openvino_settings, ov_precision_hint
+    from workbench.runtime_settings import artifact_dtype
 
     t = resolve_threads(args.threads)
     h = w = args.size

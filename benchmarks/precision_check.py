@@ -32,11 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     import openvino as ov
 
     from workbench.backends.openvino_cpu import OpenVinoPredictor
+    from workbench.backends.openvino_cpu.settings import openvino_settings
     from workbench.backends.ort_cpu.predictor import OrtPredictor
     from workbench.export import export_onnx
     from workbench.hardware import bf16_support, detect_cpu
     from workbench.runtime import resolve_threads
-    from workbench.runtime_settings import openvino_settings
     from workbench.sources import ModelSpec, load_model
 
     lm = load_model(ModelSpec(source="timm", variant=args.variant, weights=args.weights))

@@ -130,7 +130,7 @@ def test_bench_target_records_a_failing_grid(cli, home, tiny, monkeypatch):
 
 
 def test_compare_backends_records_a_failing_build(cli, home, monkeypatch):
-    import workbench.bench.compare as compare
+    import workbench.side_by_side as compare
 
     monkeypatch.setattr(compare, "prepare_targets", _boom)
     r = cli("bench", "--compare-backends", "--variant", "hrnet_w18_small", "--json",

@@ -159,7 +159,7 @@ def test_ray_not_installed_says_how_to_install():
 
 def test_help_and_base_imports_never_load_ray():
     code = ("import sys\nfrom workbench.cli import _load_commands\n_load_commands()\n"
-            "import workbench.sweep.run, workbench.engines.ray_cluster, workbench.engines.ray_eval, workbench.engines.ray_sweep\n"
+            "import workbench.sweep.run, workbench.engines.ray_cluster, workbench.engines.ray_eval, workbench.sweep.ray_engine\n"
             "print('ray' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          cwd=ROOT, env={**__import__('os').environ, "PYTHONPATH": str(ROOT)})

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from sweep_toml import sweep_toml
 from tinynet import tinynet  # noqa: F401  (session fixture)
 from unit_rule import check_units
 
@@ -48,32 +49,7 @@ def ray_local(tmp_path_factory):
 
 
 def _sweep_profile(tmp_path: Path, variants: list[str]) -> Path:
-    p = tmp_path / "small.toml"
-    p.write_text(f"""
-name = "small"
-[models]
-sources = ["timm"]
-variants = {json.dumps(variants)}
-input_size = [64, 64]
-[[builds]]
-dtype = "fp32"
-[[builds]]
-dtype = "int8"
-calibration = "minmax"
-[calibration]
-count = 4
-[data]
-path = "{ROOT / 'assets'}"
-batch_size = 4
-[bench]
-batch_sizes = [1, 2]
-warmup = 1
-iterations = 3
-rounds = 1
-[output]
-dir = "{tmp_path / 'sweep'}"
-""")
-    return p
+    return sweep_toml(tmp_path, variants)
 
 
 def test_sweep_two_small_variants_on_ray_then_a_rerun_skips_them(ray_local, tmp_path):

@@ -63,7 +63,7 @@ def run_profile(profile: Profile, home: Home, reporter: Reporter | None = None,
                        cancelled=lambda: reporter.cancelled) as run:
             assert run.out_dir is not None
             ctx = RunContext(profile, home, store, reporter, run.id, run.out_dir)
-            run.summarize = lambda r: run_record(ctx, r.status, r.error, r.seconds)
+            run.summarize = lambda r: run_record(ctx, store, r.status, r.error, r.seconds)
             reporter.emit(RunStarted("run", run.id, profile_path, STAGES))
             for stage in STAGES:
                 reporter.check_cancelled()
@@ -81,16 +81,12 @@ def run_profile(profile: Profile, home: Home, reporter: Reporter | None = None,
     return record
 
 
-def bench_profile(profile: Profile, home: Home, config: BenchConfig, *, profile_path: str = "",
-                  reporter: Reporter | None = None) -> tuple[int, list[BenchResult]]:
-    """``hrnet-wb bench --profile``: the profile's builds (through the pipeline's own model,
-    export, data and build stages, so they are cache hits after ``hrnet-wb run``) measured
-    in one interleaved grid, torch eager included when ``[bench].baseline`` is set.
-    Evaluation is skipped. Returns the store's run id and the results."""
-    from workbench.bench import BASELINE_LABEL, register_baseline
-    from workbench.bench.bench_run import BuildToMeasure, measure_builds
-    from workbench.bench.record import record_result
-
+def bench_profile(profile: Profile, home: Home, config: BenchConfig | None = None, *,
+                  profile_path: str = "", reporter: Reporter | None = None) -> tuple[int, list[BenchResult]]:
+    """``hrnet-wb bench --profile``: the pipeline's model, export, data, build and bench
+    stages (builds are cache hits after ``hrnet-wb run``), evaluation skipped. ``config`` is
+    the profile's ``[bench]`` with the command's flags applied (default: the profile's).
+    Returns the store's run id and the results."""
     rep = reporter or Reporter()
     store = Store(home.db)
     name = f"bench {profile.name or 'profile'}"
@@ -102,30 +98,21 @@ def bench_profile(profile: Profile, home: Home, config: BenchConfig, *, profile_
         for stage in (stage_model, stage_export, stage_data, stage_build):
             rep.check_cancelled()
             stage(ctx)
-        assert ctx.loaded is not None
-        builds = [BuildToMeasure(a.name, str(a.path), a.backend, a.key) for a in ctx.artifacts]
-        results = measure_builds(builds, profile.model.input_size, config, home,
-                                 model=ctx.loaded.model if profile.bench.baseline else None,
-                                 reporter=rep.stage("bench"))
-        keys = {b.name: b.key for b in builds}
-        if profile.bench.baseline:
-            keys[BASELINE_LABEL] = register_baseline(store, ctx.loaded, profile.model.input_size)
-        for res in results:
-            record_result(store, run.id, res, keys.get(res.label, ""))
+        results = stage_bench(ctx, config)
         run.summary = {
             "bench": {r.label: {k: v for k, (v, _u) in r.headline().items()} for r in results}}
     return run.id, results
 
 
-def run_record(ctx: RunContext, status: str, error: str, seconds: float) -> dict[str, Any]:
+def run_record(ctx: RunContext, store: Store, status: str, error: str, seconds: float) -> dict[str, Any]:
     """The one final record a run produces (printed by ``--json``, stored in ``runs``)."""
     from workbench.bench.baseline import BASELINE_LABEL
 
     lm = ctx.loaded
     ran: dict[str, dict[str, Any]] = {}
-    for r in ctx.store.runtime(ctx.run_id):
+    for r in store.runtime(ctx.run_id):
         ran.setdefault(r["build"], {})[r["stage"]] = r["settings"]
-    machine = ctx.store.machine(ctx.run_id) or {}
+    machine = store.machine(ctx.run_id) or {}
     return {
         "ok": status == "ok",
         "run_id": ctx.run_id,

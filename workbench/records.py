@@ -1,15 +1,22 @@
-"""Typed records that cross module boundaries: an artifact's identity and a result row.
+"""Typed records that cross module boundaries: an artifact's identity, its meta.json, and a
+result row.
 
 An artifact's name is written once, from its :class:`ArtifactId`; nothing parses a name back
-into its parts. The leaderboard's rows come out of the store as :class:`ResultRow`, so
+into its parts. An artifact folder's ``meta.json`` is read in one place,
+:meth:`ArtifactMeta.read`. The leaderboard's rows come out of the store as :class:`ResultRow`, so
 readers use attributes, not dict keys.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+#: the file in every artifact folder that says what the build is
+META_FILE = "meta.json"
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,56 @@ class ArtifactId:
         h, _, w = size.partition("x")
         return cls(str(row.get("variant") or ""), str(row["dtype"]),
                    str(row.get("calibration") or ""), (int(h), int(w)), str(row["backend"]))
+
+
+@dataclass(frozen=True)
+class ArtifactMeta:
+    """An artifact folder's ``meta.json``, as the build wrote it. ``raw`` keeps every field
+    (the store and the cache's verification use them); the attributes are the ones callers
+    read, '' where the file lacks them."""
+
+    directory: Path
+    raw: dict[str, Any]
+    file: str = ""
+    key: str = ""
+    name: str = ""
+    backend: str = ""
+    dtype: str = ""
+
+    @classmethod
+    def read(cls, directory: str | Path) -> ArtifactMeta:
+        """The meta.json in ``directory``; ValueError (with the reason) when it is missing,
+        unreadable or not a JSON object."""
+        d = Path(directory)
+        try:
+            raw = json.loads((d / META_FILE).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ValueError(str(exc)) from None
+        if not isinstance(raw, dict):
+            raise ValueError(f"a JSON {type(raw).__name__}, not an object")
+        strings = {k: raw[k] for k in ("file", "key", "name", "backend", "dtype")
+                   if isinstance(raw.get(k), str)}
+        return cls(d, raw, **strings)
+
+    @classmethod
+    def of_file(cls, path: str | Path) -> ArtifactMeta | None:
+        """The meta.json beside a built file when it describes that very file, else None."""
+        p = Path(path)
+        try:
+            meta = cls.read(p.parent)
+        except ValueError:
+            return None
+        return meta if meta.file == p.name else None
+
+    @property
+    def calibration_method(self) -> str:
+        calib = self.raw.get("calibration")
+        spec = calib.get("spec") if isinstance(calib, dict) else None
+        return str(spec.get("method", "")) if isinstance(spec, dict) else ""
+
+    @property
+    def provider_options(self) -> dict[str, Any]:
+        return dict(self.raw.get("provider_options") or {})
 
 
 #: a result row's own columns; every other key of a store row is a metric

@@ -15,7 +15,7 @@ import numpy as np
 from workbench.hardware import physical_cores, usable_cpus
 
 # The CPU counts live with the rest of what we know about the CPU (workbench.hardware).
-__all__ = ["Predictor", "physical_cores", "resolve_threads", "usable_cpus"]
+__all__ = ["Predictor", "physical_cores", "resolve_threads", "threads_per_stream", "usable_cpus"]
 
 
 class Predictor(Protocol):
@@ -31,3 +31,8 @@ class Predictor(Protocol):
 
 def resolve_threads(threads: int) -> int:
     return threads if threads > 0 else physical_cores()
+
+
+def threads_per_stream(threads: int, streams: int) -> int:
+    """The thread budget is shared: N streams (sessions) get total/N intra-op threads each."""
+    return max(1, resolve_threads(threads) // max(1, streams))

@@ -1,6 +1,8 @@
 """Say what ran: the precision asked of a runtime, and the settings it reports back.
 
-A build's dtype is what we *asked* for. What a runtime *ran* can differ (OpenVINO's CPU
+Each backend reads its runtime back in its own package
+(``workbench.backends.<name>``); this module holds the record they fill in and how a grid
+point's predictors are summed. A build's dtype is what we *asked* for. What a runtime *ran* can differ (OpenVINO's CPU
 plugin defaults to bf16 on a bf16-capable CPU), so every bench row and eval records the
 effective settings read back from the compiled model or the ORT session: inference
 precision, the precision the convolutions actually run in, streams, threads and hint.
@@ -9,45 +11,22 @@ The roofline then divides by the limit of that precision, and tests pick toleran
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import BadInput
-
-#: artifact dtype -> OpenVINO ``INFERENCE_PRECISION_HINT``. int8 QDQ models run their
-#: quantized ops in u8/i8 whatever the hint; the hint decides the rest, kept f32 like ORT.
-OV_PRECISION_HINT: dict[str, str] = {"fp32": "f32", "int8": "f32", "bf16": "bf16"}
-
 #: The precisions a limit is measured for.
 LIMIT_PRECISIONS = ("fp32", "bf16", "int8")
-
-_OV_TYPE_NAMES = {"float32": "f32", "f32": "f32", "bfloat16": "bf16", "bf16": "bf16",
-                  "float16": "f16", "f16": "f16", "u8": "u8", "i8": "i8"}
-
-
-def ov_precision_hint(dtype: str) -> str:
-    """The explicit hint for an artifact of ``dtype`` (never the plugin's default)."""
-    try:
-        return OV_PRECISION_HINT[dtype or "fp32"]
-    except KeyError:
-        raise BadInput(f"OpenVINO CPU runs fp32, bf16 or int8 artifacts, not {dtype!r}") from None
-
 
 def artifact_dtype(path: str | Path) -> str:
     """The dtype recorded in the artifact's meta.json (when ``path`` is its file), else
     what the file itself says (a QDQ graph is int8), else fp32."""
+    from workbench.records import ArtifactMeta
+
     p = Path(path)
-    meta_file = p.parent / "meta.json"
-    if meta_file.is_file():
-        try:
-            meta = json.loads(meta_file.read_text())
-            if meta.get("file") == p.name and meta.get("dtype"):
-                return str(meta["dtype"])
-        except (OSError, ValueError):
-            pass
+    meta = ArtifactMeta.of_file(p)
+    if meta is not None and meta.dtype:
+        return meta.dtype
     if p.suffix.lower() == ".onnx":
         try:
             import onnx
@@ -74,6 +53,9 @@ class RuntimeSettings:
     streams: int | None
     hint: str  # OpenVINO PERFORMANCE_HINT, ORT execution mode, ...
     details: dict[str, Any] = field(default_factory=dict)
+    #: the streams are infer requests of one compiled model (OpenVINO), so its threads and
+    #: streams are already the whole grid point's; else one session per stream
+    shared_streams: bool = False
 
     @property
     def limit_precision(self) -> str:
@@ -87,88 +69,9 @@ class RuntimeSettings:
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        del d["shared_streams"]
         d["limit_precision"] = self.limit_precision
         return d
-
-
-def _ov_str(value: Any) -> str:
-    s = str(getattr(value, "name", value))
-    s = s.replace("<Type: '", "").replace("'>", "")
-    return _OV_TYPE_NAMES.get(s.lower(), s.lower())
-
-
-def openvino_settings(compiled: Any) -> RuntimeSettings:
-    """Read back a compiled model's properties and the precision each convolution,
-    fully-connected and matmul layer runs in (its runtime model's ``runtimePrecision``)."""
-    import openvino as ov
-
-    def prop(name: str) -> Any:
-        try:
-            return compiled.get_property(name)
-        except Exception:
-            return None
-
-    layers: Counter[str] = Counter()
-    try:
-        for op in compiled.get_runtime_model().get_ordered_ops():
-            rt = op.get_rt_info()
-            if "layerType" not in rt or "runtimePrecision" not in rt:
-                continue
-            if rt["layerType"].astype(str) in ("Convolution", "FullyConnected", "MatMul",
-                                               "GroupConvolution"):
-                layers[_ov_str(rt["runtimePrecision"].astype(str))] += 1
-    except Exception:  # an IR without a runtime model to read: fall back to the hint
-        pass
-    hint_prec = _ov_str(prop("INFERENCE_PRECISION_HINT"))
-    compute = hint_prec
-    if layers:
-        top, _n = layers.most_common(1)[0]
-        compute = "int8" if top in ("u8", "i8") else top
-    return RuntimeSettings(
-        runtime="openvino", version=str(ov.__version__).split("-")[0],
-        inference_precision=hint_prec, compute_precision=compute,
-        threads=_as_int(prop("INFERENCE_NUM_THREADS")), streams=_as_int(prop("NUM_STREAMS")),
-        hint=_ov_str(prop("PERFORMANCE_HINT")).upper(),
-        details={"layer_precisions": dict(layers),
-                 "execution_mode": _ov_str(prop("EXECUTION_MODE_HINT")).upper()},
-    )
-
-
-def _ort_entry(so: Any, key: str) -> str:
-    """A session config entry, "" when it was never set (ORT raises for an unset key)."""
-    try:
-        return str(so.get_session_config_entry(key))
-    except RuntimeError:
-        return ""
-
-
-def ort_settings(session: Any, quantized: bool) -> RuntimeSettings:
-    """An ORT session's options as the session holds them. ORT's CPU provider has no
-    precision knob: it runs the graph's types, so a QDQ graph is int8 and the rest f32."""
-    import onnxruntime as ort
-
-    so = session.get_session_options()
-    providers = list(session.get_providers())
-    fp16 = any("float16" in i.type for i in session.get_inputs())
-    compute = "int8" if quantized else "f16" if fp16 else "f32"
-    return RuntimeSettings(
-        runtime="onnxruntime", version=str(ort.__version__),
-        inference_precision="f16" if fp16 else "f32", compute_precision=compute,
-        threads=int(so.intra_op_num_threads), streams=1,
-        hint=str(so.execution_mode).rsplit(".", 1)[-1],
-        details={"providers": providers, "inter_op_threads": int(so.inter_op_num_threads),
-                 "graph_optimization": str(so.graph_optimization_level).rsplit(".", 1)[-1],
-                 "spin_stop_after_run": _ort_entry(so, "session.force_spinning_stop") == "1"},
-    )
-
-
-def torch_settings() -> RuntimeSettings:
-    import torch
-
-    return RuntimeSettings(runtime="torch", version=str(torch.__version__).split("+")[0],
-                           inference_precision="f32", compute_precision="f32",
-                           threads=int(torch.get_num_threads()), streams=1, hint="eager",
-                           details={"inference_mode": True})
 
 
 def effective_settings(predictor: Any) -> dict[str, Any] | None:
@@ -189,15 +92,10 @@ def settings_of(predictors: Any) -> RuntimeSettings | None:
     if fn is None:
         return None
     s: RuntimeSettings = fn()
-    if s.runtime != "openvino" and len(preds) > 1:  # one session per stream
+    if not s.shared_streams and len(preds) > 1:  # one session per stream
         from dataclasses import replace
 
         s = replace(s, streams=len(preds), threads=(s.threads or 0) * len(preds))
     return s
 
 
-def _as_int(v: Any) -> int | None:
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return None

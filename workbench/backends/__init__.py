@@ -23,6 +23,7 @@ from workbench.runtime import Predictor
 __all__ = [
     "BASELINE_BACKEND",
     "DEFAULT_BACKEND",
+    "SIDE_BY_SIDE",
     "Backend",
     "BackendStatus",
     "StreamGroup",
@@ -43,6 +44,16 @@ _REGISTRY: dict[str, Backend] = {
 DEFAULT_BACKEND = ort_cpu.NAME
 #: the eager torch baseline's backend name
 BASELINE_BACKEND = torch_eager.NAME
+
+#: ``bench --compare-backends``: label -> (backend, dtype), in the table's order
+SIDE_BY_SIDE: dict[str, tuple[str, str]] = {
+    "torch-eager-fp32": (BASELINE_BACKEND, "fp32"),
+    "ort-fp32": (ort_cpu.NAME, "fp32"),
+    "ort-int8": (ort_cpu.NAME, "int8"),
+    "openvino-fp32": (openvino_cpu.NAME, "fp32"),
+    "openvino-bf16": (openvino_cpu.NAME, "bf16"),
+    "openvino-int8": (openvino_cpu.NAME, "int8"),
+}
 
 
 def backend_names() -> tuple[str, ...]:

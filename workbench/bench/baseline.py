@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from workbench.sources import LoadedModel
-    from workbench.store import Store
+    from workbench.store import RunWrites
 
 BASELINE_LABEL = "torch-eager-fp32"
 
@@ -33,7 +33,7 @@ def load_variant(variant: str, weights: str = "random-init", source: str = "timm
     return load_baseline(variant, weights, source).model
 
 
-def register_baseline(store: Store, loaded: LoadedModel, input_size: tuple[int, int]) -> str:
+def register_baseline(store: RunWrites, loaded: LoadedModel, input_size: tuple[int, int]) -> str:
     """Record torch eager as a 'baseline' artifact, keyed like the pipeline does, so the
     leaderboard joins its figures with source, variant, weights, backend and dtype."""
     key = f"torch-eager:{loaded.weights_id}"

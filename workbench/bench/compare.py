@@ -3,9 +3,9 @@ variant, measured in one interleaved run, each figure also a ratio to torch eage
 the machine's dense-sgemm limit. ``hrnet-wb bench --compare-backends`` and
 ``benchmarks/side_by_side.py`` both print this; the README's speed table comes from it.
 
-The model comes from ``workbench.sources``, the export from ``workbench.export`` and every
-build from ``workbench.build.build_artifact`` — the same calls the pipeline makes — so the
-artifacts measured here are cached in ``<home>/artifacts`` and reusable by ``bench``/``eval``.
+The targets are built by the pipeline's own stages (:mod:`workbench.side_by_side`), so the
+artifacts measured here are cached in ``<home>/artifacts`` and reusable by ``bench``/``eval``;
+this module measures them and lays out the table.
 """
 
 from __future__ import annotations
@@ -17,31 +17,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.backends import BASELINE_BACKEND, is_baseline, openvino_cpu, ort_cpu
-from workbench.bench.baseline import BASELINE_LABEL, register_baseline, torch_target
+from workbench.backends import SIDE_BY_SIDE
+from workbench.bench.baseline import BASELINE_LABEL, register_baseline
 from workbench.bench.grid import BenchConfig, BenchResult, BenchTarget, benchmark_targets
 from workbench.bench.limits import PrecisionLimit, apply_limits, limits_for
 from workbench.bench.model import limit_img_s
-from workbench.bench.roofline import onnx_gmacs, variant_gmacs
-from workbench.bench.target import artifact_target
+from workbench.bench.roofline import onnx_gmacs
 from workbench.errors import BadInput
 from workbench.events import Reporter
 from workbench.home import Home
-from workbench.store import Run, Store
+from workbench.store import PendingWrites, Run
 from workbench.tables import format_figure, markdown_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.sources import LoadedModel
 
-# label -> (backend, dtype); the order is the table's order
-TARGETS: dict[str, tuple[str, str]] = {
-    BASELINE_LABEL: (BASELINE_BACKEND, "fp32"),
-    "ort-fp32": (ort_cpu.NAME, "fp32"),
-    "ort-int8": (ort_cpu.NAME, "int8"),
-    "openvino-fp32": (openvino_cpu.NAME, "fp32"),
-    "openvino-bf16": (openvino_cpu.NAME, "bf16"),
-    "openvino-int8": (openvino_cpu.NAME, "int8"),
-}
+# label -> (backend, dtype); the order is the table's order (the backends declare it)
+TARGETS: dict[str, tuple[str, str]] = SIDE_BY_SIDE
+assert BASELINE_LABEL in TARGETS
 
 
 @dataclass
@@ -62,6 +55,7 @@ class SideBySide:
     seconds: float = 0.0
     limits: dict[int, dict[str, PrecisionLimit]] = field(default_factory=dict)
     fingerprint: str = ""
+    writes: PendingWrites = field(default_factory=PendingWrites)  # the build stage's store rows
 
     def table(self) -> list[dict[str, Any]]:
         """One row per target: bs1 latency, best throughput, and the ratios."""
@@ -151,125 +145,16 @@ class SideBySide:
         }
 
 
-# -- preparing the five targets -------------------------------------------------------------
+# -- measuring the prepared targets ------------------------------------------------------------
 
 
-def _export(loaded: LoadedModel, input_size: tuple[int, int], home: Home,
-            reporter: Reporter) -> Path:
-    """The fp32 ONNX (opset 17, dynamic batch, parity-checked), cached under
-    ``<home>/cache/exports`` with the pipeline's naming."""
-    from workbench.export import export_cache_path, export_onnx
-
-    out = export_cache_path(home.cache, loaded.variant, loaded.weights_id, 17, True, input_size)
-    if out.is_file():
-        reporter.log(f"export: cache hit {out.name}")
-        return out
-    import numpy as np
-
-    from workbench.export import default_parity_inputs, torch_logits
-
-    # Random-init HRNets give logits in the millions (BN with untrained statistics), where
-    # float32 rounding alone exceeds an absolute 1e-4; gate relative to the logits' scale.
-    x = default_parity_inputs(4, input_size)
-    scale = float(np.max(np.abs(torch_logits(loaded.model, x))))
-    tolerance = max(1e-4, 1e-5 * scale)
-    if tolerance > 1e-4:
-        reporter.log(f"export: logits reach {scale:.3g}; parity tolerance {tolerance:.3g} "
-                     "(1e-5 of that)")
-    return Path(export_onnx(loaded.model, out, input_size, opset=17, dynamic_batch=True,
-                            parity_inputs=x, tolerance=tolerance, reporter=reporter).path)
-
-
-def _calibration_samples(calibration: Path | None) -> list[Any]:
-    """Calibration images through workbench.data (any layout it reads); the bundled demo
-    images of a source checkout when none are given."""
-    from workbench.data import open_dataset
-
-    if calibration is None:
-        default = Path(__file__).resolve().parents[2] / "assets"
-        if not (default / "val").is_dir():
-            raise BadInput("int8 builds need calibration images: pass --calibration DIR")
-        calibration = default
-    if not calibration.exists():
-        raise BadInput(f"{calibration}: calibration folder not found")
-    samples = open_dataset(calibration).samples
-    if not samples:
-        raise BadInput(f"{calibration}: no images to calibrate with")
-    return list(samples)
-
-
-def _build(onnx_path: Path, backend: str, dtype: str, *, loaded: LoadedModel,
-           input_size: tuple[int, int], calib_samples: list[Any], calib_count: int,
-           method: str, home: Home, reporter: Reporter) -> Any:
-    """One artifact through workbench.build (content-keyed, cached in ``<home>/artifacts``)."""
-    from workbench.build import BuildRecipe, CalibrationSpec, build_artifact
-    from workbench.data.preprocess import Preprocessor, preset_for
-
-    recipe = BuildRecipe(backend=backend, dtype=dtype,
-                         calibration=CalibrationSpec(method=method, count=calib_count)
-                         if dtype == "int8" else None)
-    prep = Preprocessor(preset_for(source=loaded.source, variant=loaded.variant,
-                                   pretrained_tag=loaded.pretrained_tag, input_size=input_size))
-    return build_artifact(onnx_path, recipe, model_name=loaded.variant, input_size=input_size,
-                          weights_id=loaded.weights_id,
-                          export_settings={"opset": 17, "dynamic_batch": True},
-                          calibration_samples=calib_samples if dtype == "int8" else None,
-                          preprocessor=prep, home=home, reporter=reporter,
-                          source=loaded.source, weights=loaded.weights, model=loaded.model)
-
-
-# -- the run ---------------------------------------------------------------------------------
-
-
-def prepare_targets(variant: str, input_size: tuple[int, int], home: Home, *,
-                    weights: str = "random-init", include: Sequence[str] = tuple(TARGETS),
-                    calibration: Path | None = None, calib_count: int = 8,
-                    calib_method: str = "minmax", reporter: Reporter | None = None,
-                    ) -> tuple[list[BenchTarget], float, dict[str, Any], LoadedModel]:
-    """Load, export and build what ``include`` asks for; return the bench targets, the
-    model's GMACs and the artifact behind each non-torch target."""
-    from workbench.sources import ModelSpec, load_model
-
-    rep = reporter or Reporter()
-    unknown = [t for t in include if t not in TARGETS]
-    skipped = skipped_targets([t for t in include if t in TARGETS])
-    include = [t for t in include if t not in skipped]
-    if unknown:
-        raise BadInput(f"compare: unknown target(s) {unknown}; expected {', '.join(TARGETS)}")
-    loaded = load_model(ModelSpec(source="timm", variant=variant, weights=weights), rep)
-    gmacs = variant_gmacs(loaded.variant, input_size)
-    targets: list[BenchTarget] = []
-    arts: dict[str, Any] = {}
-    onnx_path: Path | None = None
-    calib: list[Any] = []
-    for label in include:
-        rep.check_cancelled()
-        backend, dtype = TARGETS[label]
-        if is_baseline(backend):
-            targets.append(torch_target(loaded.model, label, input_size, count_macs=False))
-            continue
-        if onnx_path is None:
-            onnx_path = _export(loaded, input_size, home, rep)
-        if dtype == "int8" and not calib:
-            calib = _calibration_samples(calibration)
-        art = _build(onnx_path, backend, dtype, loaded=loaded, input_size=input_size,
-                     calib_samples=calib, calib_count=calib_count, method=calib_method,
-                     home=home, reporter=rep)
-        arts[label] = art
-        targets.append(artifact_target(label, art.path, art.backend, gmacs))
-    return targets, gmacs, arts, loaded
-
-
-def side_by_side(variant: str, input_size: tuple[int, int], home: Home, config: BenchConfig,
-                 *, weights: str = "random-init", include: Sequence[str] = tuple(TARGETS),
-                 calibration: Path | None = None, calib_count: int = 8,
-                 reporter: Reporter | None = None) -> SideBySide:
-    """Measure the five builds of ``variant`` in one interleaved run (see module doc)."""
-    rep = reporter or Reporter()
-    t0 = time.perf_counter()
-    targets, gmacs, arts, loaded = prepare_targets(variant, input_size, home, weights=weights,
-                                           include=include, calibration=calibration,
-                                           calib_count=calib_count, reporter=rep)
+def measure_side_by_side(variant: str, input_size: tuple[int, int], home: Home, config: BenchConfig,
+                         targets: list[BenchTarget], gmacs: float, arts: dict[str, Any],
+                         loaded: LoadedModel, *, weights: str, include: Sequence[str],
+                         reporter: Reporter, started: float) -> SideBySide:
+    """Measure prepared targets (:func:`workbench.side_by_side.side_by_side` builds them
+    through the pipeline's stages) in one interleaved run, on the machine's limits."""
+    rep = reporter
     limits = limits_for(home.cache, list(config.threads), reporter=rep)
     machine = {t: by["fp32"] for t, by in limits.items() if "fp32" in by}
     baseline = BASELINE_LABEL if BASELINE_LABEL in [t.label for t in targets] else None
@@ -292,7 +177,7 @@ def side_by_side(variant: str, input_size: tuple[int, int], home: Home, config: 
         variant=variant, input_size=input_size, results=results, machine=machine, gmacs=gmacs,
         artifacts={k: str(a.path) for k, a in arts.items()},
         built=arts, loaded=loaded, notes=notes, date=time.strftime("%Y-%m-%d %H:%M %Z"),
-        host=_host(), seconds=time.perf_counter() - t0, limits=limits,
+        host=_host(), seconds=time.perf_counter() - started, limits=limits,
         fingerprint=_fingerprint(),
     )
 
@@ -321,35 +206,14 @@ def _host() -> str:
     return f"{detect_cpu().summary()}, {platform.system()} {platform.release()}"
 
 
-def compare_backends(variant: str, input_size: tuple[int, int], home: Home, config: BenchConfig,
-                     *, record: bool = True, reporter: Reporter | None = None,
-                     **kwargs: Any) -> tuple[int | None, SideBySide]:
-    """``hrnet-wb bench --compare-backends``: :func:`side_by_side`, recorded as one run
-    (started before the builds, so a failure is on record too) unless ``record`` is off."""
-    rep = reporter or Reporter()
-    if not record:
-        return None, side_by_side(variant, input_size, home, config, reporter=rep, **kwargs)
-    store = Store(home.db)
-    with store.run(f"bench --compare-backends {variant}", cancelled=lambda: rep.cancelled) as run:
-        sbs = side_by_side(variant, input_size, home, config, reporter=rep, **kwargs)
-        record_side_by_side(run, sbs)
-    return run.id, sbs
-
-
 def record_side_by_side(run: Run, sbs: SideBySide) -> None:
-    """Into ``run``: the artifacts (so the leaderboard joins their build config), every
-    target's grid points and headline figures, and the table as the run's summary."""
+    """Into ``run``: what the build stage wrote (the artifacts, so the leaderboard joins
+    their build config), every target's grid points and headline figures, and the table as
+    the run's summary."""
     from workbench.bench.record import record_result
 
     store = run.store
-    h, w = sbs.input_size
-    for art in sbs.built.values():
-        meta = dict(art.meta)
-        calib = art.calibration.method if art.calibration is not None else ""
-        store.add_artifact(art.key, art.name, "artifact", str(art.path),
-                           source=str(meta.get("source", "")), variant=sbs.variant,
-                           weights=str(meta.get("weights", "")), backend=art.backend,
-                           dtype=art.dtype, calibration=calib, input_size=f"{h}x{w}", meta=meta)
+    sbs.writes.replay(store, run.id)
     for res in sbs.results:
         art = sbs.built.get(res.label)
         if art is None and res.label == BASELINE_LABEL and sbs.loaded is not None:

@@ -171,7 +171,7 @@ def _run_openvino(path: Path, precision: str, threads: int, x: np.ndarray, reps:
                   reporter: Reporter | None) -> tuple[list[float], str]:
     import openvino as ov
 
-    from workbench.runtime_settings import openvino_settings
+    from workbench.backends.openvino_cpu.settings import openvino_settings
 
     compiled = ov.Core().compile_model(str(path), "CPU", {
         "INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",

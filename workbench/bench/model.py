@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench.errors import BadInput
-from workbench.runtime import Predictor, resolve_threads
+from workbench.runtime import Predictor, resolve_threads, threads_per_stream
 
 PredictorFactory = Callable[[int], Predictor]
 
@@ -29,6 +29,17 @@ class BenchConfig:
     rounds: int = 3
     seed: int = 0
     inputs: str = "random"  # random: seeded normal tensors; real: preprocessed images
+
+    @classmethod
+    def of(cls, section: Any, **overrides: Any) -> BenchConfig:
+        """The config a profile's ``[bench]`` section asks for; ``overrides`` (CLI flags that
+        were given) replace single fields of it."""
+        fields = {name: getattr(section, name) for name in (
+            "batch_sizes", "streams", "threads", "warmup", "iterations", "duration_s", "rounds",
+            "latency_budget_ms")}
+        for name in ("batch_sizes", "streams", "threads"):
+            fields[name] = list(fields[name])
+        return cls(**{**fields, **overrides})
 
     def validate(self) -> BenchConfig:
         """Raise BadInput naming the first bad setting."""
@@ -67,8 +78,7 @@ class GridPoint:
 
     @property
     def threads_per_stream(self) -> int:
-        """The thread budget is shared: N streams get total/N intra-op threads each."""
-        return max(1, self.total_threads // self.streams)
+        return threads_per_stream(self.threads, self.streams)
 
 
 @dataclass(frozen=True)

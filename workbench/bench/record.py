@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from workbench.bench.grid import BenchResult
-from workbench.store import Store
+from workbench.store import RunWrites, Store
 
 # Per grid point: (field on BenchRow, unit).
 GRID_METRICS: tuple[tuple[str, str], ...] = (
@@ -22,7 +22,7 @@ GRID_METRICS: tuple[tuple[str, str], ...] = (
 )
 
 
-def record_result(store: Store, run_id: int, result: BenchResult, artifact_key: str = "",
+def record_result(store: RunWrites, run_id: int, result: BenchResult, artifact_key: str = "",
                   build: str | None = None) -> dict[str, float]:
     """Write every grid point and the headline metrics of ``result``; return the headline."""
     name = build or result.label

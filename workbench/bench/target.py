@@ -8,7 +8,6 @@ same names the leaderboard and ``hrnet-wb build`` print.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from workbench.backends import (
 from workbench.errors import BadInput
 from workbench.home import Home
 from workbench.input_size import parse_input_size
+from workbench.records import ArtifactMeta
 from workbench.store import Store
 
 
@@ -67,15 +67,13 @@ def _file_key(path: Path) -> str:
     return "file-" + h.hexdigest()[:16]
 
 
-def _from_meta(directory: Path, meta: dict[str, Any]) -> dict[str, Any]:
-    calib = meta.get("calibration") or {}
-    spec = calib.get("spec") if isinstance(calib, dict) else None
+def _from_meta(m: ArtifactMeta) -> dict[str, Any]:
+    meta = m.raw
     return {
-        "label": meta.get("name", directory.name), "path": directory / meta["file"],
-        "backend": meta.get("backend", ""), "variant": meta.get("variant", ""),
+        "label": meta.get("name", m.directory.name), "path": m.directory / meta["file"],
+        "backend": m.backend, "variant": meta.get("variant", ""),
         "source": meta.get("source", ""), "weights": meta.get("weights", ""),
-        "dtype": meta.get("dtype", ""), "artifact_key": meta.get("key", ""),
-        "calibration": (spec or {}).get("method", "") if isinstance(spec, dict) else "",
+        "dtype": m.dtype, "artifact_key": m.key, "calibration": m.calibration_method,
         "input_size": tuple(meta["input_size"]) if meta.get("input_size") else None,
         "meta": meta,
     }
@@ -107,8 +105,8 @@ def resolve_target(ref: str | None, home: Home, *, backend: str | None = None,
         if not meta_file.is_file():
             raise BadInput(f"{p}: a folder without meta.json is not an artifact")
         try:
-            info = _from_meta(p, json.loads(meta_file.read_text()))
-        except (json.JSONDecodeError, KeyError) as exc:
+            info = _from_meta(ArtifactMeta.read(p))
+        except (ValueError, KeyError) as exc:
             raise BadInput(f"{meta_file}: not an artifact's meta.json ({exc})") from None
         info["in_store"] = Store(home.db).artifact(info["artifact_key"]) is not None
     elif p.is_file():
@@ -119,15 +117,10 @@ def resolve_target(ref: str | None, home: Home, *, backend: str | None = None,
             from workbench.onnx_check import check_classifier
 
             check_classifier(p)
-        meta_file = p.parent / "meta.json"
-        if meta_file.is_file():
-            try:
-                meta = json.loads(meta_file.read_text())
-                if meta.get("file") == p.name:
-                    info = _from_meta(p.parent, meta)
-                    info["in_store"] = Store(home.db).artifact(info["artifact_key"]) is not None
-            except (json.JSONDecodeError, KeyError):
-                info = {}
+        beside = ArtifactMeta.of_file(p)
+        if beside is not None:
+            info = _from_meta(beside)
+            info["in_store"] = Store(home.db).artifact(info["artifact_key"]) is not None
         if not info:
             info = {"label": p.stem if p.stem != "model" else p.parent.name, "path": p,
                     "backend": backend_for_file(p),

@@ -160,6 +160,21 @@ class Artifact:
     def provider_options(self) -> dict[str, Any]:
         return dict(self.meta.get("provider_options") or {})
 
+    def record(self, store: Any, *, source: str = "", variant: str = "", weights: str = "") -> None:
+        """Into the store's artifacts table, so the leaderboard joins figures with the build.
+
+        Source, variant and weights are the ones its meta.json names (who built it): a
+        cache hit from another source's identical build keeps the builder's, not the last
+        caller's. The arguments fill in for an older meta.json without them."""
+        m = self.meta
+        h, w = m.get("input_size") or (0, 0)
+        store.add_artifact(
+            self.key, self.name, "artifact", str(self.path), source=str(m.get("source") or source),
+            variant=str(m.get("model") or variant), weights=str(m.get("weights") or weights),
+            backend=self.backend, dtype=self.dtype,
+            calibration=self.calibration.method if self.calibration is not None else "",
+            input_size=f"{h}x{w}", meta=m)
+
 
 def default_preprocessor(input_size: tuple[int, int]) -> Any:
     """timm's default ImageNet preprocessing at ``input_size`` (workbench.data), for callers

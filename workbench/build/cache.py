@@ -47,11 +47,12 @@ def artifact_dir(artifacts_root: Path, name: str, key: str) -> Path:
 
 def read_meta(directory: Path) -> dict[str, Any] | None:
     """The meta.json of a finished build, or None if absent/unreadable (treated as a miss)."""
+    from workbench.records import ArtifactMeta
+
     try:
-        meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return ArtifactMeta.read(directory).raw
+    except ValueError:
         return None
-    return meta if isinstance(meta, dict) else None
 
 
 def lookup(artifacts_root: Path, name: str, key: str) -> dict[str, Any] | None:

@@ -44,6 +44,7 @@ def _ints(text: str, what: str, minimum: int) -> list[int]:
 
 @app.command("bench", epilog=EPILOG)
 def bench(
+    ctx: typer.Context,
     artifact: Annotated[str | None, typer.Argument(
         help="A built artifact (name or key from the store, or its folder) or an .onnx/.xml file.",
         show_default=False)] = None,
@@ -132,7 +133,11 @@ def bench(
 
         guarded(functools.partial(limits_for, hm.cache, list(cfg.threads), True), as_json)
     if profile is not None:
-        _profile(profile, set_ or [], cfg, hm, as_json)
+        from click.core import ParameterSource
+
+        given = {f: getattr(cfg, f) for p, f in _PROFILE_FLAGS.items()
+                 if ctx.get_parameter_source(p) == ParameterSource.COMMANDLINE}
+        _profile(profile, set_ or [], given, hm, as_json)
         return
     if compare_backends:
         _compare(cfg, hm, variant, size, only, calibration, calib_count, record, fmt, as_json)
@@ -154,18 +159,21 @@ def bench(
         raise typer.Exit(1)
 
 
-def _profile(path: Path, overrides: list[str], cli_cfg: Any, hm: Any, as_json: bool) -> None:
-    from dataclasses import replace
+#: ``bench`` flags that, given with ``--profile``, override its ``[bench]`` field.
+_PROFILE_FLAGS = {"batch": "batch_sizes", "streams": "streams", "threads": "threads",
+                  "warmup": "warmup", "iterations": "iterations", "duration": "duration_s",
+                  "rounds": "rounds", "latency_budget_ms": "latency_budget_ms"}
 
+
+def _profile(path: Path, overrides: list[str], given: dict[str, Any], hm: Any, as_json: bool) -> None:
+    """The profile's ``[bench]`` (as ``hrnet-wb run`` measures it), with the flags that
+    were given on the command line overriding single fields."""
     from workbench.bench import BenchConfig
     from workbench.pipeline import bench_profile
     from workbench.profile import load_profile
 
     prof = guarded(lambda: load_profile(path, overrides), as_json)
-    b = prof.bench
-    cfg = guarded(lambda: replace(
-        cli_cfg, batch_sizes=list(b.batch_sizes), streams=list(b.streams), threads=list(b.threads),
-        warmup=b.warmup, iterations=b.iterations).validate(), as_json)
+    cfg = guarded(lambda: BenchConfig.of(prof.bench, **given).validate(), as_json)
     assert isinstance(cfg, BenchConfig)
     run_id, results = _with_printer(
         lambda rep: bench_profile(prof, hm, cfg, profile_path=str(path), reporter=rep), as_json)
@@ -198,7 +206,8 @@ def _with_printer(fn: Any, as_json: bool) -> Any:
 def _compare(cfg: Any, hm: Any, variant: str | None, size: tuple[int, int] | None,
              only: str | None, calibration: Path | None, calib_count: int, record: bool,
              fmt: str, as_json: bool) -> None:
-    from workbench.bench.compare import TARGETS, compare_backends
+    from workbench.bench.compare import TARGETS
+    from workbench.side_by_side import compare_backends
 
     if not variant:
         raise fail("--compare-backends needs --variant (e.g. hrnet_w18)", 2, as_json)

@@ -15,6 +15,7 @@ from rich.table import Table
 from workbench.cli.app import app
 from workbench.cli.common import HomeOpt, JsonOpt, fail, guarded, print_json
 from workbench.cli.engine_opts import ActorsOpt, EngineOpt, RayAddressOpt
+from workbench.tables import format_percent
 
 LayoutOpt = Annotated[str, typer.Option(
     "--layout", help="auto | imagenet-val | imagefolder | synset-prefixed | filelist | folder.")]
@@ -23,7 +24,7 @@ LabelsOpt = Annotated[str, typer.Option(
 
 
 def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.2f}%"
+    return format_percent(x, "{:.2f}%")
 
 
 def _ci(ci: Any) -> str:

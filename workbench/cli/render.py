@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from collections.abc import Sequence
@@ -37,9 +35,9 @@ from workbench.events import (
     Progress as ProgressEvent,
 )
 from workbench.records import ResultRow
-from workbench.store import FRACTION_METRICS, describe_eval, percent
+from workbench.store import FRACTION_METRICS, describe_eval, figure_cell
+from workbench.tables import csv_table, markdown_table
 from workbench.tables import format_figure as fmt
-from workbench.tables import markdown_table
 
 _LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
 
@@ -199,13 +197,7 @@ def leaderboard_table(rows: Sequence[ResultRow], title: str = "", accuracy: bool
                          overflow="fold")
     for r in rows:
         view = dict(r.as_dict(), model=model_label(r), build_label=build_label(r))
-        for key in FRACTION_METRICS:  # rows hold fractions; a human table shows percent
-            view[key] = percent(r.get(key))
-        cells = [fmt(view.get(key), spec) for key, _, spec in columns]
-        keys = [k for k, _, _ in columns]
-        if r.get("speed_note") and "throughput" in keys:
-            cells[keys.index("throughput")] += "!"
-        table.add_row(*cells)
+        table.add_row(*[figure_cell(view, key, spec) for key, _, spec in columns])
     return table
 
 
@@ -220,12 +212,7 @@ def eval_notes(rows: Sequence[ResultRow]) -> list[str]:
 
 
 def rows_to_csv(rows: Sequence[dict[str, Any]], columns: list[str]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({c: r.get(c, "") for c in columns})
-    return buf.getvalue()
+    return csv_table(rows, columns)
 
 
 def rows_to_markdown(rows: Sequence[dict[str, Any]], columns: list[str]) -> str:

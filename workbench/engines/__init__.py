@@ -2,7 +2,7 @@
 
 ``local`` is the embedded default and needs nothing. ``ray`` lives in
 :mod:`workbench.engines.ray_cluster` (connect, node checks), :mod:`~workbench.engines.ray_eval`
-(sharded eval) and :mod:`~workbench.engines.ray_sweep`; they import Ray only when called, so
+(sharded eval) and :mod:`~workbench.sweep.ray_engine`; they import Ray only when called, so
 the base install and ``hrnet-wb --help`` never load it.
 """
 

@@ -7,8 +7,7 @@ Why it is shaped this way:
   preprocesses one evaluation batch and classifies it. A row is ``batch_size`` consecutive
   images, the same composition as a local eval, so per-image results are identical to the
   local engine. Decoding inside the actor keeps float32 crops out of the object store and
-  starts no decode worker processes: measured on 2 cores, a separate decode step cost half
-  the throughput (``benchmarks/ray_eval.py``).
+  starts no decode worker processes (a separate decode step halves throughput: NOTES §7).
 * **The driver alone writes.** Results stream back with ``iter_batches``; only the driver
   appends to ``results.jsonl`` (:class:`ChunkWriter`) and the caller writes the store, with
   the same output preparation, record format and finishing code as
@@ -93,16 +92,16 @@ class ChunkPredictor:
 
     def _decode_one(self, path: str) -> tuple[np.ndarray | None, str, str]:
         from workbench.data.decode import DecodeError
-        from workbench.evaluate.stream import _decode
+        from workbench.evaluate.stream import decode_sample
 
         try:
-            arr, digest = _decode(self.pre, Path(path))
+            arr, digest = decode_sample(self.pre, Path(path))
         except DecodeError as exc:
             return None, exc.content_hash, exc.reason
         return arr, digest, ""
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
-        from workbench.evaluate.metrics import _topk
+        from workbench.evaluate.metrics import topk
 
         self.calls += 1
         self._maybe_die()
@@ -134,7 +133,7 @@ class ChunkPredictor:
             if logits.ndim != 2 or logits.shape[1] != self.classes:
                 raise ValueError(f"the model outputs {tuple(logits.shape)} logits but there are "
                                  f"{self.classes} class names")
-            top[i, :slot], prob[i, :slot] = _topk(logits, self.k)
+            top[i, :slot], prob[i, :slot] = topk(logits, self.k)
         return {"chunk": batch["chunk"], "kept": kept, "reasons": np.array(reasons, dtype=object),
                 "hashes": np.array(hashes, dtype=object), "top": top, "prob": prob,
                 "node": np.array([self.node] * n, dtype=object)}
@@ -149,18 +148,18 @@ def chunk_records(samples: Sequence[Any], kept: np.ndarray, reasons: dict[str, s
     Kept images fill the batch in order (a skipped image takes no slot), as in local eval.
     """
     from workbench.data.identity import HASH_FIELD
-    from workbench.evaluate.formats import _record_line
+    from workbench.evaluate.formats import record_line
 
     lines, slot = [], 0
     top_l, prob_l = top.tolist(), prob.tolist()  # Python ints and floats, as int()/float() gives
     for j, s in enumerate(samples):
         digest = hashes[j] if j < len(hashes) else ""
         if not kept[j]:
-            lines.append(_record_line({"id": s.id, "path": str(s.path), HASH_FIELD: digest,
+            lines.append(record_line({"id": s.id, "path": str(s.path), HASH_FIELD: digest,
                                        "gt": s.label,
                                        "skipped": reasons.get(str(j), "could not be decoded")}))
             continue
-        lines.append(_record_line({
+        lines.append(record_line({
             "id": s.id, "path": str(s.path), HASH_FIELD: digest, "gt": s.label,
             "top5": top_l[slot], "prob5": [round(p, 8) for p in prob_l[slot]],
         }))
@@ -235,7 +234,7 @@ def evaluate_ray(
     """
     from workbench.evaluate import TOPK
     from workbench.evaluate.resume import prepare_output
-    from workbench.evaluate.stream import _finish
+    from workbench.evaluate.stream import finish_eval
 
     ray = session.ray
     from ray.data import ActorPoolStrategy
@@ -285,7 +284,7 @@ def evaluate_ray(
         rep.log("Ray: batches per node: " + ", ".join(f"{node[:8]} {n}" for node, n in
                                                        sorted(writer.per_node.items())), "debug")
     seconds = time.perf_counter() - t0
-    return _finish(prep.out, prep.jsonl, samples, class_names, vastai_txt, pre_desc, seconds, new_images,
+    return finish_eval(prep.out, prep.jsonl, samples, class_names, vastai_txt, pre_desc, seconds, new_images,
                    len(prep.existing), meta, rep)
 
 

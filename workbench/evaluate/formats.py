@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.atomic import atomic_path
 from workbench.errors import BadInput
-from workbench.evaluate.metrics import _topk, metrics_from_records
+from workbench.evaluate.metrics import metrics_from_records, topk
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.data.decode import DecodeError
@@ -51,7 +51,7 @@ def read_results(path: Path, repair: bool = False) -> list[dict[str, Any]]:
     return list(records.values())
 
 
-def _record_line(rec: dict[str, Any]) -> str:
+def record_line(rec: dict[str, Any]) -> str:
     return json.dumps(rec, separators=(",", ":"), ensure_ascii=False) + "\n"
 
 
@@ -202,8 +202,8 @@ def result_lines(kept: Sequence[Sample], hashes: Sequence[str], logits: Any, k: 
     """One results.jsonl line per image: from logits, or from (ids, probs) taken on a device."""
     from workbench.data.identity import HASH_FIELD
 
-    ids, probs = logits if isinstance(logits, tuple) else _topk(logits, k)
-    return [_record_line({"id": s.id, "path": str(s.path), HASH_FIELD: hashes[i], "gt": s.label,
+    ids, probs = logits if isinstance(logits, tuple) else topk(logits, k)
+    return [record_line({"id": s.id, "path": str(s.path), HASH_FIELD: hashes[i], "gt": s.label,
                           "top5": [int(c) for c in ids[i]], "prob5": [round(float(p), 8) for p in probs[i]]})
             for i, s in enumerate(kept)]
 
@@ -212,5 +212,5 @@ def skip_line(s: Sample, exc: DecodeError, rep: Reporter) -> str:
     from workbench.data.identity import HASH_FIELD
 
     rep.log(f"skipped {s.path}: {exc.reason}", "warning")
-    return _record_line({"id": s.id, "path": str(s.path), HASH_FIELD: exc.content_hash, "gt": s.label,
+    return record_line({"id": s.id, "path": str(s.path), HASH_FIELD: exc.content_hash, "gt": s.label,
                          "skipped": exc.reason})

@@ -89,7 +89,7 @@ def device_topk(predictor: Any, x: Any, k: int) -> tuple[np.ndarray, np.ndarray]
     return None if fn is None else fn(x, k)
 
 
-def _topk(logits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def topk(logits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-k ids (ties broken by lower id, so reruns match) and softmax probabilities."""
     z = logits.astype(np.float64)
     z -= z.max(axis=1, keepdims=True)

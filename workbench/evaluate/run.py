@@ -141,12 +141,10 @@ def open_streams(path: Path, backend: str, threads: int, streams: int, rep: Repo
 
     ``streams=0`` picks: 2 for a CPU runtime given 2+ threads and at least 8 batches of
     ``images`` to run (0 = not known), else 1: each session's first batch pays the runtime's
-    warm-up, which a smoke test of 3 batches does not earn back. On the AVX512-VNNI
-    machine (2 cores) two streams evaluated int8 hrnet_w18 1.14x (ORT) and 1.26x
-    (OpenVINO) faster than one stream on both threads (interleaved, median of 4 rounds)."""
+    warm-up, which a smoke test of 3 batches does not earn back (NOTES §7)."""
     from workbench.backends import get_backend, open_predictor
     from workbench.boundary import runtime_reason
-    from workbench.runtime import resolve_threads
+    from workbench.runtime import resolve_threads, threads_per_stream
 
     if streams < 0:
         raise BadInput(f"streams {streams}: must be 0 (auto) or more")
@@ -159,7 +157,7 @@ def open_streams(path: Path, backend: str, threads: int, streams: int, rep: Repo
         return [open_predictor(path, backend, threads)]
     group = b.stream_group(Path(path))
     if group is None:
-        per = max(1, total // streams)
+        per = threads_per_stream(threads, streams)
         rep.log(f"{streams} streams x {per} inference thread(s), each decoding its own batches")
         return [open_predictor(path, backend, per) for _ in range(streams)]
     rep.log(f"{streams} streams of one compiled model on {total} threads, each decoding its own batches")
@@ -251,13 +249,8 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
                            resume=resume, reporter=rep, workers=workers, identity=resume_identity,
                            meta=meta, label=t.name)
         build = t.name
-        record_eval(store, run.id, build, t.key, res, identity, limit=limit, calibration=calib)
-        from workbench.runtime_settings import settings_of
-
-        # what ran, read back from the runtime (a Ray eval's predictors live on the workers)
-        ran = settings_of(predictors) if predictors is not None else None
-        settings = ran.as_dict() if ran is not None else None
-        store.add_runtime(run.id, build, settings, t.key, "eval")
+        settings = record_eval(store, run.id, build, t.key, res, identity, limit=limit,
+                               calibration=calib, predictors=predictors)
         record = {"ok": True, "run_id": run.id, "out_dir": str(run.out_dir), "model": str(t.path),
                   "backend": t.backend, "build": build,
                   "dataset": {"root": str(ds.root), "layout": ds.layout, "images": len(samples),
@@ -300,14 +293,24 @@ def _leave_out_calibration(model_path: Path, samples: list[Sample], include: boo
     return [s for s in samples if s.id not in drop], info
 
 
+def eval_figures(res: EvalResult) -> dict[str, tuple[float | None, str]]:
+    """An eval's figures as the store keeps them: (value, unit) by metric name."""
+    return {"top1": (res.top1, "fraction"), "top5": (res.top5, "fraction"),
+            "images": (res.n, "count"), "skipped": (res.skipped, "count"),
+            "eval_img_s": (res.images_per_s, "img/s")}
+
+
 def record_eval(store: Any, run_id: int, build: str, artifact_key: str, res: EvalResult,
                 identity: dict[str, str], *, limit: int = 0,
-                calibration: dict[str, Any] | None = None) -> None:
-    """Store an eval's figures (top-1/top-5 as fractions, counts as ints) and what they were
-    measured on, so the leaderboard can say which eval it shows."""
-    for name, value, unit in (("top1", res.top1, "fraction"), ("top5", res.top5, "fraction"),
-                              ("images", res.n, "count"), ("skipped", res.skipped, "count"),
-                              ("eval_img_s", res.images_per_s, "img/s")):
+                calibration: dict[str, Any] | None = None, predictors: Any = None) -> dict[str, Any] | None:
+    """The one recorder of an eval, whichever command ran it: its figures (top-1/top-5 as
+    fractions, counts as ints), what they were measured on (data identity, limit,
+    calibration images left out or included), so the leaderboard can say which eval it
+    shows, and what the runtime says it ran (read back from ``predictors``; a Ray eval's
+    live on the workers). Returns those runtime settings."""
+    from workbench.runtime_settings import settings_of
+
+    for name, (value, unit) in eval_figures(res).items():
         if value is not None:
             store.add_metric(run_id, build, name, float(value), unit, artifact_key)
     cal = calibration or {}
@@ -316,3 +319,7 @@ def record_eval(store: Any, run_id: int, build: str, artifact_key: str, res: Eva
                    data_hash=identity.get("data_hash", ""), eval_limit=limit,
                    calibration_excluded=int(cal.get("excluded", 0)),
                    includes_calibration=bool(cal.get("included")))
+    ran = settings_of(predictors) if predictors is not None else None
+    settings = ran.as_dict() if ran is not None else None
+    store.add_runtime(run_id, build, settings, artifact_key, "eval")
+    return settings

@@ -29,13 +29,7 @@ from workbench.evaluate.formats import (
 from workbench.evaluate.metrics import TOPK, EvalResult, device_topk, metrics_from_records
 from workbench.evaluate.resume import prepare_output
 from workbench.events import Reporter
-
-
-class BatchPredictor(Protocol):
-    backend: str
-
-    def predict(self, batch: np.ndarray) -> np.ndarray: ...
-
+from workbench.runtime import Predictor
 
 T = TypeVar("T")
 
@@ -61,7 +55,7 @@ def _guarded(path: Path, work: Callable[[], T]) -> T:
         raise err from None
 
 
-def _decode(loader: ImageLoader, path: Path) -> tuple[np.ndarray, str]:
+def decode_sample(loader: ImageLoader, path: Path) -> tuple[np.ndarray, str]:
     """(float32 CHW, content hash) for one file; the hash comes from the bytes decoded."""
     def work() -> tuple[np.ndarray, str]:
         load_identified = getattr(loader, "load_identified", None)
@@ -78,7 +72,7 @@ def _decode_into(loader: ImageLoader, path: Path, out: np.ndarray) -> str:
     into = getattr(loader, "load_identified_into", None)
     if callable(into):
         return _guarded(path, lambda: str(into(path, out)))
-    arr, digest = _decode(loader, path)
+    arr, digest = decode_sample(loader, path)
     out[...] = arr
     return digest
 
@@ -103,7 +97,7 @@ def _check_logits(logits: np.ndarray, n_classes: int) -> None:
 
 
 def evaluate(
-    predictor: BatchPredictor | Sequence[BatchPredictor],
+    predictor: Predictor | Sequence[Predictor],
     samples: Sequence[Sample],
     preprocessor: ImageLoader,
     class_names: Sequence[str],
@@ -135,8 +129,8 @@ def evaluate(
     if batch_size < 1:
         raise BadInput(f"batch size {batch_size}: must be at least 1")
     rep = reporter or Reporter()
-    predictors: list[BatchPredictor] = (list(predictor) if isinstance(predictor, list | tuple)
-                                        else [cast(BatchPredictor, predictor)])
+    predictors: list[Predictor] = (list(predictor) if isinstance(predictor, list | tuple)
+                                        else [cast(Predictor, predictor)])
     if not predictors:
         raise BadInput("evaluate needs at least one predictor")
     one = predictors[0]
@@ -160,7 +154,7 @@ def evaluate(
                 n_classes=len(class_names), pre_desc=pre_desc, rep=rep, done=total - len(todo))
         info = ({"schedule": "device decode", "fallbacks": len(getattr(preprocessor, "fallbacks", ()))}
                 if on_device else {"schedule": "streams", "streams": len(predictors)})
-        return _finish(out, jsonl, samples, class_names, vastai_txt, pre_desc, time.perf_counter() - t0,
+        return finish_eval(out, jsonl, samples, class_names, vastai_txt, pre_desc, time.perf_counter() - t0,
                        new_images, len(existing), meta, rep, label, info)
     from workbench.runtime import usable_cpus
 
@@ -202,7 +196,7 @@ def evaluate(
                         pending.append((s, slot, pool.submit(_decode_into, preprocessor, Path(s.path),
                                                              batch[slot])))
                     else:
-                        pending.append((s, -1, pool.submit(_decode, preprocessor, Path(s.path))))
+                        pending.append((s, -1, pool.submit(decode_sample, preprocessor, Path(s.path))))
 
             def flush_batch() -> None:
                 nonlocal first_batch, new_images, done_count, infer_s, infer_images
@@ -272,11 +266,11 @@ def evaluate(
     decode_info: dict[str, Any] = {"schedule": schedule, **pool.sized}
     if burst and pool.tasks:
         decode_info.update(decode_ms_per_image=round(1000 * pool.cpu_per_task_s, 3), decode_threads=n_workers)
-    return _finish(out, jsonl, samples, class_names, vastai_txt, pre_desc, seconds, new_images,
+    return finish_eval(out, jsonl, samples, class_names, vastai_txt, pre_desc, seconds, new_images,
                    len(existing), meta, rep, label, decode_info)
 
 
-def _run_streams(predictors: Sequence[BatchPredictor], todo: Sequence[Sample], loader: ImageLoader,
+def _run_streams(predictors: Sequence[Predictor], todo: Sequence[Sample], loader: ImageLoader,
                  fh: Any, *, batch_size: int, k: int, n_classes: int, pre_desc: dict[str, Any],
                  rep: Reporter, done: int, total: int) -> int:
     """N streams: each batch is decoded and run by one worker thread with a free predictor
@@ -290,7 +284,7 @@ def _run_streams(predictors: Sequence[BatchPredictor], todo: Sequence[Sample], l
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    free: queue.Queue[BatchPredictor] = queue.Queue()
+    free: queue.Queue[Predictor] = queue.Queue()
     for p in predictors:
         free.put(p)
     h, w = loader.input_size
@@ -353,7 +347,7 @@ def _run_streams(predictors: Sequence[BatchPredictor], todo: Sequence[Sample], l
     return new_images
 
 
-def _finish(out: Path, jsonl: Path, samples: Sequence[Sample], class_names: Sequence[str],
+def finish_eval(out: Path, jsonl: Path, samples: Sequence[Sample], class_names: Sequence[str],
             vastai_txt: bool, pre_desc: dict[str, Any], seconds: float, new_images: int,
             resumed: int, meta: dict[str, Any] | None, rep: Reporter, label: str = "",
             decode: dict[str, Any] | None = None) -> EvalResult:

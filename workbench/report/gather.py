@@ -181,7 +181,9 @@ def _pairs(store: Store, board: list[ResultRow], runs: list[int], max_flips: int
     files = {(r.run_id, r.build): f for r in board if r.run_id in out_dirs and r.get("top1") is not None
              for f in [_results_file(out_dirs[r.run_id], r.build)] if f is not None}
     evals = [r for r in board if (r.run_id, r.build) in files]
-    fp32 = [r for r in evals if r.dtype == "fp32" and r.backend != "torch"]
+    from workbench.backends import is_baseline
+
+    fp32 = [r for r in evals if r.dtype == "fp32" and not is_baseline(r.backend)]
     pairs: list[Pair] = []
     budget = max_flips
     for q in (r for r in evals if r.dtype == "int8"):

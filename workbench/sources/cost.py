@@ -253,7 +253,7 @@ def _cache_key(source: str, variant: str, size: tuple[int, int]) -> str:
     return f"v{CACHE_VERSION}|torch {version('torch')}|timm {version('timm')}|{source}|{variant}|{size[0]}x{size[1]}"
 
 
-def _read_cache(path: Path | None) -> dict[str, list[int]]:
+def read_cost_cache(path: Path | None) -> dict[str, list[int]]:
     if path is None or not path.is_file():
         return {}
     try:
@@ -283,7 +283,7 @@ def cached_costs(source: str, cache_file: Path | None, size: tuple[int, int] = D
                  variants: tuple[str, ...] | None = None) -> dict[str, CostRow]:
     """The rows already in ``cache_file``, without counting (and without importing torch):
     what a UI can show at once while it counts the rest."""
-    cache = _read_cache(cache_file)
+    cache = read_cost_cache(cache_file)
     out: dict[str, CostRow] = {}
     for name in variants or CONVENTIONS[source].variants:
         hit = cache.get(_cache_key(source, name, size))
@@ -300,7 +300,7 @@ def cost_table(source: str, cache_file: Path | None = None, size: tuple[int, int
     written to it, keyed by torch and timm versions.
     """
     conv = CONVENTIONS[source]
-    cache = _read_cache(cache_file)
+    cache = read_cost_cache(cache_file)
     before = len(cache)
     rows = []
     names = variants or conv.variants

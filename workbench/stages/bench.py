@@ -8,42 +8,35 @@ from workbench.events import StageTimer
 from workbench.stages.context import RunContext
 
 if TYPE_CHECKING:  # pragma: no cover
-    from workbench.bench import BenchResult
+    from workbench.bench import BenchConfig, BenchResult
 
 
-def stage_bench(ctx: RunContext) -> list[BenchResult]:
-    """Every build and torch eager in one interleaved grid, placed on the roofline, recorded."""
+def stage_bench(ctx: RunContext, config: BenchConfig | None = None) -> list[BenchResult]:
+    """Every build and torch eager in one interleaved grid, placed on the roofline, recorded.
+
+    ``config`` is the profile's ``[bench]`` (:meth:`BenchConfig.of`) unless a caller gives
+    one with flags applied (``bench --profile``); a given config runs even when the
+    profile's bench stage is off."""
     from workbench.bench import BASELINE_LABEL, BenchConfig, register_baseline
     from workbench.bench.bench_run import BuildToMeasure, measure_builds
-    from workbench.bench.record import GRID_METRICS, runtime_record
+    from workbench.bench.record import record_result
 
     b = ctx.profile.bench
-    if not b.enabled:
+    if not b.enabled and config is None:
         return []
-    assert ctx.loaded is not None
     rep = ctx.reporter.stage("bench")
-    cfg = BenchConfig(batch_sizes=list(b.batch_sizes), streams=list(b.streams),
-                      threads=list(b.threads), warmup=b.warmup, iterations=b.iterations,
-                      duration_s=b.duration_s, rounds=b.rounds,
-                      latency_budget_ms=b.latency_budget_ms)
+    cfg = config or BenchConfig.of(b)
     size = ctx.profile.model.input_size
     builds = [BuildToMeasure(a.name, str(a.path), a.backend, a.key) for a in ctx.artifacts]
     keys = {x.name: x.key for x in builds}
     if b.baseline:
+        assert ctx.loaded is not None
         keys[BASELINE_LABEL] = register_baseline(ctx.store, ctx.loaded, size)
     with StageTimer(rep, f"{len(builds) + int(b.baseline)} target(s)") as st:
         results = measure_builds(builds, size, cfg, ctx.home,
-                                 model=ctx.loaded.model if b.baseline else None, reporter=rep)
+                                 model=ctx.loaded.model if b.baseline and ctx.loaded else None, reporter=rep)
         for res in results:
-            key = keys.get(res.label, "")
-            for row in res.rows:
-                params = {"batch": row.batch, "streams": row.streams, "threads": row.threads}
-                for metric, unit in GRID_METRICS:
-                    ctx.record_metric(res.label, metric, getattr(row, metric), unit, key, params)
-            heads = res.headline()
-            for metric, (value, unit) in heads.items():
-                ctx.record_metric(res.label, metric, value, unit, key)
-            ctx.store.add_runtime(ctx.run_id, res.label, runtime_record(res), key, "bench")
-            st.summary[res.label] = {k: v for k, (v, _u) in heads.items()}
+            st.summary[res.label] = record_result(ctx.store, ctx.run_id, res, keys.get(res.label, ""))
+            ctx.show(res.label, res.headline())
             st.summary[res.label]["precision"] = res.precision
     return results

@@ -6,29 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.events import StageTimer
-from workbench.stages.context import RunContext
+from workbench.stages.context import RunContext, build_recipes, make_recipe
 
 if TYPE_CHECKING:  # pragma: no cover
-    from workbench.build import Artifact, BuildRecipe
-    from workbench.profile import Profile
-
-
-def build_recipes(profile: Profile) -> list[BuildRecipe]:
-    """The builds a profile asks for: the target, preceded by an fp32 reference if wanted."""
-    from workbench.build import BuildRecipe, CalibrationSpec
-
-    b = profile.build
-    c = b.calibration
-    target = BuildRecipe(
-        backend=b.backend, dtype=b.dtype,
-        calibration=CalibrationSpec(method=c.method, count=c.count, percentile=c.percentile,
-                                    seed=c.seed) if b.dtype == "int8" else None,
-        target=b.target,
-    )
-    recipes = [target]
-    if b.reference and b.dtype != "fp32":
-        recipes.insert(0, BuildRecipe(backend=b.backend, dtype="fp32", calibration=None))
-    return recipes
+    from workbench.build import Artifact
 
 
 def stage_build(ctx: RunContext) -> list[Artifact]:
@@ -36,7 +17,7 @@ def stage_build(ctx: RunContext) -> list[Artifact]:
 
     assert ctx.loaded is not None and ctx.exported is not None
     rep = ctx.reporter.stage("build")
-    recipes = build_recipes(ctx.profile)
+    recipes = ctx.recipes
     with StageTimer(rep, f"{len(recipes)} build(s)", total=len(recipes)) as st:
         e = ctx.profile.export
         for i, recipe in enumerate(recipes):
@@ -49,15 +30,8 @@ def stage_build(ctx: RunContext) -> list[Artifact]:
                 preprocessor=ctx.preprocessor, home=ctx.home, reporter=rep,
                 source=ctx.loaded.source, weights=ctx.loaded.weights, model=ctx.loaded.model,
             )
-            h, w = ctx.profile.model.input_size
-            calib = ""
-            if recipe.calibration is not None:
-                calib = recipe.calibration.method
-            ctx.store.add_artifact(
-                art.key, art.name, "artifact", str(art.path), source=ctx.loaded.source,
-                variant=ctx.loaded.variant, weights=ctx.loaded.weights, backend=art.backend,
-                dtype=art.dtype, calibration=calib, input_size=f"{h}x{w}", meta=art.meta,
-            )
+            art.record(ctx.store, source=ctx.loaded.source, variant=ctx.loaded.variant,
+                       weights=ctx.loaded.weights)
             rep.artifact("artifact", str(art.path), art.name, cached=art.cached)
             rep.log(f"{art.name}: {'cache hit' if art.cached else 'built'}")
             ctx.artifacts.append(art)
@@ -66,3 +40,6 @@ def stage_build(ctx: RunContext) -> list[Artifact]:
             ctx.record_metric(art.name, "size_mb", size_mb, "MiB", art.key)
         st.summary = {"artifacts": [a.name for a in ctx.artifacts]}
     return ctx.artifacts
+
+
+__all__ = ["build_recipes", "make_recipe", "stage_build"]

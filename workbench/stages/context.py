@@ -3,20 +3,21 @@ stages complete, and the one place a run's preprocessing is decided."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.events import Reporter
 from workbench.home import Home
-from workbench.store import Store
+from workbench.store import RunWrites
 
 if TYPE_CHECKING:  # pragma: no cover
-    from workbench.build import Artifact, CalibrationSet
+    from workbench.build import Artifact, BuildRecipe, CalibrationSet
     from workbench.data import Dataset, Sample
     from workbench.data.preprocess import Preprocessor
     from workbench.export import ExportResult
-    from workbench.profile import Profile
+    from workbench.profile import CalibrationSection, Profile
     from workbench.sources import LoadedModel
 
 STAGES = ("model", "export", "data", "build", "eval", "bench")
@@ -24,11 +25,16 @@ STAGES = ("model", "export", "data", "build", "eval", "bench")
 
 @dataclass
 class RunContext:
-    """Everything the stages share during one run; filled in as stages complete."""
+    """Everything the stages share during one run; filled in as stages complete.
+
+    ``store`` is the home's store, or :class:`~workbench.store.PendingWrites` where the stages run away from
+    it (a sweep row on a Ray node). ``recipes`` are the builds: the profile's
+    (:func:`workbench.stages.build_recipes`) unless a caller gives its own list (a sweep row's).
+    """
 
     profile: Profile
     home: Home
-    store: Store
+    store: RunWrites
     reporter: Reporter
     run_id: int
     out_dir: Path
@@ -44,6 +50,11 @@ class RunContext:
     reproduction: dict[str, dict[str, Any]] = field(default_factory=dict)  # build → published vs measured
     data_identity: dict[str, str] = field(default_factory=dict)
     calibration_excluded: int = 0
+    recipes: list[BuildRecipe] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.recipes:
+            self.recipes = build_recipes(self.profile)
 
     def record_metric(self, build: str, name: str, value: float | None, unit: str = "",
                       artifact_key: str = "", params: dict[str, Any] | None = None) -> None:
@@ -52,8 +63,35 @@ class RunContext:
             return
         self.store.add_metric(self.run_id, build, name, float(value), unit, artifact_key, params)
         if params is None:
-            self.results.setdefault(build, {})[name] = float(value)
-            self.reporter.metric(build, name, float(value), unit)
+            self.show(build, {name: (value, unit)})
+
+    def show(self, build: str, figures: Mapping[str, tuple[float | None, str]],
+             as_float: bool = True) -> None:
+        """Emit figures already in the store and keep them for the run's record (counts stay
+        ints with ``as_float=False``: the eval's image counts)."""
+        for name, (value, unit) in figures.items():
+            if value is not None:
+                self.results.setdefault(build, {})[name] = float(value) if as_float else value
+                self.reporter.metric(build, name, float(value), unit)
+
+
+def make_recipe(backend: str, dtype: str, calibration: CalibrationSection, target: str = "auto") -> BuildRecipe:
+    """The one way a profile section (or a sweep build) becomes a :class:`BuildRecipe`."""
+    from workbench.build import BuildRecipe, CalibrationSpec
+
+    c = calibration
+    spec = (CalibrationSpec(method=c.method, count=c.count, percentile=c.percentile, seed=c.seed)
+            if dtype == "int8" else None)
+    return BuildRecipe(backend=backend, dtype=dtype, calibration=spec, target=target)
+
+
+def build_recipes(profile: Profile) -> list[BuildRecipe]:
+    """The builds a profile asks for: the target, preceded by an fp32 reference if wanted."""
+    b = profile.build
+    recipes = [make_recipe(b.backend, b.dtype, b.calibration, b.target)]
+    if b.reference and b.dtype != "fp32":
+        recipes.insert(0, make_recipe(b.backend, "fp32", b.calibration))
+    return recipes
 
 
 def ensure_preprocessor(ctx: RunContext) -> Preprocessor:

@@ -10,11 +10,6 @@ from workbench.stages.context import RunContext, ensure_preprocessor
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.data import Sample
-    from workbench.profile import Profile
-
-
-def _needs_calibration(profile: Profile) -> bool:
-    return profile.build.dtype == "int8"
 
 
 def stage_data(ctx: RunContext) -> list[Sample]:
@@ -29,7 +24,7 @@ def stage_data(ctx: RunContext) -> list[Sample]:
             ctx.dataset = open_dataset(d.path, layout=d.layout, labels=d.labels)
             rep.log(f"{ctx.dataset.layout}: {len(ctx.dataset.samples)} images in {ctx.dataset.root}")
         calib_hashes: set[str] = set()
-        if _needs_calibration(ctx.profile):
+        if any(r.dtype == "int8" for r in ctx.recipes):
             from workbench.build import select_calibration
 
             c = b.calibration

@@ -12,9 +12,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def stage_eval(ctx: RunContext) -> dict[str, EvalResult]:
-    from workbench.evaluate import evaluate, record_eval
+    from workbench.evaluate import eval_figures, evaluate, record_eval
     from workbench.evaluate.run import open_streams
-    from workbench.runtime_settings import settings_of
 
     out: dict[str, EvalResult] = {}
     if not ctx.eval_samples:
@@ -35,18 +34,10 @@ def stage_eval(ctx: RunContext) -> dict[str, EvalResult]:
                 meta={"artifact": art.name, **ctx.data_identity, "limit": d.limit},
             )
             excluded = ctx.calibration_excluded if art.dtype == "int8" else 0
-            record_eval(ctx.store, ctx.run_id, art.name, art.key, res, ctx.data_identity,
-                        limit=d.limit, calibration={"excluded": excluded})
-            figures = {"top1": (res.top1, "fraction"), "top5": (res.top5, "fraction"),
-                       "images": (res.n, "count"), "skipped": (res.skipped, "count"),
-                       "eval_img_s": (res.images_per_s, "img/s")}
-            for name, (value, unit) in figures.items():
-                if value is not None:
-                    ctx.results.setdefault(art.name, {})[name] = value
-                    rep.metric(art.name, name, float(value), unit)
-            ran = settings_of(predictors)
-            settings = ran.as_dict() if ran is not None else None
-            ctx.store.add_runtime(ctx.run_id, art.name, settings, art.key, "eval")
+            settings = record_eval(ctx.store, ctx.run_id, art.name, art.key, res, ctx.data_identity,
+                                   limit=d.limit, calibration={"excluded": excluded},
+                                   predictors=predictors)
+            ctx.show(art.name, eval_figures(res), as_float=False)
             st.summary[art.name] = {"top1": res.top1, "top5": res.top5, "skipped": res.skipped,
                                     "precision": (settings or {}).get("compute_precision")}
             out[art.name] = res

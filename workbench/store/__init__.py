@@ -27,17 +27,19 @@ from workbench.store.board import (
     Leaderboard,
     choose_eval,
     describe_eval,
+    figure_cell,
     mark_mixed_machines,
-    percent,
 )
 from workbench.store.connection import StoreBase
+from workbench.store.pending import PendingWrites, RunWrites
 from workbench.store.runs import Run, RunLog, RunRow, live_status
 from workbench.store.schema import MIGRATIONS, SCHEMA_VERSION, StoreError
+from workbench.tables import percent  # re-exported: the board's readers show percent
 
 __all__ = [
     "COUNT_FIELDS", "EVAL_FIELDS", "FRACTION_METRICS", "LOWER_IS_BETTER", "MIGRATIONS",
-    "RUNTIME_COLUMNS", "SCHEMA_VERSION", "SPEED_COLUMNS", "Run", "RunRow", "Store", "StoreBase",
-    "StoreError", "choose_eval", "describe_eval", "live_status", "mark_mixed_machines", "percent",
+    "PendingWrites", "RUNTIME_COLUMNS", "RunWrites", "SCHEMA_VERSION", "SPEED_COLUMNS", "Run", "RunRow", "Store", "StoreBase",
+    "StoreError", "choose_eval", "describe_eval", "figure_cell", "live_status", "mark_mixed_machines", "percent",
     "process_alive",
 ]
 

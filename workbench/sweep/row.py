@@ -1,11 +1,12 @@
-"""One row of the sweep: load → export → data → build every recipe → evaluate → (bench).
+"""One row of the sweep: a profile with the row's overrides, run through the pipeline's stages.
 
-:func:`compute_row` does the work and writes no store: on the local engine it runs in this
-process against the home; on Ray it runs as a task on some node against a node-local
-home, and its outcome (figures, result files, artifact files) travels back to the driver.
-:func:`record_row` is the driver's half: it alone writes the store, so both engines record
-a row the same way. It calls the pipeline's own stages (model, export, data) and the
-public build, evaluate and bench functions; nothing here re-implements them.
+:func:`compute_row` runs the stages (model, export, data, build for every sweep build, eval,
+then bench) against a :class:`~workbench.store.PendingWrites` instead of the store: on the
+local engine in this process, on Ray as a task on some node against a node-local home. The
+outcome (figures for the zoo table, the stages' store writes, result and artifact files)
+travels back to the driver, and :func:`record_row` replays the writes under the row's run,
+so a sweep row has the same store rows as ``hrnet-wb run`` (artifacts, metrics, evals,
+runtime settings), whichever engine ran it.
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.errors import BadInput
 from workbench.events import Reporter
 from workbench.home import Home
+from workbench.store import PendingWrites
 from workbench.sweep.plan import RowSpec, SweepProfile
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.build import BuildRecipe
+    from workbench.profile import Profile
 
 EVAL_FILES = ("results.jsonl", "results.txt", "eval_report.json", "eval_config.json")
 
@@ -56,32 +62,39 @@ class RowOutcome:
     seconds: float
     notes: list[str] = field(default_factory=list)
     bench_node: dict[str, Any] | None = None
+    writes: PendingWrites = field(default_factory=PendingWrites)  # the stages' store rows
 
     @property
     def random_init(self) -> bool:
         return self.weights == "random-init"
 
 
-def _row_profile(plan: SweepProfile, row: RowSpec, calib_count: int, out_dir: Path) -> Any:
-    from workbench.profile import (
-        BuildSection,
-        CalibrationSection,
-        ModelSection,
-        OutputSection,
-        Profile,
-    )
+def row_profile(plan: SweepProfile, row: RowSpec, calib_count: int, out_dir: Path,
+                threads: int = 0) -> Profile:
+    """The row as a profile: the sweep's sections, the row's model, the capped calibration
+    count and the engine's eval threads. Its ``[build]`` is the sweep's first build; the
+    row's builds are :func:`row_recipes`. Torch eager is never measured in a sweep."""
+    from workbench.profile import BuildSection, ModelSection, OutputSection, Profile
 
-    int8 = any(b.dtype == "int8" for b in plan.builds)
-    calib = CalibrationSection(**{**plan.calibration.model_dump(), "count": calib_count})
+    first = plan.builds[0]
+    calib = plan.calibration.model_copy(update={"count": calib_count, "method": first.calibration})
     return Profile(
         name=f"sweep {row.id}",
         model=ModelSection(source=row.source, variant=row.variant, weights=row.weights,  # type: ignore[arg-type]
                            input_size=plan.models.input_size),
-        export=plan.export, data=plan.data, bench=plan.bench,
-        build=BuildSection(backend=plan.builds[0].backend, dtype="int8" if int8 else "fp32",
-                           reference=False, calibration=calib),
+        export=plan.export, data=plan.data.model_copy(update={"threads": threads}) if threads else plan.data,
+        bench=plan.bench.model_copy(update={"baseline": False}),
+        build=BuildSection(backend=first.backend, dtype=first.dtype, reference=False, calibration=calib),
         output=OutputSection(dir=str(out_dir), vastai_txt=plan.output.vastai_txt),
     )
+
+
+def row_recipes(plan: SweepProfile, profile: Profile) -> list[BuildRecipe]:
+    from workbench.stages.build import make_recipe
+
+    c = profile.build.calibration
+    return [make_recipe(b.backend, b.dtype, c.model_copy(update={"method": b.calibration}))
+            for b in plan.builds]
 
 
 def calibration_count(plan: SweepProfile, reporter: Reporter) -> tuple[int, str]:
@@ -100,6 +113,10 @@ def calibration_count(plan: SweepProfile, reporter: Reporter) -> tuple[int, str]
                  "evaluated; give [calibration].data for a separate calibration set")
 
 
+def _row_spec(row: dict[str, Any]) -> RowSpec:
+    return RowSpec(row["source"], row["variant"], row["name"], row["weights"])
+
+
 def compute_row(plan: SweepProfile, row: RowSpec, home: Home, out_dir: Path, *,
                 reporter: Reporter | None = None, threads: int = 0, bench: bool = True,
                 carry_files: bool = False) -> RowOutcome:
@@ -108,99 +125,76 @@ def compute_row(plan: SweepProfile, row: RowSpec, home: Home, out_dir: Path, *,
     ``carry_files`` puts each build's eval files into the outcome (Ray: the driver writes
     them); otherwise they stay in ``out_dir/<artifact name>/``.
     """
-    from workbench.backends import open_predictor
-    from workbench.build import BuildRecipe, CalibrationSpec, build_artifact
     from workbench.engines.node import node_fingerprint
-    from workbench.evaluate import compare_results, evaluate
-    from workbench.stages import RunContext, stage_data, stage_export, stage_model
-    from workbench.store import Store
+    from workbench.evaluate import compare_results
+    from workbench.stages import (
+        RunContext,
+        stage_build,
+        stage_data,
+        stage_eval,
+        stage_export,
+        stage_model,
+    )
 
     rep = reporter or Reporter()
     t0 = time.perf_counter()
     count, note = calibration_count(plan, rep)
     notes = [note] if note else []
-    prof = _row_profile(plan, row, count, out_dir)
-    ctx = RunContext(prof, home, Store(home.db), rep, 0, out_dir)
-    stage_model(ctx)
-    stage_export(ctx)
-    stage_data(ctx)
-    assert ctx.loaded is not None and ctx.exported is not None
+    prof = row_profile(plan, row, count, out_dir, threads)
+    ctx = RunContext(prof, home, PendingWrites(), rep, 0, out_dir, recipes=row_recipes(plan, prof))
+    for stage in (stage_model, stage_export, stage_data, stage_build):
+        rep.check_cancelled()
+        stage(ctx)
+    evals = stage_eval(ctx)
+    assert ctx.loaded is not None
     if ctx.loaded.weights == "random-init":
         notes.append("random-init weights: accuracy figures are meaningless")
-    c = plan.calibration
-    builds: list[BuildOutcome] = []
-    brep = rep.stage("build")
-    for b in plan.builds:
-        brep.check_cancelled()
-        recipe = BuildRecipe(
-            backend=b.backend, dtype=b.dtype,
-            calibration=CalibrationSpec(method=b.calibration, count=count, percentile=c.percentile,
-                                        seed=c.seed) if b.dtype == "int8" else None)
-        art = build_artifact(
-            ctx.exported.path, recipe, model_name=ctx.loaded.variant, input_size=plan.models.input_size,
-            weights_id=ctx.loaded.weights_id,
-            export_settings={"opset": plan.export.opset, "dynamic_batch": plan.export.dynamic_batch},
-            calibration=ctx.calibration if b.dtype == "int8" else None, preprocessor=ctx.preprocessor,
-            home=home, reporter=brep, source=ctx.loaded.source, weights=ctx.loaded.weights,
-            model=ctx.loaded.model)
-        brep.log(f"{art.name}: {'cache hit' if art.cached else 'built'}")
-        builds.append(BuildOutcome(b.label, art.name, art.key, art.backend, art.dtype,
-                                   b.calibration if b.dtype == "int8" else "", str(Path(art.path).parent),
-                                   dict(art.meta), art.cached))
-    erep = rep.stage("eval")
-    if ctx.eval_samples:
-        assert ctx.dataset is not None and ctx.preprocessor is not None
-        for bo in builds:
-            erep.check_cancelled()
-            path = Path(bo.artifact_dir) / bo.meta["file"]
-            predictor = open_predictor(path, bo.backend, threads)
-            res = evaluate(predictor, ctx.eval_samples, ctx.preprocessor, ctx.dataset.class_names,
-                           out_dir / bo.name, batch_size=plan.data.batch_size, reporter=erep,
-                           vastai_txt=plan.output.vastai_txt,
-                           meta={"artifact": bo.name, "artifact_key": bo.key, "row": row.id})
+    builds = [BuildOutcome(b.label, art.name, art.key, art.backend, art.dtype,
+                           b.calibration if b.dtype == "int8" else "", str(art.dir), dict(art.meta),
+                           art.cached)
+              for b, art in zip(plan.builds, ctx.artifacts, strict=True)]
+    for bo in builds:
+        res = evals.get(bo.name)
+        if res is not None:
             bo.eval = {k: res.as_dict()[k] for k in ("top1", "top5", "n", "labelled", "skipped",
                                                      "top1_ci95", "top5_ci95", "images_per_s")}
     agreement = None
-    fp32 = next((x for x in builds if x.dtype == "fp32" and x.eval), None)
-    int8 = next((x for x in builds if x.dtype == "int8" and x.eval), None)
-    if fp32 is not None and int8 is not None and fp32.eval and fp32.eval["n"] and int8.eval and int8.eval["n"]:
+    fp32 = next((x for x in builds if x.dtype == "fp32" and x.eval and x.eval["n"]), None)
+    int8 = next((x for x in builds if x.dtype == "int8" and x.eval and x.eval["n"]), None)
+    if fp32 is not None and int8 is not None:
         agreement = float(compare_results(out_dir / fp32.name / "results.jsonl",
                                           out_dir / int8.name / "results.jsonl")["agreement"])
+        for b in builds:
+            if b.dtype == "int8":
+                ctx.record_metric(b.name, "top1_agreement", agreement, "fraction", b.key)
     if carry_files:
         for bo in builds:
             d = out_dir / bo.name
             bo.files = {n: (d / n).read_bytes() for n in EVAL_FILES if (d / n).is_file()}
+    assert isinstance(ctx.store, PendingWrites)
     outcome = RowOutcome(row.as_dict(), ctx.loaded.weights, ctx.loaded.weights_id,
                          len(ctx.calibration.samples) if ctx.calibration is not None else 0,
                          len(ctx.eval_samples), builds, agreement, node_fingerprint(),
-                         0.0, notes)
+                         0.0, notes, writes=ctx.store)
     if bench and plan.bench.enabled:
         bench_builds(plan, outcome, home, rep)
     outcome.seconds = round(time.perf_counter() - t0, 3)
     return outcome
 
 
-def bench_config(plan: SweepProfile) -> Any:
-    from workbench.bench import BenchConfig
-
-    b = plan.bench
-    return BenchConfig(batch_sizes=list(b.batch_sizes), streams=list(b.streams), threads=list(b.threads),
-                       warmup=b.warmup, iterations=b.iterations, duration_s=b.duration_s,
-                       rounds=b.rounds, latency_budget_ms=b.latency_budget_ms)
-
-
 def bench_builds(plan: SweepProfile, outcome: RowOutcome, home: Home, reporter: Reporter,
                  artifact_dirs: dict[str, Path] | None = None) -> None:
-    """Every build of the row in one interleaved grid; headline figures into the outcome."""
-    from workbench.bench.bench_run import BuildToMeasure, measure_builds
+    """The pipeline's bench stage over the row's builds (every build in one interleaved
+    grid); its store writes join the row's, its headline figures go into the outcome."""
+    from workbench.build import artifact_from_dir
     from workbench.engines.node import node_fingerprint
+    from workbench.stages import RunContext, stage_bench
 
-    rep = reporter.stage("bench")
     dirs = artifact_dirs or {b.name: Path(b.artifact_dir) for b in outcome.builds}
-    targets = [BuildToMeasure(b.name, str(dirs[b.name] / b.meta["file"]), b.backend, b.key)
-               for b in outcome.builds]
-    results = {r.label: r for r in measure_builds(targets, plan.models.input_size, bench_config(plan),
-                                                  home, reporter=rep)}
+    prof = row_profile(plan, _row_spec(outcome.row), plan.calibration.count, Path("."))
+    ctx = RunContext(prof, home, outcome.writes, reporter, 0, Path("."), recipes=row_recipes(plan, prof),
+                     artifacts=[artifact_from_dir(dirs[b.name], b.meta) for b in outcome.builds])
+    results = {r.label: r for r in stage_bench(ctx)}
     for b in outcome.builds:
         res = results.get(b.name)
         if res is None:
@@ -236,38 +230,16 @@ def install_outcome_files(outcome: RowOutcome, home: Home, out_dir: Path) -> Non
             b.payload = None
 
 
-def record_row(store: Any, run_id: int, outcome: RowOutcome, out_dir: Path) -> None:
-    """The driver writes one finished row into the store: artifacts, accuracy, speed."""
-    row = outcome.row
-    for b in outcome.builds:
-        size = b.meta.get("input_size") or [0, 0]
-        store.add_artifact(b.key, b.name, "artifact", str(Path(b.artifact_dir) / b.meta["file"]),
-                           source=row["source"], variant=row["variant"], weights=outcome.weights,
-                           backend=b.backend, dtype=b.dtype, calibration=b.calibration,
-                           input_size=f"{size[0]}x{size[1]}", meta=b.meta)
-        figures: list[tuple[str, float | None, str]] = [
-            ("size_mb", b.meta.get("file_mb"), "MiB")]
-        if b.eval:
-            e = b.eval
-            figures += [("top1", e["top1"], "fraction"), ("top5", e["top5"], "fraction"),
-                        ("images", e["n"], ""), ("skipped", e["skipped"], ""),
-                        ("eval_img_s", e["images_per_s"], "img/s")]
-        if b.dtype == "int8" and outcome.agreement is not None:
-            figures.append(("top1_agreement", outcome.agreement, "fraction"))
-        for name, value, unit in figures:
-            if value is not None:
-                store.add_metric(run_id, b.name, name, float(value), unit, b.key)
-        for r in b.bench_rows:
-            params = {"batch": r["batch"], "streams": r["streams"], "threads": r["threads"]}
-            for metric, unit in (("p50_ms", "ms"), ("p99_ms", "ms"), ("throughput", "img/s")):
-                store.add_metric(run_id, b.name, metric, float(r[metric]), unit, b.key, params)
-        for name, value in (b.bench or {}).items():
-            if value is not None and name not in ("size_mb",):
-                store.add_metric(run_id, b.name, name, float(value), "", b.key)
+def record_row(store: Any, run_id: int, outcome: RowOutcome) -> None:
+    """The driver writes one finished row into the store: the stages' own writes, replayed
+    under the row's run, with each artifact where this machine holds it."""
+    paths = {b.key: str(Path(b.artifact_dir) / b.meta["file"]) for b in outcome.builds}
+    outcome.writes.replay(store, run_id, paths)
 
 
 def outcome_json(outcome: RowOutcome) -> dict[str, Any]:
     d = asdict(outcome)
+    d.pop("writes", None)
     for b in d["builds"]:
         b.pop("files", None)
         b.pop("payload", None)

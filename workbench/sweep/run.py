@@ -14,18 +14,20 @@ leaderboard shows it, and the table is rewritten after every row.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import Cancelled, WorkbenchError
+from workbench.errors import Cancelled
 from workbench.events import Reporter
 from workbench.home import Home
-from workbench.store import Store
+from workbench.store import Run, Store
 from workbench.sweep.plan import RowSpec, SweepProfile, plan_rows, row_key, select_rows
 from workbench.sweep.row import RowOutcome, check_builds, compute_row, outcome_json, record_row
 from workbench.sweep.table import placeholder_row, write_table, zoo_row
@@ -66,15 +68,46 @@ class SweepState:
                                                    "outcome": outcome_json(outcome)})
 
 
+class RowRuns:
+    """Each row is one run of the store's one lifecycle (``Store.run``), held open while the
+    row is in flight: the Ray engine finishes rows out of order, so the ``with`` block is
+    entered at :meth:`start` and left at :meth:`end` (with the row's exception, if any)."""
+
+    def __init__(self, store: Store, name: str, profile_path: str,
+                 cancelled: Callable[[], bool]) -> None:
+        self.store, self.name, self.profile_path, self.cancelled = store, name, profile_path, cancelled
+        self.open: dict[str, Run] = {}
+        self._blocks: dict[str, AbstractContextManager[Run]] = {}
+
+    def start(self, row: RowSpec, profile_json: str, key: str, runs_dir: Path) -> Run:
+        block = self.store.run(f"{self.name} {row.id}", profile_path=self.profile_path,
+                               profile_json=profile_json, profile_hash=key,
+                               out_dir=lambda rid: runs_dir / str(rid), cancelled=self.cancelled)
+        self.open[row.id] = block.__enter__()
+        self._blocks[row.id] = block
+        return self.open[row.id]
+
+    def end(self, row: RowSpec, exc: BaseException | None = None) -> Run:
+        """Finish the row's run: ok, or the status ``Store.run`` gives ``exc`` (it writes the
+        traceback file of an internal error). Never raises ``exc`` again."""
+        run, block = self.open.pop(row.id), self._blocks.pop(row.id)
+        if exc is None:
+            block.__exit__(None, None, None)
+        else:
+            with contextlib.suppress(BaseException):
+                block.__exit__(type(exc), exc, exc.__traceback__)
+        return run
+
+
 class RowCosts:
     """Params and GFLOPs per source convention, computed once and cached in the home."""
 
     def __init__(self, home: Home, size: tuple[int, int]) -> None:
-        from workbench.sources.cost import _read_cache
+        from workbench.sources.cost import read_cost_cache
 
         self.file = home.cache / "cost.json"
         self.size = size
-        self.cache = _read_cache(self.file)
+        self.cache = read_cost_cache(self.file)
 
     def __call__(self, source: str, variant: str) -> Any:
         from workbench.atomic import write_json
@@ -123,22 +156,26 @@ def run_sweep(plan: SweepProfile, home: Home, reporter: Reporter | None = None, 
              f"{engine} engine; table in {folder}")
     meta = {"name": plan.name, "profile": profile_path, "engine": engine,
             "input_size": list(plan.models.input_size), "builds": [b.label for b in plan.builds],
-            "data": plan.data.path}
+            "data": plan.data.path, "limit": plan.data.limit}
 
-    def finished(r: RowSpec, run_id: int, outcome: RowOutcome) -> None:
-        row = zoo_row(outcome, costs(r.source, r.variant), run_id)
+    runs = RowRuns(store, f"sweep {plan.name}", profile_path, lambda: rep.cancelled)
+
+    def finished(r: RowSpec, outcome: RowOutcome) -> None:
+        run = runs.open[r.id]
+        row = zoo_row(outcome, costs(r.source, r.variant), run.id)
         state.save(r, row, outcome)
         table[r.id] = row
-        store.finish_run(run_id, "ok", summary={k: row[k] for k in ("id", "fp32_top1", "int8_top1",
-                                                                     "top1_agreement", "best_throughput")})
-        srep.log(f"{r.id}: done in {outcome.seconds:.0f} s (run {run_id})"
+        run.summary = {k: row[k] for k in ("id", "fp32_top1", "int8_top1", "top1_agreement",
+                                           "best_throughput")}
+        runs.end(r)
+        srep.log(f"{r.id}: done in {outcome.seconds:.0f} s (run {run.id})"
                  + (" [random-init weights]" if outcome.random_init else ""))
         _progress()
 
-    def failed(r: RowSpec, run_id: int, status: str, error: str) -> None:
-        store.finish_run(run_id, status, error)
-        table[r.id] = placeholder_row(r.as_dict(), status, error, run_id)
-        srep.log(f"{r.id}: {status}: {error}", "error")
+    def failed(r: RowSpec, exc: BaseException) -> None:
+        run = runs.end(r, exc)
+        table[r.id] = placeholder_row(r.as_dict(), run.status, run.error, run.id)
+        srep.log(f"{r.id}: {run.status}: {run.error}", "error")
         _progress()
 
     def _progress() -> None:
@@ -146,47 +183,42 @@ def run_sweep(plan: SweepProfile, home: Home, reporter: Reporter | None = None, 
         srep.progress(done, len(rows), "rows")
         write_table(folder, [table[x.id] for x in rows], meta)
 
-    def start(r: RowSpec) -> tuple[int, Path]:
-        run_id = store.start_run(f"sweep {plan.name} {r.id}", profile_path,
-                                 json.dumps({"sweep": plan.model_dump(mode="json"), "row": r.as_dict()},
-                                            default=str), row_key(plan, r))
-        out_dir = home.runs / str(run_id)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        store.set_out_dir(run_id, str(out_dir))
-        return run_id, out_dir
+    def start(r: RowSpec) -> Run:
+        return runs.start(r, json.dumps({"sweep": plan.model_dump(mode="json"), "row": r.as_dict()},
+                                        default=str), row_key(plan, r), home.runs)
 
     def out_of_time() -> bool:
         return deadline is not None and time.monotonic() >= deadline
 
     _progress()
-    if engine == "ray":
-        from workbench.engines.ray_sweep import sweep_on_ray
+    try:
+        if engine == "ray":
+            from workbench.sweep.ray_engine import sweep_on_ray
 
-        sweep_on_ray(plan, todo, home, rep, address=ray_address, start=start, finished=finished,
-                     failed=failed, out_of_time=out_of_time, row_cpus=row_cpus)
-    else:
-        for r in todo:
-            if out_of_time():
-                break
-            srep.check_cancelled()
-            run_id, out_dir = start(r)
-            srep.log(f"{r.id}: {r.name} ({'random-init' if r.weights == 'random-init' else r.weights})")
-            try:
-                outcome = compute_row(plan, r, home, out_dir, reporter=rep)
-                record_row(store, run_id, outcome, out_dir)
-            except Cancelled as exc:
-                failed(r, run_id, "cancelled", str(exc))
-                raise
-            except KeyboardInterrupt:
-                failed(r, run_id, "interrupted", "interrupted (Ctrl-C)")
-                raise
-            except WorkbenchError as exc:
-                failed(r, run_id, "failed", str(exc))
-                continue
-            except Exception as exc:  # one row's internal error must not end a day-long sweep
-                failed(r, run_id, "failed", f"{type(exc).__name__}: {exc}")
-                continue
-            finished(r, run_id, outcome)
+            sweep_on_ray(plan, todo, home, rep, address=ray_address, start=start, finished=finished,
+                         failed=failed, out_of_time=out_of_time, row_cpus=row_cpus)
+        else:
+            for r in todo:
+                if out_of_time():
+                    break
+                srep.check_cancelled()
+                run = start(r)
+                assert run.out_dir is not None
+                srep.log(f"{r.id}: {r.name} ({'random-init' if r.weights == 'random-init' else r.weights})")
+                try:
+                    outcome = compute_row(plan, r, home, run.out_dir, reporter=rep)
+                    record_row(store, run.id, outcome)
+                except (Cancelled, KeyboardInterrupt) as exc:
+                    failed(r, exc)
+                    raise
+                except Exception as exc:  # one row's internal error must not end a day-long sweep
+                    failed(r, exc)
+                    continue
+                finished(r, outcome)
+    except BaseException as exc:  # rows still in flight (Ray) end with the sweep
+        for rid in list(runs.open):
+            failed(next(x for x in todo if x.id == rid), exc)
+        raise
     final = [table[r.id] for r in rows]
     paths = write_table(folder, final, meta)
     counts = {s: sum(1 for x in final if x["status"] == s) for s in ("ok", "failed", "pending")}

@@ -9,18 +9,17 @@ the table says so and adds a ``node`` column, and no figure is ranked across kin
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any
 
 from workbench.atomic import write_json
 from workbench.sweep.row import RowOutcome
+from workbench.tables import csv_table, format_figure, format_percent, markdown_table
 
 CSV_COLUMNS = ("id", "source", "model", "variant", "status", "params_m", "cost", "cost_unit",
                "fp32_top1", "fp32_top5", "int8_top1", "int8_top5", "delta_top1", "top1_agreement",
                "fp32_bs1_p50_ms", "int8_bs1_p50_ms", "best_throughput", "best_build", "eval_images",
-               "weights", "node_kind", "run_id", "error")
+               "calibration_images", "weights", "node_kind", "run_id", "error")
 COST_UNITS = {"official": "GFLOPs (MACs/2^30)", "mmcls": "Flops (G, mmcv)", "timm": "GMACs"}
 
 
@@ -87,51 +86,51 @@ def table_notes(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _pct(x: Any, signed: bool = False) -> str:
-    if x is None:
-        return "–"
-    return f"{100 * x:+.2f}" if signed else f"{100 * x:.2f}"
+    return format_percent(x, "{:+.2f}" if signed else "{:.2f}")
 
 
-def _num(x: Any, spec: str) -> str:
-    return "–" if x is None else spec.format(x)
-
-
-def markdown(rows: list[dict[str, Any]], title: str = "") -> str:
-    """The table a person reads: percent, ms, img/s."""
+def markdown(rows: list[dict[str, Any]], title: str = "", meta: dict[str, Any] | None = None) -> str:
+    """The table a person reads: percent, ms, img/s; each row says the images it was
+    evaluated on, the calibration images set aside and its run (the builds are in its store
+    run); ``meta`` names the data, the limit and the builds under the table."""
     multi = len(node_kinds(rows)) > 1
     head = ["model", "source", "params (M)", "GFLOPs*", "fp32 top-1", "fp32 top-5", "int8 top-1",
-            "int8 top-5", "Δ top-1", "top-1 agree", "int8 bs1 p50 (ms)", "best img/s", "weights"]
+            "int8 top-5", "Δ top-1", "top-1 agree", "int8 bs1 p50 (ms)", "best img/s", "weights",
+            "eval images", "calib images", "run"]
     if multi:
         head.append("node")
     lines = [f"## {title}", ""] if title else []
-    lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    cells_of: list[list[str]] = []
     for r in rows:
         if r["status"] != "ok":
-            cells = [r["model"], r["source"]] + ["–"] * 10 + [f"{r['status']}: {r.get('error') or ''}".strip(": ")]
+            cells = [r["model"], r["source"]] + ["–"] * 10 + [f"{r['status']}: {r.get('error') or ''}".strip(": "),
+                                                             "–", "–", r.get("run_id") or "–"]
         else:
             cells = [r["model"], r["source"], r["params_m"] or "–", r["cost"] or "–", _pct(r["fp32_top1"]),
                      _pct(r["fp32_top5"]), _pct(r["int8_top1"]), _pct(r["int8_top5"]),
                      _pct(r["delta_top1"], signed=True), _pct(r["top1_agreement"]),
-                     _num(r["int8_bs1_p50_ms"], "{:.1f}"), _num(r["best_throughput"], "{:.1f}"),
-                     "random-init" if r["random_init"] else Path(str(r["weights"])).name]
+                     format_figure(r["int8_bs1_p50_ms"], "{:.1f}"), format_figure(r["best_throughput"], "{:.1f}"),
+                     "random-init" if r["random_init"] else Path(str(r["weights"])).name,
+                     format_figure(r.get("eval_images"), "{}"), format_figure(r.get("calibration_images"), "{}"),
+                     r.get("run_id") or "–"]
         if multi:
             cells.append(r.get("node_kind") or "–")
-        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+        cells_of.append([str(c).replace("|", "/") for c in cells])
+    lines += markdown_table(head, cells_of)
     lines.append("")
     lines.append("\\* each source's convention: official = MACs/2^30, mmcls = mmcv count/1e9, "
                  "timm = GMACs/1e9 (as `hrnet-wb models --table`). Accuracy in percent.")
+    if meta:
+        limit = f", at most {meta['limit']} images" if meta.get("limit") else ""
+        lines.append(f"Data: {meta.get('data') or '(none)'}{limit}; builds: "
+                     f"{', '.join(meta.get('builds') or [])}; input {'x'.join(map(str, meta.get('input_size') or []))}.")
     for n in table_notes(rows):
         lines.append(f"Note: {n}.")
     return "\n".join(lines) + "\n"
 
 
 def csv_text(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in CSV_COLUMNS})
-    return buf.getvalue()
+    return csv_table(rows, CSV_COLUMNS)
 
 
 def write_table(folder: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, str]:
@@ -140,7 +139,7 @@ def write_table(folder: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) 
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": folder / "zoo.md", "csv": folder / "zoo.csv", "json": folder / "zoo.json"}
-    write_text(paths["markdown"], markdown(rows, meta.get("name", "")))
+    write_text(paths["markdown"], markdown(rows, meta.get("name", ""), meta))
     write_text(paths["csv"], csv_text(rows))
     write_json(paths["json"], {**meta, "notes": table_notes(rows), "rows": rows})
     return {k: str(v) for k, v in paths.items()}

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.store import FRACTION_METRICS, LOWER_IS_BETTER, describe_eval, percent
+from workbench.store import FRACTION_METRICS, LOWER_IS_BETTER, describe_eval, figure_cell, percent
 from workbench.tables import format_figure as fmt
 
 #: (key, header, format, width); width None: as wide as the widest cell (never cut).
@@ -95,14 +95,10 @@ def cell(row: dict[str, Any], key: str, spec: str) -> str:
         return recipe(row)
     if key == "ran":
         return ran(row) or "–"
-    if key == "throughput" and row.get("speed_note") and row.get(key) is not None:
-        return fmt(row.get(key), spec) + "!"  # measured on another CPU than other rows
     if key == "weights":
         w = str(row.get("weights") or "")
         return w.rsplit("/", 1)[-1] if w else "–"
-    if key in FRACTION_METRICS:  # rows hold fractions; the pane shows percent
-        return fmt(percent(row.get(key)), spec)
-    return fmt(row.get(key), spec)
+    return figure_cell(row, key, spec)  # the CLI's table formats its figures the same way
 
 
 def recipe(row: dict[str, Any]) -> str:

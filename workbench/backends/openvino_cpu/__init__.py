@@ -57,7 +57,7 @@ class OpenVinoCpuBackend(Backend):
 
     def build_float(self, onnx_path: Path, dtype: str, out_dir: Path) -> tuple[Path, dict[str, Any]]:
         from workbench.backends.openvino_cpu.build import convert_to_ir
-        from workbench.runtime_settings import ov_precision_hint
+        from workbench.backends.openvino_cpu.settings import ov_precision_hint
 
         # bf16 is the fp32 IR run with INFERENCE_PRECISION_HINT=bf16: the dtype selects it
         return convert_to_ir(onnx_path, out_dir / "model.xml"), {

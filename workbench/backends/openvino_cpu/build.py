@@ -1,8 +1,8 @@
 """OpenVINO CPU builds: the ONNX (fp32, or ORT's QDQ u8s8 int8) converted to OpenVINO IR.
 
 OpenVINO's ONNX frontend turns each QuantizeLinear/DequantizeLinear pair into a
-FakeQuantize, and its CPU plugin then runs every quantized conv in u8 — on this AVX2 CPU
-without VNNI that beat ORT's own int8 kernels (46 vs 66 ms at bs1 on hrnet_w18, NOTES §5).
+FakeQuantize, and its CPU plugin then runs every quantized conv in u8, faster than ORT's
+own int8 kernels on the CPUs measured (NOTES §5).
 So the OpenVINO int8 artifact reuses the ORT QDQ recipe and calibration; NNCF would be a
 second quantizer to keep in step and is not needed for that speed.
 

@@ -25,7 +25,8 @@ class OpenVinoPredictor:
             import openvino as ov
         except ImportError as exc:  # pragma: no cover - dependency is declared
             raise BackendUnavailable(f"openvino is not installed: {exc}") from None
-        from workbench.runtime_settings import artifact_dtype, ov_precision_hint
+        from workbench.backends.openvino_cpu.settings import ov_precision_hint
+        from workbench.runtime_settings import artifact_dtype
 
         if precision is None:  # from the artifact's dtype, never the plugin's default
             precision = ov_precision_hint(artifact_dtype(path))
@@ -52,15 +53,15 @@ class OpenVinoPredictor:
     def runtime_settings(self) -> RuntimeSettings:
         """Read back from the compiled model that served the last batch (a static one
         when the model's batch is dynamic)."""
-        from workbench.runtime_settings import openvino_settings
+        from workbench.backends.openvino_cpu.settings import openvino_settings
 
         return openvino_settings(self._last_compiled)
 
     def _request_for(self, shape: tuple[int, ...]) -> Any:
         """A request compiled for this exact input shape when the model's batch is dynamic.
 
-        OpenVINO's CPU plugin runs static shapes faster (hrnet_w18 int8 bs1: 53 vs 57 ms on
-        2 threads), so each batch shape seen gets its own compiled model (a few at most:
+        OpenVINO's CPU plugin runs static shapes faster (NOTES §7), so each batch shape seen
+        gets its own compiled model (a few at most:
         the batch size and a last partial batch); beyond four, the dynamic one serves.
         """
         if not self._model.inputs[0].get_partial_shape().is_dynamic:

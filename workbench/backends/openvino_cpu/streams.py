@@ -46,7 +46,7 @@ class OpenVinoRequest:
         return np.asarray(next(iter(res.values())), dtype=np.float32)[:n]
 
     def runtime_settings(self) -> RuntimeSettings:
-        from workbench.runtime_settings import openvino_settings
+        from workbench.backends.openvino_cpu.settings import openvino_settings
 
         return openvino_settings(self.compiled)
 
@@ -65,7 +65,8 @@ def openvino_streams(path: str | Path, streams: int, threads: int = 0,
         import openvino as ov
     except ImportError as exc:  # pragma: no cover - dependency is declared
         raise BackendUnavailable(f"openvino is not installed: {exc}") from None
-    from workbench.runtime_settings import artifact_dtype, ov_precision_hint
+    from workbench.backends.openvino_cpu.settings import ov_precision_hint
+    from workbench.runtime_settings import artifact_dtype
 
     path = Path(path)
     if not path.is_file():

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from workbench.backends.base import Backend
-from workbench.backends.ort_cpu.predictor import OrtPredictor
+from workbench.backends.ort_session import OrtPredictor
 from workbench.backends.status import BackendStatus, gpu_present, ort_providers
 from workbench.runtime import Predictor
 

@@ -3,13 +3,12 @@ Built here; runs only where a GPU and the provider exist (see ``build.py``)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, ClassVar
 
 from workbench.backends.base import Backend
-from workbench.backends.ort_cpu.predictor import OrtPredictor
 from workbench.backends.ort_gpu import gpu_status
+from workbench.backends.ort_session import OrtPredictor
 from workbench.backends.status import BackendStatus
 from workbench.backends.tensorrt.build import provider_options
 from workbench.runtime import Predictor
@@ -29,10 +28,13 @@ class TensorRtBackend(Backend):
 
     def open(self, path: Path, threads: int = 0, **options: Any) -> Predictor:
         # The build records the EP options its artifact needs (trt_int8_enable, trt_fp16_enable).
-        meta_file = path.parent / "meta.json"
-        opts: dict[str, Any] = {}
-        if meta_file.is_file():
-            opts = dict(json.loads(meta_file.read_text()).get("provider_options") or {})
+        from workbench.records import ArtifactMeta
+
+        try:
+            opts = ArtifactMeta.read(path.parent).provider_options
+        except ValueError:
+            opts = {}
+        opts = dict(opts)
         # Engines are built once per GPU and kept beside the artifact (ORT names each engine
         # by model hash and compute capability), so an open does not rebuild them.
         cache = path.parent / "trt_cache"

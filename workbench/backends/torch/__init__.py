@@ -39,8 +39,6 @@ class TorchPredictor:
         return resolve_threads(self.threads)
 
     def runtime_settings(self) -> Any:
-        from workbench.runtime_settings import torch_settings
-
         return torch_settings()
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
@@ -63,3 +61,14 @@ class TorchBackend(Backend):
 
 
 BACKEND = TorchBackend()
+
+
+def torch_settings() -> Any:
+    import torch
+
+    from workbench.runtime_settings import RuntimeSettings
+
+    return RuntimeSettings(runtime="torch", version=str(torch.__version__).split("+")[0],
+                           inference_precision="f32", compute_precision="f32",
+                           threads=int(torch.get_num_threads()), streams=1, hint="eager",
+                           details={"inference_mode": True})

@@ -23,6 +23,7 @@ from typing import Any
 from workbench.errors import WorkbenchError
 from workbench.events import Reporter
 from workbench.home import Home
+from workbench.store import Run
 from workbench.sweep.plan import RowSpec, SweepProfile
 from workbench.sweep.row import RowOutcome, install_outcome_files, record_row
 
@@ -77,9 +78,9 @@ def _bench_task(plan_json: str, outcome: RowOutcome, payloads: list[Any]) -> Row
 
 
 def sweep_on_ray(plan: SweepProfile, todo: list[RowSpec], home: Home, reporter: Reporter, *,
-                 address: str, start: Callable[[RowSpec], tuple[int, Path]],
-                 finished: Callable[[RowSpec, int, RowOutcome], None],
-                 failed: Callable[[RowSpec, int, str, str], None],
+                 address: str, start: Callable[[RowSpec], Run],
+                 finished: Callable[[RowSpec, RowOutcome], None],
+                 failed: Callable[[RowSpec, BaseException], None],
                  out_of_time: Callable[[], bool], row_cpus: int = 1) -> None:
     from workbench.engines.ray_cluster import check_nodes, ray_session, task_error
     from workbench.store import Store
@@ -103,9 +104,10 @@ def sweep_on_ray(plan: SweepProfile, todo: list[RowSpec], home: Home, reporter: 
         def submit() -> None:
             while queue and len([v for v in running.values() if v[0] == "row"]) < slots and not out_of_time():
                 r = queue.pop(0)
-                run_id, out_dir = start(r)
-                rep.log(f"{r.id}: submitted (run {run_id})")
-                running[row_fn.remote(plan_json, r.as_dict(), row_cpus)] = ("row", r, run_id, out_dir, None)
+                run = start(r)
+                assert run.out_dir is not None
+                rep.log(f"{r.id}: submitted (run {run.id})")
+                running[row_fn.remote(plan_json, r.as_dict(), row_cpus)] = ("row", r, run.id, run.out_dir, None)
 
         submit()
         while running:
@@ -116,8 +118,7 @@ def sweep_on_ray(plan: SweepProfile, todo: list[RowSpec], home: Home, reporter: 
                 try:
                     outcome: RowOutcome = ray.get(ref)
                 except Exception as exc:
-                    err = task_error(exc) if not isinstance(exc, WorkbenchError) else exc
-                    failed(r, run_id, "failed", str(err))
+                    failed(r, task_error(exc) if not isinstance(exc, WorkbenchError) else exc)
                     continue
                 if phase == "row" and plan.bench.enabled:
                     node_id = outcome.node.get("ray_node_id", "")
@@ -136,15 +137,15 @@ def sweep_on_ray(plan: SweepProfile, todo: list[RowSpec], home: Home, reporter: 
                 if phase == "bench" and _prev is not None:
                     for b, bb in zip(_prev.builds, outcome.builds, strict=True):
                         b.bench, b.bench_rows = bb.bench, bb.bench_rows
-                    _prev.bench_node = outcome.bench_node
+                    _prev.bench_node, _prev.writes = outcome.bench_node, outcome.writes
                     outcome = _prev
                 try:
                     install_outcome_files(outcome, home, out_dir)
-                    record_row(store, run_id, outcome, out_dir)
+                    record_row(store, run_id, outcome)
                 except WorkbenchError as exc:
-                    failed(r, run_id, "failed", str(exc))
+                    failed(r, exc)
                     continue
-                finished(r, run_id, outcome)
+                finished(r, outcome)
             submit()
             if not running and queue and out_of_time():
                 break
