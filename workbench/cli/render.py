@@ -119,8 +119,8 @@ class EventPrinter:
         elif isinstance(ev, MetricRecorded):
             pass
         elif isinstance(ev, Failed):
-            self._print(f"error: {ev.message}", "bold red")
-        elif isinstance(ev, RunFinished):
+            pass  # the command's error boundary prints it, once
+        elif isinstance(ev, RunFinished) and ev.status != "failed":  # a failure is the error line
             self._print(f"run {ev.run_id} {ev.status} in {ev.seconds:.1f} s", "bold")
 
 

@@ -1,0 +1,68 @@
+"""The first hour of a new user: the headline command without network fails in one line,
+once, saying what to do; the error boundary prints each error exactly once."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    return port
+
+
+@pytest.fixture
+def no_network(tmp_path, monkeypatch):
+    """The hub is a closed port on 127.0.0.1; caches and home are empty."""
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setenv("HRNET_WB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    for var in ("HF_HUB_OFFLINE", "HRNET_WB_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path
+
+
+def run_cli(*args: str):
+    from workbench.cli import _load_commands
+    from workbench.cli.app import app
+
+    _load_commands()
+    return CliRunner().invoke(app, list(args))
+
+
+@pytest.mark.parametrize("offline", [False, True])
+def test_headline_command_without_network_is_one_line_saying_what_to_do(no_network, offline):
+    r = run_cli("run", "--profile", str(REPO / "profiles" / "w18_int8.toml"), *(["--offline"] if offline else []))
+    assert r.exit_code == 2
+    out = r.output
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, out  # printed once, not by the event printer and the boundary both
+    line = errors[0]
+    assert "--set model.weights=random-init" in line and "hrnet-wb weights fetch hrnet_w18" in line
+    assert "model.weights to a file" in line
+    assert ("--offline" in line) if not offline else ("offline (--offline)" in line)
+    assert "Retry" not in out and "failed in" not in out  # no hub retry loop; the error is the ending
+
+
+def test_unreachable_probe_names_the_reason():
+    from workbench.sources.weights_download import unreachable
+
+    assert "Connection refused" in unreachable(f"http://127.0.0.1:{closed_port()}/x", timeout=1)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    try:
+        assert unreachable(f"http://127.0.0.1:{srv.getsockname()[1]}/x", timeout=1) == ""
+    finally:
+        srv.close()
