@@ -16,6 +16,7 @@ from workbench.cli.common import HomeOpt, JsonOpt, fail, guarded, print_json
     epilog=(
         "Examples:\n\n"
         "  hrnet-wb run --profile profiles/demo.toml\n\n"
+        "  hrnet-wb run --profile profiles/w18_int8.toml --set model.weights=random-init --data assets\n\n"
         "  hrnet-wb run --profile profiles/w18_int8.toml --set model.weights=~/hrnet_w18.pth "
         "--set data.path=/data/imagenet/val\n\n"
         "  hrnet-wb run --profile profiles/demo.toml --json > record.json\n\n"
@@ -28,6 +29,17 @@ def run(
         "--set", help="Override a profile key, e.g. --set build.dtype=int8 (repeatable).")] = None,
     offline: Annotated[bool, typer.Option(
         "--offline", help="Never use the network (like HF_HUB_OFFLINE=1): pretrained weights must be cached.")] = False,
+    data: Annotated[str | None, typer.Option(
+        "--data", help="Dataset folder or file list (data.path); assets = the 13 bundled images.",
+        show_default=False)] = None,
+    labels: Annotated[str | None, typer.Option("--labels", help="val_label.txt or label.txt (data.labels).",
+                                               show_default=False)] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Evaluate at most N images (data.limit).",
+                                              min=0, show_default=False)] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", "-b", help="Evaluation batch (data.batch_size).",
+                                                   min=1, show_default=False)] = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="Evaluation threads, 0 = cores (data.threads).",
+                                                min=0, show_default=False)] = None,
     as_json: JsonOpt = False,
     home: HomeOpt = None,
 ) -> None:
@@ -46,7 +58,9 @@ def run(
     from workbench.store import Store
 
     apply_offline(offline)
-    prof = guarded(lambda: load_profile(profile, set_ or []), as_json)
+    flags = {"path": data, "labels": labels, "limit": limit, "batch_size": batch_size, "threads": threads}
+    sets = [*(set_ or []), *(f"data.{k}={v}" for k, v in flags.items() if v is not None)]
+    prof = guarded(lambda: load_profile(profile, sets), as_json)
     hm = guarded(lambda: resolve_home(home), as_json)
     printer = EventPrinter(quiet=as_json)
     try:

@@ -10,11 +10,28 @@ from workbench.stages.context import RunContext, ensure_preprocessor
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.data import Sample
-    from workbench.profile import Profile
+    from workbench.events import Reporter
+    from workbench.profile import CalibrationSection, Profile
 
 
 def _needs_calibration(profile: Profile) -> bool:
     return profile.build.dtype == "int8"
+
+
+def _cap_calibration(ctx: RunContext, n: int, rep: Reporter) -> CalibrationSection:
+    """Calibration taken from the evaluation data keeps at most half of it (as ``sweep``
+    does), so a small dataset such as the bundled 13 images still has images to evaluate.
+    The capped count goes back into the profile, so the build recipe records what ran."""
+    c = ctx.profile.build.calibration
+    cap = max(1, n // 2)
+    if c.count <= cap:
+        return c
+    rep.log(f"calibration capped at {cap} of {n} images (half the data) so the rest can be "
+            "evaluated; set build.calibration.data for a separate calibration set", "warning")
+    c = c.model_copy(update={"count": cap})
+    build = ctx.profile.build.model_copy(update={"calibration": c})
+    ctx.profile = ctx.profile.model_copy(update={"build": build})
+    return c
 
 
 def stage_data(ctx: RunContext) -> list[Sample]:
@@ -37,6 +54,7 @@ def stage_data(ctx: RunContext) -> list[Sample]:
                 pool = open_dataset(c.data).samples
             elif ctx.dataset is not None:
                 pool = ctx.dataset.samples
+                c = _cap_calibration(ctx, len(pool), rep)
             else:
                 raise BadInput("int8 needs calibration images: set [data].path or "
                                "[build.calibration].data in the profile")
