@@ -116,7 +116,6 @@ def _onnx_logits(path: Path, x: np.ndarray, dynamic_batch: bool, reporter: Repor
     for i in range(0, len(x), step):
         reporter.check_cancelled()
         outs.append(sess.run([OUTPUT_NAME], {INPUT_NAME: x[i : i + step]})[0])
-        reporter.progress(min(i + step, len(x)), len(x), "images")
     return np.concatenate(outs)
 
 
@@ -154,17 +153,20 @@ def export_onnx(model: nn.Module, out: str | Path, input_size: tuple[int, int] |
         except Exception as exc:  # the exporter's own errors are long; keep one line
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise CheckFailed(f"ONNX export at opset {opset} failed: {first}") from None
+        rep.progress(1, 3, "steps")  # export, check, parity: the stage's own unit
         rep.check_cancelled()
         try:
             onnx.checker.check_model(str(tmp))
         except onnx.checker.ValidationError as exc:
             first = (str(exc).strip().splitlines() or [""])[0][:200]
             raise CheckFailed(f"onnx.checker rejected the export: {first}") from None
+        rep.progress(2, 3, "steps")
         rep.log(f"onnx.checker ok; parity on {len(x)} images")
         ref = torch_logits(model, x)
         got = _onnx_logits(tmp, x, dynamic_batch, rep)
         p = check_parity("ONNX", ref, got, tolerance)
         max_abs, cos = p.max_abs, p.cosine
+        rep.progress(3, 3, "steps")
         rep.log(f"parity vs torch: {p.summary()} on {len(x)} images")
         proto = onnx.load(str(tmp))
         meta = {"parity_max_abs": repr(max_abs), "parity_cosine": repr(cos), "parity_images": str(len(x)),
@@ -271,7 +273,7 @@ def export_torchscript(model: nn.Module, out: str | Path, input_size: tuple[int,
         loaded = torch.jit.load(str(tmp), map_location="cpu")
         ref = torch_logits(model, x)
         got = torch_logits(loaded, x)
-        rep.progress(len(x), len(x), "images")
+        rep.progress(1, 1, "steps")
         p = check_parity("TorchScript", ref, got, tolerance)
         max_abs, cos = p.max_abs, p.cosine
         rep.log(f"parity vs torch: {p.summary()} on {len(x)} images")
