@@ -66,3 +66,32 @@ def test_unreachable_probe_names_the_reason():
         assert unreachable(f"http://127.0.0.1:{srv.getsockname()[1]}/x", timeout=1) == ""
     finally:
         srv.close()
+
+
+def test_speed_rows_measured_under_load_carry_a_mark_and_a_caption():
+    from rich.console import Console
+
+    from workbench.cli.render import leaderboard_table
+    from workbench.records import LOAD_METRIC, ResultRow
+
+    def row(run_id: int, load: float) -> ResultRow:
+        return ResultRow(run_id, "r", "ok", "b", variant="hrnet_w18", dtype="int8", backend="ort-cpu",
+                         metrics={"p50_ms": 40.0, "throughput": 25.0, "vs_torch": 3.1, LOAD_METRIC: load})
+
+    con = Console(width=80, record=True)
+    con.print(leaderboard_table([row(1, 0.4), row(2, 6.2)], accuracy=False))
+    text = con.export_text()
+    lines = text.splitlines()
+    quiet = next(ln for ln in lines if ln.lstrip().startswith("1 "))
+    busy = next(ln for ln in lines if ln.lstrip().startswith("2 "))
+    assert "~" not in quiet and busy.count("~") == 3  # p50, img/s and ×torch
+    assert "load was up to 6.2x the cores" in " ".join(text.split())
+    assert max(len(ln) for ln in lines) <= 80
+
+
+def test_others_load_takes_our_own_threads_off():
+    from workbench.bench.limits import others_load_per_cpu
+
+    cpus = len(__import__("os").sched_getaffinity(0))
+    assert others_load_per_cpu(0.0, float(cpus), cpus) == 0.0  # only our own bench ran
+    assert others_load_per_cpu(3.0 * cpus, 0.0, cpus) == 3.0

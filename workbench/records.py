@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+#: Others' load average per core while a build was measured (above 1.0: its speed reads low).
+LOAD_METRIC = "load_per_cpu"
+
 
 @dataclass(frozen=True)
 class ArtifactId:

@@ -36,7 +36,7 @@ from workbench.events import (
 from workbench.events import (
     Progress as ProgressEvent,
 )
-from workbench.records import ResultRow
+from workbench.records import LOAD_METRIC, ResultRow
 from workbench.store import FRACTION_METRICS, describe_eval, percent
 from workbench.tables import format_figure as fmt
 from workbench.tables import markdown_table
@@ -186,6 +186,10 @@ def leaderboard_table(rows: Sequence[ResultRow], title: str = "", accuracy: bool
     if fps:  # a "!" after img/s marks speed from another CPU than other rows'
         caption += (f"\n! speed rows come from {len(fps)} CPUs ({', '.join(fps)}): "
                     "compare speed only within one")
+    busy = [r.get(LOAD_METRIC) for r in rows if (r.get(LOAD_METRIC) or 0) > 1.0]
+    if busy:  # "~" after a speed figure: measured while others oversubscribed the cores
+        caption += (f"\n~ speed measured while others' load was up to {max(busy):.1f}x the cores: "
+                    "it reads low; measure again on a quiet machine")
     table = Table(title=title or None, show_lines=False, header_style="bold", expand=False,
                   box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, caption=caption)
     # a column no row has a figure for (×torch without a baseline, ran without a bench)
@@ -205,6 +209,10 @@ def leaderboard_table(rows: Sequence[ResultRow], title: str = "", accuracy: bool
         keys = [k for k, _, _ in columns]
         if r.get("speed_note") and "throughput" in keys:
             cells[keys.index("throughput")] += "!"
+        if (r.get(LOAD_METRIC) or 0) > 1.0:
+            for k in ("p50_ms", "throughput", "vs_torch"):
+                if k in keys and cells[keys.index(k)]:
+                    cells[keys.index(k)] += "~"
         table.add_row(*cells)
     return table
 

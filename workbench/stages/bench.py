@@ -15,7 +15,10 @@ def stage_bench(ctx: RunContext) -> list[BenchResult]:
     """Every build and torch eager in one interleaved grid, placed on the roofline, recorded."""
     from workbench.bench import BASELINE_LABEL, BenchConfig, register_baseline
     from workbench.bench.bench_run import BuildToMeasure, measure_builds
+    from workbench.bench.limits import load_average, others_load_per_cpu
     from workbench.bench.record import GRID_METRICS, runtime_record
+    from workbench.records import LOAD_METRIC
+    from workbench.runtime import resolve_threads
 
     b = ctx.profile.bench
     if not b.enabled:
@@ -32,8 +35,13 @@ def stage_bench(ctx: RunContext) -> list[BenchResult]:
     if b.baseline:
         keys[BASELINE_LABEL] = register_baseline(ctx.store, ctx.loaded, size)
     with StageTimer(rep, f"{len(builds) + int(b.baseline)} target(s)") as st:
+        before = load_average()
         results = measure_builds(builds, size, cfg, ctx.home,
                                  model=ctx.loaded.model if b.baseline else None, reporter=rep)
+        load = others_load_per_cpu(before, load_average(), max(resolve_threads(t) for t in cfg.threads))
+        if load > 1.0:
+            rep.log(f"the machine was busy while measuring (others' load {load:.1f}x its cores): "
+                    "speed figures read low", "warning")
         for res in results:
             key = keys.get(res.label, "")
             for row in res.rows:
@@ -43,6 +51,7 @@ def stage_bench(ctx: RunContext) -> list[BenchResult]:
             heads = res.headline()
             for metric, (value, unit) in heads.items():
                 ctx.record_metric(res.label, metric, value, unit, key)
+            ctx.record_metric(res.label, LOAD_METRIC, round(load, 2), "load/cpu", key)
             ctx.store.add_runtime(ctx.run_id, res.label, runtime_record(res), key, "bench")
             st.summary[res.label] = {k: v for k, (v, _u) in heads.items()}
             st.summary[res.label]["precision"] = res.precision
