@@ -44,6 +44,7 @@ class _StageState:
     started: float = field(default_factory=time.monotonic)
     first_done: int | None = None  # done at the first progress event (a resumed eval starts > 0)
     first_at: float = 0.0
+    last_at: float = 0.0  # when ``done`` last moved: the rate is not diluted while finishing
     last_line: float = field(default_factory=time.monotonic)
     per_item: bool | None = None  # chosen once per stage and unit: "12 s/point" or "3.4 img/s"
     eta: float | None = None  # the last ETA printed, so a rise is said, not silent
@@ -108,6 +109,8 @@ class ProgressLines:
                 st = self.stages[stage] = _StageState(started=now, last_line=now)
             if unit != st.unit:  # another counter in the same stage (builds, then images)
                 st.first_done, st.per_item, st.eta = None, None, None
+            if done != st.done or unit != st.unit:
+                st.last_at = now
             st.done, st.unit = done, unit
             if total is not None:
                 st.total = total
@@ -133,7 +136,7 @@ class ProgressLines:
             return f"[{stage}]{what} running, {_clock(elapsed)} elapsed"
         unit = f" {st.unit}" if st.unit else ""
         parts = [f"[{stage}] {st.done}/{st.total if st.total is not None else '?'}{unit}"]
-        span = now - st.first_at
+        span = (st.last_at if st.total and st.done >= st.total else now) - st.first_at
         rate = (st.done - st.first_done) / span if span > 0 else 0.0
         if rate > 0 and st.per_item is None:  # slow counters (bench points) read better per item
             st.per_item = rate < 0.1

@@ -199,8 +199,10 @@ def leaderboard_table(rows: Sequence[ResultRow], title: str = "", accuracy: bool
                or any(v.get(c[0]) not in (None, "") for v in views)]
     for key, header, _ in columns:
         left = key in ("model", "build_label")
+        # a left column wraps between words, never inside one ("ort-cp/u")
+        words = [len(w) for v in views for w in str(v.get(key) or "").split()] if left else []
         table.add_column(header, justify="left" if left else "right", no_wrap=not left,
-                         overflow="fold")
+                         overflow="fold", min_width=max(words, default=None))
     for r in rows:
         view = dict(r.as_dict(), model=model_label(r), build_label=build_label(r))
         for key in FRACTION_METRICS:  # rows hold fractions; a human table shows percent

@@ -26,7 +26,7 @@ from workbench.cli.common import HomeOpt, JsonOpt, fail, guarded, print_json
 def run(
     profile: Annotated[Path, typer.Option("--profile", "-p", help="Profile TOML file.", show_default=False)],
     set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="Override a profile key, e.g. --set build.dtype=int8 (repeatable).")] = None,
+        "--set", help="Override a profile key: KEY=VALUE, e.g. build.dtype=int8 (repeatable).")] = None,
     offline: Annotated[bool, typer.Option(
         "--offline", help="Never use the network (like HF_HUB_OFFLINE=1): pretrained weights must be cached.")] = False,
     data: Annotated[str | None, typer.Option(
