@@ -122,3 +122,23 @@ def test_eval_log_names_the_build_once(tmp_path):
              ds.class_names, Path(tmp_path / "o"), reporter=Reporter(events.append), label="tiny-int8")
     tops = [e.message for e in events if isinstance(e, LogLine) and "top-1" in e.message]
     assert tops == [tops[0]] and tops[0].startswith("tiny-int8: top-1 ")
+
+
+def test_a_stalled_count_waits_rather_than_letting_the_eta_climb():
+    out: list[str] = []
+    clock = FakeClock()
+    pl = ProgressLines(out.append, every=10, clock=clock)
+    pl.started("bench", "3 target(s)", 18)
+    pl.progress("bench", 0, 18, "points")
+    clock.t += 20
+    pl.progress("bench", 1, 18, "points")  # 20 s per point
+    etas = []
+    for _ in range(6):  # the next point takes far longer: no silently climbing ETA
+        clock.t += 10
+        etas.append(pl.line("bench", pl.stages["bench"], clock.t))
+    assert etas[0] == "[bench] 1/18 points  20.0 s/point  ETA 0:05:30"
+    assert etas[1] == "[bench] 1/18 points  20.0 s/point  ETA 0:05:20"  # counts down
+    assert etas[-1] == "[bench] 1/18 points  20.0 s/point  ETA 0:04:40  waiting 0:01:00 on this point"
+    clock.t += 10
+    pl.progress("bench", 2, 18, "points")  # 70 s for that point: the ETA rises, and says so
+    assert out[-1] == "[bench] 2/18 points  45.0 s/point  ETA 0:12:00, up from 0:04:30: slower than so far"

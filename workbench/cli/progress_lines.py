@@ -48,6 +48,7 @@ class _StageState:
     last_line: float = field(default_factory=time.monotonic)
     per_item: bool | None = None  # chosen once per stage and unit: "12 s/point" or "3.4 img/s"
     eta: float | None = None  # the last ETA printed, so a rise is said, not silent
+    eta_at: float = 0.0
 
 
 class ProgressLines:
@@ -136,23 +137,27 @@ class ProgressLines:
             return f"[{stage}]{what} running, {_clock(elapsed)} elapsed"
         unit = f" {st.unit}" if st.unit else ""
         parts = [f"[{stage}] {st.done}/{st.total if st.total is not None else '?'}{unit}"]
-        span = (st.last_at if st.total and st.done >= st.total else now) - st.first_at
+        span = st.last_at - st.first_at  # the rate as of the last count, not diluted by a wait
         rate = (st.done - st.first_done) / span if span > 0 else 0.0
+        one = st.unit[:-1] if len(st.unit) > 2 and st.unit.endswith("s") else (st.unit or "item")
         if rate > 0 and st.per_item is None:  # slow counters (bench points) read better per item
             st.per_item = rate < 0.1
         if rate > 0 and st.per_item:
-            one = st.unit[:-1] if len(st.unit) > 2 and st.unit.endswith("s") else (st.unit or "item")
             parts.append(f"{1 / rate:.1f} s/{one}")
         elif rate > 0:
             parts.append(f"{rate:.1f}{unit}/s")
         if st.total and st.done >= st.total:
             parts.append(f"finishing, {_clock(elapsed)} elapsed")
         elif st.total and rate > 0:
-            eta = (st.total - st.done) / rate
-            rise = st.eta is not None and eta > 1.2 * st.eta + 5
-            parts.append(f"ETA {_clock(eta)}" + (f", up from {_clock(st.eta)}: slower than so far"
-                                                   if rise and st.eta is not None else ""))
-            st.eta = eta
+            wait = now - st.last_at
+            eta = max(0.0, (st.total - st.done) / rate - wait)  # counts down between counts
+            was = None if st.eta is None else st.eta - (now - st.eta_at)
+            rise = was is not None and eta > 1.2 * was + 5
+            parts.append(f"ETA {_clock(eta)}" + (f", up from {_clock(was)}: slower than so far"
+                                                   if rise and was is not None else ""))
+            if wait > 2 / rate:  # this item takes longer than the ones before: say so
+                parts.append(f"waiting {_clock(wait)} on this {one}")
+            st.eta, st.eta_at = eta, now
         else:
             parts.append(f"{_clock(elapsed)} elapsed")
         return "  ".join(parts)
