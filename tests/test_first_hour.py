@@ -95,3 +95,45 @@ def test_others_load_takes_our_own_threads_off():
     cpus = len(__import__("os").sched_getaffinity(0))
     assert others_load_per_cpu(0.0, float(cpus), cpus) == 0.0  # only our own bench ran
     assert others_load_per_cpu(3.0 * cpus, 0.0, cpus) == 3.0
+
+
+def test_run_caps_calibration_from_a_small_dataset_and_says_so(home, tmp_path):
+    """w18_int8 asks for 1000 calibration images; the 13 bundled ones leave 7 to evaluate."""
+    from workbench.data.preprocess import resolve_preprocessor
+    from workbench.events import LogLine, Reporter
+    from workbench.profile import load_profile
+    from workbench.stages import RunContext, build_recipes, stage_data
+    from workbench.store import Store
+
+    prof = load_profile(REPO / "profiles" / "w18_int8.toml", [f"data.path={REPO / 'assets'}"])
+    assert prof.build.calibration.count == 1000
+    events: list = []
+    ctx = RunContext(prof, home, Store(home.db), Reporter(events.append), 0, tmp_path)
+    ctx.preprocessor = resolve_preprocessor(source="timm", variant="hrnet_w18", pretrained_tag="",
+                                            input_size=(64, 64), name="auto", model_default="")
+    stage_data(ctx)
+    assert len(ctx.calibration.samples) == 6 and len(ctx.eval_samples) == 7
+    notes = [e.message for e in events if isinstance(e, LogLine) and "capped" in e.message]
+    assert notes == ["calibration capped at 6 of 13 images (half the data) so the rest can be "
+                     "evaluated; set build.calibration.data for a separate calibration set"]
+    assert build_recipes(ctx.profile)[-1].calibration.count == 6  # what the build records
+
+
+def test_run_takes_data_flags(tmp_path, monkeypatch):
+    """--data and the eval flags become the profile's [data] keys (paths from the cwd)."""
+    import workbench.pipeline as pipeline
+
+    seen = {}
+
+    def fake_run_profile(prof, *a, **k):  # stop before any work: only the parsing is under test
+        seen["data"] = prof.data
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "run_profile", fake_run_profile)
+    monkeypatch.setenv("HRNET_WB_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(REPO)
+    r = run_cli("run", "--profile", "profiles/w18_int8.toml", "--data", "assets", "--limit", "5",
+                "--batch-size", "2", "--threads", "1")
+    assert r.exit_code == 130
+    d = seen["data"]
+    assert Path(d.path) == REPO / "assets" and d.limit == 5 and d.batch_size == 2 and d.threads == 1
