@@ -54,3 +54,14 @@ def test_backends_wraps_at_words_within_80_columns(cli):
     assert r.exit_code == 0
     assert max(len(ln) for ln in r.output.splitlines()) <= 80
     assert "ort-cpu" in r.output and "onnxruntime-gpu" in r.output  # whole words survive
+
+
+@pytest.mark.parametrize("width", [40, 60, 70, 80])
+def test_the_run_summary_never_splits_set_from_its_value(width):
+    from workbench.cli.help_text import wrap_prose
+
+    text = ("weights: random-init, so accuracy is not shown; for real weights add "
+            "--set model.weights=pretrained (downloads once; `hrnet-wb weights` lists them)")
+    lines = wrap_prose(text, width).splitlines()
+    assert any("--set model.weights=pretrained" in ln for ln in lines)
+    assert all(len(ln) <= width for ln in lines) and " ".join(lines) == text

@@ -61,6 +61,20 @@ def fit_example(command: str, width: int = EXAMPLE_WIDTH) -> str:
     return "\n".join(lines)
 
 
+def wrap_prose(text: str, width: int) -> str:
+    """Wrap a sentence at ``width`` between words, never between a flag and its value, so
+    ``--set model.weights=pretrained`` stays one piece to copy."""
+    lines: list[str] = []
+    cur = ""
+    for unit in _units(text):
+        if cur and len(cur) + 1 + len(unit) > width:
+            lines.append(cur)
+            cur = unit
+        else:
+            cur = f"{cur} {unit}" if cur else unit
+    return "\n".join([*lines, cur])
+
+
 def fit_epilog(epilog: str) -> str:
     paras = []
     for para in epilog.split("\n\n"):

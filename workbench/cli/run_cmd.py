@@ -77,8 +77,12 @@ def run(
     out = Console()
     random = record["weights"] == "random-init"
     if random:
-        out.print("[yellow]weights: random-init, so accuracy is not shown; for real weights add "
-                  "--set model.weights=pretrained (downloads once; `hrnet-wb weights` lists them)[/]")
+        from workbench.cli.help_text import wrap_prose
+
+        out.print(wrap_prose("weights: random-init, so accuracy is not shown; for real weights add "
+                             "--set model.weights=pretrained (downloads once; `hrnet-wb weights` "
+                             "lists them)", out.width), style="yellow", highlight=False, markup=False,
+                  soft_wrap=True)
     out.print(leaderboard_table(rows, title=f"run {record['run_id']} · {prof.name} · {record['seconds']:.0f} s",
                                 accuracy=not random))
     for name, rep_ in (record.get("reproduction") or {}).items():
