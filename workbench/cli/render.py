@@ -191,7 +191,8 @@ def leaderboard_table(rows: Sequence[ResultRow], title: str = "", accuracy: bool
         caption += (f"\n~ speed measured while others' load was up to {max(busy):.1f}x the cores: "
                     "it reads low; measure again on a quiet machine")
     table = Table(title=title or None, show_lines=False, header_style="bold", expand=False,
-                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, caption=caption)
+                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, caption=caption,
+                  caption_justify="left")
     # a column no row has a figure for (×torch without a baseline, ran without a bench)
     # only costs the model and build columns their width at 80 columns
     views = [dict(r.as_dict(), model=model_label(r), build_label=build_label(r)) for r in rows]
