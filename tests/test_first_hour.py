@@ -48,6 +48,7 @@ def test_headline_command_without_network_is_one_line_saying_what_to_do(no_netwo
     out = r.output
     errors = [line for line in out.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, out  # printed once, not by the event printer and the boundary both
+    assert out.strip().splitlines() == errors  # checked before the run starts: nothing else
     line = errors[0]
     assert "--set model.weights=random-init" in line and "hrnet-wb weights fetch hrnet_w18" in line
     assert "model.weights to a file" in line
@@ -132,7 +133,8 @@ def test_run_takes_data_flags(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "run_profile", fake_run_profile)
     monkeypatch.setenv("HRNET_WB_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(REPO)
-    r = run_cli("run", "--profile", "profiles/w18_int8.toml", "--data", "assets", "--limit", "5",
+    r = run_cli("run", "--profile", "profiles/w18_int8.toml", "--set", "model.weights=random-init",
+                "--data", "assets", "--limit", "5",
                 "--batch-size", "2", "--threads", "1")
     assert r.exit_code == 130
     d = seen["data"]

@@ -55,12 +55,14 @@ def run(
     from workbench.home import resolve_home
     from workbench.pipeline import run_profile
     from workbench.profile import load_profile
+    from workbench.sources.weights_download import preflight
     from workbench.store import Store
 
     apply_offline(offline)
     flags = {"path": data, "labels": labels, "limit": limit, "batch_size": batch_size, "threads": threads}
     sets = [*(set_ or []), *(f"data.{k}={v}" for k, v in flags.items() if v is not None)]
     prof = guarded(lambda: load_profile(profile, sets), as_json)
+    guarded(lambda: preflight(prof.model.source, prof.model.variant, prof.model.weights), as_json)
     hm = guarded(lambda: resolve_home(home), as_json)
     printer = EventPrinter(quiet=as_json)
     try:

@@ -167,6 +167,19 @@ def fetch_weights(entry: WeightsEntry, reporter: Reporter | None = None) -> Fetc
         url = hf_url(entry, hit.name) if entry.kind == "hf" else (entry.download_url() or entry.link)
         rep.log(f"{entry.key}: cache hit {hit} (no network)")
         return FetchedWeights(entry, hit, True, url)
+    check_fetchable(entry)
+    t0 = time.perf_counter()
+    if entry.kind == "hf":
+        got = _fetch_hf(entry, rep)
+    else:
+        got = _fetch_url(entry, rep)
+    got.seconds = time.perf_counter() - t0
+    return got
+
+
+def check_fetchable(entry: WeightsEntry) -> None:
+    """BadInput, in one line saying what to do, when ``entry`` (not cached) cannot be fetched
+    now: a manual download, offline, or a server that does not answer."""
     if entry.kind == "manual":
         dest = local_path(entry)
         raise BadInput(
@@ -190,13 +203,18 @@ def fetch_weights(entry: WeightsEntry, reporter: Reporter | None = None) -> Fetc
             f"cached copy (hrnet-wb weights fetch {entry.variant} --source {entry.source} where there "
             f"is network), set model.weights to a file, or {TRY_WITHOUT_WEIGHTS}"
         )
-    t0 = time.perf_counter()
-    if entry.kind == "hf":
-        got = _fetch_hf(entry, rep)
-    else:
-        got = _fetch_url(entry, rep)
-    got.seconds = time.perf_counter() - t0
-    return got
+
+
+def preflight(source: str, variant: str, weights: str) -> None:
+    """Fail before a run starts (nothing recorded or printed) when its weights cannot be had."""
+    from workbench.sources.weights_catalogue import find_weights, parse_pretrained
+
+    tag = parse_pretrained(weights)
+    if tag is None or variant == "auto":
+        return
+    entry = find_weights(source, variant, tag)
+    if entry.kind != "none" and cached_file(entry) is None:
+        check_fetchable(entry)
 
 
 def _hf_cache_dir() -> Path:
