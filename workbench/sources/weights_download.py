@@ -186,16 +186,14 @@ def check_fetchable(entry: WeightsEntry) -> None:
             f"{entry.key}: the official weights cannot be downloaded by a program: get "
             f"{entry.filename} from {entry.link} (or {entry.alt_link}) and put it at {dest}"
         )
-    why = offline_reason()
+    why, url = offline_reason(), hf_url(entry) if entry.kind == "hf" else entry.download_url()
     if why:
-        where = hf_url(entry) if entry.kind == "hf" else entry.download_url()
         dest_s = (f"the HF cache ({_hf_cache_dir()})" if entry.kind == "hf" else str(local_path(entry)))
         raise BadInput(
-            f"{entry.key}: offline ({why}) and not cached in {dest_s}; fetch {where} with network "
+            f"{entry.key}: offline ({why}) and not cached in {dest_s}; fetch {url} with network "
             f"(hrnet-wb weights fetch {entry.variant} --source {entry.source}), set model.weights to a file, "
             f"or {TRY_WITHOUT_WEIGHTS}"
         )
-    url = hf_url(entry) if entry.kind == "hf" else entry.download_url()
     reason = unreachable(url)
     if reason:  # one short probe instead of huggingface_hub's 30 s of retries
         raise BadInput(
