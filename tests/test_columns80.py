@@ -65,3 +65,23 @@ def test_the_run_summary_never_splits_set_from_its_value(width):
     lines = wrap_prose(text, width).splitlines()
     assert any("--set model.weights=pretrained" in ln for ln in lines)
     assert all(len(ln) <= width for ln in lines) and " ".join(lines) == text
+
+
+def test_the_leaderboard_fits_80_columns_with_every_column(cli, tmp_path):
+    """Ten columns, an int8 percentile build and load marks: nothing cropped, no word folded."""
+    from rich.console import Console
+
+    from workbench.cli.render import leaderboard_table
+    from workbench.records import LOAD_METRIC, ResultRow
+
+    rows = [ResultRow(7, "r", "ok", "b", variant="hrnet_w18_small_v2", weights="random-init",
+                      dtype=d, calibration=c, backend=b, precision="int8",
+                      metrics={"top1": 0.7, "top5": 0.9, "images": 7, "p50_ms": 3795.3,
+                               "throughput": 12.3, "vs_torch": 12.78, LOAD_METRIC: 4.8})
+            for d, c, b in (("int8", "percentile", "ort-cpu"), ("fp32", "", "openvino-cpu"))]
+    con = Console(width=80, record=True)
+    con.print(leaderboard_table(rows, title="run 7"))
+    text = con.export_text()
+    assert max(len(ln) for ln in text.splitlines()) <= 80
+    for word in ("percentile", "openvino-cpu", "int8", "measure again on a quiet machine"):
+        assert word in " ".join(text.split()), word

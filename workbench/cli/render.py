@@ -191,7 +191,7 @@ def leaderboard_table(rows: Sequence[ResultRow], title: str = "", accuracy: bool
         caption += (f"\n~ speed measured while others' load was up to {max(busy):.1f}x the cores: "
                     "it reads low; measure again on a quiet machine")
     table = Table(title=title or None, show_lines=False, header_style="bold", expand=False,
-                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, caption=caption,
+                  box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False, caption=caption,
                   caption_justify="left")
     # a column no row has a figure for (×torch without a baseline, ran without a bench)
     # only costs the model and build columns their width at 80 columns
@@ -200,8 +200,9 @@ def leaderboard_table(rows: Sequence[ResultRow], title: str = "", accuracy: bool
                or any(v.get(c[0]) not in (None, "") for v in views)]
     for key, header, _ in columns:
         left = key in ("model", "build_label")
-        # a left column wraps between words, never inside one ("ort-cp/u")
-        words = [len(w) for v in views for w in str(v.get(key) or "").split()] if left else []
+        # the build column wraps between words, never inside one ("ort-cp/u"); one space
+        # between columns leaves room for that at 80 columns
+        words = [len(w) for v in views for w in str(v.get(key) or "").split()] if key == "build_label" else []
         table.add_column(header, justify="left" if left else "right", no_wrap=not left,
                          overflow="fold", min_width=max(words, default=None))
     for r in rows:
