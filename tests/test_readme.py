@@ -145,3 +145,15 @@ def test_the_demo_command_runs_as_written(cli):
     r = cli(["run", "--profile", str(ROOT / "profiles" / "demo.toml")])
     assert r.exit_code == 0, r.output
     assert "random-init" in r.output
+
+
+def test_readme_figures_name_the_cpu_kind_and_date(capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readme_figures", ROOT / "benchmarks" / "readme_figures.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--only", "help", "--help-runs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "- CPU: " in out and "fingerprint `" in out and "- date: 20" in out
+    assert "`hrnet-wb --help`:" in out and "load average before" in out
