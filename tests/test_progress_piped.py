@@ -32,10 +32,10 @@ def test_progress_lines_throttle_and_give_rate_and_eta():
     for done in range(8, 401, 8):  # 8 images every 0.2 s = 40 img/s for 10 s
         clock.t += 0.2
         pl.progress("eval", done, 800, "img")
-    assert out == ["[eval] 400/800 img  40.0 img/s  ETA 0:00:10"]
+    assert out == ["[eval] 800 images", "[eval] 400/800 img  40.0 img/s  ETA 0:00:10"]
     clock.t += 1
     pl.progress("eval", 440, 800, "img")
-    assert len(out) == 1  # at most one line per 10 s
+    assert len(out) == 2  # at most one line per 10 s
     pl.finished("eval", 23.4)
     assert out[-1] == "[eval] 800/800 img done in 0:00:23"
 
@@ -51,7 +51,8 @@ def test_a_quiet_stage_still_gets_a_line_every_interval():
         time.sleep(0.4)
     finally:
         pl.stop()
-    assert len(out) >= 3 and all(ln.startswith("[build] quantize running,") for ln in out)
+    assert out[0] == "[build] quantize"  # the stage announces itself before its first tick
+    assert len(out) >= 4 and all(ln.startswith("[build] quantize running,") for ln in out[1:])
 
 
 def test_a_stage_that_only_logs_is_ticked_until_it_finishes():
@@ -121,3 +122,23 @@ def test_eval_log_names_the_build_once(tmp_path):
              ds.class_names, Path(tmp_path / "o"), reporter=Reporter(events.append), label="tiny-int8")
     tops = [e.message for e in events if isinstance(e, LogLine) and "top-1" in e.message]
     assert tops == [tops[0]] and tops[0].startswith("tiny-int8: top-1 ")
+
+
+def test_a_stalled_count_waits_rather_than_letting_the_eta_climb():
+    out: list[str] = []
+    clock = FakeClock()
+    pl = ProgressLines(out.append, every=10, clock=clock)
+    pl.started("bench", "3 target(s)", 18)
+    pl.progress("bench", 0, 18, "points")
+    clock.t += 20
+    pl.progress("bench", 1, 18, "points")  # 20 s per point
+    etas = []
+    for _ in range(6):  # the next point takes far longer: no silently climbing ETA
+        clock.t += 10
+        etas.append(pl.line("bench", pl.stages["bench"], clock.t))
+    assert etas[0] == "[bench] 1/18 points  20.0 s/point  ETA 0:05:30"
+    assert etas[1] == "[bench] 1/18 points  20.0 s/point  ETA 0:05:20"  # counts down
+    assert etas[-1] == "[bench] 1/18 points  20.0 s/point  ETA 0:04:40  waiting 0:01:00 on this point"
+    clock.t += 10
+    pl.progress("bench", 2, 18, "points")  # 70 s for that point: the ETA rises, and says so
+    assert out[-1] == "[bench] 2/18 points  45.0 s/point  ETA 0:12:00, up from 0:04:30: slower than so far"

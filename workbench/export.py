@@ -22,6 +22,7 @@ from workbench.atomic import atomic_path
 from workbench.errors import BadInput, CheckFailed
 from workbench.events import Reporter
 from workbench.input_size import check_input_size
+from workbench.parity import check_parity
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.nn as nn
@@ -45,7 +46,8 @@ class ExportResult:
     parity_images: int
     seconds: float
     format: str = "onnx"  # "onnx" | "torchscript"
-    tolerance: float = 1e-4
+    tolerance: float = 1e-4  # relative to the logits' scale (:class:`Parity`)
+    parity_rel: float = float("nan")  # max abs / max |reference logit|; nan: not recorded
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -103,23 +105,6 @@ def torch_logits(model: nn.Module, x: np.ndarray, batch: int = 8) -> np.ndarray:
     return np.concatenate(outs)
 
 
-def parity(reference: np.ndarray, candidate: np.ndarray) -> tuple[float, float]:
-    """(max |a − b| over all logits, lowest per-image cosine(a, b))."""
-    a = reference.astype(np.float64)
-    b = candidate.astype(np.float64)
-    max_abs = float(np.max(np.abs(a - b)))
-    num = np.sum(a * b, axis=1)
-    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    cos = np.where(den > 0, num / np.maximum(den, 1e-300), 1.0)
-    return max_abs, float(np.min(cos))
-
-
-def _gate(kind: str, max_abs: float, cos: float, n: int, tolerance: float) -> None:
-    if not np.isfinite(max_abs) or max_abs > tolerance:
-        raise CheckFailed(f"{kind} parity failed: max abs logit difference {max_abs:.3g} > tolerance "
-                          f"{tolerance:g} on {n} images (cosine {cos:.6f}); the file was not written")
-
-
 def _onnx_logits(path: Path, x: np.ndarray, dynamic_batch: bool, reporter: Reporter) -> np.ndarray:
     import onnxruntime as ort
 
@@ -131,7 +116,6 @@ def _onnx_logits(path: Path, x: np.ndarray, dynamic_batch: bool, reporter: Repor
     for i in range(0, len(x), step):
         reporter.check_cancelled()
         outs.append(sess.run([OUTPUT_NAME], {INPUT_NAME: x[i : i + step]})[0])
-        reporter.progress(min(i + step, len(x)), len(x), "images")
     return np.concatenate(outs)
 
 
@@ -169,21 +153,24 @@ def export_onnx(model: nn.Module, out: str | Path, input_size: tuple[int, int] |
         except Exception as exc:  # the exporter's own errors are long; keep one line
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise CheckFailed(f"ONNX export at opset {opset} failed: {first}") from None
+        rep.progress(1, 3, "steps")  # export, check, parity: the stage's own unit
         rep.check_cancelled()
         try:
             onnx.checker.check_model(str(tmp))
         except onnx.checker.ValidationError as exc:
             first = (str(exc).strip().splitlines() or [""])[0][:200]
             raise CheckFailed(f"onnx.checker rejected the export: {first}") from None
+        rep.progress(2, 3, "steps")
         rep.log(f"onnx.checker ok; parity on {len(x)} images")
         ref = torch_logits(model, x)
         got = _onnx_logits(tmp, x, dynamic_batch, rep)
-        max_abs, cos = parity(ref, got)
-        rep.log(f"parity vs torch: max abs {max_abs:.3g}, cosine {cos:.8f} on {len(x)} images")
-        _gate("ONNX", max_abs, cos, len(x), tolerance)
+        p = check_parity("ONNX", ref, got, tolerance)
+        max_abs, cos = p.max_abs, p.cosine
+        rep.progress(3, 3, "steps")
+        rep.log(f"parity vs torch: {p.summary()} on {len(x)} images")
         proto = onnx.load(str(tmp))
         meta = {"parity_max_abs": repr(max_abs), "parity_cosine": repr(cos), "parity_images": str(len(x)),
-                "tolerance": repr(tolerance), "input_size": f"{size[0]}x{size[1]}",
+                "parity_rel": repr(p.rel), "tolerance": repr(tolerance), "input_size": f"{size[0]}x{size[1]}",
                 "dynamic_batch": str(dynamic_batch).lower(), "torch": torch.__version__}
         for k, v in meta.items():
             entry = proto.metadata_props.add()
@@ -192,7 +179,7 @@ def export_onnx(model: nn.Module, out: str | Path, input_size: tuple[int, int] |
         onnx.save(proto, str(tmp))
     seconds = time.perf_counter() - t0
     res = ExportResult(out, opset, dynamic_batch, size, max_abs, cos, len(x), round(seconds, 3),
-                       "onnx", tolerance)
+                       "onnx", tolerance, p.rel)
     rep.artifact("onnx", str(out), out.name)
     return res
 
@@ -218,7 +205,8 @@ def read_export_metadata(path: str | Path) -> ExportResult | None:
     h, w = (int(v) for v in meta["input_size"].split("x"))
     return ExportResult(p, int(opset), meta.get("dynamic_batch") == "true", (h, w),
                         float(meta["parity_max_abs"]), float(meta["parity_cosine"]),
-                        int(meta["parity_images"]), 0.0, "onnx", float(meta.get("tolerance", "1e-4")))
+                        int(meta["parity_images"]), 0.0, "onnx", float(meta.get("tolerance", "1e-4")),
+                        float(meta.get("parity_rel", "nan")))
 
 
 @dataclass(frozen=True)
@@ -285,16 +273,17 @@ def export_torchscript(model: nn.Module, out: str | Path, input_size: tuple[int,
         loaded = torch.jit.load(str(tmp), map_location="cpu")
         ref = torch_logits(model, x)
         got = torch_logits(loaded, x)
-        rep.progress(len(x), len(x), "images")
-        max_abs, cos = parity(ref, got)
-        rep.log(f"parity vs torch: max abs {max_abs:.3g}, cosine {cos:.8f} on {len(x)} images")
-        _gate("TorchScript", max_abs, cos, len(x), tolerance)
+        rep.progress(1, 1, "steps")
+        p = check_parity("TorchScript", ref, got, tolerance)
+        max_abs, cos = p.max_abs, p.cosine
+        rep.log(f"parity vs torch: {p.summary()} on {len(x)} images")
         record = {"parity_max_abs": max_abs, "parity_cosine": cos, "parity_images": len(x),
                   "tolerance": tolerance, "input_size": list(size), "torch": torch.__version__}
         torch.jit.save(traced, str(tmp), _extra_files={"hrnet_wb.json": json.dumps(record)})
     seconds = time.perf_counter() - t0
     rep.artifact("torchscript", str(out), out.name)
-    return ExportResult(out, 0, True, size, max_abs, cos, len(x), round(seconds, 3), "torchscript", tolerance)
+    return ExportResult(out, 0, True, size, max_abs, cos, len(x), round(seconds, 3), "torchscript",
+                        tolerance, p.rel)
 
 
 CHECKPOINT_LAYOUTS = ("official", "mmcls", "safetensors")
@@ -340,14 +329,15 @@ def export_checkpoint(model: nn.Module, out: str | Path, layout: str, variant: s
     try:
         back = load_model(ModelSpec(source="mmcls" if layout == "mmcls" else "official",
                                     variant=variant, weights=str(out)))
-        max_abs, cos = parity(torch_logits(model, x), torch_logits(back.model, x))
-        rep.log(f"reloaded through hrnet-wb: max abs {max_abs:.3g}, cosine {cos:.8f} on {len(x)} images")
-        _gate(f"{layout} checkpoint", max_abs, cos, len(x), tolerance)
+        p = check_parity(f"{layout} checkpoint", torch_logits(model, x), torch_logits(back.model, x),
+                         tolerance)
+        max_abs, cos = p.max_abs, p.cosine
+        rep.log(f"reloaded through hrnet-wb: {p.summary()} on {len(x)} images")
     except BaseException:
         out.unlink(missing_ok=True)
         raise
     rep.artifact("checkpoint", str(out), out.name)
     return ExportResult(out, 0, True, size, max_abs, cos, len(x), round(time.perf_counter() - t0, 3),
-                        layout, tolerance)
+                        layout, tolerance, p.rel)
 
 

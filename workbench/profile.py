@@ -81,7 +81,7 @@ class ExportSection(_Section):
     opset: int = Field(17, ge=9, le=20, description="ONNX opset, 9-20")
     dynamic_batch: bool = Field(True, description="dynamic batch axis")
     parity_images: int = Field(4, ge=1, le=256, description="images for the torch-vs-ONNX parity check")
-    parity_tolerance: float = Field(1e-4, gt=0, description="max abs logit difference allowed")
+    parity_tolerance: float = Field(1e-4, gt=0, description="max abs logit difference allowed, as a fraction of the largest logit")
 
 
 class CalibrationSection(_Section):

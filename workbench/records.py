@@ -17,6 +17,8 @@ from typing import Any
 
 #: the file in every artifact folder that says what the build is
 META_FILE = "meta.json"
+#: Others' load average per core while a build was measured (above 1.0: its speed reads low).
+LOAD_METRIC = "load_per_cpu"
 
 
 @dataclass(frozen=True)

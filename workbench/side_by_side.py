@@ -60,20 +60,6 @@ def compare_profile(variant: str, input_size: tuple[int, int], weights: str, cal
     })
 
 
-def _parity_tolerance(loaded: LoadedModel, input_size: tuple[int, int], reporter: Reporter) -> float:
-    """Random-init HRNets give logits in the millions (BN with untrained statistics), where
-    float32 rounding alone exceeds an absolute 1e-4; gate relative to the logits' scale."""
-    import numpy as np
-
-    from workbench.export import default_parity_inputs, torch_logits
-
-    scale = float(np.max(np.abs(torch_logits(loaded.model, default_parity_inputs(4, input_size)))))
-    tolerance = max(1e-4, 1e-5 * scale)
-    if tolerance > 1e-4:
-        reporter.log(f"export: logits reach {scale:.3g}; parity tolerance {tolerance:.3g} (1e-5 of that)")
-    return tolerance
-
-
 def prepare_targets(variant: str, input_size: tuple[int, int], home: Home, *,
                     weights: str = "random-init", include: Sequence[str] = tuple(TARGETS),
                     calibration: Path | None = None, calib_count: int = 8,
@@ -101,10 +87,7 @@ def prepare_targets(variant: str, input_size: tuple[int, int], home: Home, *,
     stage_model(ctx)
     assert ctx.loaded is not None
     loaded = ctx.loaded
-    if builds:
-        tolerance = _parity_tolerance(loaded, input_size, rep)
-        ctx.profile = prof.model_copy(update={"export": prof.export.model_copy(
-            update={"parity_tolerance": tolerance})})
+    if builds:  # the export's parity gate is relative to the logits' scale (workbench.parity)
         for stage in (stage_export, stage_data, stage_build):
             rep.check_cancelled()
             stage(ctx)

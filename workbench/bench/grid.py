@@ -124,6 +124,7 @@ def benchmark_targets(targets: Sequence[BenchTarget], input_size: tuple[int, int
     t0 = time.perf_counter()
     rep.log(f"bench: {len(targets)} target(s) × {len(points)} grid point(s) × {rounds} round(s), "
             f"input {h}x{w}")
+    rep.progress(0, total, "points")  # the count is known before the first (slowest) point
     for r in range(rounds):
         for st in states:
             rep.check_cancelled()

@@ -109,6 +109,13 @@ def is_quiet(load_before: float, load_after: float, spread: float, threads: int)
     return load_before <= budget and load_after - threads <= budget and spread <= MAX_SPREAD
 
 
+def others_load_per_cpu(load_before: float, load_after: float, threads: int) -> float:
+    """The load average others put on this machine during a measurement, per usable CPU
+    (our own ``threads`` taken off the load after it). Above 1.0 the cores were
+    oversubscribed, and speed figures read low."""
+    return max(load_before, load_after - threads) / _cpus()
+
+
 def supported_precisions() -> list[str]:
     """fp32 and u8s8 int8 run on every x86 CPU we support; bf16 only where offered."""
     from workbench.hardware import bf16_support

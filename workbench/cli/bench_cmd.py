@@ -95,7 +95,7 @@ def bench(
         "--profile", "-p", help="Measure a profile's builds with its [bench] grid (builds are "
         "cache hits after `hrnet-wb run`; evaluation is skipped).", show_default=False)] = None,
     set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="With --profile: override a key, e.g. --set bench.streams=[1,2].")] = None,
+        "--set", help="With --profile: override a key, KEY=VALUE, e.g. bench.streams=[1,2].")] = None,
     inputs: Annotated[str, typer.Option(
         "--inputs", help="random: seeded normal tensors; real: decoded, preprocessed images "
         "from --data (cycled to fill each batch).")] = "random",

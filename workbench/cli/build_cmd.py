@@ -190,10 +190,19 @@ def backends_cmd(as_json: JsonOpt = False, home: HomeOpt = None) -> None:
                     "target": target.as_dict(),
                     "openvino_capabilities": list(openvino_capabilities() or ())})
         return
-    typer.echo(f"cpu           {cpu.summary()}")
-    typer.echo(f"fingerprint   {cpu.fingerprint}  (detected by {cpu.detected_by})")
-    typer.echo(f"target        {target.name}: int8 {'without' if target.vnni else 'with'} "
-               f"reduce_range (-{target.int8_variant}); bf16 {'yes' if target.bf16 else 'no'}")
+    import shutil
+    import textwrap
+
+    width = shutil.get_terminal_size((80, 24)).columns
+
+    def line(head: str, text: str, indent: int = 14) -> None:  # wraps at words, never in a flag
+        typer.echo(textwrap.fill(f"{head:<{indent}}{text}", width=max(width, 40), subsequent_indent=" " * indent,
+                                 break_long_words=False, break_on_hyphens=False))
+
+    line("cpu", cpu.summary())
+    line("fingerprint", f"{cpu.fingerprint}  (detected by {cpu.detected_by})")
+    line("target", f"{target.name}: int8 {'without' if target.vnni else 'with'} "
+                   f"reduce_range (-{target.int8_variant}); bf16 {'yes' if target.bf16 else 'no'}")
     for b in rows:
         mark = "yes" if b.available else "no "
-        typer.echo(f"{b.name:<13} {mark}  {','.join(b.dtypes):<15} {b.reason}")
+        line(f"{b.name:<13} {mark}  {','.join(b.dtypes):<15} ", b.reason, 35)

@@ -91,10 +91,12 @@ class GuardedGroup(TyperGroup):
              complete_var: str | None = None, standalone_mode: bool = True,
              windows_expand_args: bool = True, **extra: Any) -> Any:
         from workbench.boundary import sigterm_as_interrupt
+        from workbench.cli.help_text import tidy
 
         argv = list(sys.argv[1:] if args is None else args)
         as_json = _wants_json(argv)
         try:
+            tidy(self)
             with sigterm_as_interrupt():
                 rv = super().main(args=argv, prog_name=prog_name, complete_var=complete_var,
                                   standalone_mode=False, windows_expand_args=windows_expand_args,

@@ -42,7 +42,7 @@ def export_cmd(
     static_batch: Annotated[bool, typer.Option("--static-batch/--dynamic-batch", help="Fix the batch axis to 1 (default: dynamic).")] = False,
     input_size: Annotated[str, typer.Option("--input-size", help="H or HxW, multiples of 32.")] = "224",
     parity_images: Annotated[int, typer.Option("--parity-images", help="Seeded random images for the parity check.", min=1)] = 4,
-    tolerance: Annotated[float, typer.Option(help="Max abs logit difference allowed vs torch.")] = 1e-4,
+    tolerance: Annotated[float, typer.Option(help="Max abs logit difference allowed vs torch, as a fraction of the largest logit.")] = 1e-4,
     out: Annotated[str, typer.Option("--out", "-o", help="Output file (default: <home>/cache/exports/<variant>-<HxW>-<format>).")] = "",
     as_json: JsonOpt = False,
     home: HomeOpt = None,

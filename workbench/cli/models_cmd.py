@@ -20,8 +20,24 @@ _TITLES = {
 }
 
 
-def _tables(sources: list[str], size: tuple[int, int], home: Any) -> dict[str, Any]:
-    from workbench.sources.cost import CONVENTIONS, SEED_TIMM_FLOPS_NOTE, cost_table
+def _counted(src: str, size: tuple[int, int], home: Any, rep: Any) -> list[Any]:
+    """``cost_table`` of one source; on a cold cache the count is a stage with progress
+    (minutes on a busy machine), announced before it starts."""
+    from workbench.events import StageTimer
+    from workbench.sources.cost import CONVENTIONS, cached_costs, cost_table
+
+    cache = home.cache / "cost.json"
+    todo = len(CONVENTIONS[src].variants) - len(cached_costs(src, cache, size))
+    if not todo or rep is None:
+        return cost_table(src, cache, size)
+    r = rep.stage(src)
+    with StageTimer(r, f"counting {todo} variant(s) once; cached after"):
+        r.progress(0, len(CONVENTIONS[src].variants), "variants")
+        return cost_table(src, cache, size, reporter=r)
+
+
+def _tables(sources: list[str], size: tuple[int, int], home: Any, rep: Any = None) -> dict[str, Any]:
+    from workbench.sources.cost import CONVENTIONS, SEED_TIMM_FLOPS_NOTE
     from workbench.sources.variants import VARIANTS
 
     out: dict[str, Any] = {}
@@ -29,7 +45,7 @@ def _tables(sources: list[str], size: tuple[int, int], home: Any) -> dict[str, A
         conv = CONVENTIONS[src]
         title, pcol, ccol = _TITLES[src]
         rows = []
-        for r in cost_table(src, home.cache / "cost.json", size):
+        for r in _counted(src, size, home, rep):
             v = VARIANTS[r.variant]
             name = v.official if src == "official" else (f"hrnet-{v.short}" if src == "mmcls" else v.name)
             rows.append({"variant": r.variant, "name": name, "params_m": r.params_m, "cost": r.cost,
@@ -43,15 +59,15 @@ def _tables(sources: list[str], size: tuple[int, int], home: Any) -> dict[str, A
     return out
 
 
-def _listing(sources: list[str], size: tuple[int, int], home: Any) -> list[dict[str, Any]]:
-    from workbench.sources.cost import CONVENTIONS, cost_table
+def _listing(sources: list[str], size: tuple[int, int], home: Any, rep: Any = None) -> list[dict[str, Any]]:
+    from workbench.sources.cost import CONVENTIONS
     from workbench.sources.timm_source import pretrained_tags
     from workbench.sources.variants import VARIANTS
 
     rows = []
     for src in sources:
         conv = CONVENTIONS[src]
-        for r in cost_table(src, home.cache / "cost.json", size):
+        for r in _counted(src, size, home, rep):
             v = VARIANTS[r.variant]
             rows.append({
                 "source": src, "variant": r.variant, "short": v.short, "params": r.params,
@@ -103,8 +119,13 @@ def models_cmd(
     size = guarded(check, as_json)
     hm = guarded(lambda: resolve_home(home), as_json)
     key = "tables" if table else "models"
-    result: dict[str, Any] | list[dict[str, Any]] = guarded(
-        lambda: _tables(srcs, size, hm) if table else _listing(srcs, size, hm), as_json)
+    from workbench.cli.render import EventPrinter
+    from workbench.events import Reporter
+
+    with EventPrinter(quiet=as_json) as printer:
+        rep = Reporter(printer)
+        result: dict[str, Any] | list[dict[str, Any]] = guarded(
+            lambda: _tables(srcs, size, hm, rep) if table else _listing(srcs, size, hm, rep), as_json)
     if as_json:
         print_json({"ok": True, "input_size": list(size), key: result,
                     "seconds": round(time.perf_counter() - t0, 3)})

@@ -44,7 +44,11 @@ class _StageState:
     started: float = field(default_factory=time.monotonic)
     first_done: int | None = None  # done at the first progress event (a resumed eval starts > 0)
     first_at: float = 0.0
+    last_at: float = 0.0  # when ``done`` last moved: the rate is not diluted while finishing
     last_line: float = field(default_factory=time.monotonic)
+    per_item: bool | None = None  # chosen once per stage and unit: "12 s/point" or "3.4 img/s"
+    eta: float | None = None  # the last ETA printed, so a rise is said, not silent
+    eta_at: float = 0.0
 
 
 class ProgressLines:
@@ -88,6 +92,7 @@ class ProgressLines:
         with self._lock:
             self.stages[stage] = _StageState(description, total, last_line=self.clock(),
                                              started=self.clock())
+            self.write(f"[{stage}] {description or 'started'}")  # before its first tick
 
     def touch(self, stage: str) -> None:
         """A stage is working (it logged) though it never announced itself: tick for it too,
@@ -104,7 +109,9 @@ class ProgressLines:
             if st is None:
                 st = self.stages[stage] = _StageState(started=now, last_line=now)
             if unit != st.unit:  # another counter in the same stage (builds, then images)
-                st.first_done = None
+                st.first_done, st.per_item, st.eta = None, None, None
+            if done != st.done or unit != st.unit:
+                st.last_at = now
             st.done, st.unit = done, unit
             if total is not None:
                 st.total = total
@@ -130,16 +137,27 @@ class ProgressLines:
             return f"[{stage}]{what} running, {_clock(elapsed)} elapsed"
         unit = f" {st.unit}" if st.unit else ""
         parts = [f"[{stage}] {st.done}/{st.total if st.total is not None else '?'}{unit}"]
-        span = now - st.first_at
+        span = st.last_at - st.first_at  # the rate as of the last count, not diluted by a wait
         rate = (st.done - st.first_done) / span if span > 0 else 0.0
-        if rate >= 0.1:
+        one = st.unit[:-1] if len(st.unit) > 2 and st.unit.endswith("s") else (st.unit or "item")
+        if rate > 0 and st.per_item is None:  # slow counters (bench points) read better per item
+            st.per_item = rate < 0.1
+        if rate > 0 and st.per_item:
+            parts.append(f"{1 / rate:.1f} s/{one}")
+        elif rate > 0:
             parts.append(f"{rate:.1f}{unit}/s")
-        elif rate > 0:  # slow counters (bench points, calibration chunks): time per item reads better
-            parts.append(f"{1 / rate:.0f} s/{st.unit or 'item'}")
         if st.total and st.done >= st.total:
             parts.append(f"finishing, {_clock(elapsed)} elapsed")
         elif st.total and rate > 0:
-            parts.append(f"ETA {_clock((st.total - st.done) / rate)}")
+            wait = now - st.last_at
+            eta = max(0.0, (st.total - st.done) / rate - wait)  # counts down between counts
+            was = None if st.eta is None else st.eta - (now - st.eta_at)
+            rise = was is not None and eta > 1.2 * was + 5
+            parts.append(f"ETA {_clock(eta)}" + (f", up from {_clock(was)}: slower than so far"
+                                                   if rise and was is not None else ""))
+            if wait > 2 / rate:  # this item takes longer than the ones before: say so
+                parts.append(f"waiting {_clock(wait)} on this {one}")
+            st.eta, st.eta_at = eta, now
         else:
             parts.append(f"{_clock(elapsed)} elapsed")
         return "  ".join(parts)

@@ -34,7 +34,7 @@ from workbench.events import (
 from workbench.events import (
     Progress as ProgressEvent,
 )
-from workbench.records import ResultRow
+from workbench.records import LOAD_METRIC, ResultRow
 from workbench.store import FRACTION_METRICS, describe_eval, figure_cell
 from workbench.tables import csv_table, markdown_table
 from workbench.tables import format_figure as fmt
@@ -117,8 +117,8 @@ class EventPrinter:
         elif isinstance(ev, MetricRecorded):
             pass
         elif isinstance(ev, Failed):
-            self._print(f"error: {ev.message}", "bold red")
-        elif isinstance(ev, RunFinished):
+            pass  # the command's error boundary prints it, once
+        elif isinstance(ev, RunFinished) and ev.status != "failed":  # a failure is the error line
             self._print(f"run {ev.run_id} {ev.status} in {ev.seconds:.1f} s", "bold")
 
 
@@ -184,8 +184,13 @@ def leaderboard_table(rows: Sequence[ResultRow], title: str = "", accuracy: bool
     if fps:  # a "!" after img/s marks speed from another CPU than other rows'
         caption += (f"\n! speed rows come from {len(fps)} CPUs ({', '.join(fps)}): "
                     "compare speed only within one")
+    busy = [r.get(LOAD_METRIC) for r in rows if (r.get(LOAD_METRIC) or 0) > 1.0]
+    if busy:  # "~" after a speed figure: measured while others oversubscribed the cores
+        caption += (f"\n~ speed measured while others' load was up to {max(busy):.1f}x the cores: "
+                    "it reads low; measure again on a quiet machine")
     table = Table(title=title or None, show_lines=False, header_style="bold", expand=False,
-                  box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, caption=caption)
+                  box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False, caption=caption,
+                  caption_justify="left")
     # a column no row has a figure for (×torch without a baseline, ran without a bench)
     # only costs the model and build columns their width at 80 columns
     views = [dict(r.as_dict(), model=model_label(r), build_label=build_label(r)) for r in rows]
@@ -193,8 +198,11 @@ def leaderboard_table(rows: Sequence[ResultRow], title: str = "", accuracy: bool
                or any(v.get(c[0]) not in (None, "") for v in views)]
     for key, header, _ in columns:
         left = key in ("model", "build_label")
+        # the build column wraps between words, never inside one ("ort-cp/u"); one space
+        # between columns leaves room for that at 80 columns
+        words = [len(w) for v in views for w in str(v.get(key) or "").split()] if key == "build_label" else []
         table.add_column(header, justify="left" if left else "right", no_wrap=not left,
-                         overflow="fold")
+                         overflow="fold", min_width=max(words, default=None))
     for r in rows:
         view = dict(r.as_dict(), model=model_label(r), build_label=build_label(r))
         table.add_row(*[figure_cell(view, key, spec) for key, _, spec in columns])

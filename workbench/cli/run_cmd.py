@@ -16,6 +16,7 @@ from workbench.cli.common import HomeOpt, JsonOpt, fail, guarded, print_json
     epilog=(
         "Examples:\n\n"
         "  hrnet-wb run --profile profiles/demo.toml\n\n"
+        "  hrnet-wb run --profile profiles/w18_int8.toml --set model.weights=random-init --data assets\n\n"
         "  hrnet-wb run --profile profiles/w18_int8.toml --set model.weights=~/hrnet_w18.pth "
         "--set data.path=/data/imagenet/val\n\n"
         "  hrnet-wb run --profile profiles/demo.toml --json > record.json\n\n"
@@ -25,9 +26,20 @@ from workbench.cli.common import HomeOpt, JsonOpt, fail, guarded, print_json
 def run(
     profile: Annotated[Path, typer.Option("--profile", "-p", help="Profile TOML file.", show_default=False)],
     set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="Override a profile key, e.g. --set build.dtype=int8 (repeatable).")] = None,
+        "--set", help="Override a profile key: KEY=VALUE, e.g. build.dtype=int8 (repeatable).")] = None,
     offline: Annotated[bool, typer.Option(
         "--offline", help="Never use the network (like HF_HUB_OFFLINE=1): pretrained weights must be cached.")] = False,
+    data: Annotated[str | None, typer.Option(
+        "--data", help="Dataset folder or file list (data.path); assets = the 13 bundled images.",
+        show_default=False)] = None,
+    labels: Annotated[str | None, typer.Option("--labels", help="val_label.txt or label.txt (data.labels).",
+                                               show_default=False)] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Evaluate at most N images (data.limit).",
+                                              min=0, show_default=False)] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", "-b", help="Evaluation batch (data.batch_size).",
+                                                   min=1, show_default=False)] = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="Evaluation threads, 0 = cores (data.threads).",
+                                                min=0, show_default=False)] = None,
     as_json: JsonOpt = False,
     home: HomeOpt = None,
 ) -> None:
@@ -43,10 +55,14 @@ def run(
     from workbench.home import resolve_home
     from workbench.pipeline import run_profile
     from workbench.profile import load_profile
+    from workbench.sources.weights_download import preflight
     from workbench.store import Store
 
     apply_offline(offline)
-    prof = guarded(lambda: load_profile(profile, set_ or []), as_json)
+    flags = {"path": data, "labels": labels, "limit": limit, "batch_size": batch_size, "threads": threads}
+    sets = [*(set_ or []), *(f"data.{k}={v}" for k, v in flags.items() if v is not None)]
+    prof = guarded(lambda: load_profile(profile, sets), as_json)
+    guarded(lambda: preflight(prof.model.source, prof.model.variant, prof.model.weights), as_json)
     hm = guarded(lambda: resolve_home(home), as_json)
     printer = EventPrinter(quiet=as_json)
     try:
@@ -63,8 +79,12 @@ def run(
     out = Console()
     random = record["weights"] == "random-init"
     if random:
-        out.print("[yellow]weights: random-init, so accuracy is not shown; for real weights add "
-                  "--set model.weights=pretrained (downloads once; `hrnet-wb weights` lists them)[/]")
+        from workbench.cli.help_text import wrap_prose
+
+        out.print(wrap_prose("weights: random-init, so accuracy is not shown; for real weights add "
+                             "--set model.weights=pretrained (downloads once; `hrnet-wb weights` "
+                             "lists them)", out.width), style="yellow", highlight=False, markup=False,
+                  soft_wrap=True)
     out.print(leaderboard_table(rows, title=f"run {record['run_id']} · {prof.name} · {record['seconds']:.0f} s",
                                 accuracy=not random))
     for name, rep_ in (record.get("reproduction") or {}).items():

@@ -30,6 +30,10 @@ EXPORT_COLUMNS = ["run_id", "run", "status", "build", "source", "variant", "weig
                   "peak_rss_mb", "precision", "eval_precision", "runtime", "hint",
                   "fingerprint", "speed_note", "runs"]
 
+#: What ``--format md`` shows unless ``--columns`` asks for more: a table a person reads.
+MD_COLUMNS = ["run_id", "variant", "weights", "dtype", "calibration", "backend", "top1", "top5",
+              "images", "p50_ms", "throughput", "vs_torch", "precision"]
+
 _WHERE_OPS = ("<=", ">=", "!=", "=", "<", ">")
 
 
@@ -104,6 +108,10 @@ def leaderboard(
         "the most images on the latest data, never a --limit smoke test over a full eval).")] = "run",
     run: Annotated[int | None, typer.Option(help="Only this run id.")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+    columns: Annotated[str, typer.Option(
+        "--columns", help="Columns for md and csv, comma-separated, or 'all' (md default: run_id, "
+        "variant, weights, dtype, calibration, backend, top1, top5, images, p50_ms, throughput, "
+        "vs_torch, precision; csv default: all).", show_default=False)] = "",
     as_json: JsonOpt = False,
     home: HomeOpt = None,
 ) -> None:
@@ -140,13 +148,27 @@ def leaderboard(
         present.sort(key=lambda r: r.get(sort), reverse=not asc)
         return present + missing
 
+    def pick(default: list[str]) -> list[str]:
+        if not columns:
+            return default
+        if columns.strip() == "all":
+            return EXPORT_COLUMNS
+        cols = [c.strip() for c in columns.split(",") if c.strip()]
+        bad = [c for c in cols if c not in EXPORT_COLUMNS]
+        if bad:
+            raise BadInput(f"--columns: unknown {', '.join(bad)}; expected 'all' or some of: "
+                           f"{', '.join(EXPORT_COLUMNS)}")
+        return cols
+
     rows = guarded(load, as_json)
     if as_json or fmt is Format.json:
         print_json([r.as_dict() for r in rows])
     elif fmt is Format.csv:
-        write_out(rows_to_csv([r.as_dict() for r in rows], EXPORT_COLUMNS))
+        write_out(rows_to_csv([r.as_dict() for r in rows], guarded(lambda: pick(EXPORT_COLUMNS), as_json)))
     elif fmt is Format.md:
-        write_out(rows_to_markdown([r.as_dict() for r in rows], EXPORT_COLUMNS))
+        # speed from several CPUs is not comparable: then the md table names each row's CPU
+        md = MD_COLUMNS + (["fingerprint"] if any(r.speed_note for r in rows) else [])
+        write_out(rows_to_markdown([r.as_dict() for r in rows], guarded(lambda: pick(md), as_json)))
     else:
         c = Console()
         c.print(leaderboard_table(rows, title="leaderboard"))

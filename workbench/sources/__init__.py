@@ -244,7 +244,8 @@ def load_model(spec: ModelSpec, reporter: Reporter | None = None) -> LoadedModel
         tag = ts.default_tag(variant) if src.name == "timm" and cfg is None else ""
         rep.log(f"RANDOM-INIT weights for {variant} (timm init, torch seed {ts.RANDOM_SEED}, BN "
                 f"statistics from {ts.CALIB_BATCH} seeded noise images at {ts.CALIB_SIZE}x{ts.CALIB_SIZE}): "
-                "accuracy figures will be meaningless", "warning")
+                "accuracy figures will be meaningless; model.weights = \"pretrained\" (or a checkpoint) "
+                "gives real ones", "warning")
         return LoadedModel(model, src.name, variant, RANDOM_INIT, f"{RANDOM_INIT}:{variant}:seed{ts.RANDOM_SEED}",
                            tag, src.preset(tag), layout=RANDOM_INIT)
 

@@ -40,6 +40,8 @@ HF_DEFAULT_ENDPOINT = "https://huggingface.co"
 HF_FALLBACK_FILE = "pytorch_model.bin"  # timm's hub repos hold both; safetensors is read first
 _CHUNK = 1 << 20
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+PROBE_TIMEOUT_S = 3.0
+TRY_WITHOUT_WEIGHTS = "--set model.weights=random-init to try the flow without weights"
 
 
 @dataclass
@@ -94,6 +96,38 @@ def hf_url(entry: WeightsEntry, filename: str = "") -> str:
     return f"{hf_endpoint()}/{entry.hf_repo}/resolve/main/{filename or entry.hf_file}"
 
 
+def unreachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> str:
+    """Why ``url``'s server (or the proxy the environment names for it) cannot be reached, "" if
+    a TCP connection opens within ``timeout`` s. Sends no HTTP request (a hub's request log is
+    unchanged); the name lookup runs in a thread so a dead resolver cannot hold the run."""
+    import socket
+    import threading
+    import urllib.parse
+    import urllib.request
+
+    u = urllib.parse.urlsplit(url)
+    host, port = u.hostname or "", u.port or (443 if u.scheme == "https" else 80)
+    proxy = urllib.request.getproxies().get(u.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        p = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        host, port = p.hostname or host, p.port or 3128
+    result: list[str] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append("")
+        except socket.gaierror as exc:
+            result.append(f"cannot resolve {host} ({exc.strerror or exc})")
+        except OSError as exc:
+            result.append(f"cannot connect to {host}:{port} ({exc.strerror or type(exc).__name__})")
+
+    t = threading.Thread(target=probe, name="wb-reach", daemon=True)
+    t.start()
+    t.join(timeout + 0.5)
+    return result[0] if result else f"no answer from {host}:{port} within {timeout:.0f} s"
+
+
 def cached_file(entry: WeightsEntry) -> Path | None:
     """The weights file if it is already on disk; never touches the network."""
     if entry.kind == "hf":
@@ -133,20 +167,7 @@ def fetch_weights(entry: WeightsEntry, reporter: Reporter | None = None) -> Fetc
         url = hf_url(entry, hit.name) if entry.kind == "hf" else (entry.download_url() or entry.link)
         rep.log(f"{entry.key}: cache hit {hit} (no network)")
         return FetchedWeights(entry, hit, True, url)
-    if entry.kind == "manual":
-        dest = local_path(entry)
-        raise BadInput(
-            f"{entry.key}: the official weights cannot be downloaded by a program: get "
-            f"{entry.filename} from {entry.link} (or {entry.alt_link}) and put it at {dest}"
-        )
-    why = offline_reason()
-    if why:
-        where = hf_url(entry) if entry.kind == "hf" else entry.download_url()
-        dest_s = (f"the HF cache ({_hf_cache_dir()})" if entry.kind == "hf" else str(local_path(entry)))
-        raise BadInput(
-            f"{entry.key}: offline ({why}) and not cached in {dest_s}; fetch {where} with network "
-            f"(hrnet-wb weights fetch {entry.variant} --source {entry.source}) or set model.weights to a file"
-        )
+    check_fetchable(entry)
     t0 = time.perf_counter()
     if entry.kind == "hf":
         got = _fetch_hf(entry, rep)
@@ -154,6 +175,44 @@ def fetch_weights(entry: WeightsEntry, reporter: Reporter | None = None) -> Fetc
         got = _fetch_url(entry, rep)
     got.seconds = time.perf_counter() - t0
     return got
+
+
+def check_fetchable(entry: WeightsEntry) -> None:
+    """BadInput, in one line saying what to do, when ``entry`` (not cached) cannot be fetched
+    now: a manual download, offline, or a server that does not answer."""
+    if entry.kind == "manual":
+        dest = local_path(entry)
+        raise BadInput(
+            f"{entry.key}: the official weights cannot be downloaded by a program: get "
+            f"{entry.filename} from {entry.link} (or {entry.alt_link}) and put it at {dest}"
+        )
+    why, url = offline_reason(), hf_url(entry) if entry.kind == "hf" else entry.download_url()
+    if why:
+        dest_s = (f"the HF cache ({_hf_cache_dir()})" if entry.kind == "hf" else str(local_path(entry)))
+        raise BadInput(
+            f"{entry.key}: offline ({why}) and not cached in {dest_s}; fetch {url} with network "
+            f"(hrnet-wb weights fetch {entry.variant} --source {entry.source}), set model.weights to a file, "
+            f"or {TRY_WITHOUT_WEIGHTS}"
+        )
+    reason = unreachable(url)
+    if reason:  # one short probe instead of huggingface_hub's 30 s of retries
+        raise BadInput(
+            f"{entry.key}: download of {url} failed: {reason}; with no network use --offline and a "
+            f"cached copy (hrnet-wb weights fetch {entry.variant} --source {entry.source} where there "
+            f"is network), set model.weights to a file, or {TRY_WITHOUT_WEIGHTS}"
+        )
+
+
+def preflight(source: str, variant: str, weights: str) -> None:
+    """Fail before a run starts (nothing recorded or printed) when its weights cannot be had."""
+    from workbench.sources.weights_catalogue import find_weights, parse_pretrained
+
+    tag = parse_pretrained(weights)
+    if tag is None or variant == "auto":
+        return
+    entry = find_weights(source, variant, tag)
+    if entry.kind != "none" and cached_file(entry) is None:
+        check_fetchable(entry)
 
 
 def _hf_cache_dir() -> Path:
@@ -211,8 +270,9 @@ def _fetch_hf(entry: WeightsEntry, rep: Reporter) -> FetchedWeights:
             path = Path(hf_hub_download(entry.hf_repo, filename, cache_dir=str(cache),
                                         endpoint=endpoint, tqdm_class=bar))
         except LocalEntryNotFoundError as exc:  # no connection, and nothing cached
-            raise BadInput(f"{entry.key}: cannot reach {url} ({_first_line(exc)}); check the network, "
-                           "HF_ENDPOINT or the proxy, or set model.weights to a file") from None
+            raise BadInput(f"{entry.key}: cannot reach {url} ({type(exc).__name__}); check the network, "
+                           f"HF_ENDPOINT or the proxy, set model.weights to a file, or {TRY_WITHOUT_WEIGHTS}"
+                           ) from None
         except EntryNotFoundError:
             last_error = f"{url} does not exist (404)"
             continue  # try the next file name

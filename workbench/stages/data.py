@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from workbench.errors import BadInput
@@ -10,6 +11,26 @@ from workbench.stages.context import RunContext, ensure_preprocessor
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.data import Sample
+    from workbench.events import Reporter
+    from workbench.profile import CalibrationSection
+
+
+def _cap_calibration(ctx: RunContext, n: int, rep: Reporter) -> CalibrationSection:
+    """Calibration taken from the evaluation data keeps at most half of it (as ``sweep``
+    does), so a small dataset such as the bundled 13 images still has images to evaluate.
+    The capped count goes back into the profile, so the build recipe records what ran."""
+    c = ctx.profile.build.calibration
+    cap = max(1, n // 2)
+    if c.count <= cap:
+        return c
+    rep.log(f"calibration capped at {cap} of {n} images (half the data) so the rest can be "
+            "evaluated; set build.calibration.data for a separate calibration set", "warning")
+    c = c.model_copy(update={"count": cap})
+    build = ctx.profile.build.model_copy(update={"calibration": c})
+    ctx.profile = ctx.profile.model_copy(update={"build": build})
+    ctx.recipes = [r if r.calibration is None or r.calibration.count <= cap
+                   else replace(r, calibration=replace(r.calibration, count=cap)) for r in ctx.recipes]
+    return c
 
 
 def stage_data(ctx: RunContext) -> list[Sample]:
@@ -32,6 +53,7 @@ def stage_data(ctx: RunContext) -> list[Sample]:
                 pool = open_dataset(c.data).samples
             elif ctx.dataset is not None:
                 pool = ctx.dataset.samples
+                c = _cap_calibration(ctx, len(pool), rep)
             else:
                 raise BadInput("int8 needs calibration images: set [data].path or "
                                "[build.calibration].data in the profile")

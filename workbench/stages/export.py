@@ -29,10 +29,11 @@ def stage_export(ctx: RunContext) -> ExportResult:
                                  e.opset, e.dynamic_batch, size)
         cached = read_export_metadata(path)
         if (cached is not None and cached.opset == e.opset and cached.dynamic_batch == e.dynamic_batch
-                and tuple(cached.input_size) == tuple(size) and cached.parity_max_abs <= e.parity_tolerance):
+                and tuple(cached.input_size) == tuple(size) and cached.parity_rel <= e.parity_tolerance):
             ctx.exported = cached
             rep.artifact("onnx", str(path), cached=True)
-            rep.log(f"reusing {path.name} (parity max abs {cached.parity_max_abs:.2e})")
+            rep.log(f"reusing {path.name} (parity max abs {cached.parity_max_abs:.2e}, "
+                    f"{cached.parity_rel:.2e} of the logits' scale)")
         else:
             parity = _parity_inputs(ctx, e.parity_images)
             if parity is None:

@@ -20,8 +20,5 @@ def stage_model(ctx: RunContext) -> LoadedModel:
         ctx.loaded = load_model(
             ModelSpec(source=m.source, variant=m.variant, weights=m.weights, config=m.config, ema=m.ema), rep
         )
-        if ctx.loaded.weights == "random-init":
-            rep.log("RANDOM-INIT WEIGHTS: accuracy figures of this run are meaningless; "
-                    "set [model].weights = \"pretrained\" (or a checkpoint) for real ones", "warning")
         st.summary = {"variant": ctx.loaded.variant, "weights": ctx.loaded.weights}
     return ctx.loaded

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from workbench.records import ResultRow
+from workbench.records import LOAD_METRIC, ResultRow
 from workbench.store.connection import StoreBase
 from workbench.store.runs import live_status
 from workbench.tables import format_figure, percent
@@ -35,6 +35,9 @@ def figure_cell(row: Mapping[str, Any], key: str, spec: str) -> str:
     text = format_figure(percent(value) if key in FRACTION_METRICS else value, spec)
     if key == "throughput" and row.get("speed_note") and value is not None:
         text += "!"
+    if key in ("p50_ms", "throughput", "vs_torch") and value is not None \
+            and (row.get(LOAD_METRIC) or 0) > 1.0:  # measured beside others' load
+        text += "~"
     return text
 
 
