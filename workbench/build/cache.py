@@ -12,7 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from workbench.errors import BadInput
 
 #: Bump when a recipe's output changes for the same inputs (new quantizer settings...).
 BUILD_FORMAT = 2
@@ -33,6 +36,19 @@ def file_sha256(path: Path, chunk: int = 2**20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def graph_sha256(onnx_path: Path) -> str:
+    """sha256 of an ONNX model's content with its ``metadata_props`` left out.
+
+    The export writes measurements there (the parity cosine differs in the last digits
+    between machines and processes); a key must come from the weights, the graph and the
+    recipe alone, so the same model exported twice gets one key."""
+    import onnx
+
+    proto = onnx.load(str(onnx_path), load_external_data=False)
+    del proto.metadata_props[:]
+    return hashlib.sha256(proto.SerializeToString(deterministic=True)).hexdigest()
 
 
 def content_key(fields: dict[str, Any]) -> str:
@@ -99,7 +115,7 @@ def find_artifact(artifacts_root: Path, ref: str) -> tuple[Path, dict[str, Any]]
         return (p, meta) if meta else None
     if not artifacts_root.is_dir():
         return None
-    hits: list[tuple[int, float, Path, dict[str, Any]]] = []
+    hits: list[tuple[Path, dict[str, Any]]] = []
     for d in artifacts_root.iterdir():
         if not d.is_dir() or d.name.startswith("."):
             continue
@@ -108,12 +124,27 @@ def find_artifact(artifacts_root: Path, ref: str) -> tuple[Path, dict[str, Any]]
             continue
         if (ref in (meta.get("name"), d.name) or str(meta.get("key", "")).startswith(ref)
                 or d.name.startswith(ref)):
-            excluded = len(meta.get("nodes_excluded") or [])
-            hits.append((-excluded, float(meta.get("created_at", 0.0)), d, meta))
+            hits.append((d, {**meta, "source": meta.get("source", ""), "key": meta.get("key", "")}))
     if not hits:
         return None
-    # several builds can share a name (accuracy-budget variants): prefer the plain recipe,
-    # then the newest
-    hits.sort(key=lambda t: (t[0], t[1]))
-    _, _, d, meta = hits[-1]
-    return d, meta
+    hits.sort(key=lambda t: float(t[1].get("created_at", 0.0)), reverse=True)
+    return one_by_name(ref, hits, lambda t: t[1])
+
+
+T = TypeVar("T")
+
+
+def one_by_name(ref: str, found: list[T], meta_of: Callable[[T], dict[str, Any]]) -> T:
+    """The one artifact ``ref`` names among ``found`` (newest first), by the documented rule:
+    accuracy-budget variants (nodes left in float) yield to the plain build of the same name;
+    if more than one build is still left, the name is ambiguous (two sources or weights
+    give the same name): refuse, listing each key, source and weights."""
+    plain = [f for f in found if not meta_of(f).get("nodes_excluded")] or found
+    keys = {str(meta_of(f).get("key", "")) for f in plain}
+    if len(keys) <= 1:
+        return plain[0]
+    listed = "; ".join(
+        f"{str(m.get('key', ''))[:12]} (source {m.get('source') or '?'}, weights "
+        f"{m.get('weights') or m.get('weights_id') or '?'})" for m in map(meta_of, plain))
+    raise BadInput(f"{ref}: the name matches {len(plain)} artifacts: {listed}; "
+                   "pass a key prefix (or the artifact's folder) instead")

@@ -67,18 +67,32 @@ class Store(RunLog, Leaderboard):
             )
 
     def artifact(self, key_or_name: str) -> dict[str, Any] | None:
+        """The artifact with this key, or else the one artifact with this name.
+
+        A name is only a label: two builds of one model from different sources or weights
+        share it. The rule (:func:`~workbench.build.cache.one_by_name`): an accuracy-budget
+        variant (nodes left in float) yields to the plain build; when the name still names
+        more than one key, refuse and list them rather than silently take the newest."""
         if self.readonly and not self.exists:
             return None
         with self._connect() as con:
-            row = con.execute(
-                "SELECT * FROM artifacts WHERE key=? OR name=? ORDER BY created_at DESC LIMIT 1",
-                (key_or_name, key_or_name)).fetchone()
-        if row is None:
+            rows = con.execute("SELECT * FROM artifacts WHERE key=?", (key_or_name,)).fetchall()
+            if not rows:
+                rows = con.execute("SELECT * FROM artifacts WHERE name=? ORDER BY created_at DESC",
+                                   (key_or_name,)).fetchall()
+        if not rows:
             return None
-        d = dict(row)
-        d["meta"] = json.loads(d.pop("meta_json") or "{}")
-        d["path"] = self.absolute_path(d["path"])
-        return d
+        from workbench.build.cache import one_by_name
+
+        found = []
+        for r in rows:
+            d = dict(r)
+            d["meta"] = json.loads(d.pop("meta_json") or "{}")
+            d["path"] = self.absolute_path(d["path"])
+            found.append(d)
+        return one_by_name(key_or_name, found, lambda d: {
+            **d["meta"], "key": d["key"], "source": d["source"] or d["meta"].get("source", ""),
+            "weights": d["weights"] or d["meta"].get("weights", "")})
 
     def artifacts(self) -> list[dict[str, Any]]:
         if self.readonly and not self.exists:
