@@ -48,12 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from workbench.bench import BenchConfig, limits_for
-    from workbench.bench.compare import TARGETS, record_side_by_side, side_by_side
+    from workbench.bench.compare import TARGETS, compare_backends
     from workbench.errors import WorkbenchError
     from workbench.events import LogLine, Progress, Reporter
     from workbench.home import resolve_home
     from workbench.input_size import parse_input_size
-    from workbench.store import Store
 
     def sink(ev: object) -> None:
         if isinstance(ev, LogLine):
@@ -73,10 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.reprobe:
             limits_for(home.cache, list(cfg.threads), refresh=True, reporter=rep)
         include = tuple(s.strip() for s in args.only.split(",") if s.strip()) or tuple(TARGETS)
-        sbs = side_by_side(args.variant, parse_input_size(str(args.input_size)), home, cfg,
-                           weights=args.weights, include=include, calibration=args.calibration,
-                           calib_count=args.calib_count, reporter=rep)
-        run_id = record_side_by_side(Store(home.db), sbs)
+        run_id, sbs = compare_backends(args.variant, parse_input_size(str(args.input_size)), home,
+                                       cfg, weights=args.weights, include=include,
+                                       calibration=args.calibration, calib_count=args.calib_count,
+                                       reporter=rep)
     except WorkbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -266,6 +266,9 @@ def read_checkpoint(path: str | Path, ema: bool = False) -> RawCheckpoint:
     carries instead of the regular ones (BadInput when it has none).
     """
     p = Path(path).expanduser()
+    if p.is_dir():
+        raise BadInput(f"{p}: is a folder; --weights takes one checkpoint file "
+                       "(.pth, .pth.tar, .safetensors) inside it")
     if not p.is_file():
         raise BadInput(f"{p}: weights file not found")
     if p.stat().st_size == 0:
@@ -281,7 +284,20 @@ def read_checkpoint(path: str | Path, ema: bool = False) -> RawCheckpoint:
         fmt = "pickle"
         sd, wrapper, stripped = unwrap(obj, p)
     sd, ema_status, ema_note = _select_ema(obj, sd, p, ema)
+    _refuse_non_finite(sd, p)
     return RawCheckpoint(p.resolve(), sd, fmt, wrapper, stripped, detect_layout(sd, p), ema_status, ema_note)
+
+
+def _refuse_non_finite(sd: StateDict, path: Path) -> None:
+    """NaN or inf weights (a diverged training run) would only show later as a baffling
+    parity failure: name the tensor here."""
+    import torch
+
+    for k, v in sd.items():
+        if v.is_floating_point() and v.numel() and not bool(torch.isfinite(v).all()):
+            bad = int((~torch.isfinite(v)).sum())
+            raise BadInput(f"{path}: tensor {k} holds {bad} NaN/inf value(s) of {v.numel()}; "
+                           "these weights are damaged (a diverged training run?)")
 
 
 def state_dict_sha256(sd: StateDict) -> str:
