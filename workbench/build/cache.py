@@ -112,6 +112,8 @@ def find_artifact(artifacts_root: Path, ref: str) -> tuple[Path, dict[str, Any]]
         p = p.parent
     if p.is_dir():
         meta = read_meta(p)
+        if meta is None and (p / "meta.json").exists():
+            raise BadInput(f"{p / 'meta.json'}: damaged or not an artifact's meta.json; rebuild it")
         return (p, meta) if meta else None
     if not artifacts_root.is_dir():
         return None

@@ -101,6 +101,30 @@ def _check_config(out_dir: Path, config: dict[str, Any], resume: bool, jsonl: Pa
     return None
 
 
+def check_resumable(out_dir: Path, config: dict[str, Any]) -> None:
+    """The refusals of a ``--resume`` (another model, preprocessing or class count), checked
+    before the model is loaded or a run is recorded: a refused resume costs nothing."""
+    jsonl = out_dir / RESULTS_JSONL
+    if (out_dir / CONFIG_JSON).exists() or (jsonl.exists() and jsonl.stat().st_size > 0):
+        old = _read_config(out_dir) if (out_dir / CONFIG_JSON).exists() else None
+        if old is None:
+            raise BadInput(f"{out_dir}: holds results but no {CONFIG_JSON}; cannot tell what made "
+                           "them, so it cannot be resumed; use another --out")
+        new_id, old_id = config.get("identity") or {}, old.get("identity") or {}
+        if not old_id:
+            raise BadInput(f"{out_dir}: its {CONFIG_JSON} records no model/data identity; "
+                           "cannot verify it is the same run, use another --out")
+        for key, words in IDENTITY_KEYS.items():
+            if key not in MOVABLE_KEYS and key in new_id and old_id.get(key) != new_id[key]:
+                raise BadInput(f"{out_dir}: cannot resume, its results were made with a different "
+                               f"{words} ({str(old_id.get(key))[:12]} vs now {new_id[key][:12]}); "
+                               "use another --out")
+        for key in ("preprocess", "classes"):
+            if old.get(key) != config.get(key):
+                raise BadInput(f"{out_dir}: cannot resume, its results were made with a different "
+                               f"{key} ({old.get(key)!r} vs now {config.get(key)!r}); use another --out")
+
+
 def _check_moved(out_dir: Path, old: dict[str, Any], config: dict[str, Any],
                  existing: Sequence[dict[str, Any]], samples: Sequence[Sample],
                  digests: dict[str, str], rep: Reporter) -> None:

@@ -18,7 +18,8 @@ LOWER_IS_BETTER = {"p50_ms", "p90_ms", "p99_ms", "mean_ms", "size_mb", "peak_rss
 FRACTION_METRICS = frozenset({"top1", "top5", "published_top1", "published_top5", "delta_top1",
                               "delta_top5", "top1_ci_lo", "top1_ci_hi", "top1_agreement"})
 #: Counts are ints in every row.
-COUNT_FIELDS = frozenset({"images", "skipped", "eval_limit", "calibration_excluded", "eval_run"})
+COUNT_FIELDS = frozenset({"images", "skipped", "eval_limit", "calibration_excluded", "eval_run",
+                          "best_batch", "best_streams", "streams_eff", "threads_eff"})
 #: What a leaderboard row's accuracy comes from: these travel together.
 EVAL_FIELDS = ("top1", "top5", "images", "skipped", "eval_img_s", "eval_run", "data_root",
                "data_layout", "data_hash", "eval_limit", "calibration_excluded",
@@ -126,7 +127,7 @@ def _runtime_columns(by_stage: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
     for col, key in (("streams_eff", "streams"), ("threads_eff", "threads")):
         if main.get(key) is not None:  # figures only when the runtime reported them
-            out[col] = main[key]
+            out[col] = int(main[key])
     return out
 
 

@@ -44,7 +44,7 @@ def zoo_row(outcome: RowOutcome, cost: Any, run_id: int) -> dict[str, Any]:
     node = outcome.bench_node or outcome.node
     return {
         "id": r["id"], "source": r["source"], "model": r["name"], "variant": r["variant"], "status": "ok",
-        "params_m": cost.params_m, "params": cost.params, "cost": cost.cost, "cost_count": cost.count,
+        "params_m": _float(cost.params_m), "params": cost.params, "cost": _float(cost.cost), "cost_count": cost.count,
         "cost_unit": COST_UNITS.get(r["source"], ""),
         "fp32_top1": f1, "fp32_top5": acc(fp32, "top5"), "int8_top1": i1, "int8_top5": acc(int8, "top5"),
         "delta_top1": None if f1 is None or i1 is None else i1 - f1,
@@ -90,6 +90,14 @@ def _pct(x: Any, signed: bool = False) -> str:
     if x is None:
         return "–"
     return f"{100 * x:+.2f}" if signed else f"{100 * x:.2f}"
+
+
+def _float(text: str) -> float | None:
+    """A figure the source prints as text ("13.2"): a number in every row, None if absent."""
+    try:
+        return float(text) if text not in ("", None) else None
+    except ValueError:
+        return None
 
 
 def _num(x: Any, spec: str) -> str:
