@@ -35,6 +35,7 @@ class EvalResult:
     report_json: Path
     preprocess: dict[str, Any] = field(default_factory=dict)
     decode: dict[str, Any] = field(default_factory=dict)  # decoder, measured cost, threads used
+    ran: dict[str, Any] = field(default_factory=dict)  # runtime settings remote workers reported
 
     def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)

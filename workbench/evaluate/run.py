@@ -267,7 +267,7 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
 
         # what ran, read back from the runtime (a Ray eval's predictors live on the workers)
         ran = settings_of(predictors) if predictors is not None else None
-        settings = ran.as_dict() if ran is not None else None
+        settings = ran.as_dict() if ran is not None else (res.ran or None)
         store.add_runtime(run.id, build, settings, t.key, "eval")
         record = {"ok": True, "run_id": run.id, "out_dir": str(run.out_dir), "model": str(t.path),
                   "backend": t.backend, "build": build,
