@@ -324,3 +324,18 @@ def test_a_payload_behind_memoised_stack_global_strings_is_named(tmp_path):
             zout.writestr(item, pkl if item.filename.endswith("data.pkl") else zin.read(item.filename))
     with pytest.raises(BadInput, match=r"asks to call posix\.system"):
         read_checkpoint(path)
+
+
+def test_a_zoo_rows_params_and_cost_are_numbers():
+    from types import SimpleNamespace
+
+    from workbench.sweep.row import RowOutcome
+    from workbench.sweep.table import zoo_row
+
+    outcome = RowOutcome(row={"id": "t-w18s", "source": "timm", "name": "hrnet_w18_small",
+                              "variant": "hrnet_w18_small"}, weights="random-init", weights_id="x",
+                         calibration_images=0, eval_images=0, builds=[], agreement=None, node={}, seconds=1.0)
+    cost = SimpleNamespace(params_m="13.19", params=13187464, cost="1.49", count=1)
+    row = zoo_row(outcome, cost, 1)
+    assert row["params_m"] == 13.19 and row["cost"] == 1.49
+    assert json.loads(json.dumps(row))["params_m"] == 13.19
