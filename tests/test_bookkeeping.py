@@ -5,7 +5,6 @@ several builds share is refused with their keys instead of silently taking the n
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,8 +24,8 @@ def _cli(*args: str):
     return CliRunner().invoke(app, list(args))
 
 
-def test_leaderboard_by_artifact_quotes_the_held_out_eval_over_a_larger_leaked_one(  # noqa: F811
-        home, layouts, int8_dir):
+def test_leaderboard_by_artifact_quotes_the_held_out_eval_over_a_larger_leaked_one(
+        home, layouts, int8_dir):  # noqa: F811
     held = run_eval(str(int8_dir), str(layouts["val"]), home=home)
     leaked = run_eval(str(int8_dir), str(layouts["val"]), home=home, include_calibration=True)
     assert leaked["run_id"] > held["run_id"] and leaked["n"] == N > held["n"] == N - CALIB

@@ -339,3 +339,22 @@ def test_a_zoo_rows_params_and_cost_are_numbers():
     row = zoo_row(outcome, cost, 1)
     assert row["params_m"] == 13.19 and row["cost"] == 1.49
     assert json.loads(json.dumps(row))["params_m"] == 13.19
+
+
+def test_a_read_only_home_and_a_full_disk_are_named(tmp_path, monkeypatch):
+    """As root every folder is writable, so the two states are what ``os.access`` and
+    ``shutil.disk_usage`` report; SQLite's own words stay in brackets."""
+    import shutil
+    from collections import namedtuple
+
+    from workbench.store import Store
+
+    store = Store(tmp_path / "store.sqlite")
+    monkeypatch.setattr(os, "access", lambda *a, **k: False)
+    msg = store._explain(sqlite3.OperationalError("unable to open database file"))
+    assert msg.startswith(f"the home {tmp_path} is read-only") and "unable to open database file" in msg
+    monkeypatch.undo()
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10, 10, 0))
+    msg = store._explain(sqlite3.OperationalError("disk I/O error"))
+    assert msg.startswith("no space left on the device holding")

@@ -21,7 +21,7 @@ def test_a_local_clusters_node_home_stays_under_the_users_home(tmp_path, monkeyp
 
 
 @pytest.mark.slow
-def test_a_ray_eval_records_its_runtime_and_warns_nothing(ray_local, home, tmp_path):
+def test_a_ray_eval_records_its_runtime_and_warns_nothing(ray_local, home, tmp_path):  # noqa: F811
     from workbench.engines import sharded_eval
     from workbench.evaluate import run_eval
     from workbench.store import Store
@@ -41,7 +41,7 @@ def test_a_ray_eval_records_its_runtime_and_warns_nothing(ray_local, home, tmp_p
 
 
 @pytest.mark.slow
-def test_the_same_build_made_on_ray_gets_the_local_key(ray_local, tmp_path):
+def test_the_same_build_made_on_ray_gets_the_local_key(ray_local, tmp_path):  # noqa: F811
     """Export and build run in a Ray worker process (with another parity set, so the ONNX
     metadata differs as it did between machines) and here: one key."""
     import ray

@@ -12,8 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from workbench.errors import BadInput
 
@@ -130,23 +129,6 @@ def find_artifact(artifacts_root: Path, ref: str) -> tuple[Path, dict[str, Any]]
     if not hits:
         return None
     hits.sort(key=lambda t: float(t[1].get("created_at", 0.0)), reverse=True)
+    from workbench.store import one_by_name
+
     return one_by_name(ref, hits, lambda t: t[1])
-
-
-T = TypeVar("T")
-
-
-def one_by_name(ref: str, found: list[T], meta_of: Callable[[T], dict[str, Any]]) -> T:
-    """The one artifact ``ref`` names among ``found`` (newest first), by the documented rule:
-    accuracy-budget variants (nodes left in float) yield to the plain build of the same name;
-    if more than one build is still left, the name is ambiguous (two sources or weights
-    give the same name): refuse, listing each key, source and weights."""
-    plain = [f for f in found if not meta_of(f).get("nodes_excluded")] or found
-    keys = {str(meta_of(f).get("key", "")) for f in plain}
-    if len(keys) <= 1:
-        return plain[0]
-    listed = "; ".join(
-        f"{str(m.get('key', ''))[:12]} (source {m.get('source') or '?'}, weights "
-        f"{m.get('weights') or m.get('weights_id') or '?'})" for m in map(meta_of, plain))
-    raise BadInput(f"{ref}: the name matches {len(plain)} artifacts: {listed}; "
-                   "pass a key prefix (or the artifact's folder) instead")

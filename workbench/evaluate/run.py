@@ -233,7 +233,7 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
 
         check_resumable(Path(out).expanduser(), {"preprocess": pre.describe(),
                                                  "classes": len(ds.class_names),
-                                                 "identity": resume_identity})
+                                                 "identity": resume_identity}, samples, rep)
     if sharded is not None and streams > 1:
         raise BadInput("--streams is for the local engine; on Ray, size the work with --actors and --threads")
     shape = (batch_size, 3, *pre.cfg.input_size)

@@ -220,10 +220,10 @@ def _stack_globals(path: Path) -> list[str]:
     try:
         for op, arg, _ in pickletools.genops(data):
             if op.name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
-                memo[len(memo) if op.name == "MEMOIZE" else int(arg)] = recent[-1] if recent else None
+                memo[len(memo) if op.name == "MEMOIZE" else int(str(arg))] = recent[-1] if recent else None
                 continue
             if op.name in ("GET", "BINGET", "LONG_BINGET"):
-                recent.append(memo.get(int(arg)))
+                recent.append(memo.get(int(str(arg))))
             elif op.name == "STACK_GLOBAL":
                 if len(recent) >= 2 and all(isinstance(v, str) for v in recent[-2:]):
                     found.append(f"{recent[-2]}.{recent[-1]}")
@@ -348,8 +348,7 @@ def read_checkpoint(path: str | Path, ema: bool = False) -> RawCheckpoint:
 
 
 def _refuse_non_finite(sd: StateDict, path: Path) -> None:
-    """NaN or inf weights (a diverged training run) would only show later as a baffling
-    parity failure: name the tensor here."""
+    """NaN/inf weights would only show later as a baffling parity failure: name the tensor."""
     import torch
 
     for k, v in sd.items():
