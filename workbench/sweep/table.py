@@ -92,11 +92,11 @@ def _pct(x: Any, signed: bool = False) -> str:
     return f"{100 * x:+.2f}" if signed else f"{100 * x:.2f}"
 
 
-def _float(text: str) -> float | None:
+def _float(value: Any) -> float | None:
     """A figure the source prints as text ("13.2"): a number in every row, None if absent."""
     try:
-        return float(text) if text not in ("", None) else None
-    except ValueError:
+        return float(value) if value not in ("", None) else None
+    except (TypeError, ValueError):
         return None
 
 
@@ -117,7 +117,8 @@ def markdown(rows: list[dict[str, Any]], title: str = "") -> str:
         if r["status"] != "ok":
             cells = [r["model"], r["source"]] + ["–"] * 10 + [f"{r['status']}: {r.get('error') or ''}".strip(": ")]
         else:
-            cells = [r["model"], r["source"], r["params_m"] or "–", r["cost"] or "–", _pct(r["fp32_top1"]),
+            cells = [r["model"], r["source"], _num(_float(r["params_m"]), "{:.2f}"),
+                     _num(_float(r["cost"]), "{:.2f}"), _pct(r["fp32_top1"]),
                      _pct(r["fp32_top5"]), _pct(r["int8_top1"]), _pct(r["int8_top5"]),
                      _pct(r["delta_top1"], signed=True), _pct(r["top1_agreement"]),
                      _num(r["int8_bs1_p50_ms"], "{:.1f}"), _num(r["best_throughput"], "{:.1f}"),
