@@ -139,8 +139,8 @@ class DatasetPane(Vertical):
         if build not in self._recipes:
             try:
                 art = self.store.artifact(build)
-            except WorkbenchError:  # a name several builds share: show the name alone
-                art = None
+            except WorkbenchError:  # a name several builds share: they share its recipe too
+                art = next((a for a in self.store.artifacts() if a["name"] == build), None)
             self._recipes[build] = recipe(art) if art else build
         return self._recipes[build]
 
