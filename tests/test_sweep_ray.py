@@ -69,7 +69,7 @@ def test_sweep_two_small_variants_on_ray_then_a_rerun_skips_them(ray_local, tmp_
     table = json.loads(Path(rec["files"]["json"]).read_text())
     assert [r["model"] for r in table["rows"]] == ["hrnet_w18_small", "hrnet_w18_small_v2"]
     for r in table["rows"]:
-        assert r["params_m"] in ("13.19", "15.60") and r["cost_unit"] == "GMACs"
+        assert r["params_m"] in (13.19, 15.6) and r["cost_unit"] == "GMACs"
         for k in ("fp32_top1", "fp32_top5", "int8_top1", "int8_top5", "top1_agreement"):
             assert 0.0 <= r[k] <= 1.0  # fractions, never percent
         assert r["eval_images"] == 13 - 4 and r["random_init"]

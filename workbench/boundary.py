@@ -137,11 +137,27 @@ def debug_enabled() -> bool:
     return os.environ.get("HRNET_WB_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def crash_dir() -> Path:
-    """``$HRNET_WB_CRASH_DIR``, else the user's log folder, else the temp folder."""
+def _home_in(argv: list[str] | None) -> str:
+    """The ``--home`` of a command line (the last one given), or ''."""
+    args = list(argv if argv is not None else sys.argv[1:])
+    found = ""
+    for i, a in enumerate(args):
+        if a == "--home" and i + 1 < len(args):
+            found = args[i + 1]
+        elif a.startswith("--home="):
+            found = a.split("=", 1)[1]
+    return found
+
+
+def crash_dir(argv: list[str] | None = None) -> Path:
+    """``$HRNET_WB_CRASH_DIR``, else ``<home>/logs`` of the command's ``--home`` or
+    ``$HRNET_WB_HOME`` (state stays where the user put it), else the user's log folder."""
     env = os.environ.get("HRNET_WB_CRASH_DIR")
     if env:
         return Path(env).expanduser()
+    home = _home_in(argv) or os.environ.get("HRNET_WB_HOME", "")
+    if home:
+        return Path(home).expanduser() / "logs"
     try:
         import platformdirs
 
@@ -157,7 +173,7 @@ def write_crash_log(exc: BaseException, argv: list[str] | None = None) -> Path |
             f"python: {sys.version.split()[0]}\n\n"
             + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
     name = f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-    for folder in (crash_dir(), Path(tempfile.gettempdir())):
+    for folder in (crash_dir(argv), Path(tempfile.gettempdir())):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / name

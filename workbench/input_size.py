@@ -32,8 +32,11 @@ def check_input_size(input_size: int | Sequence[int]) -> tuple[int, int]:
         if v > MAX_SIDE:
             raise BadInput(f"input size {h}x{w}: sides above {MAX_SIDE} are refused "
                            "(HRNet classifiers run at 224-512)")
+    if h <= 0 or w <= 0:
+        raise BadInput(f"input size {h}x{w}: height and width must be positive (multiples of 32, "
+                       "e.g. 224x224)")
     for v in (h, w):
-        if v <= 0 or v % 32:
+        if v % 32:
             raise BadInput(f"input size {h}x{w} is not a multiple of 32; HRNet's fuse layers "
                            f"upsample by 2**k, so H and W must be divisible by 32 "
                            f"(try {max(32, round(v / 32) * 32)})")

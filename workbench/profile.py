@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails
 
 from workbench.backends import DEFAULT_BACKEND, backend_names
@@ -35,6 +35,15 @@ CalibMethod = Literal["minmax", "entropy", "percentile"]
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        """pydantic reads ``true`` as 1 for an int field; a count or size is never a switch."""
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(v, bool) and field is not None and field.annotation in (int, float):
+            raise ValueError(f"expected a number, not {str(v).lower()}")
+        return v
 
 
 def known_backend(v: str) -> str:
@@ -217,12 +226,18 @@ def _is_path_value(keys: tuple[str, ...], value: str) -> bool:
                                                    or value.split(":", 1)[0] == "pretrained"))
 
 
-def parse_profile(data: dict[str, Any], source: str = "<profile>", base_dir: Path | None = None) -> Profile:
-    """Validate a dict into a Profile; errors name ``source`` and the offending key."""
+def parse_profile(data: dict[str, Any], source: str = "<profile>", base_dir: Path | None = None,
+                  overrides: dict[str, str] | None = None) -> Profile:
+    """Validate a dict into a Profile; errors name ``source`` and the offending key, or the
+    ``--set KEY=VALUE`` (from ``overrides``) that put the bad value there."""
     try:
         prof = Profile.model_validate(data)
     except ValidationError as exc:
-        raise BadInput(_describe_error(exc.errors()[0], source)) from None
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        given = next((k for k in (overrides or {}) if key == k or key.startswith(k + ".")), None)
+        where = f"--set {given}={(overrides or {})[given]}" if given is not None else source
+        raise BadInput(_describe_error(err, where)) from None
     if base_dir is not None:
         resolve_paths(prof, _PATH_KEYS, base_dir, _is_path_value)
     return prof
@@ -252,7 +267,7 @@ def read_toml(path: str | Path, what: str) -> tuple[Path, dict[str, Any]]:
 
     path = regular_file(path, what, max_bytes=4 * 2**20)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM (Windows editors) is fine
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{path}: not valid TOML: {exc}") from None
     except UnicodeDecodeError:
@@ -264,11 +279,13 @@ def read_toml(path: str | Path, what: str) -> tuple[Path, dict[str, Any]]:
 def load_profile(path: str | Path, overrides: list[str] | None = None) -> Profile:
     """Read, override (``key.sub=value``) and validate a profile file."""
     path, data = read_toml(path, "profile")
+    given: dict[str, str] = {}
     for item in overrides or []:
         if "=" not in item:
             raise BadInput(f"--set {item!r}: expected KEY=VALUE, e.g. build.dtype=int8")
         key, raw = item.split("=", 1)
         _set_dotted(data, key.strip(), raw.strip())
+        given[key.strip()] = raw.strip()
     # Overrides given on the command line are relative to the CWD, profile paths to the file.
-    prof = parse_profile(data, str(path), base_dir=path.parent)
+    prof = parse_profile(data, str(path), base_dir=path.parent, overrides=given)
     return prof

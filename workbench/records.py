@@ -113,7 +113,8 @@ ROW_COLUMNS = ("run_id", "run", "status", "build", "artifact_key", "source", "va
                "data_root", "data_layout", "data_hash", "eval_choice", "includes_calibration",
                "fingerprint", "precision", "eval_precision", "runtime", "hint", "speed_note")
 #: metrics that are counts: ints in every row (the unit rule)
-COUNT_METRICS = frozenset({"images", "skipped", "eval_limit", "calibration_excluded", "eval_run"})
+COUNT_METRICS = frozenset({"images", "skipped", "eval_limit", "calibration_excluded", "eval_run",
+                           "best_batch", "best_streams", "streams_eff", "threads_eff"})
 
 
 @dataclass(frozen=True)

@@ -259,7 +259,7 @@ def build_artifact(
     if recipe.variant:
         name = f"{name}-{recipe.variant}"
     key_fields: dict[str, Any] = {
-        "onnx_sha256": onnx_sha, "weights_id": weights_id, "model": model_name,
+        "graph_sha256": cache.graph_sha256(onnx_path), "weights_id": weights_id, "model": model_name,
         "input_size": [h, w], "export": export_settings or {}, "recipe": recipe.as_dict(),
         "calibration_manifest": calibration.manifest_hash if calibration is not None else None,
         "preprocess": describe_preprocessor(loader) if calibration is not None else None,

@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from workbench.errors import BadInput
+
 #: Bump when a recipe's output changes for the same inputs (new quantizer settings...).
 BUILD_FORMAT = 2
 
@@ -33,6 +35,19 @@ def file_sha256(path: Path, chunk: int = 2**20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def graph_sha256(onnx_path: Path) -> str:
+    """sha256 of an ONNX model's content with its ``metadata_props`` left out.
+
+    The export writes measurements there (the parity cosine differs in the last digits
+    between machines and processes); a key must come from the weights, the graph and the
+    recipe alone, so the same model exported twice gets one key."""
+    import onnx
+
+    proto = onnx.load(str(onnx_path), load_external_data=False)
+    del proto.metadata_props[:]
+    return hashlib.sha256(proto.SerializeToString(deterministic=True)).hexdigest()
 
 
 def content_key(fields: dict[str, Any]) -> str:
@@ -97,10 +112,12 @@ def find_artifact(artifacts_root: Path, ref: str) -> tuple[Path, dict[str, Any]]
         p = p.parent
     if p.is_dir():
         meta = read_meta(p)
+        if meta is None and (p / "meta.json").exists():
+            raise BadInput(f"{p / 'meta.json'}: damaged or not an artifact's meta.json; rebuild it")
         return (p, meta) if meta else None
     if not artifacts_root.is_dir():
         return None
-    hits: list[tuple[int, float, Path, dict[str, Any]]] = []
+    hits: list[tuple[Path, dict[str, Any]]] = []
     for d in artifacts_root.iterdir():
         if not d.is_dir() or d.name.startswith("."):
             continue
@@ -109,12 +126,10 @@ def find_artifact(artifacts_root: Path, ref: str) -> tuple[Path, dict[str, Any]]
             continue
         if (ref in (meta.get("name"), d.name) or str(meta.get("key", "")).startswith(ref)
                 or d.name.startswith(ref)):
-            excluded = len(meta.get("nodes_excluded") or [])
-            hits.append((-excluded, float(meta.get("created_at", 0.0)), d, meta))
+            hits.append((d, {**meta, "source": meta.get("source", ""), "key": meta.get("key", "")}))
     if not hits:
         return None
-    # several builds can share a name (accuracy-budget variants): prefer the plain recipe,
-    # then the newest
-    hits.sort(key=lambda t: (t[0], t[1]))
-    _, _, d, meta = hits[-1]
-    return d, meta
+    hits.sort(key=lambda t: float(t[1].get("created_at", 0.0)), reverse=True)
+    from workbench.store import one_by_name
+
+    return one_by_name(ref, hits, lambda t: t[1])

@@ -21,6 +21,6 @@ app = typer.Typer(
     no_args_is_help=False,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # help is plain text: "[ray]" in an install hint must survive
     context_settings={"help_option_names": ["-h", "--help"]},
 )

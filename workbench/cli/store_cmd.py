@@ -135,8 +135,11 @@ def leaderboard(
     def load() -> list[ResultRow]:
         if by not in ("run", "artifact"):
             raise BadInput(f"--by {by!r}: expected run or artifact")
-        rows = Store(resolve_home(home, create=False).db, readonly=True).results(group=by)
+        store = Store(resolve_home(home, create=False).db, readonly=True)
+        rows = store.results(group=by)
         if run is not None:
+            if not store.exists or store.run_row(run) is None:
+                raise BadInput(f"--run {run}: no such run in {store.path} (see `hrnet-wb runs`)")
             rows = [r for r in rows if r.run_id == run]
         for cond in where or []:
             rows = _where(rows, cond)

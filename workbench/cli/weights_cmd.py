@@ -18,7 +18,7 @@ weights_app = typer.Typer(
     help="The pretrained-weights catalogue: list it with what is cached, or fetch one.",
     no_args_is_help=False,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # help is plain text: "[ray]" in an install hint must survive
 )
 app.add_typer(weights_app, name="weights")
 

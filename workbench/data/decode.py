@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,6 +78,8 @@ def read_image_bytes(path: str | Path) -> bytes:
     """The file's bytes, or :class:`DecodeError` (missing, unreadable, empty)."""
     path = Path(path)
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the read forever
+            raise DecodeError(path, "not a regular file (a FIFO, socket or device)")
         with open(path, "rb") as fh:
             data = fh.read()
     except FileNotFoundError:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ def content_hash(path: str | Path) -> str:
     with its own reason when decoded)."""
     h = hashlib.sha256()
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # never open a FIFO: it blocks
+            return ""
         with open(path, "rb") as fh:
             while chunk := fh.read(_CHUNK):
                 h.update(chunk)

@@ -75,9 +75,11 @@ def sniff_label_file(path: Path) -> str:
     lines = [ln.strip() for ln in _read_lines(path) if ln.strip()]
     if not lines:
         raise BadInput(f"{path}: label file is empty")
-    if all(_PER_IMAGE_RE.match(ln) for ln in lines[:50]) and any(
-        "." in ln.split()[0] for ln in lines[:50]
-    ):
+    head = lines[:50]
+    per_image = [ln for ln in head if _PER_IMAGE_RE.match(ln)]
+    # most lines look like ``NAME.JPEG IDX``: a per-image file, even if one line is bad
+    # (read_image_labels then names that line, instead of "has 3 class names")
+    if 2 * len(per_image) > len(head) and any("." in ln.split()[0] for ln in per_image):
         return "per-image"
     return "names"
 

@@ -73,9 +73,20 @@ class Dataset:
 
 
 def _images_in(d: Path) -> list[Path]:
+    """Image-named entries of ``d`` that are not folders. A broken or looping symlink, a FIFO
+    or a device is kept: evaluation skips it and lists it with its reason, instead of one
+    bad entry failing the whole folder or vanishing without a word."""
+    def wanted(e: os.DirEntry[str]) -> bool:
+        if not is_image_name(Path(e.name)):
+            return False
+        try:
+            return not e.is_dir()
+        except OSError:  # a symlink loop (ELOOP): not a folder
+            return True
+
     try:
         with os.scandir(d) as it:
-            return sorted(Path(e.path) for e in it if e.is_file() and is_image_name(Path(e.name)))
+            return sorted(Path(e.path) for e in it if wanted(e))
     except OSError as exc:
         raise BadInput(f"{d}: cannot list folder: {exc.strerror or exc}") from None
 

@@ -65,6 +65,8 @@ class ChunkPredictor:
         self._dir = tempfile.TemporaryDirectory(prefix="hrnet-wb-actor-")
         model = materialise(payload, Path(self._dir.name))
         self.predictor = open_predictor(model, backend, threads)
+        ran = getattr(self.predictor, "runtime_settings", None)  # what ran, for the record
+        self.ran = json.dumps(ran().as_dict() if ran is not None else {})
         self.pre = Preprocessor(PreprocessConfig.from_dict(pre_cfg))
         h, w = self.pre.input_size
         self.x = np.empty((batch_size, 3, h, w), dtype=np.float32)
@@ -136,7 +138,8 @@ class ChunkPredictor:
             top[i, :slot], prob[i, :slot] = topk(logits, self.k)
         return {"chunk": batch["chunk"], "kept": kept, "reasons": np.array(reasons, dtype=object),
                 "hashes": np.array(hashes, dtype=object), "top": top, "prob": prob,
-                "node": np.array([self.node] * n, dtype=object)}
+                "node": np.array([self.node] * n, dtype=object),
+                "ran": np.array([self.ran] * n, dtype=object)}
 
 
 def chunk_records(samples: Sequence[Any], kept: np.ndarray, reasons: dict[str, str],
@@ -177,6 +180,7 @@ class ChunkWriter:
         self.images = 0  # lines written (classified or skipped)
         self.new_images = 0  # images classified
         self.per_node: Counter[str] = Counter()  # chunks each node classified
+        self.ran: dict[str, Any] = {}  # the runtime settings an actor reported
 
     def write(self, batch: dict[str, np.ndarray]) -> None:
         out: list[str] = []
@@ -192,6 +196,8 @@ class ChunkWriter:
             self.new_images += int(kept.sum())
             self.images += len(lines)
             self.per_node[str(batch["node"][i])] += 1
+            if not self.ran and "ran" in batch:
+                self.ran = json.loads(str(batch["ran"][i]))
         if out:
             self.fh.write("".join(out))
             self.fh.flush()
@@ -265,8 +271,7 @@ def evaluate_ray(
             fn_constructor_kwargs={"payload_ref": [payload_ref], "backend": backend, "threads": threads,
                                    "pre_cfg": pre_desc, "batch_size": batch_size, "k": k,
                                    "classes": len(class_names), "fault_marker": fault_marker},
-            max_restarts=-1, max_task_retries=3,
-        )
+        )  # actors restart and their tasks retry by Ray Data's own defaults (no deprecated args)
         with open(prep.jsonl, "a" if resume else "w", encoding="utf-8") as fh:
             writer = ChunkWriter(fh, chunks)
             try:
@@ -284,8 +289,10 @@ def evaluate_ray(
         rep.log("Ray: batches per node: " + ", ".join(f"{node[:8]} {n}" for node, n in
                                                        sorted(writer.per_node.items())), "debug")
     seconds = time.perf_counter() - t0
-    return finish_eval(prep.out, prep.jsonl, samples, class_names, vastai_txt, pre_desc, seconds, new_images,
-                   len(prep.existing), meta, rep)
+    res = finish_eval(prep.out, prep.jsonl, samples, class_names, vastai_txt, pre_desc, seconds,
+                      new_images, len(prep.existing), meta, rep)
+    res.ran = writer.ran if chunks else {}
+    return res
 
 
 def evaluate_on_ray(artifact_path: Path, backend: str, samples: Sequence[Any], preprocessor: Any,

@@ -43,7 +43,7 @@ def read_results(path: Path, repair: bool = False) -> list[dict[str, Any]]:
             continue
         try:
             rec = json.loads(raw)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):  # a binary file is no JSON either
             raise BadInput(f"{path}:{lineno}: not a JSON line; the results file is damaged") from None
         if not isinstance(rec, dict) or "id" not in rec:
             raise BadInput(f"{path}:{lineno}: not a result record (no 'id')")

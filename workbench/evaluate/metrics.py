@@ -35,6 +35,7 @@ class EvalResult:
     report_json: Path
     preprocess: dict[str, Any] = field(default_factory=dict)
     decode: dict[str, Any] = field(default_factory=dict)  # decoder, measured cost, threads used
+    ran: dict[str, Any] = field(default_factory=dict)  # runtime settings remote workers reported
 
     def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -53,7 +54,8 @@ def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float] | Non
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # at k = 0 (k = n) the bound is exactly 0 (1); rounding would print 3.47e-18
+    return (0.0 if k == 0 else max(0.0, centre - half), 1.0 if k == n else min(1.0, centre + half))
 
 
 def metrics_from_records(records: Iterable[dict[str, Any]]) -> dict[str, Any]:

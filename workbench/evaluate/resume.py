@@ -101,11 +101,43 @@ def _check_config(out_dir: Path, config: dict[str, Any], resume: bool, jsonl: Pa
     return None
 
 
+def check_resumable(out_dir: Path, config: dict[str, Any], samples: Sequence[Sample],
+                    rep: Reporter) -> None:
+    """The refusals of a ``--resume`` (another model, preprocessing or class count; moved
+    data whose done images are not here), checked before the model is loaded or a run is
+    recorded: a refused resume costs nothing."""
+    jsonl = out_dir / RESULTS_JSONL
+    if (out_dir / CONFIG_JSON).exists() or (jsonl.exists() and jsonl.stat().st_size > 0):
+        old = _read_config(out_dir) if (out_dir / CONFIG_JSON).exists() else None
+        if old is None:
+            raise BadInput(f"{out_dir}: holds results but no {CONFIG_JSON}; cannot tell what made "
+                           "them, so it cannot be resumed; use another --out")
+        new_id, old_id = config.get("identity") or {}, old.get("identity") or {}
+        if not old_id:
+            raise BadInput(f"{out_dir}: its {CONFIG_JSON} records no model/data identity; "
+                           "cannot verify it is the same run, use another --out")
+        for key, words in IDENTITY_KEYS.items():
+            if key not in MOVABLE_KEYS and key in new_id and old_id.get(key) != new_id[key]:
+                raise BadInput(f"{out_dir}: cannot resume, its results were made with a different "
+                               f"{words} ({str(old_id.get(key))[:12]} vs now {new_id[key][:12]}); "
+                               "use another --out")
+        for key in ("preprocess", "classes"):
+            if old.get(key) != config.get(key):
+                raise BadInput(f"{out_dir}: cannot resume, its results were made with a different "
+                               f"{key} ({old.get(key)!r} vs now {config.get(key)!r}); use another --out")
+        if any(k in new_id and old_id.get(k) != new_id[k] for k in MOVABLE_KEYS) and jsonl.exists():
+            existing = read_results(jsonl)
+            if existing:
+                _check_moved(out_dir, old, config, existing, samples,
+                             hash_samples(samples, reporter=rep), rep, adopt=False)
+
+
 def _check_moved(out_dir: Path, old: dict[str, Any], config: dict[str, Any],
                  existing: Sequence[dict[str, Any]], samples: Sequence[Sample],
-                 digests: dict[str, str], rep: Reporter) -> None:
+                 digests: dict[str, str], rep: Reporter, adopt: bool = True) -> None:
     """Accept a resume whose data root or image list changed only when every result kept
-    is, by content, one of ``samples`` with the same label; then adopt the new identity."""
+    is, by content, one of ``samples`` with the same label; then (``adopt``) take on the new
+    identity."""
     old_id, new_id = old.get("identity") or {}, config.get("identity") or {}
     changed = [k for k in MOVABLE_KEYS if k in new_id and old_id.get(k) != new_id[k]]
     what = " and ".join(IDENTITY_KEYS[k] for k in changed)
@@ -123,6 +155,8 @@ def _check_moved(out_dir: Path, old: dict[str, Any], config: dict[str, Any],
         raise BadInput(f"{out_dir}: cannot resume, {len(relabelled)} image(s) already classified carry "
                        f"another label here (first: {r.get('path') or r['id']}, was {r.get('gt')}, now "
                        f"{label_of[str(r[HASH_FIELD])]}); use another --out")
+    if not adopt:
+        return
     history = list(old.get("identity_history") or []) + [old_id]
     write_json(out_dir / CONFIG_JSON, {**config, "identity_history": history})
     rep.log(f"resume: the {what} changed; all {len(existing)} images already classified are found "

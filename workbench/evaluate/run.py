@@ -195,6 +195,12 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
     file_or_folder(data, "dataset folder or file list")
     if labels:
         regular_file(labels, "label file")
+    if backend:  # before the model is looked at: a bad name is the problem, not the model
+        from workbench.backends import backend_names
+
+        if backend not in backend_names():
+            raise BadInput(f"--backend {backend!r}: unknown backend; expected one of "
+                           f"{', '.join(backend_names())}")
     if resume and not out:
         raise BadInput("--resume needs --out DIR: the folder of the run to continue")
     if out and not resume:
@@ -216,8 +222,20 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
         rep.log(note, "warning")
     identity = dataset_identity(ds.root, ds.layout, ds.samples)
     samples, calib = _leave_out_calibration(t.path, ds.samples, include_calibration, rep)
+    kept = len(samples)
     samples = samples[:limit] if limit else samples
-    rep.log(f"{ds.describe()}; preprocess {pre.cfg.name} at {pre.cfg.input_size[0]}x{pre.cfg.input_size[1]}")
+    why = [f"{calib['excluded']} calibration images left out"] if calib.get("excluded") else []
+    if len(samples) < kept:
+        why.append(f"--limit {limit}")
+    rep.log(f"{ds.describe()}; evaluating {len(samples)}{' (' + ', '.join(why) + ')' if why else ''}; "
+            f"preprocess {pre.cfg.name} at {pre.cfg.input_size[0]}x{pre.cfg.input_size[1]}")
+    resume_identity = eval_identity(t.path, ds.root, samples)
+    if resume:  # refuse a folder made by another model before loading it or recording a run
+        from workbench.evaluate.resume import check_resumable
+
+        check_resumable(Path(out).expanduser(), {"preprocess": pre.describe(),
+                                                 "classes": len(ds.class_names),
+                                                 "identity": resume_identity}, samples, rep)
     if sharded is not None and streams > 1:
         raise BadInput("--streams is for the local engine; on Ray, size the work with --actors and --threads")
     shape = (batch_size, 3, *pre.cfg.input_size)
@@ -238,7 +256,6 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
         meta = {"model": str(t.path), "backend": t.backend, "artifact": t.name,
                 "artifact_key": t.key, "data": str(ds.root), "layout": ds.layout,
                 **identity, "limit": limit, "calibration": calib}
-        resume_identity = eval_identity(t.path, ds.root, samples)
         if predictors is None:
             assert sharded is not None
             res = sharded(t.path, t.backend, samples, pre, ds.class_names, run.out_dir,
@@ -320,6 +337,6 @@ def record_eval(store: Any, run_id: int, build: str, artifact_key: str, res: Eva
                    calibration_excluded=int(cal.get("excluded", 0)),
                    includes_calibration=bool(cal.get("included")))
     ran = settings_of(predictors) if predictors is not None else None
-    settings = ran.as_dict() if ran is not None else None
+    settings = ran.as_dict() if ran is not None else (res.ran or None)
     store.add_runtime(run_id, build, settings, artifact_key, "eval")
     return settings

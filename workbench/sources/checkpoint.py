@@ -106,11 +106,31 @@ class InertObject:
 
 
 def is_inert_global(name: str) -> bool:
-    return name in INERT_GLOBALS or bool(_INERT_PATTERN.match(name))
+    return name in INERT_GLOBALS or bool(_INERT_PATTERN.match(name)) or name == GETATTR
+
+
+#: mmengine's HistoryBuffer keeps its statistics methods in a class dict; pickle (protocol 2)
+#: writes each as ``builtins.getattr(HistoryBuffer, 'min')``. That one call is allowed, on the
+#: inert placeholder and these names only: ``getattr(module, 'system')`` is the classic payload.
+GETATTR = "builtins.getattr"
+HISTORY_BUFFER = "mmengine.logging.history_buffer.HistoryBuffer"
+HISTORY_STATISTICS = frozenset({"min", "max", "mean", "current"})
+
+
+def _inert_getattr(obj: Any, name: Any) -> Any:
+    """``builtins.getattr`` inside a checkpoint: an inert name for a HistoryBuffer statistic,
+    else a refusal (raised as the unpickler's own error, so it is reported as one)."""
+    import pickle
+
+    if getattr(obj, "qualified_name", "") == HISTORY_BUFFER and name in HISTORY_STATISTICS:
+        return f"<inert {HISTORY_BUFFER}.{name}>"
+    target = getattr(obj, "qualified_name", "") or type(obj).__name__
+    raise pickle.UnpicklingError(f"GLOBAL builtins.getattr refused: getattr on {target}.{name}")
 
 
 def _inert_placeholders(names: list[str]) -> list[Callable[..., Any] | tuple[Callable[..., Any], str]]:
-    return [(type(n.rsplit(".", 1)[-1], (InertObject,), {"qualified_name": n}), n) for n in names]
+    return [(_inert_getattr, n) if n == GETATTR else
+            (type(n.rsplit(".", 1)[-1], (InertObject,), {"qualified_name": n}), n) for n in names]
 
 
 def _refusal(path: Path, exc: Exception) -> BadInput:
@@ -140,25 +160,38 @@ def _load_pickle(path: Path) -> Any:
             # zip checkpoints are memory-mapped: no copy of a 500 MB w64 file into RAM
             return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
 
+    def refused(name: str) -> BadInput:
+        return BadInput(f"{path}: refused: the pickle asks to call {name}; only plain tensors (and "
+                        "mmengine's training records, kept inert) are loaded, nothing in the file was run")
+
+    # The inert globals are allowed one by one as the unpickler itself meets them: a static
+    # scan misses (or misnames) globals hidden behind memoised STACK_GLOBAL strings, so the
+    # name refused is always the one the load really asked for.
+    allowed: list[str] = []
     try:
-        try:
-            return load()
-        except pickle.UnpicklingError as exc:
-            wanted = _unsafe_globals(path)
-            if not wanted or not all(is_inert_global(n) for n in wanted):
-                bad = next((n for n in wanted if not is_inert_global(n)), None)
-                if bad is not None:
-                    raise BadInput(
-                        f"{path}: refused: the pickle asks to call {bad}; only plain tensors (and "
-                        "mmengine's training records, kept inert) are loaded, nothing in the file was run"
-                    ) from None
-                raise _refusal(path, exc) from None
-            with torch.serialization.safe_globals(_inert_placeholders(wanted)):
-                return load()
+        for _ in range(64):
+            try:
+                with torch.serialization.safe_globals(_inert_placeholders(allowed)):
+                    return load()
+            except pickle.UnpicklingError as exc:
+                err = exc
+            m = re.search(r"GLOBAL ([\w.]+)", str(err))
+            name = "" if m is None else m.group(1) if "." in m.group(1) else f"builtins.{m.group(1)}"
+            on = re.search(r"getattr on (\S+)", str(err))  # our inert getattr's refusal
+            if name and on:
+                raise refused(f"{name}({on.group(1)})")
+            if name and not is_inert_global(name):
+                raise refused(name)
+            if not name:  # torch's unpickler has no STACK_GLOBAL: name what it would call
+                hidden = [n for n in _stack_globals(path) if not is_inert_global(n)]
+                if hidden:
+                    raise refused(hidden[0])
+            if not name or name in allowed:
+                raise _refusal(path, err)
+            allowed.append(name)
+        raise _refusal(path, err)
     except BadInput:
         raise
-    except pickle.UnpicklingError as exc:
-        raise _refusal(path, exc) from None
     except Exception as exc:  # EOFError, RuntimeError (zip), KeyError, struct.error...: unreadable
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:120] or type(exc).__name__
         raise BadInput(
@@ -166,14 +199,40 @@ def _load_pickle(path: Path) -> Any:
         ) from None
 
 
-def _unsafe_globals(path: Path) -> list[str]:
-    """The globals a pickle names beyond torch's allow-list, read without loading anything."""
-    import torch
+def _stack_globals(path: Path) -> list[str]:
+    """``module.name`` of each STACK_GLOBAL in a checkpoint's pickle, its two strings followed
+    through the memo (a payload can hide ``posix.system`` behind memoised strings). Reads
+    opcodes only (pickletools), never unpickles."""
+    import pickletools
 
     try:
-        return list(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
-    except Exception:  # a legacy (non-zip) pickle: fall back to the refusal of the first load
-        return []
+        with zipfile.ZipFile(path) as z:
+            name = next(n for n in z.namelist() if n.endswith("data.pkl"))
+            data = z.read(name)
+    except (zipfile.BadZipFile, StopIteration, OSError):
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return []
+    memo: dict[int, Any] = {}
+    recent: list[Any] = []
+    found: list[str] = []
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
+                memo[len(memo) if op.name == "MEMOIZE" else int(str(arg))] = recent[-1] if recent else None
+                continue
+            if op.name in ("GET", "BINGET", "LONG_BINGET"):
+                recent.append(memo.get(int(str(arg))))
+            elif op.name == "STACK_GLOBAL":
+                if len(recent) >= 2 and all(isinstance(v, str) for v in recent[-2:]):
+                    found.append(f"{recent[-2]}.{recent[-1]}")
+                recent.append(None)
+            else:
+                recent.append(arg if isinstance(arg, str) else None)
+    except Exception:  # a damaged pickle: what was found so far
+        pass
+    return found
 
 
 def _load_safetensors(path: Path) -> StateDict:
@@ -266,6 +325,9 @@ def read_checkpoint(path: str | Path, ema: bool = False) -> RawCheckpoint:
     carries instead of the regular ones (BadInput when it has none).
     """
     p = Path(path).expanduser()
+    if p.is_dir():
+        raise BadInput(f"{p}: is a folder; --weights takes one checkpoint file "
+                       "(.pth, .pth.tar, .safetensors) inside it")
     if not p.is_file():
         raise BadInput(f"{p}: weights file not found")
     if p.stat().st_size == 0:
@@ -281,7 +343,19 @@ def read_checkpoint(path: str | Path, ema: bool = False) -> RawCheckpoint:
         fmt = "pickle"
         sd, wrapper, stripped = unwrap(obj, p)
     sd, ema_status, ema_note = _select_ema(obj, sd, p, ema)
+    _refuse_non_finite(sd, p)
     return RawCheckpoint(p.resolve(), sd, fmt, wrapper, stripped, detect_layout(sd, p), ema_status, ema_note)
+
+
+def _refuse_non_finite(sd: StateDict, path: Path) -> None:
+    """NaN/inf weights would only show later as a baffling parity failure: name the tensor."""
+    import torch
+
+    for k, v in sd.items():
+        if v.is_floating_point() and v.numel() and not bool(torch.isfinite(v).all()):
+            bad = int((~torch.isfinite(v)).sum())
+            raise BadInput(f"{path}: tensor {k} holds {bad} NaN/inf value(s) of {v.numel()}; "
+                           "these weights are damaged (a diverged training run?)")
 
 
 def state_dict_sha256(sd: StateDict) -> str:

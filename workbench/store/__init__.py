@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from workbench.errors import BadInput
 from workbench.liveness import process_alive
 from workbench.store.board import (
     COUNT_FIELDS,
@@ -39,7 +41,7 @@ from workbench.tables import percent  # re-exported: the board's readers show pe
 __all__ = [
     "COUNT_FIELDS", "EVAL_FIELDS", "FRACTION_METRICS", "LOWER_IS_BETTER", "MIGRATIONS",
     "PendingWrites", "RUNTIME_COLUMNS", "RunWrites", "SCHEMA_VERSION", "SPEED_COLUMNS", "Run", "RunRow", "Store", "StoreBase",
-    "StoreError", "choose_eval", "describe_eval", "figure_cell", "live_status", "mark_mixed_machines", "percent",
+    "StoreError", "choose_eval", "one_by_name", "describe_eval", "figure_cell", "live_status", "mark_mixed_machines", "percent",
     "process_alive",
 ]
 
@@ -69,18 +71,30 @@ class Store(RunLog, Leaderboard):
             )
 
     def artifact(self, key_or_name: str) -> dict[str, Any] | None:
+        """The artifact with this key, or else the one artifact with this name.
+
+        A name is only a label: two builds of one model from different sources or weights
+        share it. The rule (:func:`one_by_name`): an accuracy-budget
+        variant (nodes left in float) yields to the plain build; when the name still names
+        more than one key, refuse and list them rather than silently take the newest."""
         if self.readonly and not self.exists:
             return None
         with self._connect() as con:
-            row = con.execute(
-                "SELECT * FROM artifacts WHERE key=? OR name=? ORDER BY created_at DESC LIMIT 1",
-                (key_or_name, key_or_name)).fetchone()
-        if row is None:
+            rows = con.execute("SELECT * FROM artifacts WHERE key=?", (key_or_name,)).fetchall()
+            if not rows:
+                rows = con.execute("SELECT * FROM artifacts WHERE name=? ORDER BY created_at DESC",
+                                   (key_or_name,)).fetchall()
+        if not rows:
             return None
-        d = dict(row)
-        d["meta"] = json.loads(d.pop("meta_json") or "{}")
-        d["path"] = self.absolute_path(d["path"])
-        return d
+        found = []
+        for r in rows:
+            d = dict(r)
+            d["meta"] = json.loads(d.pop("meta_json") or "{}")
+            d["path"] = self.absolute_path(d["path"])
+            found.append(d)
+        return one_by_name(key_or_name, found, lambda d: {
+            **d["meta"], "key": d["key"], "source": d["source"] or d["meta"].get("source", ""),
+            "weights": d["weights"] or d["meta"].get("weights", "")})
 
     def artifacts(self) -> list[dict[str, Any]]:
         if self.readonly and not self.exists:
@@ -94,3 +108,22 @@ class Store(RunLog, Leaderboard):
             d["path"] = self.absolute_path(d["path"])
             out.append(d)
         return out
+
+
+T = TypeVar("T")
+
+
+def one_by_name(ref: str, found: list[T], meta_of: Callable[[T], dict[str, Any]]) -> T:
+    """The one artifact ``ref`` names among ``found`` (newest first), by the documented rule:
+    accuracy-budget variants (nodes left in float) yield to the plain build of the same name;
+    if more than one build is still left, the name is ambiguous (two sources or weights
+    give the same name): refuse, listing each key, source and weights."""
+    plain = [f for f in found if not meta_of(f).get("nodes_excluded")] or found
+    keys = {str(meta_of(f).get("key", "")) for f in plain}
+    if len(keys) <= 1:
+        return plain[0]
+    listed = "; ".join(
+        f"{str(m.get('key', ''))[:12]} (source {m.get('source') or '?'}, weights "
+        f"{m.get('weights') or m.get('weights_id') or '?'})" for m in map(meta_of, plain))
+    raise BadInput(f"{ref}: the name matches {len(plain)} artifacts: {listed}; "
+                   "pass a key prefix (or the artifact's folder) instead")

@@ -20,7 +20,8 @@ LOWER_IS_BETTER = {"p50_ms", "p90_ms", "p99_ms", "mean_ms", "size_mb", "peak_rss
 FRACTION_METRICS = frozenset({"top1", "top5", "published_top1", "published_top5", "delta_top1",
                               "delta_top5", "top1_ci_lo", "top1_ci_hi", "top1_agreement"})
 #: Counts are ints in every row.
-COUNT_FIELDS = frozenset({"images", "skipped", "eval_limit", "calibration_excluded", "eval_run"})
+COUNT_FIELDS = frozenset({"images", "skipped", "eval_limit", "calibration_excluded", "eval_run",
+                          "best_batch", "best_streams", "streams_eff", "threads_eff"})
 #: What a leaderboard row's accuracy comes from: these travel together.
 EVAL_FIELDS = ("top1", "top5", "images", "skipped", "eval_img_s", "eval_run", "data_root",
                "data_layout", "data_hash", "eval_limit", "calibration_excluded",
@@ -137,7 +138,7 @@ def _runtime_columns(by_stage: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
     for col, key in (("streams_eff", "streams"), ("threads_eff", "threads")):
         if main.get(key) is not None:  # figures only when the runtime reported them
-            out[col] = main[key]
+            out[col] = int(main[key])
     return out
 
 
@@ -171,17 +172,36 @@ def _identity(row: dict[str, Any]) -> tuple[str, str, str]:
 def choose_eval(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The eval whose accuracy an artifact's row shows, from its per-run rows (run order).
 
-    A ``--limit`` smoke test never outranks a full eval: full evals are considered first.
-    Among those, the most recent data identity (root, layout, listing hash) wins, and on it
-    the eval with the most images (the later one on a tie)."""
+    A ``--limit`` smoke test never outranks a full eval, and an eval that includes the
+    calibration images never outranks a held-out one: such figures flatter an int8 build.
+    Among what is left, the most recent data identity (root, layout, listing hash) wins, and
+    on it the eval with the most images (the later one on a tie). :func:`eval_choice_reason`
+    says which of these rules decided."""
     evals = [r for r in rows if r.get("top1") is not None or r.get("images") is not None]
     if not evals:
         return None
-    full = [r for r in evals if not r.get("eval_limit")]
-    pool = full or evals
+    pool = [r for r in evals if not r.get("eval_limit")] or evals
+    pool = [r for r in pool if not r.get("includes_calibration")] or pool
     latest = _identity(max(pool, key=lambda r: r["run_id"]))
     same = [r for r in pool if _identity(r) == latest]
     return max(same, key=lambda r: (r.get("images") or 0, r["run_id"]))
+
+
+def eval_choice_reason(chosen: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """Why :func:`choose_eval` took ``chosen`` over the other evals in ``rows``."""
+    evals = [r for r in rows if r.get("top1") is not None or r.get("images") is not None]
+    why = []
+    if chosen.get("eval_limit"):
+        why.append("only smoke tests (--limit) so far")
+    else:
+        why.append("the largest full eval on the latest data")
+    if chosen.get("includes_calibration"):
+        why.append("no held-out eval yet: rerun eval without --include-calibration")
+    elif any(r.get("includes_calibration") for r in evals):
+        n = sum(1 for r in evals if r.get("includes_calibration"))
+        why.append(f"held out from calibration (passed over {n} eval(s) that include "
+                   "calibration images)")
+    return "; ".join(why)
 
 
 def describe_eval(row: dict[str, Any]) -> str:
@@ -228,7 +248,6 @@ def _merge_by_artifact(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         chosen = choose_eval(per_key[key])
         if chosen is not None:
             into.update({k: chosen[k] for k in EVAL_FIELDS if k in chosen})
-            into["eval_choice"] = describe_eval(chosen) + (
-                "; the largest full eval on the latest data" if not chosen.get("eval_limit")
-                else "; only smoke tests (--limit) so far")
+            into["eval_choice"] = (f"{describe_eval(chosen)}; "
+                                   f"{eval_choice_reason(chosen, per_key[key])}")
     return list(merged.values())

@@ -20,6 +20,7 @@ class StoreBase:
         self.readonly = readonly
         self.root = self.path.resolve().parent
         self._immutable = False
+        self._ours = False  # WAL is set only on a file the schema check accepted
         if self.path.exists() and not self.path.is_file():
             raise StoreError(f"{self.path}: the run store is not a regular file")
         if readonly:
@@ -34,6 +35,9 @@ class StoreBase:
                              f"({exc.strerror or exc})") from None
         with self._connect() as con:
             self._check_version(con, writable=True)
+        self._ours = True  # only now is it safe to switch the file to WAL
+        with self._connect():
+            pass
 
     @property
     def exists(self) -> bool:
@@ -76,10 +80,10 @@ class StoreBase:
                 self._immutable = True
                 con = self._open()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: cannot open the run store ({exc})") from None
+            raise StoreError(f"{self.path}: cannot open the run store ({self._explain(exc)})") from None
         con.row_factory = sqlite3.Row
         try:
-            if not self.readonly:
+            if not self.readonly and self._ours:
                 con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA foreign_keys=ON")
             with con:
@@ -87,9 +91,28 @@ class StoreBase:
         except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
             raise
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: the run store is unusable ({exc})") from None
+            raise StoreError(f"{self.path}: the run store is unusable ({self._explain(exc)})") from None
         finally:
             con.close()
+
+    def _explain(self, exc: sqlite3.DatabaseError) -> str:
+        """SQLite's words ('unable to open database file', 'disk I/O error') say what failed,
+        not why: look at the folder and the disk and say that."""
+        import os
+        import shutil
+
+        text = str(exc)
+        try:
+            free = shutil.disk_usage(self.root).free
+        except OSError:
+            free = None
+        if free is not None and free < 1 << 20 and ("disk" in text or "full" in text or "I/O" in text):
+            return f"no space left on the device holding {self.root} ({text})"
+        if not self.readonly and ("unable to open" in text or "readonly" in text) and not (
+                os.access(self.root, os.W_OK) and (not self.path.exists() or os.access(self.path, os.W_OK))):
+            return (f"the home {self.root} is read-only: use another --home for new work; "
+                    f"`runs` and `leaderboard` can still read it ({text})")
+        return text
 
     def integrity_ok(self) -> bool:
         """SQLite's own ``PRAGMA integrity_check`` (used by tests and ``doctor`` style checks)."""

@@ -30,18 +30,22 @@ from workbench.sweep.row import RowOutcome, install_outcome_files, record_row
 TASK_RETRIES = 2
 
 
-def _node_home() -> Home:
-    """Each node's own home for row tasks ($HRNET_WB_RAY_HOME, else a temp folder): its
-    artifact cache makes a rerun's builds free on that node."""
+def _node_home(beside: str = "") -> Home:
+    """Each node's own home for row tasks: $HRNET_WB_RAY_HOME, else ``beside`` (the driver's
+    ``<home>/ray-node``) where the driver's home is on this node's disk (a local cluster: all
+    state stays under the user's home), else a temp folder. Its artifact cache makes a
+    rerun's builds free on that node."""
     import os
 
     from workbench.home import resolve_home
 
-    root = os.environ.get("HRNET_WB_RAY_HOME") or str(Path(tempfile.gettempdir()) / "hrnet-wb-ray" / "home")
+    root = os.environ.get("HRNET_WB_RAY_HOME") or (
+        beside if beside and Path(beside).parent.is_dir() else
+        str(Path(tempfile.gettempdir()) / "hrnet-wb-ray" / "home"))
     return resolve_home(root)
 
 
-def _row_task(plan_json: str, row: dict[str, Any], threads: int) -> RowOutcome:
+def _row_task(plan_json: str, row: dict[str, Any], threads: int, beside: str = "") -> RowOutcome:
     """On a worker: build and evaluate one row; carry its files back."""
     import ray
 
@@ -51,7 +55,7 @@ def _row_task(plan_json: str, row: dict[str, Any], threads: int) -> RowOutcome:
 
     plan = SweepProfile.model_validate_json(plan_json)
     spec = RowSpec(row["source"], row["variant"], row["name"], row["weights"])
-    home = _node_home()
+    home = _node_home(beside)
     with tempfile.TemporaryDirectory(prefix="hrnet-wb-row-") as out:
         outcome = compute_row(plan, spec, home, Path(out), threads=threads, bench=False, carry_files=True)
     for b in outcome.builds:
@@ -60,7 +64,7 @@ def _row_task(plan_json: str, row: dict[str, Any], threads: int) -> RowOutcome:
     return outcome
 
 
-def _bench_task(plan_json: str, outcome: RowOutcome, payloads: list[Any]) -> RowOutcome:
+def _bench_task(plan_json: str, outcome: RowOutcome, payloads: list[Any], beside: str = "") -> RowOutcome:
     """On the pinned node, alone on it: bench every build of the row."""
     import ray
 
@@ -73,7 +77,7 @@ def _bench_task(plan_json: str, outcome: RowOutcome, payloads: list[Any]) -> Row
         dirs = {}
         for b, ref in zip(outcome.builds, payloads, strict=True):
             dirs[b.name] = materialise(ray.get(ref), Path(tmp) / b.name).parent
-        bench_builds(plan, outcome, _node_home(), Reporter(), artifact_dirs=dirs)
+        bench_builds(plan, outcome, _node_home(beside), Reporter(), artifact_dirs=dirs)
     return outcome
 
 
@@ -97,6 +101,7 @@ def sweep_on_ray(plan: SweepProfile, todo: list[RowSpec], home: Home, reporter: 
         row_fn = ray.remote(_row_task).options(num_cpus=row_cpus, max_retries=TASK_RETRIES)
         bench_fn = ray.remote(_bench_task)
         plan_json = plan.model_dump_json()
+        beside = str(home.root / "ray-node")
         slots = max(1, int(session.total_cpus // max(1, row_cpus)))
         queue = list(todo)
         running: dict[Any, tuple[str, RowSpec, int, Path, RowOutcome | None]] = {}
@@ -107,7 +112,7 @@ def sweep_on_ray(plan: SweepProfile, todo: list[RowSpec], home: Home, reporter: 
                 run = start(r)
                 assert run.out_dir is not None
                 rep.log(f"{r.id}: submitted (run {run.id})")
-                running[row_fn.remote(plan_json, r.as_dict(), row_cpus)] = ("row", r, run.id, run.out_dir, None)
+                running[row_fn.remote(plan_json, r.as_dict(), row_cpus, beside)] = ("row", r, run.id, run.out_dir, None)
 
         submit()
         while running:
@@ -128,7 +133,7 @@ def sweep_on_ray(plan: SweepProfile, todo: list[RowSpec], home: Home, reporter: 
                     for b in outcome.builds:
                         b.files, b.payload = None, None
                     bref = bench_fn.options(num_cpus=cpus, scheduling_strategy=NodeAffinitySchedulingStrategy(
-                        node_id, soft=False)).remote(plan_json, outcome, payloads)
+                        node_id, soft=False)).remote(plan_json, outcome, payloads, beside)
                     rep.log(f"{r.id}: built and evaluated on {outcome.node.get('host')}; bench pinned there")
                     for b in outcome.builds:
                         b.files, b.payload = files[b.name]

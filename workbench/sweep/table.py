@@ -43,7 +43,7 @@ def zoo_row(outcome: RowOutcome, cost: Any, run_id: int) -> dict[str, Any]:
     node = outcome.bench_node or outcome.node
     return {
         "id": r["id"], "source": r["source"], "model": r["name"], "variant": r["variant"], "status": "ok",
-        "params_m": cost.params_m, "params": cost.params, "cost": cost.cost, "cost_count": cost.count,
+        "params_m": _float(cost.params_m), "params": cost.params, "cost": _float(cost.cost), "cost_count": cost.count,
         "cost_unit": COST_UNITS.get(r["source"], ""),
         "fp32_top1": f1, "fp32_top5": acc(fp32, "top5"), "int8_top1": i1, "int8_top5": acc(int8, "top5"),
         "delta_top1": None if f1 is None or i1 is None else i1 - f1,
@@ -89,6 +89,18 @@ def _pct(x: Any, signed: bool = False) -> str:
     return format_percent(x, "{:+.2f}" if signed else "{:.2f}")
 
 
+def _float(value: Any) -> float | None:
+    """A figure the source prints as text ("13.2"): a number in every row, None if absent."""
+    try:
+        return float(value) if value not in ("", None) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _num(x: Any, spec: str) -> str:
+    return "–" if x is None else spec.format(x)
+
+
 def markdown(rows: list[dict[str, Any]], title: str = "", meta: dict[str, Any] | None = None) -> str:
     """The table a person reads: percent, ms, img/s; each row says the images it was
     evaluated on, the calibration images set aside and its run (the builds are in its store
@@ -106,7 +118,8 @@ def markdown(rows: list[dict[str, Any]], title: str = "", meta: dict[str, Any] |
             cells = [r["model"], r["source"]] + ["–"] * 10 + [f"{r['status']}: {r.get('error') or ''}".strip(": "),
                                                              "–", "–", r.get("run_id") or "–"]
         else:
-            cells = [r["model"], r["source"], r["params_m"] or "–", r["cost"] or "–", _pct(r["fp32_top1"]),
+            cells = [r["model"], r["source"], _num(_float(r["params_m"]), "{:.2f}"),
+                     _num(_float(r["cost"]), "{:.2f}"), _pct(r["fp32_top1"]),
                      _pct(r["fp32_top5"]), _pct(r["int8_top1"]), _pct(r["int8_top5"]),
                      _pct(r["delta_top1"], signed=True), _pct(r["top1_agreement"]),
                      format_figure(r["int8_bs1_p50_ms"], "{:.1f}"), format_figure(r["best_throughput"], "{:.1f}"),
