@@ -79,7 +79,8 @@ def fit_epilog(epilog: str) -> str:
     paras = []
     for para in epilog.split("\n\n"):
         p = para.strip()
-        paras.append(fit_example(p) if p.startswith("hrnet-wb ") else para)
+        # "\b" keeps click from rewrapping the example (help is plain click text)
+        paras.append("\b\n" + fit_example(p) if p.startswith("hrnet-wb ") else para)
     return "\n\n".join(paras)
 
 
