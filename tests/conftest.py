@@ -115,6 +115,27 @@ class DemoRun:
     record: dict[str, Any]
 
 
+def use_small_gemm_probe(mp: pytest.MonkeyPatch) -> None:
+    """The bench stage's probe of the machine's GEMM peak (``bench.limits``), real but at
+    256² and 2 repetitions instead of 2048² and 8 (seconds on a busy 2-core box, where a
+    noisy probe is never cached and so reruns in every bench). For tests whose subject is
+    not the peak; ``test_bench`` tests the probe itself."""
+    from workbench.bench import limits
+
+    real = limits.probe_gemm
+
+    def small(precision: str, threads: int = 0, n: int = 2048, reps: int = 8,
+              reporter: Any = None) -> Any:
+        return real(precision, threads, n=256, reps=2, reporter=reporter)
+
+    mp.setattr(limits, "probe_gemm", small)
+
+
+@pytest.fixture
+def small_gemm_probe(monkeypatch):
+    use_small_gemm_probe(monkeypatch)
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> DemoRun:
     """One populated store for the session, made in-process through the real CLI."""
@@ -123,7 +144,9 @@ def demo_run(tmp_path_factory) -> DemoRun:
 
     root = tmp_path_factory.mktemp("demo") / "home"
     sets = [a for s in DEMO_FAST for a in ("--set", s)]
-    r = cli_runner().invoke(app, ["run", "--profile", str(DEMO), *sets, "--json", "--home", str(root)])
+    with pytest.MonkeyPatch.context() as mp:
+        use_small_gemm_probe(mp)
+        r = cli_runner().invoke(app, ["run", "--profile", str(DEMO), *sets, "--json", "--home", str(root)])
     assert r.exit_code == 0, r.output[-3000:]
     return DemoRun(resolve_home(root), json.loads(r.stdout))
 

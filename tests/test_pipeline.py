@@ -77,7 +77,7 @@ def test_demo_leaderboard_in_every_format(demo_run):
     assert csv.exit_code == 0 and len(csv.stdout.strip().splitlines()) == 2
 
 
-def test_the_demo_again_hits_the_artifact_cache(demo_run, tmp_path):
+def test_the_demo_again_hits_the_artifact_cache(demo_run, tmp_path, small_gemm_probe):
     home = tmp_path / "home"
     shutil.copytree(demo_run.home.root, home)  # the shared home stays as it was
     sets = [a for s in FAST for a in ("--set", s)]

@@ -16,7 +16,7 @@ from workbench.cli.app import app
 FAST = ["model.weights=pretrained", "model.input_size=[64, 64]", "build.dtype=fp32", "build.reference=false",
         "bench.batch_sizes=[1]", "bench.iterations=2", "bench.warmup=1", "bench.baseline=false"]
 
-pytestmark = pytest.mark.usefixtures("torch_one_thread")
+pytestmark = pytest.mark.usefixtures("torch_one_thread", "small_gemm_probe")
 
 
 @pytest.fixture(scope="module")
