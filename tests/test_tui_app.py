@@ -37,8 +37,13 @@ def screen_text(app) -> str:
 
 
 @pytest.fixture
-def board_home(tmp_path_factory):
-    return shared_home(tmp_path_factory)
+def board_home(tmp_path_factory, cost_json):
+    """The shared board, with the session's counts in its cost.json (as the snapshots see
+    it), so no app here starts counting in a child of its own."""
+    home = shared_home(tmp_path_factory)
+    home.cache.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(cost_json, home.cache / "cost.json")
+    return home
 
 
 @pytest.fixture
