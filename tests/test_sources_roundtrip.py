@@ -16,7 +16,13 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.sources import WIDTHS, ModelSpec, load_model, load_state_dict_into, variant_of_state_dict
+from workbench.sources import (
+    WIDTHS,
+    ModelSpec,
+    load_model,
+    load_state_dict_into,
+    variant_of_state_dict,
+)
 from workbench.sources.checkpoint import read_checkpoint, save_state_dict
 from workbench.sources.mmcls import canonical_to_mmcls, mmcls_to_canonical, save_mmcls_checkpoint
 from workbench.sources.official import save_official_checkpoint
