@@ -19,6 +19,13 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
+def pytest_collection_modifyitems(config, items):
+    """``HRNET_WB_TEST_ORDER=reverse python -m pytest`` runs the tests last to first: a
+    check that no test depends on what an earlier one left behind."""
+    if os.environ.get("HRNET_WB_TEST_ORDER") == "reverse":
+        items.reverse()
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """An isolated workbench home: store, artifacts and runs live under tmp_path."""
