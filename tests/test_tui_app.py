@@ -299,7 +299,9 @@ async def test_queue_failure_shows_the_error_modal_then_cancel_stops_the_next_bu
         app.queue_current()  # ... and the good one behind it, in the same tick
         assert [j.status for j in app.jobs] == ["running", "queued"]
         assert app.tabs.active == "build"
-        assert await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal), 60)
+        # the modal, composed: pushed is not yet mounted (checking at once raced, NoMatches)
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal)
+                              and bool(app.screen.query("#error-title")), 60)
         modal = app.screen
         assert str(modal.query_one("#error-title").render()) == "Bad input"
         assert "nope.pth" in str(modal.query_one("#error-message").render())
