@@ -3,7 +3,7 @@
 Runs the demo profile (or --profile) through :class:`workbench.tui.runner.PipelineJob`
 exactly as the TUI's Run action does, in a fresh home per trial (so nothing is a cache
 hit), cancels ``--after`` seconds after the ``--stage`` stage starts, and prints the time
-from cancel to the run having stopped, how it stopped (flag / sigint / terminate), the
+from cancel to the run having stopped, how it stopped (flag / signal / terminate), the
 status the store recorded, and any temp files left behind.
 
     flock /tmp/hrnet-bench.lock python benchmarks/tui_cancel_latency.py --mode both

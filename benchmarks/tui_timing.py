@@ -72,6 +72,21 @@ def quit_time(session: str, done: Path, timeout: float = 30.0) -> float:
     raise TimeoutError("no exit")
 
 
+def _wait_running(home: Path, timeout: float = 180.0) -> bool:
+    import sqlite3
+
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        try:
+            with sqlite3.connect(home / "store.sqlite") as db:
+                if db.execute("select 1 from runs where status='running'").fetchone():
+                    return True
+        except sqlite3.Error:
+            pass
+        time.sleep(0.1)
+    return False
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10)
@@ -81,6 +96,9 @@ def main() -> None:
     ap.add_argument("--no-quit", action="store_true", help="first frame only (kill, no Ctrl+Q)")
     ap.add_argument("--quit-after", type=float, default=1.0,
                     help="seconds after the first frame to press Ctrl+Q")
+    ap.add_argument("--during-build", metavar="PROFILE", default="",
+                    help="also time Ctrl+Q while a build of PROFILE runs (press r, wait for "
+                         "the run to be 'running', then Ctrl+Q)")
     args = ap.parse_args()
     if shutil.which("tmux") is None:
         sys.exit("tmux is not installed")
@@ -108,6 +126,22 @@ def main() -> None:
         tmux("kill-session", "-t", "tt-wb")
         print(f"round {i + 1}: hello {hello_frames[-1]:.2f} s, workbench {wb_frames[-1]:.2f} s, "
               f"quit {quits[-1]:.3f} s", flush=True)
+    build_quits = []
+    for i in range(args.runs if args.during_build else 0):
+        shutil.rmtree(tmp / "home", ignore_errors=True)
+        first_frame("tt-wb", f"{wb_cmd} --profile {args.during_build}",
+                    tuple(args.marks.split(",")), done, (w, h))
+        time.sleep(args.quit_after)
+        tmux("send-keys", "-t", "tt-wb", "r")
+        if not _wait_running(tmp / "home"):
+            raise TimeoutError("the build never started")
+        time.sleep(1.0)
+        build_quits.append(quit_time("tt-wb", done))
+        tmux("kill-session", "-t", "tt-wb")
+        print(f"round {i + 1}: Ctrl+Q during a build {build_quits[-1]:.3f} s", flush=True)
+    if build_quits:
+        print(f"quit during a build, median of {len(build_quits)}: "
+              f"{statistics.median(build_quits):.3f} s (max {max(build_quits):.3f})")
     mh, mw, mq = (statistics.median(x) for x in (hello_frames, wb_frames, quits))
     print(f"first frame at {args.size}, median of {args.runs}: workbench {mw:.2f} s, "
           f"hello world {mh:.2f} s, ratio {mw / mh:.2f}")

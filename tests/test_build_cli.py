@@ -24,7 +24,8 @@ def test_backends_lists_every_backend_with_a_reason():
     r = runner.invoke(app, ["backends", "--json"])
     assert r.exit_code == 0, r.output
     rows = {b["name"]: b for b in _json(r)["backends"]}
-    assert set(rows) == {"torch", "ort-cpu", "openvino-cpu", "ort-gpu", "tensorrt"}
+    assert set(rows) == {"torch", "ort-cpu", "openvino-cpu", "ort-gpu", "tensorrt", "torch-cuda"}
+    assert rows["torch-cuda"]["available"]  # on the CPU where there is no GPU
     assert rows["ort-cpu"]["available"] and rows["openvino-cpu"]["available"]
     assert rows["tensorrt"]["dtypes"] == ["fp32", "fp16", "int8"]
     # the CPU fingerprint, printed and in --json

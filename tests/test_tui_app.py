@@ -440,7 +440,7 @@ async def test_leaderboard_sort_filter_mark_compare_plot(board_home, profiles_di
         pane = app.query_one("#leaderboard-pane")
         table = app.query_one("#board", DataTable)
         assert table.row_count == 4  # the cancelled run's row is hidden
-        assert "4/5 rows · sort top1 ↓ · 1 hidden (a)" in screen_text(app)
+        assert "4/5 rows · sort top1% ↓ · 1 hidden (a)" in screen_text(app)
         assert table.get_row_at(0)[2] == "ort fp32 64"  # the whole recipe, never cut
         await pilot.press("a")  # show it: it sorts after the ok rows despite its 99 %
         assert table.row_count == 5 and pane.rows[-1]["status"] == "cancelled"

@@ -133,7 +133,8 @@ def test_leaderboard_pane(snap_compare, app, size):
     assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
 
 
-def test_leaderboard_latency_plot(snap_compare, app):
+@pytest.mark.parametrize("size", list(SIZES))
+def test_leaderboard_latency_plot(snap_compare, app, size):
     async def before(pilot):
         await _settle(pilot)
         await pilot.press("4")
@@ -141,10 +142,52 @@ def test_leaderboard_latency_plot(snap_compare, app):
         await pilot.press("p")
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=SIZES["80x24"], run_before=before)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
 
 
-def test_error_modal(snap_compare, app):
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("key", ["c", "i"], ids=["compare", "detail"])
+def test_leaderboard_dialogs(snap_compare, app, size, key):
+    """The compare dialog (two marked rows) and the detail dialog fit, or scroll."""
+    async def before(pilot):
+        await _settle(pilot)
+        await pilot.press("4")
+        await pilot.pause()
+        await pilot.press("m", "down", "m", key)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("at", ["top", "end"])
+def test_help(snap_compare, app, size, at):
+    """The help's title line (how to close it) at the top, and its last section at the end."""
+    async def before(pilot):
+        await _settle(pilot)
+        await pilot.press("f1")
+        await pilot.pause(0.3)
+        if at == "end":
+            await pilot.press("end")
+            await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_leaderboard_filter_error_wraps(snap_compare, app, size):
+    async def before(pilot):
+        await _settle(pilot)
+        await pilot.press("4")
+        await pilot.pause()
+        await pilot.press("slash", *"colour=red")
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_error_modal(snap_compare, app, size):
     from workbench.errors import BadInput
     from workbench.tui.screens.error import ErrorModal, describe
 
@@ -154,7 +197,7 @@ def test_error_modal(snap_compare, app):
         await pilot.app.push_screen(ErrorModal(title, msg, "run 5 recorded as failed"))
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=SIZES["80x24"], run_before=before)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
 
 
 @pytest.fixture

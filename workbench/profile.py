@@ -28,7 +28,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 Source = Literal["timm", "official", "mmcls"]
-DType = Literal["fp32", "fp16", "bf16", "int8"]
+DType = Literal["fp32", "tf32", "fp16", "bf16", "int8"]
 Target = Literal["auto", "avx2", "avx512", "vnni", "bf16", "amx"]
 CalibMethod = Literal["minmax", "entropy", "percentile"]
 

@@ -77,8 +77,9 @@ class RuntimeSettings:
 
     @property
     def limit_precision(self) -> str:
-        """Which machine limit applies: fp32, bf16 or int8."""
-        return {"int8": "int8", "bf16": "bf16"}.get(self.compute_precision, "fp32")
+        """Which machine limit applies: fp32, bf16 or int8 (and fp16, tf32 on a GPU)."""
+        return {"int8": "int8", "bf16": "bf16", "f16": "fp16", "tf32": "tf32"}.get(
+            self.compute_precision, "fp32")
 
     def label(self) -> str:
         return (f"{self.runtime} {self.compute_precision}"

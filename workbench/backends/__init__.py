@@ -1,6 +1,7 @@
 """Backends: one package per runtime, found through this registry.
 
-Each package (``ort_cpu``, ``openvino_cpu``, ``ort_gpu``, ``tensorrt``, ``torch``) holds a
+Each package (``ort_cpu``, ``openvino_cpu``, ``ort_gpu``, ``tensorrt``, ``torch``,
+``torch_cuda``) holds a
 :class:`~workbench.backends.base.Backend` declaring its name, availability, dtypes, build
 steps, runner and bench stream group. Callers look a backend up by name and ask it;
 no module outside this package compares backend names. Heavy runtimes load lazily, inside
@@ -12,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from workbench.backends import openvino_cpu, ort_cpu, ort_gpu, tensorrt
+from workbench.backends import openvino_cpu, ort_cpu, ort_gpu, tensorrt, torch_cuda
 from workbench.backends import torch as torch_eager
 from workbench.backends.base import Backend, StreamGroup
 from workbench.backends.status import BackendStatus
@@ -35,7 +36,7 @@ __all__ = [
 
 _REGISTRY: dict[str, Backend] = {
     b.name: b for b in (torch_eager.BACKEND, ort_cpu.BACKEND, openvino_cpu.BACKEND,
-                        ort_gpu.BACKEND, tensorrt.BACKEND)
+                        ort_gpu.BACKEND, tensorrt.BACKEND, torch_cuda.BACKEND)
 }
 
 #: what a bare ONNX file or an unspecified build runs on

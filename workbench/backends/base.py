@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from workbench.backends.status import BackendStatus
+from workbench.errors import BadInput
 from workbench.runtime import Predictor
 
 #: Opens ``streams`` predictors sharing one compiled model on ``threads`` threads in total,
@@ -27,6 +28,15 @@ def copy_onnx(src: Path, dst: Path) -> None:
     side = src.with_name(src.name + ".data")
     if side.is_file():
         shutil.copyfile(side, dst.with_name(dst.name + ".data"))
+
+
+class DeviceOutOfMemory(BadInput):
+    """A batch that does not fit the device: one line naming the batch and the memory.
+    Bench records it for that grid point and goes on with the others."""
+
+    def __init__(self, batch: int, memory: str, reason: str = "") -> None:
+        self.batch, self.memory = batch, memory
+        super().__init__(f"out of device memory at batch {batch} ({memory})")
 
 
 class Backend:
@@ -43,6 +53,10 @@ class Backend:
     eager: ClassVar[bool] = False
     #: runs on this machine's CPU (build-time checks such as agreement need that)
     runs_on_cpu: ClassVar[bool] = True
+    #: builds from the loaded torch model (``build_float(..., model=...)``), not the ONNX
+    needs_model: ClassVar[bool] = False
+    #: bf16 runs on this machine's CPU ISA (a CPU bf16 build checks the CPU and OpenVINO)
+    bf16_on_cpu_isa: ClassVar[bool] = True
     #: file suffixes this backend opens when a bare file is given
     suffixes: ClassVar[tuple[str, ...]] = ()
 

@@ -18,6 +18,7 @@ from workbench.bench.baseline import (
     register_baseline,
     torch_target,
 )
+from workbench.bench.gpu_limits import apply_gpu_limits
 from workbench.bench.grid import BenchConfig, BenchResult, BenchTarget, benchmark_targets
 from workbench.bench.limits import PrecisionLimit, apply_limits, limits_for
 from workbench.bench.record import record_result
@@ -124,7 +125,7 @@ def measure_builds(builds: list[BuildToMeasure], input_size: tuple[int, int],
         limits = limits_for(home.cache, list(config.threads), reporter=rep)
         for res in results:
             g = gmacs_of.get(res.label)
-            if g:
+            if g and not apply_gpu_limits(res, g, home.cache, rep):
                 apply_limits(res, g, limits)
     return results
 
@@ -212,7 +213,7 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
         for res in results:
             # the baseline is the variant's own torch model; the target is what its graph says
             own = model_gmacs if res.label == BASELINE_LABEL else gmacs
-            if own:
+            if own and not apply_gpu_limits(res, own, home.cache, rep):
                 apply_limits(res, own, limits)
         base = results[0] if len(results) == 2 else None
         return BenchRun(run_id, target, results[-1], base, machine, notes, time.perf_counter() - t0,

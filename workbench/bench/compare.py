@@ -215,7 +215,7 @@ def _build(onnx_path: Path, backend: str, dtype: str, *, loaded: LoadedModel,
                           export_settings={"opset": 17, "dynamic_batch": True},
                           calibration_samples=calib_samples if dtype == "int8" else None,
                           preprocessor=prep, home=home, reporter=reporter,
-                          source=loaded.source, weights=loaded.weights)
+                          source=loaded.source, weights=loaded.weights, model=loaded.model)
 
 
 # -- the run ---------------------------------------------------------------------------------

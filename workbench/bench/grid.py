@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.backends.base import DeviceOutOfMemory
 from workbench.bench.model import (
     BenchConfig,
     BenchResult,
@@ -73,6 +74,8 @@ class _PointState:
     peak_rss: float = 0.0
     sessions_mb: float = 0.0
     runtime: dict[str, Any] | None = None
+    device_peak: float | None = None
+    skipped: str = ""  # why this point is not measured (out of device memory, ...)
 
 
 def benchmark_targets(targets: Sequence[BenchTarget], input_size: tuple[int, int],
@@ -115,6 +118,7 @@ def benchmark_targets(targets: Sequence[BenchTarget], input_size: tuple[int, int
     sessions: dict[tuple[str, int, int, int], list[Predictor]] = {}
     opened_mb: dict[tuple[str, int, int, int], float] = {}
     states = [_PointState(t, p) for t in targets for p in points]
+    on_gpu: set[str] = set()  # targets whose predictors run on a GPU: threads are no axis
     total = rounds * len(states)
     done = 0
     t0 = time.perf_counter()
@@ -124,40 +128,57 @@ def benchmark_targets(targets: Sequence[BenchTarget], input_size: tuple[int, int
         for st in states:
             rep.check_cancelled()
             p = st.point
+            if st.skipped or (st.target.label in on_gpu and p.threads != config.threads[0]):
+                done += 1
+                continue
             static = st.target.group_factory is not None
             skey = (st.target.label, p.streams, p.total_threads, p.batch if static else 0)
             x = inputs[p.batch]
-            if skey not in sessions:
-                before = current_rss_mb()
-                sessions[skey] = st.target.open(p, tuple(x.shape))
-                _prepare(sessions[skey], p.threads_per_stream)
-                _run_round(sessions[skey], x, requests=max(1, config.warmup) * p.streams,
-                           duration_s=None, reporter=rep)
-                opened_mb[skey] = max(0.0, current_rss_mb() - before)
-            else:
-                _prepare(sessions[skey], p.threads_per_stream)
-                # full warmup for a new batch shape, then one request per stream to re-warm
-                # caches after the other configurations ran
-                n_warm = config.warmup if r == 0 else min(config.warmup, 1)
-                if n_warm:
-                    _run_round(sessions[skey], x, requests=n_warm * p.streams, duration_s=None,
-                               reporter=rep)
-            st.predictors = sessions[skey]
-            st.sessions_mb = opened_mb[skey]
-            if st.runtime is None:
-                from workbench.runtime_settings import settings_of
+            try:
+                if skey not in sessions:
+                    before = current_rss_mb()
+                    sessions[skey] = st.target.open(p, tuple(x.shape))
+                    _prepare(sessions[skey], p.threads_per_stream)
+                    _run_round(sessions[skey], x, requests=max(1, config.warmup) * p.streams,
+                               duration_s=None, reporter=rep)
+                    opened_mb[skey] = max(0.0, current_rss_mb() - before)
+                else:
+                    _prepare(sessions[skey], p.threads_per_stream)
+                    # full warmup for a new batch shape, then one request per stream to re-warm
+                    # caches after the other configurations ran
+                    n_warm = config.warmup if r == 0 else min(config.warmup, 1)
+                    if n_warm:
+                        _run_round(sessions[skey], x, requests=n_warm * p.streams, duration_s=None,
+                                   reporter=rep)
+                st.predictors = sessions[skey]
+                st.sessions_mb = opened_mb[skey]
+                if st.runtime is None:
+                    from workbench.runtime_settings import settings_of
 
-                s = settings_of(st.predictors)
-                st.runtime = None if s is None else s.as_dict()
-            reset_peak_rss()
-            n_req = max(p.streams, per_round[r]) if per_round else None
-            out = _run_round(st.predictors, x, requests=n_req, duration_s=per_round_s, reporter=rep)
-            st.peak_rss = max(st.peak_rss, peak_rss_mb())
-            if out.latencies_ms:
-                st.latencies.extend(out.latencies_ms)
-                st.round_tput.append(out.images / out.wall_s)
-                st.round_p50.append(float(np.percentile(out.latencies_ms, 50)))
-                st.images += out.images
+                    s = settings_of(st.predictors)
+                    st.runtime = None if s is None else s.as_dict()
+                if any(getattr(q, "on_gpu", False) for q in st.predictors):
+                    on_gpu.add(st.target.label)
+                reset_peak_rss()
+                for q in st.predictors:
+                    getattr(q, "reset_device_peak", lambda: None)()
+                n_req = max(p.streams, per_round[r]) if per_round else None
+                out = _run_round(st.predictors, x, requests=n_req, duration_s=per_round_s, reporter=rep)
+                st.peak_rss = max(st.peak_rss, peak_rss_mb())
+                dev = [getattr(q, "device_peak_mb", lambda: None)() for q in st.predictors]
+                if any(d is not None for d in dev):
+                    st.device_peak = max([st.device_peak or 0.0] + [d for d in dev if d is not None])
+                if out.latencies_ms:
+                    st.latencies.extend(out.latencies_ms)
+                    st.round_tput.append(out.images / out.wall_s)
+                    st.round_p50.append(float(np.percentile(out.latencies_ms, 50)))
+                    st.images += out.images
+            except DeviceOutOfMemory as exc:  # one line; the grid goes on with the others
+                st.skipped = str(exc)
+                rep.log(f"{st.target.label}: bs{p.batch} ×{p.streams}: {exc}; this point is "
+                        "skipped, the grid goes on", "warning")
+                for pred in sessions.pop(skey, []):
+                    getattr(pred, "close", lambda: None)()
             done += 1
             rep.progress(done, total, "points")
     seconds = time.perf_counter() - t0
@@ -165,14 +186,20 @@ def benchmark_targets(targets: Sequence[BenchTarget], input_size: tuple[int, int
     results: dict[str, BenchResult] = {}
     for t in targets:
         mine = [st for st in states if st.target is t]
-        rows = [_row(st) for st in mine]
-        backend = str(getattr(mine[0].predictors[0], "backend", "")) if mine[0].predictors else ""
+        ran = [st for st in mine if st.latencies]
+        skipped = [f"bs{st.point.batch} ×{st.point.streams}: {st.skipped}" for st in mine if st.skipped]
+        if not ran:
+            raise BadInput(f"bench {t.label}: no grid point could run ({'; '.join(skipped)})")
+        rows = [_row(st) for st in ran]
+        backend = str(getattr(ran[0].predictors[0], "backend", "")) if ran[0].predictors else ""
         size_mb = None
         if t.artifact_path and Path(t.artifact_path).is_file():
             size_mb = _artifact_mb(Path(t.artifact_path))
+        gpu = ((ran[0].runtime or {}).get("details") or {}).get("gpu") or {}
+        fp = _fingerprint() + (f"+{gpu['fingerprint']}" if gpu.get("fingerprint") else "")
         results[t.label] = BenchResult(t.label, backend, (h, w), config, rows, seconds,
-                                       t.artifact_path, size_mb, t.gmacs,
-                                       fingerprint=_fingerprint())
+                                       t.artifact_path, size_mb, t.gmacs, fingerprint=fp,
+                                       skipped=skipped)
     if baseline is not None:
         base = results[baseline]
         base_heads = base.headline()
@@ -228,6 +255,7 @@ def _row(st: _PointState) -> BenchRow:
         p50_min_ms=min(st.round_p50), p50_max_ms=max(st.round_p50),
         spread=(max(st.round_tput) - min(st.round_tput)) / tput if tput > 0 else 0.0,
         rounds=len(st.round_tput), peak_rss_mb=st.peak_rss, sessions_mb=st.sessions_mb,
+        device_peak_mb=st.device_peak,
         precision=str((st.runtime or {}).get("compute_precision", "")),
         limit_precision=str((st.runtime or {}).get("limit_precision", "")), runtime=st.runtime,
     )

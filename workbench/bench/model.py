@@ -107,6 +107,7 @@ class BenchRow:
     limit_precision: str = ""  # whose machine limit vs_roofline divides by (fp32/bf16/int8)
     limit_flag: str = ""  # why vs_roofline may be read with care (above 1.0, noisy probe...)
     runtime: dict[str, Any] | None = None  # effective runtime settings (RuntimeSettings)
+    device_peak_mb: float | None = None  # torch.cuda.max_memory_allocated on a GPU target
 
     @property
     def key(self) -> tuple[int, int, int]:
@@ -134,7 +135,8 @@ class BenchResult:
     baseline_throughput: float | None = None  # the baseline's best img/s
     baseline_p50_ms: float | None = None  # the baseline's latency (smallest batch, one stream)
     limits: dict[str, Any] = field(default_factory=dict)  # precision -> threads -> limit record
-    fingerprint: str = ""  # the CPU the rows were measured on (workbench.hardware)
+    fingerprint: str = ""  # the CPU the rows were measured on (+ the GPU, for a GPU target)
+    skipped: list[str] = field(default_factory=list)  # grid points that could not run, why
 
     @property
     def runtime(self) -> dict[str, Any] | None:
@@ -226,6 +228,7 @@ class BenchResult:
             "limits": self.limits,
             "fingerprint": self.fingerprint,
             "inputs": self.config.inputs,
+            "skipped": list(self.skipped),
         }
 
 

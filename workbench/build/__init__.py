@@ -47,7 +47,7 @@ __all__ = [
     "select_calibration",
 ]
 
-DTYPES = ("fp32", "fp16", "bf16", "int8")
+DTYPES = ("fp32", "tf32", "fp16", "bf16", "int8")
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class BuildRecipe:
         asked = self.target
         isa = resolve_target(asked)
         object.__setattr__(self, "target", isa.name)
-        if self.dtype == "bf16":
+        if self.dtype == "bf16" and b.bf16_on_cpu_isa:
             if asked in ("", "auto"):  # for this machine: the CPU and OpenVINO must agree
                 from workbench.hardware import require_bf16
 
@@ -207,6 +207,7 @@ def build_artifact(
     reporter: Reporter | None = None,
     source: str = "",
     weights: str = "",
+    model: Any = None,
 ) -> Artifact:
     """Build ``recipe`` from ``onnx_path`` (or return the cached build) and describe it.
 
@@ -214,7 +215,8 @@ def build_artifact(
     can exclude those ids from evaluation); ``calibration_samples`` is the alternative for
     callers that have not chosen yet: the recipe's count and seed pick from it.
     ``preprocessor`` must be the one evaluation uses: calibration ranges depend on it.
-    ``source``/``weights`` are only recorded in ``meta``.
+    ``source``/``weights`` are only recorded in ``meta``. ``model`` (the loaded torch
+    model) is what a backend that builds from it (torch-cuda) needs.
     """
     from workbench.build import cache
 
@@ -256,13 +258,15 @@ def build_artifact(
     with file_lock(hm.cache / "locks" / f"{key[:32]}.lock", check=rep.check_cancelled,
                    on_wait=lambda: rep.log(f"{name}: another process is building it; waiting")):
         return _build_locked(onnx_path, recipe, name, key, onnx_sha, (h, w), model_name, weights_id,
-                             export_settings, calibration, spec, loader, hm, rep, source, weights)
+                             export_settings, calibration, spec, loader, hm, rep, source, weights,
+                             model)
 
 
 def _build_locked(onnx_path: Path, recipe: BuildRecipe, name: str, key: str, onnx_sha: str,
                   size: tuple[int, int], model_name: str, weights_id: str, export_settings: dict[str, Any] | None,
                   calibration: CalibrationSet | None, spec: CalibrationSpec | None, loader: Any,
-                  hm: Home, rep: Reporter, source: str, weights: str) -> Artifact:
+                  hm: Home, rep: Reporter, source: str, weights: str,
+                  model: Any = None) -> Artifact:
     """Under the key's lock: a verified cache hit, or a build in a private temp folder."""
     from workbench.build import cache
 
@@ -301,7 +305,7 @@ def _build_locked(onnx_path: Path, recipe: BuildRecipe, name: str, key: str, onn
             meta.update(extra)
             write_text(tmp / "calibration_manifest.tsv", calibration.manifest_text())
         else:
-            file, extra = _build_float(onnx_path, recipe, tmp)
+            file, extra = _build_float(onnx_path, recipe, tmp, model)
             meta.update(extra)
         rep.check_cancelled()
         files = [file] + ([file.with_suffix(".bin")] if file.suffix == ".xml" else [])
@@ -328,6 +332,10 @@ def _built_on() -> dict[str, Any]:
     return {"fingerprint": cpu.fingerprint, "cpu": cpu.summary()}
 
 
-def _build_float(onnx_path: Path, recipe: BuildRecipe, out_dir: Path) -> tuple[Path, dict[str, Any]]:
-    """fp32 / fp16 recipes: no calibration, no ranges; the backend finishes the file."""
-    return get_backend(recipe.backend).build_float(onnx_path, recipe.dtype, out_dir)
+def _build_float(onnx_path: Path, recipe: BuildRecipe, out_dir: Path,
+                 model: Any = None) -> tuple[Path, dict[str, Any]]:
+    """Float recipes: no calibration, no ranges; the backend finishes the file."""
+    b = get_backend(recipe.backend)
+    if b.needs_model:
+        return b.build_float(onnx_path, recipe.dtype, out_dir, model=model)  # type: ignore[call-arg]
+    return b.build_float(onnx_path, recipe.dtype, out_dir)

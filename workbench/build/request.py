@@ -84,7 +84,7 @@ def _resolve_model(req: BuildRequest, home: Home, rep: Reporter) -> dict[str, An
     return {"onnx": out, "model_name": lm.variant, "input_size": size, "weights_id": lm.weights_id,
             "export": {"opset": req.opset, "dynamic_batch": True}, "source": lm.source,
             "weights": lm.weights, "pretrained_tag": lm.pretrained_tag, "variant": lm.variant,
-            "preprocess": lm.preprocess}
+            "preprocess": lm.preprocess, "model": lm.model}
 
 
 def run_build_request(req: BuildRequest, home: Home, reporter: Reporter | None = None) -> dict[str, Any]:
@@ -140,7 +140,7 @@ def _build(req: BuildRequest, recipe: Any, home: Home, store: Any, rep: Reporter
     kwargs: dict[str, Any] = dict(
         model_name=m["model_name"], input_size=tuple(m["input_size"]), weights_id=m["weights_id"],
         export_settings=m["export"], calibration=calib, preprocessor=pre, home=home,
-        source=m["source"], weights=m["weights"],
+        source=m["source"], weights=m["weights"], model=m.get("model"),
     )
     budget: dict[str, Any] | None = None
     if req.accuracy_budget is not None:

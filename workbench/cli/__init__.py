@@ -11,12 +11,18 @@ from workbench.cli.app import app
 _loaded = False
 
 
-def _load_commands() -> None:
+def _load_commands(only: str = "") -> None:
+    """Import the command modules (each registers its commands). With ``only``, just the
+    root callback and that one module (``hrnet-wb tui``: the first frame's budget)."""
     global _loaded
     if _loaded:
         return
     import workbench.cli as pkg
 
+    if only:
+        importlib.import_module("workbench.cli.root_cmd")
+        importlib.import_module(f"workbench.cli.{only}")
+        return
     for mod in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
         if mod.name.endswith("_cmd"):
             importlib.import_module(f"workbench.cli.{mod.name}")
@@ -40,5 +46,6 @@ def main() -> None:
             sys.stderr.write(f"error: {one_line(f.message)}\n")
             raise SystemExit(f.exit_code) from None
         return
-    _load_commands()
+    # `hrnet-wb tui ...` loads only the tui module (the other commands cost ~0.5 s).
+    _load_commands("tui_cmd" if sys.argv[1] == "tui" else "")
     app()

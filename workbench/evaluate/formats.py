@@ -7,11 +7,16 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.atomic import atomic_path
 from workbench.errors import BadInput
-from workbench.evaluate.metrics import metrics_from_records
+from workbench.evaluate.metrics import _topk, metrics_from_records
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.data.decode import DecodeError
+    from workbench.data.layouts import Sample
+    from workbench.events import Reporter
 
 RESULTS_JSONL = "results.jsonl"
 RESULTS_TXT = "results.txt"
@@ -70,6 +75,20 @@ def write_vastai_txt(target: Path, records: Sequence[dict[str, Any]], class_name
         for r in records:
             if not r.get("skipped"):
                 fh.write(vastai_lines(r, class_names))
+
+
+def class_names_in_txt(path: Path) -> dict[int, str]:
+    """Class id → name as an eval wrote them into its VastAI txt (empty when there is none):
+    the names of the eval's own dataset, whatever its classes."""
+    names: dict[int, str] = {}
+    if not path.is_file():
+        return names
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            m = _VASTAI_RE.match(line.rstrip("\n"))
+            if m:
+                names.setdefault(int(m.group("id")), m.group("name"))
+    return names
 
 
 def parse_vastai_txt(path: Path, num_classes: int = 1000) -> list[tuple[str, list[int], list[float]]]:
@@ -177,3 +196,21 @@ def topk_from_vastai_txt(path: Path, labels: Path | None = None) -> dict[str, An
 
 
 # -- streaming evaluation ----------------------------------------------------------------
+
+
+def result_lines(kept: Sequence[Sample], hashes: Sequence[str], logits: Any, k: int) -> list[str]:
+    """One results.jsonl line per image: from logits, or from (ids, probs) taken on a device."""
+    from workbench.data.identity import HASH_FIELD
+
+    ids, probs = logits if isinstance(logits, tuple) else _topk(logits, k)
+    return [_record_line({"id": s.id, "path": str(s.path), HASH_FIELD: hashes[i], "gt": s.label,
+                          "top5": [int(c) for c in ids[i]], "prob5": [round(float(p), 8) for p in probs[i]]})
+            for i, s in enumerate(kept)]
+
+
+def skip_line(s: Sample, exc: DecodeError, rep: Reporter) -> str:
+    from workbench.data.identity import HASH_FIELD
+
+    rep.log(f"skipped {s.path}: {exc.reason}", "warning")
+    return _record_line({"id": s.id, "path": str(s.path), HASH_FIELD: exc.content_hash, "gt": s.label,
+                         "skipped": exc.reason})

@@ -82,6 +82,13 @@ def metrics_from_records(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def device_topk(predictor: Any, x: Any, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(ids, probs) from a device-aware predictor's own top-k, taken where it runs, so only
+    k ids and probabilities per image cross back (None: the predictor has none)."""
+    fn = getattr(predictor, "predict_topk", None)
+    return None if fn is None else fn(x, k)
+
+
 def _topk(logits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-k ids (ties broken by lower id, so reruns match) and softmax probabilities."""
     z = logits.astype(np.float64)

@@ -204,7 +204,11 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
         if existing.is_file() and existing.stat().st_size > 0:
             raise BadInput(f"{existing}: already holds results; resume it (--resume) or choose another --out")
     t = resolve_target(target, backend, home)
-    pre = choose_preprocessor(t, preprocess, input_size)
+    from workbench.data.device_decode import SUFFIX, for_predictor
+
+    on_device = preprocess.endswith(SUFFIX)  # decode on the predictor's device (nvJPEG)
+    streams = 1 if on_device and streams == 0 else streams  # auto: one device stream
+    pre = choose_preprocessor(t, preprocess.removesuffix(SUFFIX) or "auto", input_size)
     if t.fixed_batch and t.fixed_batch != batch_size:
         rep.log(f"{t.path.name} has a fixed batch of {t.fixed_batch}: using --batch-size {t.fixed_batch}",
                 "warning")
@@ -221,6 +225,8 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
     shape = (batch_size, 3, *pre.cfg.input_size)
     predictors = (open_streams(t.path, t.backend, threads, streams, rep, shape, len(samples))
                   if sharded is None else None)
+    if on_device:
+        pre = for_predictor(pre, predictors)
     store = Store(home.db)
     spec = {"eval": {"target": str(target), "data": str(data), "layout": ds.layout, "limit": limit,
                      "batch_size": batch_size, "preprocess": pre.describe(),

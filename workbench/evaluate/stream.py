@@ -14,18 +14,19 @@ import numpy as np
 
 from workbench.atomic import write_json
 from workbench.data.decode import DecodeError, fast_decoder
-from workbench.data.identity import HASH_FIELD, content_hash
+from workbench.data.identity import content_hash
 from workbench.data.layouts import Sample
 from workbench.decode_pool import DecodePool, decode_schedule
 from workbench.errors import BadInput
 from workbench.evaluate.formats import (
     REPORT_JSON,
     RESULTS_TXT,
-    _record_line,
     read_results,
+    result_lines,
+    skip_line,
     write_vastai_txt,
 )
-from workbench.evaluate.metrics import TOPK, EvalResult, _topk, metrics_from_records
+from workbench.evaluate.metrics import TOPK, EvalResult, device_topk, metrics_from_records
 from workbench.evaluate.resume import prepare_output
 from workbench.events import Reporter
 
@@ -101,19 +102,6 @@ def _check_logits(logits: np.ndarray, n_classes: int) -> None:
                        f"{n_classes} class names; pass a matching label file")
 
 
-def _result_lines(kept: Sequence[Sample], hashes: Sequence[str], logits: np.ndarray, k: int) -> list[str]:
-    ids, probs = _topk(logits, k)
-    return [_record_line({"id": s.id, "path": str(s.path), HASH_FIELD: hashes[i], "gt": s.label,
-                          "top5": [int(c) for c in ids[i]], "prob5": [round(float(p), 8) for p in probs[i]]})
-            for i, s in enumerate(kept)]
-
-
-def _skip_line(s: Sample, exc: DecodeError, rep: Reporter) -> str:
-    rep.log(f"skipped {s.path}: {exc.reason}", "warning")
-    return _record_line({"id": s.id, "path": str(s.path), HASH_FIELD: exc.content_hash, "gt": s.label,
-                         "skipped": exc.reason})
-
-
 def evaluate(
     predictor: BatchPredictor | Sequence[BatchPredictor],
     samples: Sequence[Sample],
@@ -133,19 +121,16 @@ def evaluate(
 ) -> EvalResult:
     """Classify ``samples`` with ``predictor``; stream results to ``out_dir``; return metrics.
 
-    Files that cannot be decoded are skipped, recorded and listed, never fatal. Labels
-    may be None (unlabelled data): every image still gets its top-5, metrics are None.
-    ``workers`` decode threads (0 = one per CPU, at most 4) run at most
-    ``prefetch_batches`` batches ahead of the model. ``identity`` (see :func:`eval_identity`)
-    is recorded, and a ``resume`` into a folder made by another model is refused; another
-    data root or image list only when the images already classified are not all found among
-    ``samples`` by content (:mod:`workbench.evaluate.resume`). Every record carries the image's content hash
-    (``sha256``): a resume skips an image already classified under another id, and
-    ``compare`` pairs runs by it. ``label`` names the build in log lines.
+    Undecodable files are skipped, recorded and listed, never fatal; unlabelled images still
+    get their top-5 (metrics None). ``workers`` decode threads (0 = one per CPU, at most 4)
+    run at most ``prefetch_batches`` batches ahead. ``identity`` (:func:`eval_identity`) is
+    recorded; a ``resume`` by another model, or over data where the images already done are
+    not all found by content, is refused (:mod:`workbench.evaluate.resume`). Records carry
+    the image's content hash (``sha256``), which resume and ``compare`` pair by.
 
-    Given several predictors (``--streams N``: N sessions of the same model, each with its
-    share of the threads), each stream decodes its own batch and runs it, N batches in
-    flight, and the results are written in order (see :func:`_run_streams`).
+    Given several predictors (``--streams N``), each stream decodes and runs its own batch,
+    results written in order (:func:`_run_streams`); a preprocessor that decodes on the
+    device (``load_batch``) runs :func:`~workbench.evaluate.device_stream.run_device_batches`.
     """
     if batch_size < 1:
         raise BadInput(f"batch size {batch_size}: must be at least 1")
@@ -165,13 +150,16 @@ def evaluate(
     total = len(samples)
     h, w = preprocessor.input_size
     k = min(TOPK, len(class_names))
-    if len(predictors) > 1:
+    on_device = callable(getattr(preprocessor, "load_batch", None))  # the +nvjpeg preset
+    if len(predictors) > 1 or on_device:
+        from workbench.evaluate.device_stream import run_device_batches
         t0 = time.perf_counter()
         with open(jsonl, "a" if resume else "w", encoding="utf-8") as sink:
-            new_images = _run_streams(predictors, todo, preprocessor, sink, batch_size=batch_size, k=k,
-                                      n_classes=len(class_names), pre_desc=pre_desc, rep=rep,
-                                      done=total - len(todo), total=total)
-        info = {"schedule": "streams", "streams": len(predictors)}
+            new_images = (run_device_batches if on_device else _run_streams)(
+                predictors, todo, preprocessor, sink, batch_size=batch_size, k=k, total=total,
+                n_classes=len(class_names), pre_desc=pre_desc, rep=rep, done=total - len(todo))
+        info = ({"schedule": "device decode", "fallbacks": len(getattr(preprocessor, "fallbacks", ()))}
+                if on_device else {"schedule": "streams", "streams": len(predictors)})
         return _finish(out, jsonl, samples, class_names, vastai_txt, pre_desc, time.perf_counter() - t0,
                        new_images, len(existing), meta, rep, label, info)
     from workbench.runtime import usable_cpus
@@ -223,7 +211,8 @@ def evaluate(
                     x = batch[: len(kept)] if contiguous else batch[slots]  # a skipped file left a gap
                     try:
                         t_infer = time.perf_counter()
-                        logits = np.asarray(one.predict(x))
+                        top = device_topk(one, x, k)  # only k ids/probs cross back
+                        logits = top if top is not None else np.asarray(one.predict(x))
                         if not first_batch:  # the first batch pays the runtime's warm-up
                             infer_s += time.perf_counter() - t_infer
                             infer_images += len(kept)
@@ -236,12 +225,12 @@ def evaluate(
                         if not first_batch:
                             raise
                         raise _model_rejected(exc, tuple(x.shape), pre_desc) from None
-                    if first_batch:
+                    if first_batch and not isinstance(logits, tuple):
                         _check_logits(logits, len(class_names))
                     first_batch = False
                     if burst:  # the batch buffer is free again: decode the next batch into it
                         refill()  # while this one's top-5 and records are made below
-                    lines.extend(_result_lines(kept, hashes, logits, k))
+                    lines.extend(result_lines(kept, hashes, logits, k))
                     new_images += len(kept)
                 if lines:
                     fh.write("".join(lines))
@@ -262,7 +251,7 @@ def evaluate(
                 try:
                     got = fut.result()
                 except DecodeError as exc:
-                    lines.append(_skip_line(s, exc, rep))
+                    lines.append(skip_line(s, exc, rep))
                 else:
                     if burst:
                         digest = got
@@ -349,9 +338,9 @@ def _run_streams(predictors: Sequence[BatchPredictor], todo: Sequence[Sample], l
                 if not pending:
                     break
                 kept, hashes, logits, skipped = pending.popleft().result()
-                lines = [_skip_line(s, exc, rep) for s, exc in skipped]
+                lines = [skip_line(s, exc, rep) for s, exc in skipped]
                 if logits is not None:
-                    lines.extend(_result_lines(kept, hashes, logits, k))
+                    lines.extend(result_lines(kept, hashes, logits, k))
                     new_images += len(kept)
                 fh.write("".join(lines))
                 fh.flush()

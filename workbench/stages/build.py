@@ -47,7 +47,7 @@ def stage_build(ctx: RunContext) -> list[Artifact]:
                 export_settings={"opset": e.opset, "dynamic_batch": e.dynamic_batch},
                 calibration=ctx.calibration if recipe.dtype == "int8" else None,
                 preprocessor=ctx.preprocessor, home=ctx.home, reporter=rep,
-                source=ctx.loaded.source, weights=ctx.loaded.weights,
+                source=ctx.loaded.source, weights=ctx.loaded.weights, model=ctx.loaded.model,
             )
             h, w = ctx.profile.model.input_size
             calib = ""

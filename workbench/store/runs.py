@@ -113,8 +113,8 @@ class RunLog(StoreBase):
             raise
         except KeyboardInterrupt as exc:
             if cancelled is not None and cancelled():  # the UI interrupted a native call
-                run.status, run.error = "cancelled", "cancelled by the user"
-                raised = Cancelled("cancelled by the user")
+                run.status, run.error = "cancelled", str(exc) or "cancelled by the user"
+                raised = Cancelled(run.error)
             else:
                 run.status, run.error = "interrupted", str(exc) or "interrupted (Ctrl-C)"
                 raise

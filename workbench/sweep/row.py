@@ -141,7 +141,8 @@ def compute_row(plan: SweepProfile, row: RowSpec, home: Home, out_dir: Path, *,
             weights_id=ctx.loaded.weights_id,
             export_settings={"opset": plan.export.opset, "dynamic_batch": plan.export.dynamic_batch},
             calibration=ctx.calibration if b.dtype == "int8" else None, preprocessor=ctx.preprocessor,
-            home=home, reporter=brep, source=ctx.loaded.source, weights=ctx.loaded.weights)
+            home=home, reporter=brep, source=ctx.loaded.source, weights=ctx.loaded.weights,
+            model=ctx.loaded.model)
         brep.log(f"{art.name}: {'cache hit' if art.cached else 'built'}")
         builds.append(BuildOutcome(b.label, art.name, art.key, art.backend, art.dtype,
                                    b.calibration if b.dtype == "int8" else "", str(Path(art.path).parent),

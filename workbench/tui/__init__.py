@@ -33,9 +33,28 @@ def launch(home: str | Path | None = None, profile: str | Path | None = None,
             from workbench.tui.quick_quit import QuickQuitDriver
 
             app.driver_class = QuickQuitDriver  # Ctrl+Q leaves without waiting for the loop
+        _leave_on_signals(app)
     app.run()
     if exit_after:
         end_process(app.return_code or 0)
+
+
+def _leave_on_signals(app: object) -> None:
+    """SIGTERM and SIGHUP (an SSH drop) end the app as Ctrl+Q does: a running build is
+    cancelled with the signal as its reason and records itself, then the process ends.
+    (Under ``serve`` the web driver turns SIGTERM into an exit, which does the same.)"""
+    import signal
+
+    def on_signal(sig: int, _frame: object) -> None:
+        name = signal.Signals(sig).name
+        why = "cancelled: SIGHUP (the terminal closed)" if name == "SIGHUP" else f"cancelled: {name}"
+        try:
+            app.leave(why, 128 + sig)  # type: ignore[attr-defined]
+        finally:
+            end_process(128 + sig)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
 
 
 def end_process(code: int = 0) -> None:

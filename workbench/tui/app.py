@@ -82,11 +82,11 @@ class WorkbenchApp(QueueOwner):
             # ~400 widgets up front cost seconds of blank screen on a busy 2-core box.
             # One at a time, so a key waits for one pane's mount (50-150 ms), not three.
             with TabPane(PANE_TITLES["build"], id="build"):
-                yield Deferred(self._build_pane, delay=MOUNT_DELAY_S)
+                yield Deferred(self._build_pane, delay=MOUNT_DELAY_S, mounted=self.pane_mounted)
             with TabPane(PANE_TITLES["dataset"], id="dataset"):
-                yield Deferred(self._dataset_pane, delay=MOUNT_DELAY_S + MOUNT_GAP_S)
+                yield Deferred(self._dataset_pane, delay=MOUNT_DELAY_S + MOUNT_GAP_S, mounted=self.pane_mounted)
             with TabPane(PANE_TITLES["leaderboard"], id="leaderboard"):
-                yield Deferred(self._leaderboard_pane, delay=MOUNT_DELAY_S + 2 * MOUNT_GAP_S)
+                yield Deferred(self._leaderboard_pane, delay=MOUNT_DELAY_S + 2 * MOUNT_GAP_S, mounted=self.pane_mounted)
         yield Footer(show_command_palette=False)
 
     # The hidden panes and their modules load after the first frame (Deferred factories).
@@ -110,6 +110,7 @@ class WorkbenchApp(QueueOwner):
         return pane
 
     def on_mount(self) -> None:
+        self._mounted.add("models")  # composed with the app, mounted before this
         # Focus now, not after a refresh: the footer shows the focused pane's keys, and the
         # Deferred panes (mounted after the first refresh) would otherwise delay it.
         self._focus_pane("models")

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.widget import Widget
@@ -51,6 +52,10 @@ class AppBase(App[None]):
         self.jobs: list[Job] = []
         self._quit_after_job = False
         self._panes: dict[str, Widget] = {}
+        # Panes mount after the first frame (Deferred): what is for a pane that is not
+        # mounted yet waits here and is applied, in order, when it mounts.
+        self._mounted: set[str] = set()
+        self._pending: dict[str, list[Callable[[Any], None]]] = {}
         # hrnet-wb (workbench.tui.launch) sets this: Ctrl+Q with nothing running ends the
         # process at once. Tests and embedders keep Textual's own shutdown.
         self.exit_process_on_quit = False
@@ -69,15 +74,32 @@ class AppBase(App[None]):
 
     @property
     def build_pane(self) -> BuildPane | None:
-        return self._panes.get("build")  # type: ignore[return-value]
+        """The Build pane once mounted, else None (the same for the two below)."""
+        return self._panes.get("build") if "build" in self._mounted else None  # type: ignore[return-value]
 
     @property
     def dataset_pane(self) -> DatasetPane | None:
-        return self._panes.get("dataset")  # type: ignore[return-value]
+        return self._panes.get("dataset") if "dataset" in self._mounted else None  # type: ignore[return-value]
 
     @property
     def leaderboard_pane(self) -> LeaderboardPane | None:
-        return self._panes.get("leaderboard")  # type: ignore[return-value]
+        return (self._panes.get("leaderboard")  # type: ignore[return-value]
+                if "leaderboard" in self._mounted else None)
+
+    def to_pane(self, name: str, fn: Callable[[Any], None]) -> None:
+        """Call ``fn(pane)`` now if the pane is mounted, else when it mounts. Every message
+        handler reaches a pane through here, so none assumes the pane is there yet."""
+        if name in self._mounted:
+            fn(self._panes[name])
+        else:
+            self._pending.setdefault(name, []).append(fn)
+
+    def pane_mounted(self, pane: Widget) -> None:
+        """A pane and its children are mounted: apply what waited for it."""
+        name = next(k for k, v in self._panes.items() if v is pane)
+        self._mounted.add(name)
+        for fn in self._pending.pop(name, []):
+            fn(pane)
 
     @property
     def tabs(self) -> TabbedContent:

@@ -75,8 +75,7 @@ class ProfileOwner(AppBase):
 
     def _show_profile(self) -> None:
         self.models_pane.show_profile(self.profile, self.profile_path)
-        if self.build_pane is not None:  # absent for a moment at start (Deferred)
-            self.build_pane.show_profile(self.profile)
+        self.to_pane("build", lambda pane: pane.show_profile(self.profile))
 
     def on_profile_edited(self, message: ProfileEdited) -> None:
         from pydantic import ValidationError

@@ -44,7 +44,7 @@ class QueueOwner(ProfileOwner):
         self.push_screen(ErrorModal(title, msg))
 
     def _show_queue(self) -> None:
-        if self.build_pane is not None:
+        if self.build_pane is not None:  # else it shows the job list when it mounts
             self.build_pane.show_queue(self.jobs)
 
     def queue_current(self) -> Job:
@@ -70,6 +70,7 @@ class QueueOwner(ProfileOwner):
         job.pipeline = PipelineJob(job.profile, self.home, make_sink(self, job.id),
                                    job.profile_path, mode=self.run_mode)
         job.status = "running"
+        self.models_pane.pause_counting(True)
         job.worker = self.run_job(job)
         self._show_queue()
 
@@ -79,7 +80,8 @@ class QueueOwner(ProfileOwner):
         assert job.pipeline is not None
         return job.pipeline.run()
 
-    def cancel_running(self, quiet: bool = False) -> bool:
+    def cancel_running(self, quiet: bool = False, reason: str = "cancelled by the user",
+                       now: bool = False) -> bool:
         job = self.running_job()
         if job is None or job.pipeline is None:
             if not quiet:
@@ -87,10 +89,16 @@ class QueueOwner(ProfileOwner):
             return False
         if job.status != "cancelling":
             job.status = "cancelling"
-            job.pipeline.cancel()
+            job.pipeline.cancel(reason, now=now)
             self._show_queue()
-            self.notify(f"cancelling #{job.id}…", timeout=2)
+            self._tell(f"cancelling #{job.id}…", 2)
         return True
+
+    def _tell(self, text: str, timeout: float) -> None:
+        """A toast, unless the Build pane is in view: its queue and log say it already,
+        and a toast there would cover the log's last lines."""
+        if self.tabs.active != "build":
+            self.notify(text, timeout=timeout)
 
     def clear_queue(self) -> None:
         before = len(self.jobs)
@@ -101,29 +109,44 @@ class QueueOwner(ProfileOwner):
     async def action_quit(self) -> None:
         """Quit now; a running build is cancelled first (its record says cancelled).
         Counting and loading run on daemon threads, so nothing else holds the exit."""
-        if self.cancel_running(quiet=True):
+        if self.can_leave_at_once():
+            self.leave("cancelled: the app quit (Ctrl+Q)")
+        if self.cancel_running(quiet=True):  # in-process builds, tests: wait for the record
             self._quit_after_job = True
             return
         self.stop_background()
-        if self.exit_process_on_quit and self._driver is not None:
-            # Nothing is running and everything is on disk: restore the terminal and end
-            # the process, instead of tearing ~400 widgets down one by one first.
-            from workbench.tui.quick_quit import leave_now
-
-            leave_now(self._driver, 0)
         self.exit()
 
-    def can_leave_at_once(self) -> bool:
-        """Whether Ctrl+Q may end the process without the event loop (any thread; see
-        :mod:`workbench.tui.quick_quit`): only as ``hrnet-wb`` runs it, with no build running."""
-        return self.exit_process_on_quit and self.running_job() is None \
-            and not self._quit_after_job
+    def on_exit_app(self, _message: Any) -> None:
+        """Textual's ExitApp (a closed browser tab, SIGTERM under serve): as Ctrl+Q."""
+        if self.can_leave_at_once():
+            self.leave("cancelled: the session ended (browser tab closed or server stopped)")
+        self.cancel_running(quiet=True, reason="cancelled: the app closed", now=True)
 
-    def stop_background(self) -> None:
-        """End the counting child (any thread: it only signals the process)."""
+    def can_leave_at_once(self) -> bool:
+        """Whether quitting may end the process without the event loop (any thread; see
+        :mod:`workbench.tui.quick_quit`): only as ``hrnet-wb`` runs it, and only when a
+        running build is in a process of its own (it records itself on the way out)."""
+        job = self.running_job()
+        return self.exit_process_on_quit and (job is None or self.run_mode == "process")
+
+    def leave(self, reason: str, code: int = 0) -> None:
+        """Cancel a running build with ``reason`` (its process is signalled and records
+        itself), stop the counting, restore the terminal and end the process. Any thread."""
+        self.stop_background(reason)
+        from workbench.tui.quick_quit import leave_now
+
+        leave_now(self._driver, code)
+
+    def stop_background(self, reason: str = "") -> None:
+        """End the counting child and, with a ``reason``, cancel a running build at once
+        (any thread: both only signal processes)."""
         models = self._panes.get("models")
         if isinstance(models, ModelsPane):
             models.stop_counting()
+        job = self.running_job()
+        if reason and job is not None and job.pipeline is not None:
+            job.pipeline.cancel(reason, now=True)
 
     # -- events from the pipeline ------------------------------------------------------
     def _job(self, job_id: int) -> Job | None:
@@ -144,8 +167,7 @@ class QueueOwner(ProfileOwner):
             job.run_id = ev.run_id
         elif isinstance(ev, RunFinished):
             job.status = ev.status if job.status != "cancelling" or ev.status == "cancelled" else job.status
-        if self.build_pane is not None:
-            self.build_pane.apply(job, ev)
+        self.to_pane("build", lambda pane: pane.apply(job, ev))
         if isinstance(ev, (RunStarted, RunFinished)):
             self._show_queue()
 
@@ -166,15 +188,15 @@ class QueueOwner(ProfileOwner):
         outcome = job.pipeline.outcome if job.pipeline else None
         if state == WorkerState.SUCCESS:
             job.status = "ok"
-            self.notify(f"run {job.run_id} finished", timeout=3)
+            self._tell(f"run {job.run_id} finished", 3)
         elif isinstance(worker.error, Cancelled) or state == WorkerState.CANCELLED:
             job.status = "cancelled"
             latency = outcome.cancel_latency_s if outcome else None
             how = f" {latency:.1f} s after the request" if latency is not None else ""
             by = f" ({outcome.stopped_by})" if outcome and outcome.stopped_by else ""
-            if self.build_pane is not None:
-                self.build_pane.log_line(f"run {job.run_id} cancelled{how}{by}", "yellow")
-            self.notify(f"run {job.run_id} cancelled", timeout=3)
+            line = f"run {job.run_id} cancelled{how}{by}"
+            self.to_pane("build", lambda pane: pane.log_line(line, "yellow"))
+            self._tell(f"run {job.run_id} cancelled", 3)
         else:
             job.status = "failed"
             error = worker.error or RuntimeError("unknown error")
@@ -194,6 +216,8 @@ class QueueOwner(ProfileOwner):
             self.exit()
             return
         self.start_next()
+        if self.running_job() is None:
+            self.models_pane.pause_counting(False)
 
     def refresh_results(self, job: Job | None = None) -> None:
         """Re-read the store; a finished run becomes the Dataset pane's A (its target build)
@@ -211,10 +235,8 @@ class QueueOwner(ProfileOwner):
             if built:
                 a = f"{job.run_id}/{built[-1]}"
                 b = f"{job.run_id}/{built[0]}" if len(built) > 1 else None
-        if self.dataset_pane is not None:
-            self.dataset_pane.reload(a, b)
+        self.to_pane("dataset", lambda pane: pane.reload(a, b))
 
     def open_in_dataset(self, a: str, b: str | None = None) -> None:
         self.action_show_pane("dataset")
-        if self.dataset_pane is not None:
-            self.dataset_pane.open_runs(a, b)
+        self.to_pane("dataset", lambda pane: pane.open_runs(a, b))

@@ -318,6 +318,18 @@ def settings_text(row: dict[str, Any]) -> str:
     return " · ".join(parts) or "–"
 
 
+def speed_text(row: dict[str, Any]) -> str:
+    """The speed figures with the batch each was measured at: latency at the smallest batch (the
+    bench's headline), throughput at the batch that gave the most."""
+    parts = []
+    if row.get("p50_ms") is not None:
+        parts.append(f"p50 {fmt(row['p50_ms'], '{:.1f}')} ms at the smallest batch")
+    if row.get("throughput") is not None:
+        at = f" at batch {row['best_batch']:.0f}" if row.get("best_batch") is not None else ""
+        parts.append(f"{fmt(row['throughput'], '{:.1f}')} img/s{at}")
+    return " · ".join(parts) or "–"
+
+
 def detail(row: dict[str, Any]) -> list[tuple[str, str]]:
     """What one row's figures are and where they come from, for the detail dialog: the
     recipe, the eval behind the accuracy (:func:`workbench.store.describe_eval`), the
@@ -335,13 +347,12 @@ def detail(row: dict[str, Any]) -> list[tuple[str, str]]:
         ("accuracy", "  ".join(top) or "–"),
         ("eval", str(row.get("eval_choice") or describe_eval(row) or "–")),
         ("ran (eval)", ran(row, "eval_precision") or "–"),
-        ("speed", "  ".join(f"{label} {fmt(row.get(key), spec)}" for key, label, spec in (
-            ("p50_ms", "p50 ms", "{:.1f}"), ("throughput", "img/s", "{:.1f}"))
-            if row.get(key) is not None) or "–"),
+        ("speed", speed_text(row)),
         ("ran (speed)", ran(row) or "–"),
         ("runtime", runtime_text(row)),
         ("settings", settings_text(row)),
-        ("CPU", str(row.get("fingerprint") or "–")),
+        ("CPU", " · ".join(str(x) for x in (row.get("cpu_name"), row.get("fingerprint")) if x)
+         or "–"),
     ]
     if row.get("speed_note"):
         out.append(("!", str(row["speed_note"])))

@@ -57,7 +57,8 @@ COMMANDS: tuple[Command, ...] = (
             "Show the Leaderboard pane: every recorded run, sortable, with plots.",
             group=PANES_GROUP),
     Command("app.help", "app", "f1", "help", "Help",
-            "List every key, grouped by pane (also on '?').", key_display="F1"),
+            "List every key, grouped by pane, with those the footer has no room for "
+            "(also on '?').", key_display="F1"),
     Command("app.help_q", "app", "question_mark", "help", "Help",
             "List every key, grouped by pane.", show=False),
     Command("app.palette", "app", "ctrl+p", "command_palette", "Palette",
@@ -101,19 +102,23 @@ COMMANDS: tuple[Command, ...] = (
             "Filter rows: words match any column; col=value matches one column exactly "
             "(an unknown column is an error line); Esc leaves the field.", key_display="/"),
     Command("leaderboard.all", "leaderboard", "a", "toggle_all", "All",
-            "Show or hide cancelled and failed runs (hidden by default; ok rows always first)."),
+            "Show or hide cancelled and failed runs (hidden by default; ok rows always first).",
+            show=False),
     Command("leaderboard.mark", "leaderboard", "m", "toggle_mark", "Mark",
             "Mark or unmark the row under the cursor; two marked rows can be compared."),
     Command("leaderboard.detail", "leaderboard", "i", "show_detail", "Detail",
             "Where the row's figures come from (also Enter): the eval behind the accuracy "
             "(images, data, --limit), the precision each figure ran in, the runtime's "
-            "settings and the CPU."),
+            "settings and the CPU.", show=False),
     Command("leaderboard.compare", "leaderboard", "c", "compare", "Compare",
             "Compare the two marked rows side by side, with the difference of each metric."),
     Command("leaderboard.plot", "leaderboard", "p", "cycle_plot", "Plot",
             "Switch the plot: accuracy vs throughput per build, or the latency distribution."),
     Command("leaderboard.open", "leaderboard", "d", "open_in_dataset", "Images",
             "Open the marked runs (or the row's run) in the Dataset pane."),
+    Command("leaderboard.report", "leaderboard", "e", "write_report", "Report",
+            "Write an HTML report (as hrnet-wb report) of the rows shown to <home>/reports/ "
+            "and show its path.", show=False),
     Command("leaderboard.reload", "leaderboard", "ctrl+r", "reload", "Reload",
             "Re-read the store.", show=False),
     # Dialogs

@@ -4,7 +4,9 @@ Counting params and compute imports torch and timm. In a thread of the UI proces
 import holds the GIL for seconds at a time (loading torch's shared libraries), which
 froze the screen and held Ctrl+Q for 4-9 s. A child process costs the UI nothing, and
 quitting ends it with a signal. It prints one JSON line per variant as it is counted:
-``{"variant", "cost": [params M, compute, compute name], "preprocess"}``.
+``{"variant", "cost": [params M, compute, compute name], "preprocess"}``. The counts go
+to the sources' own cost cache; the preprocessing lines (they need timm) to
+``preprocess.json`` beside it, so a later start with both cached starts no child at all.
 
 No textual here: this module is also the child's entry point.
 """
@@ -46,6 +48,62 @@ def default_preprocess(source: str, variant: str, input_size: tuple[int, int]) -
             f"(crop_pct {cfg.crop_pct:.3f}); mean {mean} std {std}")
 
 
+PREPROCESS_FILE = "preprocess.json"
+
+
+def _pre_key(source: str, variant: str, size: tuple[int, int]) -> str:
+    return f"{source}|{variant}|{size[0]}x{size[1]}"
+
+
+def cached_preprocess(cache_file: Path, size: tuple[int, int],
+                      names: list[str], sources: tuple[str, ...]) -> dict[tuple[str, str], str]:
+    """{(source, variant): line} for what an earlier count resolved (no torch, no timm)."""
+    try:
+        known = json.loads((cache_file.parent / PREPROCESS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {(s, n): known[k] for s in sources for n in names
+            if isinstance(known.get(k := _pre_key(s, n, size)), str)}
+
+
+def _save_preprocess(cache_file: Path, size: tuple[int, int], variant: str,
+                     lines: dict[str, str]) -> None:
+    from workbench.atomic import write_text
+
+    path = cache_file.parent / PREPROCESS_FILE
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    known.update({_pre_key(s, variant, size): line for s, line in lines.items()})
+    try:
+        write_text(path, json.dumps(known, indent=0, sort_keys=True))
+    except OSError:
+        pass  # a cache: the next start resolves it again
+
+
+def lowest_priority_and_die_with_parent() -> None:
+    """In the counting child, before exec: the lowest CPU priority (SCHED_IDLE where there
+    is one, else nice 19), so the count never takes the UI's or a build's CPU, and SIGKILL
+    when the UI process goes (Linux)."""
+    import ctypes
+    import os
+    import signal
+
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        pass
+    try:
+        os.nice(19)
+    except OSError:
+        pass
+    try:
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str]) -> int:
     """``count_worker H W CACHE_FILE VARIANT...``: for each variant, one line with every
     source's count and default preprocessing (one meta-device pass counts all three
@@ -65,6 +123,7 @@ def main(argv: list[str]) -> int:
             except Exception as exc:  # noqa: BLE001 - reported on the line, the pane shows it
                 errors[source] = f"{type(exc).__name__}: {exc}"
         out.update(costs=costs, preprocess=pre, errors=errors)
+        _save_preprocess(cache, size, name, pre)
         sys.stdout.write(json.dumps(out) + "\n")
         sys.stdout.flush()
     return 0

@@ -7,11 +7,13 @@ Quitting the usual way also joined Textual's input thread, whose ``select`` wake
 0.1 s and then once more for 0.1 s: another 0.1-0.2 s on every quit.
 
 :class:`QuickQuitDriver` is Textual's Linux driver with one change: on its input thread,
-Ctrl+Q with no build running (``app.can_leave_at_once()``) leaves without the loop. It
+Ctrl+Q (when ``app.can_leave_at_once()``) leaves without the loop; a build running in
+its own process is signalled first and records itself as cancelled on the way out. It
 stops the output thread after what it had queued (every frame written so far), restores
 the terminal itself and ends the process. Frames the loop renders after that are dropped,
-so the terminal restore is the last thing written. With a build running the key goes to
-the app as before: the build is cancelled, recorded as cancelled, and then the app quits.
+so the terminal restore is the last thing written. With a build running in this process
+(``run_mode="thread"``) the key goes to the app: the build is cancelled, recorded, and then
+the app quits.
 Everything the app keeps is on disk already (SQLite commits, atomic file writes), which is
 what makes ending the process safe.
 """
@@ -68,7 +70,7 @@ def leave_now(driver: Driver | None, code: int = 0) -> None:
 
 
 class QuickQuitDriver(LinuxDriver):
-    """Textual's Linux driver; Ctrl+Q with nothing running leaves from the input thread."""
+    """Textual's Linux driver; Ctrl+Q leaves from the input thread."""
 
     def __init__(self, app: Any, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
@@ -92,7 +94,7 @@ class QuickQuitDriver(LinuxDriver):
         self._leaving = threading.get_ident()
         stop = getattr(self._app, "stop_background", None)
         if stop is not None:
-            stop()
+            stop("cancelled: the app quit (Ctrl+Q)")
         writer = self._writer_thread
         if writer is not None:
             writer.stop()  # every frame queued so far reaches the terminal; later ones do not

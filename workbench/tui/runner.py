@@ -5,12 +5,16 @@ The TUI needs "press cancel, stopped within 2 s, recorded as cancelled". Stages 
 calibration inside ``quantize_static``) can hold the thread for longer than that, and a
 Python thread cannot be interrupted. So the default runner starts the *same*
 ``run_profile`` in a child process (``spawn``) and streams the same event dataclasses back
-over a queue. On cancel it sets the shared cancel flag first (the clean path: the pipeline
-raises ``Cancelled`` at its next check and records the run itself), then sends SIGINT,
-which the child turns into ``Cancelled`` at the next bytecode boundary, and only then
-terminates it. If the child never got to record the run, the parent records it as
-cancelled in the store (SQLite in WAL mode, safe across processes) and removes the
-temporary files the atomic writers left, so no half-written file survives.
+over a pipe. On cancel it writes the reason to the child's cancel pipe (the clean path: the
+pipeline raises ``Cancelled`` at its next check and records the run itself), then sends
+SIGUSR1, which the child turns into an interruption at the next bytecode boundary, and only
+then terminates it. SIGTERM and SIGHUP reaching the child (a server stop, a closed
+terminal) and the app going away (EOF on the cancel pipe: Ctrl+Q, a closed browser tab, a
+kill) cancel it the same way, so the run is recorded ``cancelled`` with the reason from
+every exit. If the child never got to record the run, whoever is left records it (the
+parent, or the child itself after a grace) in the store (SQLite in WAL mode, safe across
+processes) and removes the temporary files the atomic writers left. Pipes, not a Queue and
+an Event: a killed process leaves no semaphores behind.
 
 The in-thread runner (``mode="thread"``) is kept for the tests of the bridge and for
 environments where spawning is impossible; it meets the 2 s promise only when every stage
@@ -21,8 +25,8 @@ This module imports neither textual nor the heavy stack: the child process impor
 
 from __future__ import annotations
 
+import contextlib
 import os
-import queue
 import signal
 import threading
 import time
@@ -33,21 +37,14 @@ from typing import Any
 
 from workbench.atomic import sweep_temp_files
 from workbench.errors import Cancelled, CheckFailed, WorkbenchError
-from workbench.events import Event, Failed, Reporter, RunFinished, RunStarted
+from workbench.events import Event, Failed, RunFinished, RunStarted
+from workbench.tui.run_child import CHILD_LOG, FLAG_GRACE_S, CancellingReporter, child_main
 
 Sink = Callable[[Event], None]
 
-# After the cancel flag: wait this long for the pipeline to stop by itself, then SIGINT.
-FLAG_GRACE_S = 0.5
-# After SIGINT: wait this long, then terminate (SIGTERM), then kill.
-SIGINT_GRACE_S = 0.5
+# After SIGUSR1: wait this long, then terminate (SIGTERM), then kill.
+SIGNAL_GRACE_S = 0.5
 TERM_GRACE_S = 0.2
-# Where the child's native stdout/stderr go, under <home>/cache/.
-CHILD_LOG = "tui-runs.log"
-
-
-class CancelInterrupt(KeyboardInterrupt):
-    """Raised in the child by the SIGINT that follows an unanswered cancel request."""
 
 
 class JobFailed(WorkbenchError):
@@ -63,71 +60,7 @@ class JobOutcome:
     error: str = ""
     record: dict[str, Any] = field(default_factory=dict)
     cancel_latency_s: float | None = None
-    stopped_by: str = ""  # flag | sigint | terminate  (how a cancel took effect)
-
-
-# -- the child process ---------------------------------------------------------------
-
-
-def _child_main(profile_json: str, profile_path: str, home_root: str, events: Any,
-                cancel: Any) -> None:
-    """Entry point of the spawned child: the same ``run_profile``, events onto ``events``."""
-    from workbench.home import resolve_home
-    from workbench.pipeline import run_profile
-    from workbench.profile import Profile
-
-    def on_sigint(_sig: int, _frame: Any) -> None:
-        # The parent sends SIGINT only after setting the cancel flag; a stray Ctrl-C from
-        # the terminal (the child shares its process group) without the flag is ignored.
-        # It raises a KeyboardInterrupt, not Cancelled: stages wrap native calls in
-        # ``except Exception`` (turning errors into one-line BadInput), which must not
-        # swallow the interruption. run_profile records it as "cancelled" because the
-        # reporter's cancel flag is set.
-        if cancel.is_set():
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # once: never inside the recording
-            flag.set()
-            raise CancelInterrupt()
-
-    flag = threading.Event()
-    signal.signal(signal.SIGINT, on_sigint)
-    _quiet_native_output(Path(home_root))
-
-    def watch() -> None:
-        cancel.wait()
-        flag.set()
-
-    threading.Thread(target=watch, daemon=True).start()
-
-    def sink(ev: Event) -> None:
-        events.put(("event", ev))
-
-    try:
-        prof = Profile.model_validate_json(profile_json)
-        record = run_profile(prof, resolve_home(home_root), Reporter(sink, flag), profile_path)
-        events.put(("done", record))
-    except WorkbenchError as exc:
-        events.put(("error", (type(exc).__name__, str(exc), exc.exit_code)))
-    except KeyboardInterrupt:
-        events.put(("error", ("Cancelled", "cancelled by the user", 130)))
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, never swallowed silently
-        events.put(("error", (type(exc).__name__, f"{type(exc).__name__}: {exc}", 1)))
-    # Everything is recorded and every file was written atomically; tearing down torch,
-    # ORT and OpenVINO at interpreter exit takes seconds on a busy machine, so flush the
-    # queue and leave at once.
-    events.close()
-    events.join_thread()
-    os._exit(0)
-
-
-def _quiet_native_output(home_root: Path) -> None:
-    """Send the child's fd 1 and 2 to a log file: native libraries (ORT, OpenVINO) write
-    warnings straight to the terminal, which would scribble over the TUI."""
-    log = home_root / "cache" / CHILD_LOG
-    log.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
+    stopped_by: str = ""  # flag | signal | terminate  (how a cancel took effect)
 
 
 # -- the parent side ---------------------------------------------------------------------
@@ -177,21 +110,34 @@ class PipelineJob:
         self._cancel_requested = threading.Event()
         self._cancel_at: float | None = None
         self._thread_cancel = threading.Event()
-        self._mp_cancel: Any = None
+        self._cancel_pipe: Any = None  # the write end of the child's cancel pipe
+        self._reason = ["cancelled by the user"]  # shared with the in-thread reporter
         self._proc: Any = None
         self._started_at = time.time()
         self._stopping = False
 
-    # Called from the UI thread.
-    def cancel(self) -> None:
-        """Ask the run to stop; returns at once, the worker does the escalation."""
-        if self._cancel_requested.is_set():
-            return
-        self._cancel_at = time.perf_counter()
-        self._cancel_requested.set()
-        self._thread_cancel.set()
-        if self._mp_cancel is not None:
-            self._mp_cancel.set()
+    # Called from the UI thread, or any thread (the quit paths).
+    def cancel(self, reason: str = "cancelled by the user", now: bool = False) -> None:
+        """Ask the run to stop; returns at once. The child records the run as cancelled
+        with ``reason``. ``now`` signals it at once instead of after the flag's grace: the
+        app is leaving and will not wait (the child records itself on the way out)."""
+        if not self._cancel_requested.is_set():
+            self._reason[0] = reason
+            self._cancel_at = time.perf_counter()
+            self._cancel_requested.set()
+            self._thread_cancel.set()
+            pipe = self._cancel_pipe
+            if pipe is not None:
+                try:
+                    pipe.send(reason)
+                except OSError:
+                    pass  # the child has ended
+        proc = self._proc
+        if now and proc is not None and proc.pid is not None:
+            try:
+                os.kill(proc.pid, signal.SIGUSR1)
+            except ProcessLookupError:
+                pass
 
     @property
     def cancelling(self) -> bool:
@@ -219,7 +165,7 @@ class PipelineJob:
     def _run_thread(self) -> dict[str, Any]:
         from workbench.pipeline import run_profile
 
-        reporter = Reporter(self._emit, self._thread_cancel)
+        reporter = CancellingReporter(self._emit, self._thread_cancel, self._reason)
         if self._cancel_requested.is_set():
             raise Cancelled("cancelled before it started")
         try:
@@ -235,50 +181,52 @@ class PipelineJob:
 
         ctx = mp.get_context("spawn")
         _ensure_resource_tracker()
-        events = ctx.Queue()
-        self._mp_cancel = ctx.Event()
+        # Pipes, not a Queue and an Event: no semaphores to leak when a process is killed.
+        events, events_out = ctx.Pipe(duplex=False)
+        cancel_in, self._cancel_pipe = ctx.Pipe(duplex=False)
         if self._cancel_requested.is_set():
             raise Cancelled("cancelled before it started")
         proc = ctx.Process(
-            target=_child_main, name="hrnet-wb-run", daemon=False,
+            target=child_main, name="hrnet-wb-run", daemon=False,
             args=(self.profile.model_dump_json(), self.profile_path, str(self.home.root),
-                  events, self._mp_cancel),
+                  events_out, cancel_in),
         )
         self._started_at = time.time()
         proc.start()
         self._proc = proc
+        events_out.close()  # the child's ends: EOF on ``events`` once the child has gone
+        cancel_in.close()
+        if self._cancel_requested.is_set():  # asked while it started
+            self._cancel_pipe.send(self._reason[0])
         result: tuple[str, Any] | None = None
-        escalation = 0  # 0 flag only, 1 SIGINT sent, 2 terminated
+        escalation = 0  # 0 flag only, 1 signalled, 2 terminated
         while True:
+            if not events.poll(0.05):
+                escalation = self._escalate(proc, escalation)
+                continue
             try:
-                kind, payload = events.get(timeout=0.05)
-            except queue.Empty:
-                if not proc.is_alive():
-                    # Drain what it wrote just before exiting.
-                    try:
-                        kind, payload = events.get(timeout=0.2)
-                    except queue.Empty:
-                        break
-                else:
-                    escalation = self._escalate(proc, escalation)
-                    continue
+                kind, payload = events.recv()
+            except (EOFError, OSError):
+                break  # the child has gone; everything it sent was read
             if kind == "event":
                 self._emit(payload)
             else:
                 result = (kind, payload)
                 break
+        events.close()
         proc.join(timeout=0.5)
+        self._cancel_pipe.close()
         if proc.is_alive():  # reap it in the background; the result is already here
             threading.Thread(target=_reap, args=(proc,), daemon=True).start()
         if self._cancel_at is not None and self.outcome.cancel_latency_s is None:
             self.outcome.cancel_latency_s = time.perf_counter() - self._cancel_at
         if self._cancel_requested.is_set() and not self.outcome.stopped_by:
-            self.outcome.stopped_by = ("flag", "sigint", "terminate")[min(escalation, 2)]
+            self.outcome.stopped_by = ("flag", "signal", "terminate")[min(escalation, 2)]
         if result is not None and result[0] == "done":
             return dict(result[1])
         if self._cancel_requested.is_set():
             self._record_cancel_if_needed()
-            raise Cancelled("cancelled by the user")
+            raise Cancelled(self._reason[0])
         if result is None:
             code = proc.exitcode
             msg = (f"the run's process exited with code {code} before reporting; see "
@@ -289,7 +237,7 @@ class PipelineJob:
         raise _rebuild_error(name, message, exit_code)
 
     def _escalate(self, proc: Any, escalation: int) -> int:
-        """Flag → SIGINT → terminate, each after its grace period."""
+        """Flag → SIGUSR1 → terminate, each after its grace period."""
         if self._cancel_at is None:
             return escalation
         waited = time.perf_counter() - self._cancel_at
@@ -297,21 +245,21 @@ class PipelineJob:
             return escalation  # it stopped and is recording: never interrupt that
         if escalation == 0 and waited >= FLAG_GRACE_S:
             try:
-                os.kill(proc.pid, signal.SIGINT)
+                os.kill(proc.pid, signal.SIGUSR1)
             except ProcessLookupError:
                 pass
             return 1
-        if escalation == 1 and waited >= FLAG_GRACE_S + SIGINT_GRACE_S:
-            proc.terminate()
+        if escalation == 1 and waited >= FLAG_GRACE_S + SIGNAL_GRACE_S:
+            _signal_group(proc.pid, signal.SIGTERM)  # the run's process group
             proc.join(timeout=TERM_GRACE_S)
             if proc.is_alive():
-                proc.kill()
+                _signal_group(proc.pid, signal.SIGKILL)
             return 2
         return escalation
 
     def _record_cancel_if_needed(self) -> None:
         """The child was stopped before it recorded the run: record it, sweep temp files."""
-        self._finish_in_store("cancelled", "cancelled by the user")
+        self._finish_in_store("cancelled", self._reason[0])
         if self.outcome.status == "running":
             self.outcome.status = "cancelled"
 
@@ -340,6 +288,11 @@ class PipelineJob:
         self._emit(Failed("run", error, 130 if status == "cancelled" else 1))
         self._emit(RunFinished("run", run_id, status, time.time() - self._started_at,
                                {"run_id": run_id, "status": status, "error": error}))
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
 
 
 def _reap(proc: Any) -> None:

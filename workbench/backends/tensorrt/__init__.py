@@ -33,6 +33,14 @@ class TensorRtBackend(Backend):
         opts: dict[str, Any] = {}
         if meta_file.is_file():
             opts = dict(json.loads(meta_file.read_text()).get("provider_options") or {})
+        # Engines are built once per GPU and kept beside the artifact (ORT names each engine
+        # by model hash and compute capability), so an open does not rebuild them.
+        cache = path.parent / "trt_cache"
+        cache.mkdir(exist_ok=True)
+        opts.setdefault("trt_engine_cache_enable", True)
+        opts.setdefault("trt_engine_cache_path", str(cache))
+        opts.setdefault("trt_timing_cache_enable", True)
+        opts.setdefault("trt_timing_cache_path", str(cache))
         return OrtPredictor(path, threads, providers=[PROVIDER],
                             provider_options=[{k: str(v) for k, v in opts.items()}])
 

@@ -28,6 +28,7 @@ from workbench.tui.board import recipe
 from workbench.tui.commands import bindings
 from workbench.tui.messages import BackgroundFailed
 from workbench.tui.results import FILTERS, BuildResults, ImageRow, builds_in, filter_ids, mark
+from workbench.tui.widgets.fit_list import FitList
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.store import Store
@@ -72,7 +73,7 @@ def short_name(names: list[str], cid: int | None) -> str:
     return f"class {cid}"
 
 
-def top5_text(title: str, row: ImageRow | None, names: list[str]) -> Text:
+def top5_text(title: str, row: ImageRow | None, names: list[str], name_width: int = 13) -> Text:
     """``A run 3 · int8`` then five ``✓ 409 analog clock  41.2%`` lines."""
     t = Text(title + "\n", style="bold")
     if row is None:
@@ -83,7 +84,7 @@ def top5_text(title: str, row: ImageRow | None, names: list[str]) -> Text:
         return t
     for k, (cid, p) in enumerate(zip(row.topk, row.probs, strict=False)):
         hit = row.label is not None and cid == row.label
-        line = f"{'✓' if hit else ' '}{cid:>4} {short_name(names, cid)[:13]:<13} {100 * p:5.1f}%\n"
+        line = f"{'✓' if hit else ' '}{cid:>4} {fit_text(short_name(names, cid), name_width):<{name_width}} {100 * p:5.1f}%\n"  # noqa: E501
         t.append(line, style="bold green" if hit else ("red" if k == 0 and row.label is not None else ""))
     return t
 
@@ -116,7 +117,7 @@ class DatasetPane(Vertical):
             yield Select([], prompt="(none)", id="run-b", compact=True, type_to_search=False)
             yield Label("", id="ds-filter")
         with Horizontal(id="ds-body"):
-            yield OptionList(id="images")
+            yield FitList(id="images")  # names cut to its width: refilled on a new one
             with Vertical(id="ds-view"):
                 yield image_widget(None, id="image")
                 yield Static("", id="caption", markup=False)
@@ -300,9 +301,10 @@ class DatasetPane(Vertical):
                             f"truth {row.label} {short_name(self.names, row.label)}",
                             style="bold"))
         assert self.a is not None
-        self.query_one("#top5-a", Static).update(top5_text(f"A {self.a.label}", ra, self.names))
+        nw = max(13, self.query_one("#top5-a", Static).container_size.width - 14)
+        self.query_one("#top5-a", Static).update(top5_text(f"A {self.a.label}", ra, self.names, nw))
         self.query_one("#top5-b", Static).update(
-            top5_text(f"B {self.b.label}", rb, self.names) if self.b else Text(""))
+            top5_text(f"B {self.b.label}", rb, self.names, nw) if self.b else Text(""))
 
     def _set_image(self, img: Any, row: ImageRow) -> None:
         from workbench.tui.widgets.image_view import load_pil
@@ -322,12 +324,13 @@ class DatasetPane(Vertical):
         w, h = fit_image(width, height, cols, rows)
         img.styles.width, img.styles.height = max(w, 1), max(h, 1)
 
+    def on_fit_list_resized(self, _message: FitList.Resized) -> None:  # names, top-5: refit
+        self.refresh_list()
+        self.call_after_refresh(self.show_image, self._shown.id if self._shown else None)
+
     def on_resize(self, event: Resize) -> None:
         self.set_class(event.size.width < 76, "-narrow")
-        wide = event.size.width >= 110
-        if wide != self.has_class("-wide"):  # room for the class names in the list
-            self.set_class(wide, "-wide")
-            self.call_after_refresh(self.refresh_list)
+        self.set_class(event.size.width >= 110, "-wide")  # room for class names in the list
         self._show_filter()
         self.call_after_refresh(self._resize_image)
         self.call_after_refresh(self._caption)

@@ -7,11 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from workbench.errors import WorkbenchError
 from workbench.tui.board import compare, detail, recipe
@@ -90,18 +91,22 @@ class CompareDialog(ModalScreen[None]):
         with Vertical(id="compare-box", classes="dialog-box"):
             yield Label(f"A: run {self.a['run_id']} {recipe(self.a)}\n"
                         f"B: run {self.b['run_id']} {recipe(self.b)}", classes="dialog-title")
-            yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
+            with VerticalScroll(id="compare-table"):
+                yield Static(self._table(), id="compare-text")
+
+    def _table(self) -> Table:
+        """Rich wraps a long cell (the runtime's settings, the eval data) inside its column,
+        so the four columns fit the dialog at any width and nothing is cut."""
+        table = Table(box=None, expand=True, pad_edge=False, header_style="bold")
+        table.add_column("metric", no_wrap=True)
+        for label in ("A", "B", "B − A"):
+            table.add_column(label, ratio=1, overflow="fold")
+        for row in compare(self.a, self.b):
+            table.add_row(*row)
+        return table
 
     def on_mount(self) -> None:
-        t = self.query_one(DataTable)
-        rows = compare(self.a, self.b)
-        # Widths from the content (the recipes are abbreviated by rule, never cut).
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(("metric", "A", "B", "B − A"))]
-        for label, width in zip(("metric", "A", "B", "B − A"), widths, strict=True):
-            t.add_column(label, width=width)
-        for row in rows:
-            t.add_row(*row)
-        t.focus()
+        self.query_one("#compare-table", VerticalScroll).focus()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -6,6 +6,7 @@ the names the tabs use.
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,17 +20,20 @@ SECTION_TITLES = {"app": "Everywhere", **{k: f"{v} pane" for k, v in PANE_NAMES.
                   "dialog": "Dialogs (error, help, file picker, compare)"}
 
 
-def help_table(scopes: tuple[str, ...] = SCOPES) -> Table:
-    """One table: a bold section row per pane, then key, command, what it does (wrapped)."""
-    table = Table(box=None, show_header=True, header_style="bold", expand=True, pad_edge=False)
-    table.add_column("key", no_wrap=True, width=7)
-    table.add_column("command", no_wrap=True, width=11)
-    table.add_column("what it does", ratio=1, overflow="fold")
+def help_table(scopes: tuple[str, ...] = SCOPES) -> Group:
+    """Per section: its title on a line of its own (never cut to the key column's width),
+    then a table of key, command, what it does (wrapped)."""
+    parts: list[Text | Table] = []
     for scope in scopes:
-        table.add_row(Text(SECTION_TITLES[scope], style="bold underline"), "", "")
+        parts.append(Text(SECTION_TITLES[scope], style="bold underline"))
+        table = Table(box=None, show_header=False, expand=True, pad_edge=False)
+        table.add_column("key", no_wrap=True, width=7)
+        table.add_column("command", no_wrap=True, width=11)
+        table.add_column("what it does", ratio=1, overflow="fold")
         for cmd in commands_for(scope):
             table.add_row(key_label(cmd), cmd.title, cmd.tooltip)
-    return table
+        parts.append(table)
+    return Group(*parts)
 
 
 def listed_commands(scopes: tuple[str, ...] = SCOPES) -> list[Command]:
@@ -41,7 +45,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-box", classes="dialog-box"):
-            yield Label("Keys  (Esc closes; Ctrl+P finds any command by name)", classes="dialog-title")
+            yield Label("Keys · Esc closes · Ctrl+P finds a command", classes="dialog-title")
             with VerticalScroll(id="help-scroll"):
                 yield Static(help_table(), id="help-text")
 

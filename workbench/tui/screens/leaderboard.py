@@ -74,6 +74,10 @@ class LeaderboardPane(Vertical):
     def on_mount(self) -> None:
         self.reload()
 
+    def on_resize(self) -> None:
+        if self.all_rows:
+            self.apply()  # more columns fit, or fewer
+
     def action_reload(self) -> None:
         self.reload()
 
@@ -95,7 +99,7 @@ class LeaderboardPane(Vertical):
         self.marked = [k for k in self.marked if k in present]
         table = self.query_one("#board", DataTable)
         cursor = table.cursor_row
-        columns = visible_columns(shown)
+        columns = fit_columns(visible_columns(shown), self.rows, self.size.width - 2)
         if columns != self._columns:  # 'ran' and 'n' come and go with the rows
             self._set_columns(table, columns)
         table.clear()
@@ -124,8 +128,9 @@ class LeaderboardPane(Vertical):
         marks = f" · marked {len(self.marked)}/2" if self.marked else ""
         hidden = len(self.all_rows) - len(visible_rows(self.all_rows, self.show_all))
         more = f" · {hidden} hidden (a)" if hidden else (" · all (a)" if self.show_all else "")
+        header = next((h for k, h, _s, _w in COLUMNS if k == self.sort_key), self.sort_key)
         self.query_one("#lb-status", Label).update(
-            f"{len(self.rows)}/{len(self.all_rows)} rows · sort {self.sort_key} {arrow}{marks}{more}")
+            f"{len(self.rows)}/{len(self.all_rows)} rows · sort {header} {arrow}{marks}{more}")
 
     def draw_plot(self) -> None:
         from workbench.tui.widgets.plot import Plot
@@ -217,7 +222,9 @@ class LeaderboardPane(Vertical):
 
         row = self.current_row()
         if row is not None:
-            self.app.push_screen(DetailDialog(row))
+            machine = self.store.machine(int(row["run_id"])) or {}
+            cpu = machine.get("cpu") or {}
+            self.app.push_screen(DetailDialog({**row, "cpu_name": cpu.get("summary") or cpu.get("model")}))
 
     def action_compare(self) -> None:
         from workbench.tui.screens.dialogs import CompareDialog
@@ -227,6 +234,28 @@ class LeaderboardPane(Vertical):
             self.app.notify("mark two rows with m first", severity="warning")
             return
         self.app.push_screen(CompareDialog(rows[0], rows[1]))
+
+    def action_write_report(self) -> None:
+        """``hrnet-wb report`` for the rows shown, in a thread; its path comes back as a notice."""
+        rows = list(self.rows)
+        if not rows:
+            self.app.notify("no rows shown: nothing to report", severity="warning")
+            return
+        self.app.notify("writing the report…", timeout=3)
+        self.run_worker(lambda: self._write_report(rows), thread=True, group="report",
+                        exclusive=True, exit_on_error=False)
+
+    def _write_report(self, rows: list[dict[str, Any]]) -> None:
+        from workbench.boundary import describe, one_line
+        from workbench.report import report_for_board
+
+        try:
+            res = report_for_board(self.store, rows)
+        except Exception as exc:  # noqa: BLE001 - one line in a notice, as at the CLI's edge
+            self.app.call_from_thread(self.app.notify, f"report: {one_line(describe(exc).message)}",
+                                      severity="error", timeout=10)
+            return
+        self.app.call_from_thread(self.app.notify, f"report written: {res.path}", timeout=20)
 
     def action_cycle_plot(self) -> None:
         self.plot_kind = PLOTS[(PLOTS.index(self.plot_kind) + 1) % len(PLOTS)]
@@ -239,3 +268,22 @@ class LeaderboardPane(Vertical):
             return
         vals = [f"{r['run_id']}/{r['build']}" for r in rows]
         self.post_message(OpenRuns(vals[0], vals[1] if len(vals) > 1 else None))
+
+
+def fit_columns(columns: tuple[ColumnSpec, ...], rows: list[dict[str, Any]],
+                width: int) -> tuple[ColumnSpec, ...]:
+    """The leading columns that fit ``width`` whole: a column cut at the screen's edge
+    reads as another value (hrnet_w18_small as "hrnet_w18"), so it is left out instead
+    (the detail dialog has every figure). No width yet (not laid out): all of them."""
+    if width <= 0:
+        return columns
+    kept: list[ColumnSpec] = []
+    used = 0
+    for col in columns:
+        key, header, spec, w = col
+        need = (w if w is not None else max([len(header), *(len(cell(r, key, spec)) for r in rows)])) + 2
+        if kept and used + need > width:
+            break
+        kept.append(col)
+        used += need
+    return tuple(kept)

@@ -64,6 +64,7 @@ class ModelsPane(Vertical):
         self._syncing = False
         self._synced = False  # widget events before the first sync are the widgets' defaults
         self._started = False
+        self._paused = False  # a build is running: no counting until it ends
         self._counter = Background("hrnet-wb-count")
         self._count_proc: Any = None
         self._count_size: tuple[int, int] | None = None
@@ -215,7 +216,8 @@ class ModelsPane(Vertical):
         if self._table_source != (m.source, size):  # what is known for this source and size
             self._table_source = (m.source, size)
             self._fill_from_cache(m.source, size)
-        if missing and self._started and not (self._counter.running and self._count_size == size):
+        if missing and self._started and not self._paused \
+                and not (self._counter.running and self._count_size == size):
             # One child counts every source for this size; a change of source needs none.
             table = self.query_one("#variants", DataTable)
             todo = [str(k.value) for k in table.rows
@@ -228,6 +230,7 @@ class ModelsPane(Vertical):
 
     def _fill_from_cache(self, source: str, size: tuple[int, int]) -> None:
         from workbench.sources.cost import CONVENTIONS, cached_costs
+        from workbench.tui.count_worker import cached_preprocess
 
         table = self.query_one("#variants", DataTable)
         names = tuple(str(k.value) for k in table.rows)
@@ -238,6 +241,9 @@ class ModelsPane(Vertical):
         for name, row in cached.items():
             self.costs.setdefault((source, name, size),
                                   (row.params_m, row.cost, CONVENTIONS[source].cost_name))
+        for (src, name), line in cached_preprocess(self.home.cache / "cost.json", size,
+                                                   list(names), SOURCES).items():
+            self.preprocess.setdefault((src, name, size), line)
         for name in names:
             cost = self.costs.get((source, name, size))
             table.update_cell(name, "params", cost[0] if cost else "")
@@ -251,13 +257,15 @@ class ModelsPane(Vertical):
         import subprocess
         import sys
 
+        from workbench.tui.count_worker import lowest_priority_and_die_with_parent
+
         cmd = [sys.executable, "-m", "workbench.tui.count_worker", str(size[0]), str(size[1]),
                str(self.home.cache / "cost.json"), *names]
         try:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                     stdin=subprocess.DEVNULL, text=True,
-                                    preexec_fn=_die_with_parent if sys.platform.startswith("linux")
-                                    else None)
+                                    preexec_fn=lowest_priority_and_die_with_parent
+                                    if sys.platform.startswith("linux") else None)
         except OSError as exc:
             self.post_message(CostCounted("", names[0], size, None, f"(not counted: {exc})"))
             return
@@ -282,6 +290,14 @@ class ModelsPane(Vertical):
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
+
+    def pause_counting(self, paused: bool) -> None:
+        """While a build runs the count waits (it would take the build's CPU)."""
+        self._paused = paused
+        if paused:
+            self.stop_counting()
+        elif self._started:
+            self.show_info()
 
     def stop_counting(self) -> None:
         """End the counting child now (quitting, or a newer request)."""
@@ -366,23 +382,6 @@ class ModelsPane(Vertical):
 
     def action_save_profile(self) -> None:
         self.post_message(SaveProfileRequested())
-
-
-def _die_with_parent() -> None:
-    """In the counting child, before exec: SIGKILL when the UI process goes (Linux), and a
-    lower priority, so on a busy 2-core box the count never takes the UI's CPU."""
-    import ctypes
-    import os
-    import signal
-
-    try:
-        os.nice(10)
-    except OSError:
-        pass
-    try:
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def _weights_kind(weights: str) -> str:

@@ -8,6 +8,7 @@ A short timer lets the first full frame reach the screen before the hidden panes
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from textual.widget import Widget
 
@@ -21,10 +22,12 @@ class Deferred(Widget):
     }
     """
 
-    def __init__(self, widget: Widget | Callable[[], Widget], delay: float = MOUNT_DELAY_S) -> None:
+    def __init__(self, widget: Widget | Callable[[], Widget], delay: float = MOUNT_DELAY_S,
+                 mounted: Callable[[Widget], Any] | None = None) -> None:
         # A factory also defers the widget's module import (and its cost) past the first frame.
         self._replace_widget = widget
         self._delay = delay
+        self._mounted = mounted  # called with the widget once it and its children are mounted
         super().__init__()
 
     def compose_add_child(self, widget: Widget) -> None:
@@ -42,5 +45,7 @@ class Deferred(Widget):
             widget = target if isinstance(target, Widget) else target()
             await parent.mount(widget, after=self)
             await self.remove()
+            if self._mounted is not None:
+                self._mounted(widget)
 
         self.call_after_refresh(self.set_timer, self._delay, mount)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import Static
 
 GLYPH = {"pending": "·", "running": "▶", "done": "✓", "failed": "✗", "cancelled": "■",
@@ -57,5 +58,6 @@ class StageRow(Static):
         return f"{GLYPH.get(self.state, '?')} {self.stage:<6} {bar} {count:>7} {secs:>6} {self.note}".rstrip()
 
     def draw(self) -> None:
-        self.update(self.text())
+        # one line, cut with an ellipsis at the row's edge (never into the queue beside it)
+        self.update(Text(self.text(), no_wrap=True, overflow="ellipsis"))
         self.set_classes(f"-{self.state}")
