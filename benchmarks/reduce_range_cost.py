@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", type=Path, default=None, help="where to train/keep the tiny net")
+    ap.add_argument("--root", type=Path, default=None, help="tiny-net cache and home (default: the tests' cache, a temp home)")
     ap.add_argument("--calib", type=int, default=120, help="calibration images")
     ap.add_argument("--method", default="percentile")
     args = ap.parse_args(argv)
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     from workbench.home import resolve_home
 
     root = args.root or Path(tempfile.mkdtemp(prefix="tinynet-"))
-    net = get_tinynet(root)
+    net = get_tinynet(args.root)
     home = resolve_home(root / "home")
     calib = select_calibration(net.train_samples, count=args.calib, seed=0)
     x = np.stack([net.preprocessor.load(s.path) for s in net.val_samples])

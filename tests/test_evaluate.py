@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -153,11 +151,13 @@ def test_eval_topk_matches_by_id_not_by_the_ambiguous_name(tmp_path):
 
 def test_bad_files_are_listed_and_odd_files_classified_cli_exit_0(tmp_path, tiny):
     kinds = make_odd_and_bad(tmp_path / "bad" / "val")
-    out = subprocess.run(
-        [sys.executable, "-m", "workbench", "eval", str(tiny), "--data", str(tmp_path / "bad"),
-         "--input-size", "64", "--batch-size", "2", "--json", "--home", str(tmp_path / "home")],
-        capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
+    from conftest import cli_runner
+
+    from workbench.cli.app import app
+
+    out = cli_runner().invoke(app, ["eval", str(tiny), "--data", str(tmp_path / "bad"), "--input-size", "64",
+                                    "--batch-size", "2", "--json", "--home", str(tmp_path / "home")])
+    assert out.exit_code == 0, out.output
     rec = json.loads(out.stdout)
     bad = sorted(n for n, k in kinds.items() if k in ("truncated", "zero-byte", "text"))
     odd = sorted(n for n, k in kinds.items() if k not in ("truncated", "zero-byte", "text"))

@@ -57,6 +57,14 @@ def test_small_v1_parity_at_opset(small, images, tmp_path, opset, dynamic):
     assert np.max(np.abs(got - ref)) <= 1e-4
 
 
+def test_parity_without_inputs_uses_the_seeded_defaults(small, tmp_path):
+    """No parity images given (as tests/tinynet.py exports): the seeded defaults are used."""
+    from workbench.export import DEFAULT_PARITY_IMAGES
+
+    res = export_onnx(small, tmp_path / "d.onnx", (64, 64), opset=17)
+    assert res.parity_images == DEFAULT_PARITY_IMAGES and res.parity_max_abs <= 1e-4
+
+
 def test_parity_gate_fails_and_leaves_no_file(small, images, tmp_path):
     out = tmp_path / "strict.onnx"
     with pytest.raises(CheckFailed, match="parity failed: max abs"):

@@ -1,7 +1,7 @@
 """Issue 15's fuzz suite: bad inputs across every command, as a careless or unlucky user
 would type them. Every case must end in its documented exit code (2 = bad input or
 environment, 1 = a failed check), one line (or ``{"ok": false, ...}`` under ``--json``), no
-traceback, within 10 s, and leave the shared home's store intact (``PRAGMA
+traceback, without hanging (a 60 s bound: a hang, not a speed goal), and leave the shared home's store intact (``PRAGMA
 integrity_check``).
 
 Cases run in-process (typer's CliRunner) against one module-scoped fixture of bad files;
@@ -34,6 +34,10 @@ from workbench.cli.app import app
 
 _load_commands()
 runner = CliRunner()
+
+#: A case that has not ended after this long hangs. Generous: a loaded 2-core box runs a
+#: subprocess case in 2-3 s quiet, several times that under load.
+HANG_S = 60
 
 COMMANDS = ["run", "eval", "eval-topk", "npz", "compare", "export", "build", "sensitivity",
             "backends", "bench", "models", "runs", "leaderboard", "tui", "serve"]
@@ -337,7 +341,7 @@ CASES += [
     C("onnx-plain-trunc", "onnx", _build(lambda: f.__getattr__("trunc.onnx")), says="onnx", json=False),
 ]
 
-# -- 2. hangs: FIFOs and devices (subprocesses, 10 s) ------------------------------------
+# -- 2. hangs: FIFOs and devices (subprocesses, HANG_S) --------------------------------
 CASES += [
     C("fifo-eval-labels", "fifo/device", _eval(lambda: str(f.onnx), "--labels", lambda: str(f.fifo)), says="fifo",
       subprocess=True),
@@ -574,9 +578,9 @@ def _run(case: Case) -> tuple[int, str, str, float]:
                                                                        os.environ.get("PYTHONPATH", "")) if p))
         try:
             p = subprocess.run([sys.executable, "-m", "workbench", *argv], capture_output=True, text=True,
-                               timeout=10, env=env, cwd=Path(__file__).parents[1])
+                               timeout=HANG_S, env=env, cwd=Path(__file__).parents[1])
         except subprocess.TimeoutExpired:
-            pytest.fail(f"{case.id}: hung for 10 s")
+            pytest.fail(f"{case.id}: hung for {HANG_S} s")
         return p.returncode, p.stdout, p.stderr, time.monotonic() - t0
     cwd = os.getcwd()
     os.chdir(Path(__file__).parents[1])  # profiles/demo.toml
@@ -593,7 +597,7 @@ def test_bad_input(case: Case) -> None:
     text = out + err
     assert "Traceback" not in text, text
     assert code == case.code, f"{case.id}: exit {code}\n{text}"
-    assert seconds < 10, f"{case.id}: took {seconds:.1f} s"
+    assert seconds < HANG_S, f"{case.id}: took {seconds:.1f} s"
     if case.json:
         rec = json.loads(out)
         assert rec["ok"] is False and rec["exit_code"] == case.code and rec["error"]

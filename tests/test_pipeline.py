@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import shutil
 import threading
 from pathlib import Path
 
 import pytest
+from conftest import DEMO, DEMO_FAST, cli_runner
 
+from workbench.cli.app import app
 from workbench.errors import Cancelled
 from workbench.events import Event, Reporter, RunFinished, StageStarted
 from workbench.home import resolve_home
@@ -17,16 +18,13 @@ from workbench.pipeline import run_profile
 from workbench.profile import load_profile
 from workbench.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "profiles" / "demo.toml"
-# The demo profile at test size: same stages, same code paths, seconds instead of a minute.
-FAST = ["model.input_size=[64, 64]", "build.calibration.count=2", "bench.batch_sizes=[1, 2]",
-        "bench.iterations=2", "bench.warmup=1"]
+FAST = DEMO_FAST
+runner = cli_runner()
 
 
-def cli(*args: str, home: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workbench", *args, "--home", str(home)],
-                          capture_output=True, text=True, timeout=600)
+def cli(*args: str, home: Path):
+    """``hrnet-wb ARGS --home HOME`` in-process (exit code, stdout, stderr on the result)."""
+    return runner.invoke(app, [*args, "--home", str(home)])
 
 
 def leftovers(root: Path) -> list[Path]:
@@ -34,12 +32,8 @@ def leftovers(root: Path) -> list[Path]:
     return [p for p in root.rglob(".*") if p.is_file() or p.is_dir()]
 
 
-def test_demo_profile_end_to_end_via_cli(tmp_path):
-    home = tmp_path / "home"
-    sets = [a for s in FAST for a in ("--set", s)]
-    proc = cli("run", "--profile", str(DEMO), *sets, "--json", home=home)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    record = json.loads(proc.stdout)
+def test_demo_profile_end_to_end_via_cli(demo_run):
+    record = demo_run.record
     assert record["ok"] and record["status"] == "ok"
     from unit_rule import check_units  # `run --json` is the one command test_unit_rule leaves here
 
@@ -59,10 +53,16 @@ def test_demo_profile_end_to_end_via_cli(tmp_path):
         lines = (out / "results.jsonl").read_text().splitlines()
         assert len(lines) == 11
         assert len((out / "results.txt").read_text().splitlines()) == 5 * 11
+    assert leftovers(demo_run.home.artifacts) == []
 
+
+def test_demo_leaderboard_in_every_format(demo_run):
+    home = demo_run.home.root
     board = cli("leaderboard", "--json", home=home)
-    assert board.returncode == 0, board.stderr
+    assert board.exit_code == 0, board.output
     rows = json.loads(board.stdout)
+    from unit_rule import check_units
+
     assert check_units(rows) == []
     by_dtype = {(r["backend"], r["dtype"]): r for r in rows}
     assert {("ort-cpu", "fp32"), ("ort-cpu", "int8"), ("torch", "fp32")} <= set(by_dtype)
@@ -72,13 +72,17 @@ def test_demo_profile_end_to_end_via_cli(tmp_path):
         for metric in ("top1", "top5", "p50_ms", "throughput", "vs_torch"):
             assert isinstance(r[metric], float)
     md = cli("leaderboard", "--format", "md", "--sort", "throughput", home=home)
-    assert md.returncode == 0 and md.stdout.startswith("| run_id |")
+    assert md.exit_code == 0 and md.stdout.startswith("| run_id |")
     csv = cli("leaderboard", "--format", "csv", "--where", "dtype=int8", home=home)
-    assert csv.returncode == 0 and len(csv.stdout.strip().splitlines()) == 2
+    assert csv.exit_code == 0 and len(csv.stdout.strip().splitlines()) == 2
 
-    # the same profile again: every artifact is a cache hit
+
+def test_the_demo_again_hits_the_artifact_cache(demo_run, tmp_path, small_gemm_probe):
+    home = tmp_path / "home"
+    shutil.copytree(demo_run.home.root, home)  # the shared home stays as it was
+    sets = [a for s in FAST for a in ("--set", s)]
     again = cli("run", "--profile", str(DEMO), *sets, "--set", "bench.enabled=false", "--json", home=home)
-    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.exit_code == 0, again.output[-3000:]
     assert all(b["cached"] for b in json.loads(again.stdout)["builds"])
     assert leftovers(home / "artifacts") == []
 

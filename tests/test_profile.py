@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import cli_runner
 
+from workbench.cli.app import app
 from workbench.errors import BadInput
 from workbench.profile import load_profile
 
@@ -71,11 +71,8 @@ def test_cli_bad_profile_one_line_exit_2(tmp_path, case):
     p = tmp_path / f"{case}.toml"
     if case != "missing":
         p.write_text(BAD[case][0])
-    proc = subprocess.run(
-        [sys.executable, "-m", "workbench", "run", "--profile", str(p), "--home", str(tmp_path / "h")],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode == 2, proc.stderr
+    proc = cli_runner().invoke(app, ["run", "--profile", str(p), "--home", str(tmp_path / "h")])
+    assert proc.exit_code == 2, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: ") and str(p) in lines[0]
@@ -88,10 +85,7 @@ def test_cli_bad_profile_json(tmp_path):
 
     p = tmp_path / "bad.toml"
     p.write_text('[build]\ndtyp = "int8"\n')
-    proc = subprocess.run(
-        [sys.executable, "-m", "workbench", "run", "--profile", str(p), "--json", "--home", str(tmp_path / "h")],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode == 2
+    proc = cli_runner().invoke(app, ["run", "--profile", str(p), "--json", "--home", str(tmp_path / "h")])
+    assert proc.exit_code == 2
     rec = json.loads(proc.stdout)
     assert rec["ok"] is False and rec["exit_code"] == 2 and "dtyp" in rec["error"]

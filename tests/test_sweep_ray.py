@@ -20,6 +20,9 @@ from unit_rule import check_units
 
 ray = pytest.importorskip("ray")
 
+# A Ray cluster start and four Ray runs: minutes on 2 cores. `.ci/run` runs them.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 N_IMAGES = 96
 BATCH = 8

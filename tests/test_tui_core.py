@@ -319,14 +319,11 @@ def test_panes_talk_in_messages_and_never_import_the_app():
         assert "WorkbenchApp" not in path.read_text(), path
 
 
-def test_count_worker_prints_one_line_per_variant_without_textual(tmp_path):
-    out = subprocess.run([sys.executable, "-c",
-                          "import sys, runpy; sys.argv = ['w', '224', '224', "
-                          f"{str(tmp_path / 'cost.json')!r}, 'hrnet_w18_small'];"
-                          "runpy.run_module('workbench.tui.count_worker', run_name='__main__')\n"],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    rec = json.loads(out.stdout.splitlines()[0])
+def test_count_worker_prints_one_line_per_variant_without_textual(tmp_path, capsys):
+    from workbench.tui import count_worker
+
+    assert count_worker.main(["224", "224", str(tmp_path / "cost.json"), "hrnet_w18_small"]) == 0
+    rec = json.loads(capsys.readouterr().out.splitlines()[0])
     assert rec["variant"] == "hrnet_w18_small"
     assert rec["costs"]["official"] == ["13.2", "1.49", "GFLOPs"]  # FACTS: 13.187 M, 1.49
     assert rec["costs"]["timm"][2] == "GMACs" and rec["errors"] == {}

@@ -92,7 +92,7 @@ class Terminal:
         self.closed = True
         os.close(self.fd)
 
-    def wait_exit(self, timeout: float = 30) -> int | None:
+    def wait_exit(self, timeout: float = 60) -> int | None:
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
@@ -144,7 +144,7 @@ def test_ending_the_app_during_a_build_records_it_cancelled(tmp_path, how, reaso
                    and r, 120)
         assert row, "the run is still 'running'"
         assert (row.status, reason in row.error) == ("cancelled", True), (row.status, row.error)
-        assert wait(lambda: not processes_naming(str(home.root)), 30), "a process outlived the app"
+        assert wait(lambda: not processes_naming(str(home.root)), 60), "a process outlived the app"
     finally:
         term.close()
         for pid in processes_naming(str(home.root)):

@@ -99,7 +99,7 @@ def test_closing_the_tab_or_stopping_serve_during_a_build_records_it_cancelled(t
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        proc.wait(timeout=60)
         for pid in processes_naming(str(home.root)):
             os.kill(pid, signal.SIGKILL)
     assert "leaked semaphore" not in log.read_text(), log.read_text()[-2000:]

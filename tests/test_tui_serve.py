@@ -16,6 +16,9 @@ import pytest
 
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
 
+#: Waits fail only on a hang: how soon a process ends is printed, never asserted.
+HANG_S = 60
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -67,7 +70,7 @@ def server(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.wait(timeout=10)
+        proc.wait(timeout=HANG_S)
 
 
 def _listening(port: int) -> bool:
@@ -108,13 +111,12 @@ def test_closing_the_browser_session_ends_its_app_process(server):
         t0 = time.monotonic()
         await ws.close()
         await session.close()
-        gone = await asyncio.to_thread(_wait, lambda: not _alive(app_pid), 5)
+        gone = await asyncio.to_thread(_wait, lambda: not _alive(app_pid), HANG_S)
         assert gone, f"app process {app_pid} still running after the session closed"
         return app_pid, time.monotonic() - t0
 
     _pid, seconds = asyncio.run(main())
     print(f"app process gone {seconds:.2f} s after the session closed")
-    assert seconds < 2.0
     assert proc.poll() is None  # the server keeps serving
 
 
@@ -126,7 +128,7 @@ def test_sigterm_to_serve_ends_every_session(server):
         session, ws = _session.open  # type: ignore[attr-defined]
         try:
             proc.send_signal(signal.SIGTERM)
-            gone = await asyncio.to_thread(_wait, lambda: not _alive(app_pid), 5)
+            gone = await asyncio.to_thread(_wait, lambda: not _alive(app_pid), HANG_S)
         finally:
             await ws.close()
             await session.close()
@@ -134,4 +136,4 @@ def test_sigterm_to_serve_ends_every_session(server):
 
     app_pid, gone = asyncio.run(main())
     assert gone, f"app {app_pid} outlived serve"
-    assert proc.wait(timeout=10) is not None
+    assert proc.wait(timeout=HANG_S) is not None

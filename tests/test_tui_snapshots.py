@@ -23,20 +23,13 @@ SIZES = {"60x20": (60, 20), "80x24": (80, 24), "120x40": (120, 40)}
 
 
 @pytest.fixture(scope="module")
-def counted_home(tmp_path_factory):
-    """The shared home with every variant's real count in its cost.json (counted once by
-    the same child the Models pane runs), so the table is full from the first frame and
-    no snapshot catches a spinner mid-turn."""
-    import subprocess
-    import sys
-
-    from workbench.sources.variants import VARIANTS
-
+def counted_home(tmp_path_factory, cost_json):
+    """The shared home with every variant's real count in its cost.json (the session's one
+    count, by the same worker the Models pane runs: conftest's ``cost_json``), so the table
+    is full from the first frame and no snapshot catches a spinner mid-turn."""
     home = shared_home(tmp_path_factory)
-    out = subprocess.run([sys.executable, "-m", "workbench.tui.count_worker", "224", "224",
-                          str(home.cache / "cost.json"), *VARIANTS],
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr
+    home.cache.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(cost_json, home.cache / "cost.json")
     return home
 
 

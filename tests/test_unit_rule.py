@@ -19,7 +19,6 @@ from test_data_fixtures import make_tiny_onnx, make_val_folder
 from typer.testing import CliRunner
 from unit_rule import check_units
 
-CHECKED: dict[str, int] = {}
 ELSEWHERE = {"run": "test_pipeline.py", "bench": "test_bench_cli.py", "export": "test_export_onnx.py",
              "models": "test_models_cmd.py", "sweep": "test_sweep_ray.py"}
 
@@ -44,19 +43,25 @@ def env(tmp_path_factory):
         out = json.loads(r.stdout)
         problems = check_units(out)
         assert problems == [], (argv, problems)
-        CHECKED[str(args[0])] = CHECKED.get(str(args[0]), 0) + 1
         return out
 
     return {"cli": cli, "home": home, "model": model, "data": data, "root": root}
 
 
-def test_eval_compare_topk_npz_runs_leaderboard(env):
+@pytest.fixture(scope="module")
+def evaluated(env):
+    """An int8 build and two evals in the module's home: what the leaderboard reads."""
     cli, data, model = env["cli"], env["data"], env["model"]
     build = cli("build", model, "--dtype", "int8", "--method", "minmax", "--count", "3", "--data", data,
                 "--input-size", "64")
-    name = build["name"]
     a = cli("eval", model, "--data", data, "--input-size", "64")
-    b = cli("eval", name, "--data", data)
+    b = cli("eval", build["name"], "--data", data)
+    return build["name"], a, b
+
+
+def test_eval_compare_topk_npz_runs_leaderboard(env, evaluated):
+    cli, data = env["cli"], env["data"]
+    name, a, b = evaluated
     assert b["calibration"]["excluded"] == 3 and b["n"] == 9
     cli("eval", name, "--data", data, "--limit", "2")
     cmp = cli("compare", a["run_id"], b["run_id"])
@@ -72,7 +77,7 @@ def test_eval_compare_topk_npz_runs_leaderboard(env):
     cli("eval", "no-such-artifact", "--data", data, code=2)  # errors are JSON too
 
 
-def test_leaderboard_csv_holds_fractions_and_int_counts(env):
+def test_leaderboard_csv_holds_fractions_and_int_counts(env, evaluated):
     from workbench.cli.app import app
 
     r = CliRunner().invoke(app, ["leaderboard", "--format", "csv", "--home", str(env["home"].root)])
@@ -96,10 +101,15 @@ def test_backends_tui_serve(env, tmp_path):
 
 
 def test_every_command_is_checked(env):
+    """Read from this file, not from what earlier tests happened to run: every command has
+    a ``cli("<command>", ...)`` check here (each of which asserts the rule when it runs)."""
+    import re
+
     from workbench.cli.app import app
 
     names = {c.name or c.callback.__name__ for c in app.registered_commands}  # type: ignore[union-attr]
-    missing = names - set(CHECKED) - set(ELSEWHERE)
+    checked = set(re.findall(r'\bcli\("([a-z-]+)"', Path(__file__).read_text()))
+    missing = names - checked - set(ELSEWHERE)
     assert not missing, f"--json output of {sorted(missing)} is not checked for the unit rule"
     for test_file in ELSEWHERE.values():
         assert "check_units(" in Path(__file__).with_name(test_file).read_text(), test_file

@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -215,10 +213,17 @@ def test_official_manual_weights_say_where_to_put_the_file(env):
 # -- the CLI ---------------------------------------------------------------------------------
 
 
-def run_cli(env_vars: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    e = {**os.environ, **env_vars, "COLUMNS": "80"}
-    return subprocess.run([sys.executable, "-c", "from workbench.cli import main; main()", *args],
-                          capture_output=True, text=True, env=e, timeout=120)
+def run_cli(env_vars: dict[str, str], *args: str):
+    """The CLI in-process, in exactly ``env_vars`` (plus COLUMNS=80) for the variables the
+    weights code reads; the autouse guard in conftest restores the environment after."""
+    from conftest import cli_runner
+
+    from workbench.cli.app import app
+
+    for var in ("HF_HUB_OFFLINE", "HRNET_WB_OFFLINE"):
+        os.environ.pop(var, None)
+    os.environ.update({**env_vars, "COLUMNS": "80"})
+    return cli_runner().invoke(app, list(args))
 
 
 def cli_env(env: Path, hub: LocalHub, **extra: str) -> dict[str, str]:
@@ -232,7 +237,7 @@ def test_cli_fetch_then_list_then_offline(env, hub):
     hub.add_hub_file("timm/hrnet_w44.ms_in1k", "model.safetensors", data)
     ce = cli_env(env, hub)
     r = run_cli(ce, "weights", "fetch", "w44", "--source", "timm", "--json")
-    assert r.returncode == 0, r.stderr
+    assert r.exit_code == 0, r.output
     rec = json.loads(r.stdout)
     assert rec["ok"] and not rec["cached"] and rec["bytes"] == len(data) and rec["top1"] == 78.89
     n = len(hub.requests)
@@ -240,7 +245,7 @@ def test_cli_fetch_then_list_then_offline(env, hub):
     assert json.loads(r.stdout)["cached"] and len(hub.requests) == n
 
     r = run_cli(ce, "weights")
-    assert r.returncode == 0
+    assert r.exit_code == 0
     lines = r.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80
     row = next(line for line in lines if line.split()[:3] == ["timm", "w44", "ms_in1k*"])
@@ -251,7 +256,7 @@ def test_cli_fetch_then_list_then_offline(env, hub):
     for offline in ({"HF_HUB_OFFLINE": "1"}, {}):
         args = ("weights", "fetch", "w48", "--source", "mmcls") + (() if offline else ("--offline",))
         r = run_cli(cli_env(env, hub, **offline), *args)
-        assert r.returncode == 2 and r.stdout == ""
+        assert r.exit_code == 2 and r.stdout == ""
         err = r.stderr.strip().splitlines()
         assert len(err) == 1 and f"{hub.cdn}{MMCLS_PATH}" in err[0] and "hrnet-wb weights fetch" in err[0]
     assert len(hub.requests) == n

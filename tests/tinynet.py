@@ -16,14 +16,20 @@ Use it from any test module::
     def test_something(tinynet):
         tinynet.onnx_path, tinynet.val_samples, tinynet.preprocessor, tinynet.fp32_top1 ...
 
-The result is memoised per process, so however many modules import the fixture the model
-is trained once per test session.
+The result is memoised per process and cached on disk (``$HRNET_WB_TEST_CACHE``, else
+``~/.cache/hrnet-wb-tests``), keyed by a hash of this file and the torch, timm and onnx
+versions: the model is trained once per machine, not once per test session.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 import random
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -292,26 +298,88 @@ def make_tinynet(root: Path) -> TinyNet:
     ckpt = root / "tinynet.pth"
     torch.save(model.state_dict(), ckpt)
     onnx_path = export(model, root / "tinynet.onnx")
-    import hashlib
-
     wid = hashlib.sha256(ckpt.read_bytes()).hexdigest()
     return TinyNet(root, model, onnx_path, ckpt, train_s, val_s, CLASSES, pre, INPUT_SIZE, top1,
                    seconds, wid, history)
 
 
+def cache_root() -> Path:
+    """Where trained test models live between runs (shared by every worktree and run)."""
+    env = os.environ.get("HRNET_WB_TEST_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "hrnet-wb-tests"
+
+
+def cache_key() -> str:
+    """This file and the libraries that shape the trained model and its ONNX export."""
+    from importlib.metadata import version
+
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    for lib in ("torch", "timm", "onnx"):
+        h.update(f"|{lib} {version(lib)}".encode())
+    return h.hexdigest()[:16]
+
+
+def _samples(root: Path, split: str, per_class: int) -> list[TinySample]:
+    """The samples ``write_dataset`` wrote, in its order."""
+    return [TinySample(root / split / name / f"{i:04d}.jpg", label, f"{split}/{name}/{i:04d}")
+            for label, name in enumerate(CLASSES) for i in range(per_class)]
+
+
+def _save_meta(net: TinyNet) -> None:
+    meta = {"fp32_top1": net.fp32_top1, "train_seconds": net.train_seconds,
+            "weights_id": net.weights_id, "history": net.history}
+    (net.root / "meta.json").write_text(json.dumps(meta))
+
+
+def load_cached(root: Path) -> TinyNet:
+    """A TinyNet from a folder ``make_tinynet`` filled (and ``_save_meta`` completed)."""
+    import torch
+
+    meta = json.loads((root / "meta.json").read_text())
+    model = build_model()
+    model.load_state_dict(torch.load(root / "tinynet.pth", weights_only=True))
+    model.eval()
+    return TinyNet(root, model, root / "tinynet.onnx", root / "tinynet.pth",
+                   _samples(root / "data", "train", TRAIN_PER_CLASS),
+                   _samples(root / "data", "val", VAL_PER_CLASS), CLASSES, tiny_preprocessor(),
+                   INPUT_SIZE, meta["fp32_top1"], meta["train_seconds"], meta["weights_id"],
+                   meta["history"])
+
+
+def cached_tinynet(cache: Path | None = None) -> TinyNet:
+    """Train into a temporary folder beside the cache entry and rename it into place, so a
+    reader never sees half a model and two processes racing both end with one entry."""
+    cache = cache or cache_root()
+    final = cache / f"tinynet-{cache_key()}"
+    if not (final / "meta.json").is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".tinynet-", dir=cache))
+        try:
+            net = make_tinynet(work / "net")
+            _save_meta(net)
+            try:
+                os.rename(work / "net", final)
+            except OSError:  # another process got there first: use its entry
+                if not (final / "meta.json").is_file():
+                    raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return load_cached(final)
+
+
 _MEMO: dict[str, TinyNet] = {}
 
 
-def get_tinynet(root: Path) -> TinyNet:
-    """Train once per process; later calls (any root) return the first result."""
+def get_tinynet(cache: Path | None = None) -> TinyNet:
+    """Load (or train once and cache) once per process."""
     if "net" not in _MEMO:
-        _MEMO["net"] = make_tinynet(root)
+        _MEMO["net"] = cached_tinynet(cache)
     return _MEMO["net"]
 
 
 @pytest.fixture(scope="session")
-def tinynet(tmp_path_factory: pytest.TempPathFactory) -> TinyNet:
-    return get_tinynet(tmp_path_factory.mktemp("tinynet"))
+def tinynet() -> TinyNet:
+    return get_tinynet()
 
 
 if __name__ == "__main__":  # python tests/tinynet.py [dir]: train once and print figures
