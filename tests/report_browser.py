@@ -107,7 +107,8 @@ def inspect_page(html: Path, png: Path, scripts: bool = True, chromium: str | No
     exe = chromium or find_chromium()
     if exe is None:
         raise RuntimeError("no chromium on PATH")
-    with tempfile.TemporaryDirectory(prefix="wb-chromium-") as profile:
+    # chromium's helper processes may still write into the profile as the browser exits
+    with tempfile.TemporaryDirectory(prefix="wb-chromium-", ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(
             [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
              "--no-first-run", "--no-default-browser-check", "--disable-extensions",

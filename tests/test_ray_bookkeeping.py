@@ -11,7 +11,7 @@ from test_data_fixtures import make_tiny_onnx, make_val_folder
 
 def test_a_local_clusters_node_home_stays_under_the_users_home(tmp_path, monkeypatch):
     pytest.importorskip("ray")
-    from workbench.engines.ray_sweep import _node_home
+    from workbench.sweep.ray_engine import _node_home
 
     monkeypatch.delenv("HRNET_WB_RAY_HOME", raising=False)
     (tmp_path / "home").mkdir()

@@ -35,6 +35,9 @@ NOT_RUN = {
 OTHER = {
     "python3": "creates a venv and installs packages: .ci/run does exactly that",
     "pip": "installs packages: .ci/run",
+    "ruff": "the lint command: .ci/run",
+    "mypy": "the lint command: .ci/run",
+    "lint-imports": "the lint command: .ci/run",
     ".": "activates a venv: .ci/run",
     "ray": "starts a Ray cluster",
     "python": "a benchmark (the script must exist) or the test suite itself",

@@ -110,6 +110,10 @@ async def test_leaderboard_pane_shows_ran_n_and_the_caption_and_opens_the_detail
             if table.row_count:
                 break
             await pilot.pause(0.05)
+        for _ in range(100):  # the columns that do not fit leave after the first layout
+            if sum(c.get_render_width(table) for c in table.columns.values()) <= 80:
+                break
+            await pilot.pause(0.05)
         headers = [str(c.label) for c in table.columns.values()]
         # at 80 columns: the columns that fit whole (the detail dialog has the rest)
         assert headers[:8] == ["", "run", "build", "top1%", "n", "p50ms", "img/s", "ran"]

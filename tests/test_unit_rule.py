@@ -74,6 +74,7 @@ def test_eval_compare_topk_npz_runs_leaderboard(env, evaluated):
     art = cli("leaderboard", "--by", "artifact")
     assert any(r.get("eval_choice") for r in art)
     cli("sensitivity", name, "--images", "2")
+    cli("report", "--out", env["root"] / "report.html")
     cli("eval", "no-such-artifact", "--data", data, code=2)  # errors are JSON too
 
 
