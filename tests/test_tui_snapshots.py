@@ -20,6 +20,9 @@ import pytest
 from tui_data import FP32, INT8, REPO, shared_home
 
 SIZES = {"60x20": (60, 20), "80x24": (80, 24), "120x40": (120, 40)}
+#: 80x24 (the size the TUI is laid out for) runs in the fast suite; the other sizes are
+#: marked slow, so `python -m pytest -m slow` (a step of .ci/run) checks them.
+SIZE_PARAMS = [pytest.param(s, marks=() if s == "80x24" else pytest.mark.slow) for s in SIZES]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +72,7 @@ async def _settle(pilot, timeout=60.0):
         inp.cursor_blink = False
 
 
-@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("size", SIZE_PARAMS)
 def test_models_pane(snap_compare, app, size):
     async def before(pilot):
         await _settle(pilot)
@@ -77,7 +80,7 @@ def test_models_pane(snap_compare, app, size):
     assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
 
 
-@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("size", SIZE_PARAMS)
 def test_build_pane_with_a_run_in_progress(snap_compare, app, size):
     from workbench.events import LogLine, Progress, RunStarted, StageFinished, StageStarted
     from workbench.tui.app import Job
@@ -107,7 +110,7 @@ def test_build_pane_with_a_run_in_progress(snap_compare, app, size):
     assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
 
 
-@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("size", SIZE_PARAMS)
 def test_dataset_pane_two_runs_side_by_side(snap_compare, app, size):
     async def before(pilot):
         await _settle(pilot)
@@ -121,7 +124,7 @@ def test_dataset_pane_two_runs_side_by_side(snap_compare, app, size):
     assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
 
 
-@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("size", SIZE_PARAMS)
 def test_leaderboard_pane(snap_compare, app, size):
     async def before(pilot):
         await _settle(pilot)
@@ -133,7 +136,7 @@ def test_leaderboard_pane(snap_compare, app, size):
     assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
 
 
-@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("size", SIZE_PARAMS)
 def test_leaderboard_latency_plot(snap_compare, app, size):
     async def before(pilot):
         await _settle(pilot)
@@ -145,7 +148,7 @@ def test_leaderboard_latency_plot(snap_compare, app, size):
     assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
 
 
-@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("size", SIZE_PARAMS)
 @pytest.mark.parametrize("key", ["c", "i"], ids=["compare", "detail"])
 def test_leaderboard_dialogs(snap_compare, app, size, key):
     """The compare dialog (two marked rows) and the detail dialog fit, or scroll."""
@@ -159,7 +162,7 @@ def test_leaderboard_dialogs(snap_compare, app, size, key):
     assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
 
 
-@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("size", SIZE_PARAMS)
 @pytest.mark.parametrize("at", ["top", "end"])
 def test_help(snap_compare, app, size, at):
     """The help's title line (how to close it) at the top, and its last section at the end."""
@@ -174,7 +177,7 @@ def test_help(snap_compare, app, size, at):
     assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
 
 
-@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("size", SIZE_PARAMS)
 def test_leaderboard_filter_error_wraps(snap_compare, app, size):
     async def before(pilot):
         await _settle(pilot)
@@ -186,7 +189,7 @@ def test_leaderboard_filter_error_wraps(snap_compare, app, size):
     assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
 
 
-@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("size", SIZE_PARAMS)
 def test_error_modal(snap_compare, app, size):
     from workbench.errors import BadInput
     from workbench.tui.screens.error import ErrorModal, describe

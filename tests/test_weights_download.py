@@ -42,6 +42,8 @@ def env(hub, tmp_path, monkeypatch):
     # nothing (not even its agent-registry lookup) leaves 127.0.0.1
     monkeypatch.setattr(hc, "ENDPOINT", hub.endpoint)
     monkeypatch.setattr(hc, "HUGGINGFACE_CO_URL_TEMPLATE", hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    # ... and HF_HUB_OFFLINE too: an in-process test before this one may have imported it set
+    monkeypatch.setattr(hc, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HRNET_WB_WEIGHTS_DIR", str(tmp_path / "weights"))
     monkeypatch.setenv("HRNET_WB_MMCLS_BASE_URL", hub.cdn)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")

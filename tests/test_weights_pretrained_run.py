@@ -40,6 +40,9 @@ def run(tmp_path: Path, hub: LocalHub, monkeypatch, *extra: str, **env: str):
             monkeypatch.delenv(var, raising=False)
     for var, value in e.items():
         monkeypatch.setenv(var, value)
+    import huggingface_hub.constants as hc  # it reads HF_HUB_OFFLINE once, at import
+
+    monkeypatch.setattr(hc, "HF_HUB_OFFLINE", env.get("HF_HUB_OFFLINE") == "1")
     sets = [a for s in FAST for a in ("--set", s)]
     return cli_runner().invoke(app, ["run", "--profile", str(DEMO), *sets, "--home", str(tmp_path / "home"), *extra])
 
