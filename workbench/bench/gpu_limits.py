@@ -9,7 +9,6 @@ bound by memory traffic and kernel launches long before its tensor cores.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from dataclasses import asdict, replace
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.atomic import write_json
-from workbench.bench.limits import PrecisionLimit, apply_limits
+from workbench.bench.limits import PrecisionLimit, apply_limits, read_limits_cache
 from workbench.events import Reporter
 
 GPU_LIMITS_VERSION = 1
@@ -97,14 +96,7 @@ def gpu_limits(cache_dir: str | Path | None, device: str = "cuda", refresh: bool
 
     key = f"{gpu_info(device)['fingerprint']}|v={GPU_LIMITS_VERSION}"
     path = Path(cache_dir) / GPU_LIMITS_FILE if cache_dir is not None else None
-    data: dict[str, Any] = {}
-    if path is not None and path.is_file():
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            data = {}
-    if data.get("key") != key:
-        data = {"key": key, "limits": {}}
+    data = read_limits_cache(path, key)
     out: dict[str, PrecisionLimit] = {}
     dirty = False
     for prec in (*GPU_PRECISIONS, "copy"):

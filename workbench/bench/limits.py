@@ -257,6 +257,18 @@ def _ort_version() -> str:
     return str(ort.__version__)
 
 
+def read_limits_cache(path: Path | None, key: str) -> dict[str, Any]:
+    """A limits cache file's content, or an empty one when it is missing, unreadable or was
+    written for another machine or version (``key``)."""
+    data: dict[str, Any] = {}
+    if path is not None and path.is_file():
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            data = {}
+    return data if data.get("key") == key else {"key": key, "limits": {}}
+
+
 def cache_key() -> str:
     """What invalidates cached limits: the CPU, the runtimes' versions, this probe."""
     from workbench.hardware import fingerprint
@@ -275,14 +287,7 @@ def machine_limits(cache_dir: str | Path | None, threads: int = 0,
     want = precisions or supported_precisions()
     path = Path(cache_dir) / LIMITS_FILE if cache_dir is not None else None
     key = cache_key()
-    data: dict[str, Any] = {}
-    if path is not None and path.is_file():
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            data = {}
-    if data.get("key") != key:
-        data = {"key": key, "limits": {}}
+    data = read_limits_cache(path, key)
     out: dict[str, PrecisionLimit] = {}
     dirty = False
     for prec in want:
