@@ -100,13 +100,16 @@ class Reporter:
         sink: Sink | None = None,
         cancel: threading.Event | None = None,
         stage: str = "",
+        reason: list[str] | None = None,
     ) -> None:
         self.sink: Sink = sink or _discard
         self.cancel_event = cancel or threading.Event()
         self.stage_name = stage
+        # why a cancel happened ("cancelled: SIGTERM" ...), shared with every stage's copy
+        self.reason = reason if reason is not None else ["cancelled by the user"]
 
     def stage(self, name: str) -> Reporter:
-        return Reporter(self.sink, self.cancel_event, name)
+        return Reporter(self.sink, self.cancel_event, name, self.reason)
 
     def emit(self, event: Event) -> None:
         self.sink(event)
@@ -130,7 +133,7 @@ class Reporter:
     def check_cancelled(self) -> None:
         """Raise :class:`Cancelled` if the user asked to stop. Call it inside every loop."""
         if self.cancel_event.is_set():
-            raise Cancelled("cancelled by the user")
+            raise Cancelled(self.reason[0])
 
 
 class StageTimer:

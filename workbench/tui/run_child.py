@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import Cancelled, WorkbenchError
+from workbench.errors import WorkbenchError
 from workbench.events import Event, Failed, Reporter, RunFinished, RunStarted
 
 Sink = Callable[[Event], None]
@@ -35,7 +35,15 @@ CHILD_LOG = "tui-runs.log"
 
 class CancelInterrupt(KeyboardInterrupt):
     """Raised in the child by a cancelling signal (SIGUSR1 after an unanswered cancel
-    request, SIGTERM, SIGHUP); its message is the reason the run records."""
+    request, SIGTERM, SIGHUP); its message is the reason the run records, read when it is
+    recorded: the parent's reason may reach the cancel pipe's reader just after the signal."""
+
+    def __init__(self, reason: list[str]) -> None:
+        super().__init__(reason[0])
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason[0]
 
 
 # -- the child process ---------------------------------------------------------------
@@ -45,21 +53,10 @@ class CancelInterrupt(KeyboardInterrupt):
 CANCEL_SIGNALS = {signal.SIGUSR1: "", signal.SIGTERM: "cancelled: SIGTERM",
                   signal.SIGHUP: "cancelled: SIGHUP (the terminal closed)"}
 PARENT_GONE = "cancelled: the app closed"
+GENERIC_REASON = "cancelled by the user"
 # Once the cancel is set and its signal sent, how long the child lets its own run record
 # itself before recording it here and leaving (a native call that never returns).
 SELF_RECORD_S = 5.0
-
-
-class CancellingReporter(Reporter):
-    """The child's reporter: a cancel raises with its reason (SIGTERM, the app closed ...)."""
-
-    def __init__(self, sink: Sink, flag: threading.Event, reason: list[str]) -> None:
-        super().__init__(sink, flag)
-        self._reason = reason
-
-    def check_cancelled(self) -> None:
-        if self.cancel_event.is_set():
-            raise Cancelled(self._reason[0])
 
 
 def child_main(profile_json: str, profile_path: str, home_root: str, events: Any,
@@ -78,14 +75,16 @@ def child_main(profile_json: str, profile_path: str, home_root: str, events: Any
         os.setpgid(0, 0)
     flag = threading.Event()
     finishing = threading.Event()  # the run is recording how it ended: never interrupt that
-    reason = ["cancelled by the user"]
+    reason = [GENERIC_REASON]
     run_id: list[int] = []
     main_thread = threading.main_thread().ident
 
     def stop(why: str) -> None:
-        if not flag.is_set():
-            reason[0] = why or reason[0]
-            flag.set()
+        # a reason given (the app's, a signal's) replaces the generic one, even after the
+        # flag: the parent writes its reason, then signals, and the signal may win the race
+        if why and (not flag.is_set() or reason[0] == GENERIC_REASON):
+            reason[0] = why
+        flag.set()
 
     def on_signal(sig: int, _frame: Any) -> None:
         # Once: never inside the recording that follows. It raises a KeyboardInterrupt,
@@ -96,7 +95,7 @@ def child_main(profile_json: str, profile_path: str, home_root: str, events: Any
             signal.signal(s, signal.SIG_IGN)
         stop(CANCEL_SIGNALS.get(signal.Signals(sig), ""))
         if not finishing.is_set():
-            raise CancelInterrupt(reason[0])
+            raise CancelInterrupt(reason)
 
     for sig in CANCEL_SIGNALS:
         signal.signal(sig, on_signal)
@@ -139,7 +138,7 @@ def child_main(profile_json: str, profile_path: str, home_root: str, events: Any
 
     try:
         prof = Profile.model_validate_json(profile_json)
-        record = run_profile(prof, resolve_home(home_root), CancellingReporter(sink, flag, reason),
+        record = run_profile(prof, resolve_home(home_root), Reporter(sink, flag, reason=reason),
                              profile_path)
         send(("done", record))
     except WorkbenchError as exc:

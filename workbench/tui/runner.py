@@ -37,8 +37,8 @@ from typing import Any
 
 from workbench.atomic import sweep_temp_files
 from workbench.errors import Cancelled, CheckFailed, WorkbenchError
-from workbench.events import Event, Failed, RunFinished, RunStarted
-from workbench.tui.run_child import CHILD_LOG, FLAG_GRACE_S, CancellingReporter, child_main
+from workbench.events import Event, Failed, Reporter, RunFinished, RunStarted
+from workbench.tui.run_child import CHILD_LOG, FLAG_GRACE_S, child_main
 
 Sink = Callable[[Event], None]
 
@@ -119,21 +119,25 @@ class PipelineJob:
     # Called from the UI thread, or any thread (the quit paths).
     def cancel(self, reason: str = "cancelled by the user", now: bool = False) -> None:
         """Ask the run to stop; returns at once. The child records the run as cancelled
-        with ``reason``. ``now`` signals it at once instead of after the flag's grace: the
-        app is leaving and will not wait (the child records itself on the way out)."""
+        with ``reason``. ``now``: the app is leaving and will not wait; the child still gets
+        the reason through its cancel pipe (it interrupts its own native call after the
+        flag's grace, and records itself on the way out), so it is signalled only when the
+        pipe is gone: a signal that overtook the reason would record a generic one."""
+        delivered = False
         if not self._cancel_requested.is_set():
             self._reason[0] = reason
             self._cancel_at = time.perf_counter()
             self._cancel_requested.set()
             self._thread_cancel.set()
-            pipe = self._cancel_pipe
-            if pipe is not None:
-                try:
-                    pipe.send(reason)
-                except OSError:
-                    pass  # the child has ended
+        pipe = self._cancel_pipe
+        if pipe is not None:
+            try:
+                pipe.send(self._reason[0])
+                delivered = True
+            except OSError:
+                pass  # the child has ended, or its pipe has
         proc = self._proc
-        if now and proc is not None and proc.pid is not None:
+        if now and not delivered and proc is not None and proc.pid is not None:
             try:
                 os.kill(proc.pid, signal.SIGUSR1)
             except ProcessLookupError:
@@ -165,7 +169,7 @@ class PipelineJob:
     def _run_thread(self) -> dict[str, Any]:
         from workbench.pipeline import run_profile
 
-        reporter = CancellingReporter(self._emit, self._thread_cancel, self._reason)
+        reporter = Reporter(self._emit, self._thread_cancel, reason=self._reason)
         if self._cancel_requested.is_set():
             raise Cancelled("cancelled before it started")
         try:
