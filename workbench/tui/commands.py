@@ -96,7 +96,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("dataset.swap", "dataset", "v", "swap_runs", "Swap",
             "Swap run A and run B."),
     Command("dataset.reload", "dataset", "ctrl+r", "reload", "Reload",
-            "Re-read the runs and their results from the store and disk."),
+            "Re-read the runs and their results from the store and disk (the pane follows "
+            "the store by itself, so the footer leaves this key to the help).", show=False),
     # Leaderboard
     Command("leaderboard.sort", "leaderboard", "o", "cycle_sort", "Sort",
             "Sort by the next column (top-1, img/s, p50, run); press again to move on."),

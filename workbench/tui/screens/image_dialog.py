@@ -113,8 +113,7 @@ class ImageDialog(ModalScreen[None]):
         row = self.row
         truth = "no label" if row.label is None else f"truth {row.label} {short_name(self.names, row.label)}"
         with Vertical(id="view-box", classes="dialog-box"):
-            yield Label(Text(f"{Path(row.path).name} · {truth}", no_wrap=True, overflow="ellipsis"),
-                        classes="dialog-title")
+            yield Label(f"{Path(row.path).name} · {truth}", classes="dialog-title", markup=False)
             yield Static(Text("\n".join(f"{'AB'[i]} {r.label}: {rank_text(x)}"
                                         for i, (r, x) in enumerate(self.rows))), id="view-rank")
             with VerticalScroll(id="view-scroll"), Horizontal(id="view-pair"):
@@ -129,11 +128,11 @@ class ImageDialog(ModalScreen[None]):
         try:
             pil = load_pil(self.row.path)
         except (OSError, ValueError) as exc:
-            self.query_one("#view-original-cap", Static).update(f"original: cannot decode ({exc})")
+            self._caption("original", f"original: cannot decode ({exc})")
         else:
             img: Any = self.query_one("#view-original")
             img.image = pil
-            self.query_one("#view-original-cap", Static).update(f"original {pil.width}×{pil.height}")
+            self._caption("original", f"original {pil.width}×{pil.height}")
         source = self.a if self.a.rows.get(self.row.id) is not None else self.b
         assert source is not None
         self._worker.start(self._make_crop, source)
@@ -157,11 +156,14 @@ class ImageDialog(ModalScreen[None]):
             self.post_message(CropReady(image, caption))
 
     def on_crop_ready(self, message: CropReady) -> None:
-        self.query_one("#view-crop-cap", Static).update(message.caption)
+        self._caption("crop", message.caption)
         img: Any = self.query_one("#view-crop")
         img.image = message.image
         self.crop_done = True
         self._layout()
+
+    def _caption(self, side: str, text: str) -> None:  # the .tcss cuts it with an ellipsis
+        self.query_one(f"#view-{side}-cap", Static).update(text)
 
     def on_resize(self, _event: Resize) -> None:
         self.call_after_refresh(self._layout)
