@@ -75,3 +75,23 @@ def test_enter_on_a_row_shows_the_image_beside_the_models_crop(tmp_path_factory,
             assert not isinstance(app.screen, ImageDialog)
 
     asyncio.run(run())
+
+
+def test_the_crop_uses_the_preprocessing_the_eval_recorded(tmp_path):
+    """eval_report.json beside results.jsonl names the preprocessing: it wins over a guess
+    from the artifact (here there is none in the store at all)."""
+    import json
+
+    from workbench.data.preprocess import preset_for
+    from workbench.store import Store
+    from workbench.tui.results import BuildResults
+    from workbench.tui.screens.image_dialog import run_preprocessor
+
+    cfg = preset_for(source="official", input_size=(96, 64))
+    build = tmp_path / "b"
+    build.mkdir()
+    (build / "eval_report.json").write_text(json.dumps({"preprocess": cfg.as_dict()}))
+    pre = run_preprocessor(BuildResults(1, "b", build / "results.jsonl"), Store(tmp_path / "db.sqlite"))
+    assert pre.cfg == cfg and pre.input_size == (96, 64)
+    image = pre.load_uint8(REPO / "assets" / "val" / "ILSVRC2012_val_00000001.JPEG")
+    assert image.shape == (96, 64, 3)
