@@ -125,6 +125,25 @@ def test_dataset_pane_two_runs_side_by_side(snap_compare, app, size):
 
 
 @pytest.mark.parametrize("size", SIZE_PARAMS)
+def test_dataset_image_view(snap_compare, app, size):
+    """Enter on a row: the original beside the model's crop, each run's rank of the truth."""
+    async def before(pilot):
+        await _settle(pilot)
+        await pilot.press("3")
+        pilot.app.open_in_dataset(f"1/{INT8}", f"1/{FP32}")
+        await pilot.pause(0.2)
+        await _settle(pilot)
+        pilot.app.query_one("#images").focus()
+        await pilot.press("down", "enter")
+        t0 = time.monotonic()
+        while not getattr(pilot.app.screen, "crop_done", False) and time.monotonic() - t0 < 60:
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZE_PARAMS)
 def test_leaderboard_pane(snap_compare, app, size):
     async def before(pilot):
         await _settle(pilot)

@@ -19,7 +19,7 @@ PANE_NAMES = {"models": "Models", "build": "Build", "dataset": "Dataset", "leade
 PANE_TITLES = {k: f"{i} {v}" for i, (k, v) in enumerate(PANE_NAMES.items(), start=1)}
 SCOPE_TITLES = {"app": "Everywhere", "models": "Models pane", "build": "Build pane",
                 "dataset": "Dataset pane", "leaderboard": "Leaderboard pane",
-                "dialog": "Dialogs (error, help, file picker, compare)"}
+                "dialog": "Dialogs (error, help, file picker, compare, image)"}
 # The four pane keys share one footer slot ("1234 Panes"), so F1 and the pane's own keys
 # stay visible at 80 columns.
 PANES_GROUP = Binding.Group("Panes", compact=True)
@@ -89,10 +89,15 @@ COMMANDS: tuple[Command, ...] = (
     Command("dataset.filter", "dataset", "f", "cycle_filter", "Filter",
             "Cycle the image filter: all, wrong, flipped between runs A and B (asks for B "
             "when none is chosen), skipped."),
+    Command("dataset.view", "dataset", "enter", "view_image", "View",
+            "Show the image full size beside the crop the model saw (the run's preprocessing "
+            "at its input size), with the true class's rank in each run's top-5.",
+            key_display="Enter"),
     Command("dataset.swap", "dataset", "v", "swap_runs", "Swap",
             "Swap run A and run B."),
     Command("dataset.reload", "dataset", "ctrl+r", "reload", "Reload",
-            "Re-read the runs and their results from the store and disk."),
+            "Re-read the runs and their results from the store and disk (the pane follows "
+            "the store by itself, so the footer leaves this key to the help).", show=False),
     # Leaderboard
     Command("leaderboard.sort", "leaderboard", "o", "cycle_sort", "Sort",
             "Sort by the next column (top-1, img/s, p50, run); press again to move on."),

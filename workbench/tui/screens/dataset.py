@@ -30,27 +30,13 @@ from workbench.tui.commands import bindings
 from workbench.tui.messages import BackgroundFailed
 from workbench.tui.results import FILTERS, BuildResults, ImageRow, builds_in, filter_ids, mark
 from workbench.tui.widgets.fit_list import FitList
+from workbench.tui.widgets.image_view import fit_image
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.store import Store
 
 LIST_WIDTH = 17  # the image list's width in the .tcss, minus the scrollbar
 POLL_S = 2.0  # how often the pickers look for new runs in the store
-CELL_ASPECT = 2.0  # a terminal cell is about twice as tall as it is wide
-
-
-def fit_image(img_w: int, img_h: int, cols: int, rows: int) -> tuple[int, int]:
-    """The largest (columns, rows) inside ``cols`` × ``rows`` that keeps the image's aspect
-    ratio on cells ``CELL_ASPECT`` times taller than wide."""
-    if img_w <= 0 or img_h <= 0 or cols <= 0 or rows <= 0:
-        return 0, 0
-    ratio = img_h / img_w / CELL_ASPECT  # rows per column
-    w = min(cols, int(rows / ratio))
-    h = max(1, round(w * ratio))
-    if h > rows:
-        h = rows
-        w = max(1, int(h / ratio))
-    return max(w, 1), h
 
 
 class ResultsLoaded(Message):
@@ -281,6 +267,16 @@ class DatasetPane(Vertical):
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option_list.id == "images" and event.option.id:
             self.show_image(event.option.id)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option_list.id == "images" and event.option.id:
+            self.action_view_image()
+
+    def action_view_image(self) -> None:  # the registry's dataset.view says what it shows
+        from workbench.tui.screens.image_dialog import ImageDialog
+
+        if self._shown is not None and self.a is not None:
+            self.app.push_screen(ImageDialog(self._shown.id, self.a, self.b, self.names, self.store))
 
     def show_image(self, image_id: str | None) -> None:
         ra = self.a.rows.get(image_id) if (self.a and image_id) else None

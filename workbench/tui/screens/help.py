@@ -17,7 +17,7 @@ from textual.widgets import Label, Static
 from workbench.tui.commands import PANE_NAMES, SCOPES, Command, bindings, commands_for, key_label
 
 SECTION_TITLES = {"app": "Everywhere", **{k: f"{v} pane" for k, v in PANE_NAMES.items()},
-                  "dialog": "Dialogs (error, help, file picker, compare)"}
+                  "dialog": "Dialogs (error, help, file picker, compare, image)"}
 
 
 def help_table(scopes: tuple[str, ...] = SCOPES) -> Group:

@@ -1,5 +1,8 @@
 """``FitList``: an OptionList whose options are cut to its width, so a new width (the
-pane's layout settling at start, a terminal resize) asks its owner to fill it again."""
+pane's layout settling at start, a terminal resize) asks its owner to fill it again.
+
+It is the Dataset pane's image list: Enter is the registry's ``dataset.view`` here, so the
+footer names it while the list has focus (OptionList's own Enter is hidden)."""
 
 from __future__ import annotations
 
@@ -7,8 +10,12 @@ from textual.events import Resize
 from textual.message import Message
 from textual.widgets import OptionList
 
+from workbench.tui.commands import COMMANDS
+
 
 class FitList(OptionList):
+    BINDINGS = [c.binding() for c in COMMANDS if c.id == "dataset.view"]
+
     class Resized(Message):
         """The list's width changed: its options should be cut to the new one."""
 
@@ -20,3 +27,6 @@ class FitList(OptionList):
         if event.size.width != self._width:
             self._width = event.size.width
             self.post_message(self.Resized())
+
+    def action_view_image(self) -> None:  # Enter: select, which the pane answers with the view
+        self.action_select()

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+CELL_ASPECT = 2.0  # a terminal cell is about twice as tall as it is wide
 PROTOCOLS = ("auto", "halfcell", "sixel", "tgp", "unicode")
 _chosen: Any = None
 
@@ -96,3 +97,17 @@ def load_pil(path: str | Path) -> Any:
         im.load()
         out = ImageOps.exif_transpose(im)
         return out.convert("RGB")
+
+
+def fit_image(img_w: int, img_h: int, cols: int, rows: int) -> tuple[int, int]:
+    """The largest (columns, rows) inside ``cols`` × ``rows`` that keeps the image's aspect
+    ratio on cells ``CELL_ASPECT`` times taller than wide."""
+    if img_w <= 0 or img_h <= 0 or cols <= 0 or rows <= 0:
+        return 0, 0
+    ratio = img_h / img_w / CELL_ASPECT  # rows per column
+    w = min(cols, int(rows / ratio))
+    h = max(1, round(w * ratio))
+    if h > rows:
+        h = rows
+        w = max(1, int(h / ratio))
+    return max(w, 1), h
