@@ -84,7 +84,7 @@ class StoreBase:
         con.row_factory = sqlite3.Row
         try:
             if not self.readonly and self._ours:
-                con.execute("PRAGMA journal_mode=WAL")
+                _switch_to_wal(con)
             con.execute("PRAGMA foreign_keys=ON")
             with con:
                 yield con
@@ -144,3 +144,21 @@ class StoreBase:
             if mine.exists():
                 return str(mine)
         return stored
+
+
+def _switch_to_wal(con: sqlite3.Connection, patience_s: float = 30.0) -> None:
+    """WAL mode (persistent, so a no-op once set). The first switch of a new file needs it
+    to itself: SQLite answers "database is locked" at once, without its busy timeout, while
+    another process opening the same new home holds it, so wait for that here."""
+    import time
+
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
