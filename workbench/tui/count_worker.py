@@ -83,17 +83,13 @@ def _save_preprocess(cache_file: Path, size: tuple[int, int], variant: str,
 
 
 def lowest_priority_and_die_with_parent() -> None:
-    """In the counting child, before exec: the lowest CPU priority (SCHED_IDLE where there
-    is one, else nice 19), so the count never takes the UI's or a build's CPU, and SIGKILL
-    when the UI process goes (Linux)."""
+    """In the counting child, before exec: the lowest nice level (19), so the count yields
+    to the UI and a build, and SIGKILL when the UI process goes (Linux). Not SCHED_IDLE: on
+    a machine others keep busy it never ran at all, and the counts never came."""
     import ctypes
     import os
     import signal
 
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        pass
     try:
         os.nice(19)
     except OSError:
