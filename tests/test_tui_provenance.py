@@ -99,18 +99,18 @@ async def test_leaderboard_pane_shows_ran_n_and_the_caption_and_opens_the_detail
     app = WorkbenchApp(home=precision_home, profiles_dir=tmp_path, run_mode="thread")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("4")
-        for _ in range(100):
+        for _ in range(1200):  # up to 60 s: a loaded machine
             if app.leaderboard_pane is not None and app.leaderboard_pane.is_mounted:
                 break
             await pilot.pause(0.05)
         await pilot.pause()
         pane = app.leaderboard_pane
         table = pane.query_one("#board", DataTable)
-        for _ in range(100):
+        for _ in range(1200):  # up to 60 s: a loaded machine
             if table.row_count:
                 break
             await pilot.pause(0.05)
-        for _ in range(100):  # the columns that do not fit leave after the first layout
+        for _ in range(1200):  # up to 60 s; the columns that do not fit leave after the first layout
             if sum(c.get_render_width(table) for c in table.columns.values()) <= 80:
                 break
             await pilot.pause(0.05)
@@ -123,12 +123,12 @@ async def test_leaderboard_pane_shows_ran_n_and_the_caption_and_opens_the_detail
         note = pane.query_one("#lb-note", Label)
         assert note.display and "2 CPUs" in str(note.content)
         for key in ("enter", "i"):  # Enter on the row, or i
-            for _ in range(100):  # focus lands on the table once the pane is shown
+            for _ in range(1200):  # up to 60 s; focus lands on the table once the pane is shown
                 if app.focused is table:
                     break
                 await pilot.pause(0.05)
             await pilot.press(key)
-            for _ in range(100):
+            for _ in range(1200):  # up to 60 s: a loaded machine
                 if isinstance(app.screen, DetailDialog):
                     break
                 await pilot.pause(0.05)
