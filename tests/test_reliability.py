@@ -393,6 +393,13 @@ def test_a_run_whose_end_the_store_refuses_says_so_and_the_next_start_records_it
     assert status == "died" and "disk was full" in error
 
 
+def test_an_empty_store_file_left_by_a_full_disk_reads_as_no_runs(tmp_path):
+    (tmp_path / "h").mkdir()
+    (tmp_path / "h" / "store.sqlite").write_bytes(b"")  # what a first open on a full disk leaves
+    r = runner.invoke(app, ["runs", "--home", str(tmp_path / "h"), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout) == [], r.output
+
+
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="needs root to mount a tiny tmpfs")
 def test_a_real_full_disk_leaves_no_run_running(tmp_path):
     """A 2 MiB tmpfs filled to 48 KiB free: the eval's results are written, its last store
