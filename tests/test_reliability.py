@@ -367,6 +367,68 @@ def test_full_disk_during_a_store_write_is_exit_2(tmp_path, monkeypatch):
     assert "no space left on the device" in json.loads(r.stdout)["error"]
 
 
+def test_a_run_whose_end_the_store_refuses_says_so_and_the_next_start_records_it_died(tmp_path, monkeypatch):
+    """A full disk refuses the last write: one line names the run and where its files are,
+    and the next run started here turns the left 'running' row into 'died' with the reason."""
+    from workbench.store import Store
+    from workbench.store.schema import StoreError
+
+    store = Store(tmp_path / "store.sqlite")
+    real = Store.finish_run
+    monkeypatch.setattr(Store, "finish_run", lambda *a, **k: (_ for _ in ()).throw(
+        StoreError("store.sqlite: the run store is unusable (no space left on the device)")))
+    with pytest.raises(StoreError) as err, store.run("eval x", out_dir=tmp_path / "out") as run:
+        (run.out_dir / "results.jsonl").write_text("{}\n")
+    assert str(err.value).startswith(f"run {run.id}: its end could not be recorded (")
+    assert "no space left" in str(err.value) and str(tmp_path / "out") in str(err.value)
+    monkeypatch.setattr(Store, "finish_run", real)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    with sqlite3.connect(tmp_path / "store.sqlite") as con:  # its process is gone
+        con.execute("UPDATE runs SET pid=? WHERE id=?", (int(gone.stdout), run.id))
+    with store.run("next"):
+        pass
+    with sqlite3.connect(tmp_path / "store.sqlite") as con:
+        status, error = con.execute("SELECT status, error FROM runs WHERE id=?", (run.id,)).fetchone()
+    assert status == "died" and "disk was full" in error
+
+
+def test_an_empty_store_file_left_by_a_full_disk_reads_as_no_runs(tmp_path):
+    (tmp_path / "h").mkdir()
+    (tmp_path / "h" / "store.sqlite").write_bytes(b"")  # what a first open on a full disk leaves
+    r = runner.invoke(app, ["runs", "--home", str(tmp_path / "h"), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout) == [], r.output
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="needs root to mount a tiny tmpfs")
+def test_a_real_full_disk_leaves_no_run_running(tmp_path):
+    """A 2 MiB tmpfs filled to 48 KiB free: the eval's results are written, its last store
+    writes are refused, and no run is left 'running' once the next run starts."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("this container may not mount a tmpfs")
+    try:
+        onnx = make_tiny_onnx(tmp_path / "t.onnx")  # 1000 classes, as the ImageNet labels need
+        data = make_val_folder(tmp_path / "val", 24, size=(80, 64))
+        home = mnt / "h"
+        args = ["eval", str(onnx), "--data", str(data), "--home", str(home), "--json"]
+        first = runner.invoke(app, [*args, "--out", str(mnt / "o0"), "--limit", "2"])
+        assert first.exit_code == 0, first.output
+        free = shutil.disk_usage(mnt).free
+        (mnt / "fill").write_bytes(b"\0" * (free - 48 * 1024))
+        r = subprocess.run([sys.executable, "-m", "workbench", *args, "--out", str(mnt / "o1")],
+                           capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+        assert r.returncode == 2 and "no space left on the device" in r.stdout, r.stdout + r.stderr
+        (mnt / "fill").unlink()
+        assert runner.invoke(app, [*args, "--out", str(mnt / "o2"), "--limit", "2"]).exit_code == 0
+        with sqlite3.connect(home / "store.sqlite") as con:  # as stored, not as `runs` reads it
+            assert con.execute("SELECT count(*) FROM runs WHERE status='running'").fetchone()[0] == 0
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -164,3 +164,27 @@ def test_help_and_base_imports_never_load_ray():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          cwd=ROOT, env={**__import__('os').environ, "PYTHONPATH": str(ROOT)})
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_what_ray_writes_to_stderr_goes_to_its_log_and_real_errors_are_counted(tmp_path):
+    """C-level writes on fd 2 (Ray's core worker) land in the log; the workbench's own lines
+    (sys.stderr) still reach the terminal; one warning counts the error lines that matter."""
+    code = (
+        "import os, sys\nfrom pathlib import Path\n"
+        "from workbench.engines.ray_cluster import stderr_to\nfrom workbench.events import Reporter\n"
+        "msgs = []\nrep = Reporter(lambda e: msgs.append(getattr(e, 'message', '')))\n"
+        "with stderr_to(Path(sys.argv[1]), rep):\n"
+        "    os.write(2, b'[2026-12-04 22:00:41,364 E 1 1] core_worker.cc:2465: Actor x has constructor "
+        "arguments in the object store and max_restarts > 0.\\n')\n"
+        "    os.write(2, b'[2026-12-04 22:00:42,000 E 1 1] raylet_client.cc:1: lost the raylet\\n')\n"
+        "    print('workbench progress line', file=sys.stderr)\n"
+        "print('|'.join(m for m in msgs if m))\n")
+    log = tmp_path / "ray.log"
+    out = subprocess.run([sys.executable, "-c", code, str(log)], capture_output=True, text=True,
+                         timeout=60, cwd=ROOT, env={**__import__('os').environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == "workbench progress line\n"
+    assert "core_worker.cc" in log.read_text() and "lost the raylet" in log.read_text()
+    warning = out.stdout.strip()
+    assert warning.startswith("Ray logged 1 error line(s)") and "lost the raylet" in warning
+    assert str(log) in warning

@@ -51,6 +51,25 @@ def ray_local(tmp_path_factory):
     os.environ.pop("HRNET_WB_RAY_HOME", None)
 
 
+def test_eval_on_a_ray_it_starts_keeps_stderr_clean_under_json(tinynet, tmp_path):  # noqa: F811
+    """A real process that starts its own Ray: stdout is the JSON, stderr is empty, and Ray's
+    own lines (its core worker's `E` line about actor arguments, ray-project/ray#57733) are in
+    the eval's ray.log."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "eval"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HRNET_WB_HOME": str(tmp_path / "home")}
+    env.pop("HRNET_WB_RAY_HOME", None)
+    r = subprocess.run([sys.executable, "-m", "workbench", "eval", str(tinynet.onnx_path), "--data",
+                        str(tinynet.root / "data" / "val"), "--engine", "ray", "--limit", "16", "--out", str(out),
+                        "--json"], capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["n"] == 16
+    assert r.stderr == ""
+    assert "core_worker" in (out / "ray.log").read_text()
+
+
 def _sweep_profile(tmp_path: Path, variants: list[str]) -> Path:
     return sweep_toml(tmp_path, variants)
 

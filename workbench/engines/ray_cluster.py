@@ -8,6 +8,10 @@
   path (read where the work runs, so it must be readable on every node) and the CPU
   fingerprint that sweep rows record. No Ray, an unreachable address, or a node without
   the packages is one line and exit 2 saying how to fix it.
+* **Ray's own stderr goes to a log file.** While a session is open, what Ray writes to this
+  process's stderr (Ray Data's progress lines, the core worker's C++ log) goes to
+  ``log_path``; the workbench's own lines still reach the terminal, and ``--json`` runs keep
+  a clean stderr. Error lines in that log are counted in one warning naming the file.
 * **No shared filesystem for artifacts.** A model's files travel as bytes through Ray's
   object store (:func:`artifact_payload`) and are written into a worker's own temp folder
   (:func:`materialise`).
@@ -17,9 +21,12 @@ Ray is imported inside the functions only: this module is cheap to import.
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import re
 import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -86,14 +93,70 @@ class RaySession:
         return int(sum(n.get("cpus", 0) for n in self.nodes))
 
 
+#: Ray Data logs this at error level for every actor pool (ray-project/ray#57733); our
+#: constructor's object ref is held by the driver for the whole eval, so it is not an error here.
+_KNOWN_BENIGN = ("has constructor arguments in the object store and max_restarts > 0",)
+_ERROR_LINE = re.compile(r"^\[[^\]]* E \d+ \d+\]|\b(ERROR|CRITICAL)\b|^Traceback ")
+
+
+@contextmanager
+def stderr_to(log_path: Path | None, rep: Reporter) -> Iterator[None]:
+    """Send this process's file descriptor 2 (where C++ libraries and early logging handlers
+    write) to ``log_path``, keeping ``sys.stderr`` on the terminal. Afterwards, one warning
+    counts the error lines that are not known to be benign."""
+    try:
+        real = sys.stderr.fileno() == 2
+    except (AttributeError, ValueError, OSError):
+        real = False
+    if log_path is None:
+        yield
+        return
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    start = log_path.stat().st_size if log_path.exists() else 0
+    sys.stderr.flush()
+    saved, old_stderr = os.dup(2), sys.stderr
+    with open(log_path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+    if real:
+        sys.stderr = io.TextIOWrapper(open(saved, "wb", buffering=0, closefd=False),  # noqa: SIM115
+                                      encoding=old_stderr.encoding, errors="backslashreplace",
+                                      line_buffering=True)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        sys.stderr = old_stderr
+        with open(log_path, "rb") as fh:
+            fh.seek(start)
+            lines = fh.read().decode("utf-8", "replace").splitlines()
+        errors = [x for x in lines if _ERROR_LINE.search(x) and not any(b in x for b in _KNOWN_BENIGN)]
+        if errors:
+            rep.log(f"Ray logged {len(errors)} error line(s), the first: {errors[0].strip()[:160]} "
+                    f"(all in {log_path})", "warning")
+
+
 @contextmanager
 def ray_session(address: str = "", *, num_cpus: int | None = None,
-                reporter: Reporter | None = None) -> Iterator[RaySession]:
+                reporter: Reporter | None = None, log_path: Path | None = None) -> Iterator[RaySession]:
     """Connect to ``address`` (``auto`` = the cluster this machine belongs to), or start a
     local Ray when it is empty; an already initialised Ray (tests, notebooks) is reused.
-    Only a Ray started here is shut down on exit."""
-    ray = import_ray()
+    Only a Ray started here is shut down on exit. Ray's own stderr goes to ``log_path``."""
     rep = reporter or Reporter()
+    with stderr_to(log_path, rep), _session(address, num_cpus, rep) as session:
+        yield session
+
+
+@contextmanager
+def _session(address: str, num_cpus: int | None, rep: Reporter) -> Iterator[RaySession]:
+    ray = import_ray()
+    # Ray Data's console handler repeats its execution plan and progress at INFO; the same
+    # lines stay in its own ray-data.log, and the workbench reports progress itself.
+    consoles = [h for h in logging.getLogger("ray.data").handlers
+                if not isinstance(h, logging.FileHandler) and h.level < logging.WARNING]
+    for h in consoles:
+        h.setLevel(logging.WARNING)
     started = False
     if not ray.is_initialized():
         check_address(address)
@@ -127,6 +190,8 @@ def ray_session(address: str = "", *, num_cpus: int | None = None,
     finally:
         if started:
             ray.shutdown()
+        for h in consoles:
+            h.setLevel(logging.INFO)
 
 
 # -- node checks -----------------------------------------------------------------------

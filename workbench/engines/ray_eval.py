@@ -303,7 +303,7 @@ def evaluate_on_ray(artifact_path: Path, backend: str, samples: Sequence[Any], p
                     identity: dict[str, str] | None = None) -> Any:
     """``hrnet-wb eval --engine ray``: connect (or start a local Ray), check every node, evaluate."""
     rep = reporter or Reporter()
-    with ray_session(address, reporter=rep) as session:
+    with ray_session(address, reporter=rep, log_path=Path(out_dir) / "ray.log") as session:
         nodes = check_nodes(session, data_root)
         rep.log(f"Ray: {len(nodes)} node(s), {session.total_cpus} CPU(s)")
         return evaluate_ray(artifact_path, backend, samples, preprocessor, class_names, out_dir,

@@ -41,7 +41,11 @@ class StoreBase:
 
     @property
     def exists(self) -> bool:
-        return self.path.is_file()
+        """A store file with content (a first open that hit a full disk leaves 0 bytes)."""
+        try:
+            return self.path.is_file() and self.path.stat().st_size > 0
+        except OSError:
+            return False
 
     def _check_version(self, con: sqlite3.Connection, writable: bool) -> None:
         """Refuse newer/foreign schemas; create or migrate ours (writers only).

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import socket
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from workbench.errors import BadInput, Cancelled, WorkbenchError
 from workbench.liveness import process_alive, process_start
 from workbench.store.connection import StoreBase
+from workbench.store.schema import StoreError
 
 if TYPE_CHECKING:
     from workbench.store import Store
@@ -134,7 +136,27 @@ class RunLog(StoreBase):
             run.seconds = time.perf_counter() - t0
             if run.summarize is not None:
                 run.summary = run.summarize(run)
-            self.finish_run(run_id, run.status, run.error, run.summary)
+            self._finish_or_say(run, raised or sys.exc_info()[1])
+
+    def _finish_or_say(self, run: Run, first: BaseException | None) -> None:
+        """Record the run's end; when the store cannot take it (a full disk), try the bare
+        status once more, then raise one line that says where the results are (the run
+        reads as 'died' until the next start here records that). A first error goes on."""
+        try:
+            self.finish_run(run.id, run.status, run.error, run.summary)
+            return
+        except (StoreError, OSError) as exc:
+            why = str(exc)
+        status, error = (run.status, run.error) if run.status != "ok" else ("failed", why)
+        try:
+            self.finish_run(run.id, status, error[:2000])
+            recorded = "recorded as failed"
+        except (StoreError, OSError):
+            recorded = "its end could not be recorded"
+        if first is not None and not isinstance(first, StoreError | OSError):
+            return
+        where = f"; its files are in {run.out_dir}" if run.out_dir else ""
+        raise StoreError(f"run {run.id}: {recorded} ({why}){where}") from None
 
     def close_orphan(self, run_id: int, status: str, error: str,
                      summary: dict[str, Any] | None = None) -> bool:
@@ -161,10 +183,23 @@ class RunLog(StoreBase):
                  process_start(pid), socket.gethostname()),
             )
             run_id = int(cur.lastrowid or 0)
+            self._close_dead(con, run_id)
             con.execute("INSERT OR REPLACE INTO run_machine(run_id, fingerprint, cpu_json)"
                         " VALUES (?, ?, ?)",
                         (run_id, cpu.fingerprint, json.dumps(cpu.as_dict(), default=str)))
             return run_id
+
+    @staticmethod
+    def _close_dead(con: Any, new_id: int) -> None:
+        """Runs of this host left 'running' by a process that is gone (killed, or a full disk
+        refused its last write) are recorded as 'died' when the next run starts here."""
+        host = socket.gethostname()
+        for r in con.execute("SELECT id, pid, pid_start FROM runs WHERE status='running' AND host=?"
+                             " AND id<>?", (host, new_id)).fetchall():
+            if r["pid"] and not process_alive(r["pid"], r["pid_start"] or ""):
+                con.execute("UPDATE runs SET status='died', error=? WHERE id=? AND status='running'",
+                            ("its process ended before it recorded its end (killed, or the disk was full)",
+                             r["id"]))
 
     def machine(self, run_id: int) -> dict[str, Any] | None:
         """The CPU a run was recorded on: ``fingerprint`` and the detected ``cpu``."""

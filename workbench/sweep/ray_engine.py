@@ -91,7 +91,7 @@ def sweep_on_ray(plan: SweepProfile, todo: list[RowSpec], home: Home, reporter: 
 
     rep = reporter.stage("sweep")
     store = Store(home.db)
-    with ray_session(address, reporter=rep) as session:
+    with ray_session(address, reporter=rep, log_path=home.runs / "ray.log") as session:
         ray = session.ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
