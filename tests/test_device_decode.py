@@ -97,6 +97,11 @@ def test_eval_with_the_device_preset_runs_on_the_predictors_device(pre, tmp_path
     assert vs["images"] == 4 and 0 < vs["max_abs_pixel_diff"] < 64 and 0 <= vs["top1_agreement"] <= 1
     report = json.loads((Path(rec["out_dir"]) / "eval_report.json").read_text())
     assert report["decode"]["vs_exact_cpu_path"] == vs
+    from workbench.store import Store
+
+    stored = {m["name"]: m["value"] for m in Store(home.db).metrics(rec["run_id"])}
+    assert stored["decode_top1_agreement"] == vs["top1_agreement"]
+    assert stored["decode_max_pixel_diff"] == vs["max_abs_pixel_diff"]
     with pytest.raises(BadInput, match="torch-cuda predictor"):
         run_eval(str(onnx), str(tmp_path / "d"), home=home, preprocess="official+nvjpeg",
                  input_size=(64, 64))
