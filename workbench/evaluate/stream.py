@@ -140,6 +140,9 @@ def evaluate(
     not all found by content, is refused (:mod:`workbench.evaluate.resume`). Records carry
     the image's content hash (``sha256``), which resume and ``compare`` pair by.
 
+    A predictor that normalises where it runs (the GPU backends) gets uint8 batches, the
+    others float32 ones normalised by the decode threads (:func:`batch_dtype`).
+
     Given several predictors (``--streams N``), each stream decodes and runs its own batch,
     results written in order (:func:`_run_streams`); a preprocessor that decodes on the
     device (``load_batch``) runs :func:`~workbench.evaluate.device_stream.run_device_batches`.
