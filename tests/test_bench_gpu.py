@@ -113,7 +113,7 @@ def test_tensorrt_keeps_its_engines_beside_the_artifact(tmp_path, monkeypatch):
         def __init__(self, path, threads, providers, provider_options):
             seen.update(providers=providers, opts=provider_options[0])
 
-    monkeypatch.setattr(tensorrt, "OrtPredictor", Capture)
+    monkeypatch.setattr(tensorrt, "OrtDevicePredictor", Capture)
     (tmp_path / "meta.json").write_text(json.dumps({"provider_options": {"trt_fp16_enable": True}}))
     tensorrt.BACKEND.open(tmp_path / "model.onnx")
     opts = seen["opts"]

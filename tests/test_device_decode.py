@@ -7,6 +7,7 @@ nvJPEG does; on a GPU the real nvJPEG refusal is checked too.
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -47,16 +48,23 @@ def test_a_refused_file_falls_back_to_the_exact_cpu_path_and_is_counted(pre, fil
     assert dec.name == "official+nvjpeg" and dec.describe()["exact"] is False
     batch, hashes = dec.load_batch(files)
     assert tuple(batch.shape) == (5, 3, 64, 64) and len(set(hashes)) == 5
+    assert batch.dtype.is_floating_point is False  # pixels: the predictor normalises them
     assert dec.fallbacks == [(str(files[-1]), "the device decoder refused it")]
     assert dec.decoded_on_device == 4
-    np.testing.assert_allclose(batch[-1].numpy(), pre.load(files[-1]), atol=1e-5)  # exact path
+    assert (batch[-1].numpy() == pre.load_uint8(files[-1]).transpose(2, 0, 1)).all()  # exact path
 
 
 def test_device_resize_is_close_to_pillow_but_named_apart(pre, files):
+    from workbench.backends.torch_cuda import open_model
+    from workbench.sources import ModelSpec, load_model
+
     dec = DeviceDecoder(pre, device="cpu")
-    cmp = compare_with_cpu(dec, files[:4], predict=lambda x: np.asarray(x).reshape(len(x), -1)[:, :10])
+    model = load_model(ModelSpec(source="timm", variant="hrnet_w18_small")).model
+    pred = open_model(model, "fp32", device="cpu", mean=pre.cfg.mean, std=pre.cfg.std)
+    cmp = compare_with_cpu(dec, files[:4], pred)
     assert cmp["images"] == 4 and cmp["fallbacks"] == 0
     assert 0 < cmp["max_abs_pixel_diff"] < 64  # not bit-exact (why it is its own preset)
+    assert 0 < cmp["mean_abs_pixel_diff"] < 8
     assert 0 <= cmp["top1_agreement"] <= 1
 
 
@@ -85,6 +93,15 @@ def test_eval_with_the_device_preset_runs_on_the_predictors_device(pre, tmp_path
                    preprocess="official+nvjpeg", batch_size=4, threads=1)
     assert rec["preprocess"]["name"] == "official+nvjpeg" and rec["decode"]["schedule"] == "device decode"
     assert rec["n"] == 5 and rec["skipped"] == 1 and rec["decode"]["fallbacks"] == 0
+    vs = rec["decode"]["vs_exact_cpu_path"]  # measured on the first batch, kept with the eval
+    assert vs["images"] == 4 and 0 < vs["max_abs_pixel_diff"] < 64 and 0 <= vs["top1_agreement"] <= 1
+    report = json.loads((Path(rec["out_dir"]) / "eval_report.json").read_text())
+    assert report["decode"]["vs_exact_cpu_path"] == vs
+    from workbench.store import Store
+
+    stored = {m["name"]: m["value"] for m in Store(home.db).metrics(rec["run_id"])}
+    assert stored["decode_top1_agreement"] == vs["top1_agreement"]
+    assert stored["decode_max_pixel_diff"] == vs["max_abs_pixel_diff"]
     with pytest.raises(BadInput, match="torch-cuda predictor"):
         run_eval(str(onnx), str(tmp_path / "d"), home=home, preprocess="official+nvjpeg",
                  input_size=(64, 64))
@@ -96,4 +113,4 @@ def test_nvjpeg_refuses_cmyk_and_the_cpu_takes_it(pre, files):  # pragma: no cov
     batch, _ = dec.load_batch(files)
     assert batch.device.type == "cuda" and len(dec.fallbacks) <= 1
     x, _h, done = dec.load_ahead(files)  # decoded on a side stream, waited for by this one
-    assert done is not None and (dec.ready(x, done) - batch).abs().max().item() < 1e-4
+    assert done is not None and (dec.ready(x, done) == batch).all()

@@ -112,7 +112,10 @@ def test_gpu_check_smoke_runs_on_the_cpu_with_what_the_gpu_machine_lacks_hidden(
                          capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
     rep = json.loads((tmp_path / "gpu_check.json").read_text())
-    assert rep["agreement"]["bf16"] >= 0.5 and rep["end_to_end"]["fallbacks"] == 0
-    ran = {r["what"]: r for r in rep["workbench"]}
+    assert rep["agreement"]["bf16"]["bundled"] >= 0.5 and rep["end_to_end"]["fallbacks"] == 0
+    assert rep["end_to_end"]["eval_vs_exact_cpu_path"]["images"] > 0
+    ran = {r["what"]: r for r in rep["rows"]}
     assert ran["workbench torch-cuda fp32 graphs"]["ran"].startswith("eager (CUDA graphs need a GPU")
+    assert "skipped (--no-compile" in ran["workbench torch-cuda fp32 compile"]["note"]
+    assert len(rep["steps"]) == 15 and len(rep["goals"]) == 4  # every step says what it did
     assert (tmp_path / "gpu_check.md").read_text().startswith("GPU check on CPU")

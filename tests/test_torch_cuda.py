@@ -81,7 +81,9 @@ def test_uint8_batches_are_normalised_where_inference_runs(model, images):
     ref = ((u8.astype(np.float32) / 255 - np.array(mean, np.float32)[:, None, None])
            / np.array(std, np.float32)[:, None, None]).astype(np.float32)
     pred = open_model(model, "fp32", device="cpu", mean=mean, std=std)
-    np.testing.assert_allclose(pred.predict(u8), pred.predict(ref), atol=1e-3)
+    # gathered from the CPU path's own table: the very float32 values, so the very logits
+    assert np.array_equal(pred.to_device(u8).numpy(), ref)
+    assert np.array_equal(pred.predict(u8), pred.predict(ref))
     with pytest.raises(ValueError, match="mean/std"):
         open_model(model, "fp32", device="cpu").predict(u8)
 
@@ -130,6 +132,37 @@ def test_build_records_recipe_and_weights_hash_and_reopens_equal(model, images, 
     save_file({"w": model.classifier.weight.detach().contiguous()}, str(bad))
     with pytest.raises(BadInput, match="not a torch-cuda artifact"):
         open_torch_cuda(bad, device="cpu")
+
+
+def test_the_evaluator_sends_uint8_and_every_record_equals_the_float_path(model, tmp_path):
+    """On the bundled images: the evaluator hands a predictor that normalises where it runs
+    uint8 pixels, and its records (top-5 and probabilities) equal the float32 path's."""
+    from workbench.data import open_dataset
+    from workbench.data.preprocess import Preprocessor, preset_for
+    from workbench.evaluate import evaluate
+    from workbench.evaluate.formats import read_results
+
+    pre = Preprocessor(preset_for("official", "hrnet_w18_small", "", SIZE))
+    ds = open_dataset(str(ASSETS))
+    sent = {}
+
+    def records(normalizes):
+        pred = open_model(model, "fp32", device="cpu", mode="eager", threads=1)
+        pred.normalizes_uint8 = normalizes  # False: float32, normalised on the host as before
+        inner = pred.predict_topk
+
+        def spy(x, k=5):
+            sent.setdefault(normalizes, set()).add(np.asarray(x).dtype)
+            return inner(x, k)
+
+        pred.predict_topk = spy
+        res = evaluate(pred, ds.samples, pre, ds.class_names, tmp_path / str(normalizes),
+                       batch_size=4, vastai_txt=False)
+        return sorted((r["id"], r["top5"], r["prob5"]) for r in read_results(res.results_jsonl))
+
+    u8, f32 = records(True), records(False)
+    assert sent == {True: {np.dtype(np.uint8)}, False: {np.dtype(np.float32)}}
+    assert len(u8) == 13 and u8 == f32
 
 
 class _OomAbove:

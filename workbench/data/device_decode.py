@@ -2,8 +2,9 @@
 
 On a GPU the CPU's JPEG decode caps an eval well below the model's rate, so a batch of
 files is read on the host (bytes only), decoded by ``torchvision.io.decode_jpeg`` on the
-device (nvJPEG on CUDA), resized with antialiased bilinear interpolation, centre-cropped
-and normalised there. The resize is not bit-exact with Pillow's, so this is its own
+device (nvJPEG on CUDA), resized with antialiased bilinear interpolation and
+centre-cropped there, as uint8 pixels that the predictor normalises where it runs (the
+CPU path's table, :func:`workbench.runtime.uint8_table`). The resize is not bit-exact with Pillow's, so this is its own
 preset, named ``<preset>+nvjpeg``; :func:`compare_with_cpu` measures its pixel difference
 and top-1 agreement against the exact CPU path, and the exact path stays the default.
 
@@ -38,7 +39,7 @@ def torchvision_decode(datas: list[Any], device: str) -> list[Any]:
 
 
 class DeviceDecoder:
-    """Batches of files → normalised float32 NCHW on ``device``, plus content hashes."""
+    """Batches of files → uint8 NCHW pixels on ``device``, plus content hashes."""
 
     def __init__(self, pre: Preprocessor, device: str = "cuda", decode: DecodeFn | None = None):
         self.pre, self.device = pre, device
@@ -78,7 +79,7 @@ class DeviceDecoder:
             images: list[Any] = self._decode(tensors, self.device)
         except Exception:  # one bad file fails the batched call: retry one by one
             images = [self._one(t) for t in tensors]
-        out = torch.empty((len(paths), 3, *self.pre.input_size), dtype=torch.float32,
+        out = torch.empty((len(paths), 3, *self.pre.input_size), dtype=torch.uint8,
                           device=self.device)
         for i, (p, img) in enumerate(zip(paths, images, strict=True)):
             if img is None or img.ndim != 3 or img.shape[0] != 3:
@@ -86,7 +87,7 @@ class DeviceDecoder:
             else:
                 out[i] = self._resize_crop(img)
                 self.decoded_on_device += 1
-        return self._normalise(out), hashes
+        return out, hashes
 
     def load_ahead(self, paths: Sequence[str | Path]) -> tuple[torch.Tensor, list[str], Any]:
         """:meth:`load_batch` for a helper thread: on a GPU it runs on a side stream, so the
@@ -129,10 +130,11 @@ class DeviceDecoder:
             exc.content_hash = content_hash_bytes(data)
             raise
         self.fallbacks.append((str(path), "the device decoder refused it"))
-        return torch.from_numpy(hwc.copy()).permute(2, 0, 1).to(self.device).float()
+        return torch.from_numpy(hwc.copy()).permute(2, 0, 1).to(self.device)
 
     def _resize_crop(self, img: torch.Tensor) -> torch.Tensor:
         """The CPU path's geometry (resized size, centre crop), torch's antialiased filter."""
+        import torch
         import torch.nn.functional as F
 
         _c, h, w = img.shape
@@ -145,42 +147,44 @@ class DeviceDecoder:
         x = x[:, top:top + ch, left:left + cw]
         if x.shape[1:] != (ch, cw):  # smaller than the crop: zero-pad like the CPU path
             x = F.pad(x, (0, cw - x.shape[2], 0, ch - x.shape[1]))
-        return x.round().clamp(0, 255)
-
-    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
-        import torch
-
-        mean = torch.tensor(self.pre.cfg.mean, device=x.device).view(1, 3, 1, 1) * 255.0
-        std = torch.tensor(self.pre.cfg.std, device=x.device).view(1, 3, 1, 1) * 255.0
-        return (x - mean) / std
+        return x.round().clamp(0, 255).to(torch.uint8)
 
 
 def for_predictor(pre: Preprocessor, predictors: Sequence[Any] | None) -> DeviceDecoder:
-    """The ``+nvjpeg`` preset for an eval: one device-aware predictor (it takes a tensor on
-    its device and takes top-k there), decoding on that predictor's device."""
+    """The ``+nvjpeg`` preset for an eval: one torch-cuda predictor (it takes a tensor on
+    its device, normalises uint8 and takes top-k there), decoding on that predictor's device."""
+    from workbench.backends.torch_cuda import TorchCudaPredictor
     from workbench.errors import BadInput
 
     preds = list(predictors or [])
-    if len(preds) != 1 or not hasattr(preds[0], "predict_topk") or not hasattr(preds[0], "device"):
+    if len(preds) != 1 or not isinstance(preds[0], TorchCudaPredictor):
         raise BadInput(f"preprocess {pre.cfg.name}{SUFFIX} decodes on the device of one torch-cuda "
                        "predictor: use --backend torch-cuda, one stream, the local engine")
+    preds[0].set_normalization(pre.cfg.mean, pre.cfg.std)
     return DeviceDecoder(pre, device=str(preds[0].device))
 
 
-def compare_with_cpu(decoder: DeviceDecoder, paths: Sequence[str | Path],
-                     predict: Callable[[Any], Any] | None = None) -> dict[str, Any]:
-    """Max abs difference (in 0..255 pixel units) against the exact CPU path, and the
-    top-1 agreement of ``predict`` (logits as a numpy array) on both, when given."""
+def compare_with_cpu(decoder: DeviceDecoder, paths: Sequence[str | Path], predictor: Any = None,
+                     device_batch: Any = None) -> dict[str, Any]:
+    """The device's pixels against the exact CPU path's for ``paths``: max and mean abs
+    difference in 0..255 units, and the top-1 agreement of ``predictor`` (normalising uint8
+    itself) on both, when given. ``device_batch``: a batch already decoded on the device
+    whose first ``len(paths)`` images are ``paths``; the CPU's pixels replace those rows in
+    a copy, so the predictor runs the batch's own shape (no new graph or compile)."""
     import numpy as np
+    import torch
 
-    dev, _ = decoder.load_batch(paths)
-    cpu = np.stack([decoder.pre.load(p) for p in paths])
-    std = np.asarray(decoder.pre.cfg.std, np.float32).reshape(1, 3, 1, 1) * 255.0
-    diff = float((np.abs(dev.float().cpu().numpy() - cpu) * std).max())
-    out: dict[str, Any] = {"images": len(paths), "max_abs_pixel_diff": round(diff, 3),
+    dev = decoder.load_batch(paths)[0] if device_batch is None else device_batch
+    m = len(paths)
+    cpu = torch.from_numpy(np.stack([decoder.pre.load_uint8(p).transpose(2, 0, 1) for p in paths]))
+    diff = (dev[:m].cpu().to(torch.int16) - cpu.to(torch.int16)).abs()
+    out: dict[str, Any] = {"images": m, "max_abs_pixel_diff": int(diff.max()),
+                           "mean_abs_pixel_diff": round(float(diff.float().mean()), 4),
                            "fallbacks": len(decoder.fallbacks)}
-    if predict is not None:
-        a = np.asarray(predict(dev)).argmax(1)
-        b = np.asarray(predict(cpu)).argmax(1)
-        out["top1_agreement"] = float((a == b).mean())
+    if predictor is not None:
+        exact = dev.clone()
+        exact[:m] = cpu.to(dev.device)
+        a = predictor.predict_topk(dev, 1)[0][:m, 0]
+        b = predictor.predict_topk(exact, 1)[0][:m, 0]
+        out["top1_agreement"] = round(float((a == b).mean()), 6)
     return out

@@ -43,6 +43,7 @@ from workbench.data.decode import DecodeError, decode_rgb, read_image_bytes
 from workbench.data.identity import content_hash_bytes
 from workbench.data.resize import box_shortcut_ok, resize_crop
 from workbench.errors import BadInput
+from workbench.runtime import uint8_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image as PILImage
@@ -217,12 +218,10 @@ class Preprocessor:
             "bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS,
             "box": Image.Resampling.BOX, "hamming": Image.Resampling.HAMMING,
         }[cfg.interpolation]
-        mean = np.asarray(cfg.mean, dtype=np.float32).reshape(3, 1)
-        std = np.asarray(cfg.std, dtype=np.float32).reshape(3, 1)
         # uint8 → normalised float32 for each channel, computed with the very float32 ops of
-        # ToTensor + Normalize ((x / 255 − mean) / std), so a table lookup is bit-identical
-        # to them and costs one pass instead of four.
-        self._lut = ((np.arange(256, dtype=np.float32)[None, :] / np.float32(255.0)) - mean) / std
+        # ToTensor + Normalize, so a table lookup is bit-identical to them and costs one pass
+        # instead of four; a predictor that normalises on its device gathers from the same table
+        self._lut = uint8_table(cfg.mean, cfg.std)
         # Pillow's separable filters (not NEAREST, which takes another code path)
         self._boxable = cfg.interpolation != "nearest"
 
@@ -278,6 +277,11 @@ class Preprocessor:
         return out
 
     def _normalize_into(self, hwc: np.ndarray, out: np.ndarray) -> None:
+        """Normalise into a float32 ``out``; a uint8 ``out`` takes the CHW pixels as they are
+        (for a predictor that normalises them where it runs, with the same table)."""
+        if out.dtype == np.uint8:
+            out[...] = hwc.transpose(2, 0, 1)
+            return
         # one contiguous CHW copy of the uint8 pixels, then a table lookup per plane straight
         # into ``out``: the same values, ~40% less time than indexing the strided HWC planes
         chw = np.ascontiguousarray(hwc.transpose(2, 0, 1))
@@ -292,20 +296,17 @@ class Preprocessor:
         """Like :meth:`load`, written into ``out`` (a slot of a preallocated batch)."""
         self._normalize_into(self.load_uint8(path), out)
 
-    def load_identified(self, path: str | Path) -> tuple[np.ndarray, str]:
-        """(float32 CHW, content hash) from one read of the file: the evaluator's hot path.
-        A file that fails to decode raises DecodeError with ``content_hash`` set."""
-        data = read_image_bytes(path)
-        digest = content_hash_bytes(data)
-        try:
-            return self.normalize(self.uint8_from_bytes(data, path)), digest
-        except DecodeError as exc:
-            exc.content_hash = digest
-            raise
+    def load_identified(self, path: str | Path, dtype: Any = np.float32) -> tuple[np.ndarray, str]:
+        """(float32 CHW, content hash) from one read of the file: the evaluator's hot path
+        (``dtype=np.uint8``: the pixels, not normalised). A file that fails to decode raises
+        DecodeError with ``content_hash`` set."""
+        out = np.empty((3, *self.cfg.input_size), dtype=dtype)
+        return out, self.load_identified_into(path, out)
 
     def load_identified_into(self, path: str | Path, out: np.ndarray) -> str:
         """:meth:`load_identified` written straight into ``out`` (a slot of the evaluator's
-        batch buffer, so the main thread copies nothing); returns the content hash."""
+        batch buffer, so the main thread copies nothing; float32 or uint8, see
+        :meth:`_normalize_into`); returns the content hash."""
         data = read_image_bytes(path)
         digest = content_hash_bytes(data)
         try:

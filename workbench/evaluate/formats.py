@@ -214,3 +214,27 @@ def skip_line(s: Sample, exc: DecodeError, rep: Reporter) -> str:
     rep.log(f"skipped {s.path}: {exc.reason}", "warning")
     return record_line({"id": s.id, "path": str(s.path), HASH_FIELD: exc.content_hash, "gt": s.label,
                          "skipped": exc.reason})
+
+
+class ResultWriter:
+    """Appends each batch's records to ``results.jsonl`` (flushed, so a kill loses at most
+    the batch in flight) and reports progress: the one writer of every eval loop."""
+
+    def __init__(self, fh: Any, k: int, rep: Reporter, done: int, total: int) -> None:
+        self.fh, self.k, self.rep, self.done, self.total = fh, k, rep, done, total
+        self.new_images = 0  # classified by this call
+
+    def write(self, kept: Sequence[Sample], hashes: Sequence[str], top: Any,
+              skipped: Sequence[tuple[Sample, DecodeError]] = ()) -> None:
+        """One batch: the skipped files' lines, then the kept images' (``top``: logits or
+        (ids, probs); None when nothing was kept)."""
+        lines = [skip_line(s, exc, self.rep) for s, exc in skipped]
+        if top is not None and kept:
+            lines.extend(result_lines(kept, hashes, top, self.k))
+            self.new_images += len(kept)
+        if lines:
+            self.fh.write("".join(lines))
+            self.fh.flush()
+            self.done += len(lines)
+            self.rep.progress(self.done, self.total, "img")
+        self.rep.check_cancelled()

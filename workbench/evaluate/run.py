@@ -312,9 +312,12 @@ def _leave_out_calibration(model_path: Path, samples: list[Sample], include: boo
 
 def eval_figures(res: EvalResult) -> dict[str, tuple[float | None, str]]:
     """An eval's figures as the store keeps them: (value, unit) by metric name."""
+    vs = res.decode.get("vs_exact_cpu_path") or {}  # device decode (+nvjpeg) vs the exact CPU path
     return {"top1": (res.top1, "fraction"), "top5": (res.top5, "fraction"),
             "images": (res.n, "count"), "skipped": (res.skipped, "count"),
-            "eval_img_s": (res.images_per_s, "img/s")}
+            "eval_img_s": (res.images_per_s, "img/s"),
+            **({"decode_top1_agreement": (vs.get("top1_agreement"), "fraction"),
+                "decode_max_pixel_diff": (vs.get("max_abs_pixel_diff"), "px")} if vs else {})}
 
 
 def record_eval(store: Any, run_id: int, build: str, artifact_key: str, res: EvalResult,

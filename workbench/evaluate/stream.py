@@ -21,15 +21,14 @@ from workbench.errors import BadInput
 from workbench.evaluate.formats import (
     REPORT_JSON,
     RESULTS_TXT,
+    ResultWriter,
     read_results,
-    result_lines,
-    skip_line,
     write_vastai_txt,
 )
 from workbench.evaluate.metrics import TOPK, EvalResult, device_topk, metrics_from_records
 from workbench.evaluate.resume import prepare_output
 from workbench.events import Reporter
-from workbench.runtime import Predictor
+from workbench.runtime import Predictor, takes_uint8
 
 T = TypeVar("T")
 
@@ -55,8 +54,13 @@ def _guarded(path: Path, work: Callable[[], T]) -> T:
         raise err from None
 
 
-def decode_sample(loader: ImageLoader, path: Path) -> tuple[np.ndarray, str]:
-    """(float32 CHW, content hash) for one file; the hash comes from the bytes decoded."""
+def decode_sample(loader: ImageLoader, path: Path, dtype: Any = np.float32) -> tuple[np.ndarray, str]:
+    """(float32 CHW, content hash) for one file; the hash comes from the bytes decoded
+    (``dtype=np.uint8``: the pixels, for a predictor that normalises them itself)."""
+    if dtype != np.float32:
+        out = np.empty((3, *loader.input_size), dtype=dtype)
+        return out, _decode_into(loader, path, out)
+
     def work() -> tuple[np.ndarray, str]:
         load_identified = getattr(loader, "load_identified", None)
         if callable(load_identified):
@@ -83,11 +87,25 @@ def _default_workers() -> int:
     return max(1, min(4, usable_cpus()))
 
 
-def _model_rejected(exc: Exception, shape: tuple[int, ...], pre_desc: dict[str, Any]) -> BadInput:
-    """The one line for a first batch the model refuses (a fixed batch or input size)."""
+def _model_rejected(exc: Exception, x: Any, pre_desc: dict[str, Any]) -> BadInput:
+    """The one line for a first batch ``x`` the model refuses (a fixed batch or input size)."""
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return BadInput(f"the model rejected a {shape} float32 batch (preprocess {pre_desc.get('name', '?')}; "
+    return BadInput(f"the model rejected a {tuple(x.shape)} {x.dtype} batch (preprocess {pre_desc.get('name', '?')}; "
                     f"a model with a fixed batch or input size needs matching --batch-size/--input-size): {msg}")
+
+
+def batch_dtype(predictors: Sequence[Predictor], loader: Any) -> Any:
+    """uint8 where every predictor normalises where it runs (the GPU backends; see
+    :func:`workbench.runtime.takes_uint8`) and the loader writes pixels into a batch slot:
+    the predictors get the loader's mean/std, and only bytes cross to the device. float32,
+    normalised here, for the rest."""
+    cfg = getattr(loader, "cfg", None)
+    if cfg is None or not callable(getattr(loader, "load_identified_into", None)) \
+            or not all(takes_uint8(p) for p in predictors):
+        return np.float32
+    for p in predictors:
+        p.set_normalization(cfg.mean, cfg.std)  # type: ignore[attr-defined]
+    return np.uint8
 
 
 def _check_logits(logits: np.ndarray, n_classes: int) -> None:
@@ -122,6 +140,9 @@ def evaluate(
     not all found by content, is refused (:mod:`workbench.evaluate.resume`). Records carry
     the image's content hash (``sha256``), which resume and ``compare`` pair by.
 
+    A predictor that normalises where it runs (the GPU backends) gets uint8 batches, the
+    others float32 ones normalised by the decode threads (:func:`batch_dtype`).
+
     Given several predictors (``--streams N``), each stream decodes and runs its own batch,
     results written in order (:func:`_run_streams`); a preprocessor that decodes on the
     device (``load_batch``) runs :func:`~workbench.evaluate.device_stream.run_device_batches`.
@@ -145,17 +166,17 @@ def evaluate(
     h, w = preprocessor.input_size
     k = min(TOPK, len(class_names))
     on_device = callable(getattr(preprocessor, "load_batch", None))  # the +nvjpeg preset
+    dtype = np.float32 if on_device else batch_dtype(predictors, preprocessor)
     if len(predictors) > 1 or on_device:
         from workbench.evaluate.device_stream import run_device_batches
         t0 = time.perf_counter()
         with open(jsonl, "a" if resume else "w", encoding="utf-8") as sink:
-            new_images = (run_device_batches if on_device else _run_streams)(
-                predictors, todo, preprocessor, sink, batch_size=batch_size, k=k, total=total,
-                n_classes=len(class_names), pre_desc=pre_desc, rep=rep, done=total - len(todo))
-        info = ({"schedule": "device decode", "fallbacks": len(getattr(preprocessor, "fallbacks", ()))}
-                if on_device else {"schedule": "streams", "streams": len(predictors)})
+            writer = ResultWriter(sink, k, rep, total - len(todo), total)
+            info = (run_device_batches(one, todo, preprocessor, writer, batch_size=batch_size)
+                    if on_device else _run_streams(predictors, todo, preprocessor, writer, batch_size=batch_size,
+                                                   n_classes=len(class_names), pre_desc=pre_desc, dtype=dtype))
         return finish_eval(out, jsonl, samples, class_names, vastai_txt, pre_desc, time.perf_counter() - t0,
-                       new_images, len(existing), meta, rep, label, info)
+                           writer.new_images, len(existing), meta, rep, label, info)
     from workbench.runtime import usable_cpus
 
     cpus = usable_cpus()
@@ -168,14 +189,12 @@ def evaluate(
     window = batch_size if burst else max(batch_size * max(1, prefetch_batches), 2 * n_workers)
 
     t0 = time.perf_counter()
-    new_images = 0
-    done_count = len([s for s in samples if s.id in done])
     pending: deque[tuple[Sample, int, Future[Any]]] = deque()
-    batch = np.empty((batch_size, 3, h, w), dtype=np.float32)
+    batch = np.empty((batch_size, 3, h, w), dtype=dtype)  # uint8: normalised where inference runs
     kept: list[Sample] = []
     slots: list[int] = []  # burst: the batch slot each kept image was decoded into
     hashes: list[str] = []
-    lines: list[str] = []
+    skipped: list[tuple[Sample, DecodeError]] = []
     first_batch = True
     todo_iter = iter(todo)
 
@@ -185,6 +204,7 @@ def evaluate(
     mode = "a" if resume else "w"
     try:
         with open(jsonl, mode, encoding="utf-8") as fh:
+            writer = ResultWriter(fh, k, rep, len([s for s in samples if s.id in done]), total)
 
             def refill() -> None:
                 while len(pending) < window:
@@ -196,10 +216,11 @@ def evaluate(
                         pending.append((s, slot, pool.submit(_decode_into, preprocessor, Path(s.path),
                                                              batch[slot])))
                     else:
-                        pending.append((s, -1, pool.submit(decode_sample, preprocessor, Path(s.path))))
+                        pending.append((s, -1, pool.submit(decode_sample, preprocessor, Path(s.path), dtype)))
 
             def flush_batch() -> None:
-                nonlocal first_batch, new_images, done_count, infer_s, infer_images
+                nonlocal first_batch, infer_s, infer_images
+                logits: Any = None
                 if kept:
                     contiguous = not burst or slots == list(range(len(slots)))
                     x = batch[: len(kept)] if contiguous else batch[slots]  # a skipped file left a gap
@@ -218,24 +239,15 @@ def evaluate(
                     except Exception as exc:
                         if not first_batch:
                             raise
-                        raise _model_rejected(exc, tuple(x.shape), pre_desc) from None
+                        raise _model_rejected(exc, x, pre_desc) from None
                     if first_batch and not isinstance(logits, tuple):
                         _check_logits(logits, len(class_names))
                     first_batch = False
                     if burst:  # the batch buffer is free again: decode the next batch into it
                         refill()  # while this one's top-5 and records are made below
-                    lines.extend(result_lines(kept, hashes, logits, k))
-                    new_images += len(kept)
-                if lines:
-                    fh.write("".join(lines))
-                    fh.flush()
-                    done_count += len(lines)
-                    lines.clear()
-                    kept.clear()
-                    hashes.clear()
-                    slots.clear()
-                    rep.progress(done_count, total, "img")
-                rep.check_cancelled()
+                writer.write(kept, hashes, logits, skipped)
+                for held in (kept, hashes, slots, skipped):
+                    held.clear()
 
             refill()
             while pending:
@@ -245,7 +257,7 @@ def evaluate(
                 try:
                     got = fut.result()
                 except DecodeError as exc:
-                    lines.append(skip_line(s, exc, rep))
+                    skipped.append((s, exc))
                 else:
                     if burst:
                         digest = got
@@ -262,7 +274,7 @@ def evaluate(
     finally:
         pool.shutdown()
     seconds = time.perf_counter() - t0
-
+    new_images = writer.new_images
     decode_info: dict[str, Any] = {"schedule": schedule, **pool.sized}
     if burst and pool.tasks:
         decode_info.update(decode_ms_per_image=round(1000 * pool.cpu_per_task_s, 3), decode_threads=n_workers)
@@ -271,11 +283,11 @@ def evaluate(
 
 
 def _run_streams(predictors: Sequence[Predictor], todo: Sequence[Sample], loader: ImageLoader,
-                 fh: Any, *, batch_size: int, k: int, n_classes: int, pre_desc: dict[str, Any],
-                 rep: Reporter, done: int, total: int) -> int:
+                 writer: ResultWriter, *, batch_size: int, n_classes: int, pre_desc: dict[str, Any],
+                 dtype: Any = np.float32) -> dict[str, Any]:
     """N streams: each batch is decoded and run by one worker thread with a free predictor
     (one session per stream, so no session is shared), two batches per stream in flight;
-    the main thread writes each batch's records in order. Returns the images classified.
+    the main thread writes each batch's records in order. Returns the decode info.
 
     On a CPU where a multi-threaded session loses time at its barriers (ORT int8 hrnet_w18
     on 2 cores: two 1-thread sessions infer 1.10-1.16x faster than one 2-thread session),
@@ -295,7 +307,7 @@ def _run_streams(predictors: Sequence[Predictor], todo: Sequence[Sample], loader
                                               list[tuple[Sample, DecodeError]]]:
         buf = getattr(local, "buf", None)
         if buf is None:
-            buf = local.buf = np.empty((batch_size, 3, h, w), dtype=np.float32)
+            buf = local.buf = np.empty((batch_size, 3, h, w), dtype=dtype)
         kept: list[Sample] = []
         hashes: list[str] = []
         skipped: list[tuple[Sample, DecodeError]] = []
@@ -313,7 +325,7 @@ def _run_streams(predictors: Sequence[Predictor], todo: Sequence[Sample], loader
         except Exception as exc:
             if first_ok.is_set():
                 raise
-            raise _model_rejected(exc, (len(kept), 3, h, w), pre_desc) from None
+            raise _model_rejected(exc, buf[: len(kept)], pre_desc) from None
         finally:
             free.put(predictor)
         if not first_ok.is_set():
@@ -323,7 +335,6 @@ def _run_streams(predictors: Sequence[Predictor], todo: Sequence[Sample], loader
 
     chunks = iter([todo[i:i + batch_size] for i in range(0, len(todo), batch_size)])
     pending: deque[Future[Any]] = deque()
-    new_images = 0
     with ThreadPoolExecutor(len(predictors), thread_name_prefix="wb-stream") as pool:
         try:
             while True:
@@ -331,20 +342,11 @@ def _run_streams(predictors: Sequence[Predictor], todo: Sequence[Sample], loader
                     pending.append(pool.submit(job, chunk))
                 if not pending:
                     break
-                kept, hashes, logits, skipped = pending.popleft().result()
-                lines = [skip_line(s, exc, rep) for s, exc in skipped]
-                if logits is not None:
-                    lines.extend(result_lines(kept, hashes, logits, k))
-                    new_images += len(kept)
-                fh.write("".join(lines))
-                fh.flush()
-                done += len(lines)
-                rep.progress(done, total, "img")
-                rep.check_cancelled()
+                writer.write(*pending.popleft().result())
         finally:
             for fut in pending:
                 fut.cancel()
-    return new_images
+    return {"schedule": "streams", "streams": len(predictors)}
 
 
 def finish_eval(out: Path, jsonl: Path, samples: Sequence[Sample], class_names: Sequence[str],

@@ -1,5 +1,6 @@
 """ONNX Runtime's CUDA provider: fp32 and fp16 (int8 on a GPU goes through TensorRT).
-Built on any machine; runs only where a GPU and onnxruntime-gpu are present."""
+Built on any machine; runs only where a GPU and onnxruntime-gpu are present, through the
+device runner it shares with tensorrt (:mod:`workbench.backends.ort_device`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from workbench.backends.base import Backend
-from workbench.backends.ort_session import OrtPredictor
+from workbench.backends.ort_device import OrtDevicePredictor
 from workbench.backends.status import BackendStatus, gpu_present, ort_providers
 from workbench.runtime import Predictor
 
@@ -40,7 +41,7 @@ class OrtGpuBackend(Backend):
         return gpu_status(NAME, PROVIDER, self.dtypes, "onnxruntime-gpu")
 
     def open(self, path: Path, threads: int = 0, **options: Any) -> Predictor:
-        return OrtPredictor(path, threads, providers=[PROVIDER])
+        return OrtDevicePredictor(path, threads, providers=[PROVIDER])
 
     def build_float(self, onnx_path: Path, dtype: str, out_dir: Path) -> tuple[Path, dict[str, Any]]:
         if dtype != "fp16":

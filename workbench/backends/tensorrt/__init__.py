@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from workbench.backends.base import Backend
+from workbench.backends.ort_device import OrtDevicePredictor
 from workbench.backends.ort_gpu import gpu_status
-from workbench.backends.ort_session import OrtPredictor
 from workbench.backends.status import BackendStatus
 from workbench.backends.tensorrt.build import provider_options
 from workbench.runtime import Predictor
@@ -43,7 +43,7 @@ class TensorRtBackend(Backend):
         opts.setdefault("trt_engine_cache_path", str(cache))
         opts.setdefault("trt_timing_cache_enable", True)
         opts.setdefault("trt_timing_cache_path", str(cache))
-        return OrtPredictor(path, threads, providers=[PROVIDER],
+        return OrtDevicePredictor(path, threads, providers=[PROVIDER],
                             provider_options=[{k: str(v) for k, v in opts.items()}])
 
     def build_float(self, onnx_path: Path, dtype: str, out_dir: Path) -> tuple[Path, dict[str, Any]]:

@@ -1,12 +1,10 @@
 """A device-aware torch predictor: eager, CUDA graphs or ``torch.compile``.
 
-It takes a host array (float32, or uint8 that it normalises where it runs) or a tensor
-already on its device. ``predict`` returns host logits (the Predictor protocol);
-``predict_topk`` takes the top-k on the device and copies back only k ids and
-probabilities per image; ``run`` keeps the output on the device (bench). ``time_run``
-times one request with CUDA events around a synchronised stream on a GPU, and with the
-wall clock on the CPU. Out of device memory is one :class:`DeviceOutOfMemory` line that
-names the batch and the memory.
+The shared device path (host or device input, uint8 normalised where it runs, top-k on
+the device) is :class:`~workbench.backends.device_predictor.DevicePredictor`'s; here are
+torch's steps. ``time_run`` times one request with CUDA events around a synchronised
+stream on a GPU, and with the wall clock on the CPU. Out of device memory is one
+:class:`DeviceOutOfMemory` line that names the batch and the memory.
 """
 
 from __future__ import annotations
@@ -17,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from workbench.backends.base import DeviceOutOfMemory
-from workbench.backends.torch_cuda.device import cuda_reason, is_cuda
+from workbench.backends.device_predictor import DevicePredictor
+from workbench.backends.torch_cuda.device import cuda_reason
 from workbench.runtime import resolve_threads
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,7 +26,7 @@ NAME = "torch-cuda"
 GRAPH_WARMUP = 3
 
 
-class TorchCudaPredictor:
+class TorchCudaPredictor(DevicePredictor):
     backend = NAME
 
     def __init__(self, model: torch.nn.Module, *, device: str, dtype: str, mode: str = "eager",
@@ -47,19 +46,12 @@ class TorchCudaPredictor:
         self.compile_s: dict[str, float] = {}
         self._graphs: dict[tuple[int, ...], tuple[Any, Any, Any]] = {}
         self._compiled: Any = None
-        self._norm: tuple[Any, Any] | None = None
         if mean is not None and std is not None:
-            m = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
-            s = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
-            self._norm = (m * 255.0, s * 255.0)
+            self.set_normalization(mean, std)
         if not self.on_gpu:
             torch.set_num_threads(resolve_threads(threads))
 
     # -- what runs ----------------------------------------------------------------------------
-
-    @property
-    def on_gpu(self) -> bool:
-        return is_cuda(self.device)
 
     @property
     def cpu_threads(self) -> int:
@@ -80,33 +72,45 @@ class TorchCudaPredictor:
 
         return torch_cuda_settings(self)
 
-    # -- inputs -------------------------------------------------------------------------------
+    # -- the device path's steps (DevicePredictor) --------------------------------------------
 
-    def to_device(self, batch: Any) -> torch.Tensor:
-        """A host array or a tensor → this device, this dtype and memory format; uint8 is
-        normalised here (mean/std given at open) so only bytes cross the bus."""
+    def _upload(self, batch: Any) -> torch.Tensor:
         import torch
 
         x = batch if isinstance(batch, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(batch))
         if x.device != self.device:
             x = x.pin_memory().to(self.device, non_blocking=True) if self.on_gpu else x.to(self.device)
-        if x.dtype == torch.uint8:
-            if self._norm is None:
-                raise ValueError("a uint8 batch needs the preprocessing's mean/std at open")
-            x = (x.float() - self._norm[0]) / self._norm[1]
-        x = x.to(self.tdtype)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
         return x
 
-    # -- running ------------------------------------------------------------------------------
+    def _is_uint8(self, x: torch.Tensor) -> bool:
+        import torch
 
-    def run(self, batch: Any) -> torch.Tensor:
+        return x.dtype == torch.uint8
+
+    def _load_table(self, table: np.ndarray) -> None:
+        import torch
+
+        self._table_t = torch.from_numpy(table).to(self.device)
+        self._offsets = torch.tensor([0, 256, 512], dtype=torch.int32, device=self.device).view(1, 3, 1, 1)
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Gather each pixel's value from the table: the CPU path's float32, exactly."""
+        import torch
+
+        idx = (x.to(torch.int32) + self._offsets).reshape(-1)
+        return torch.index_select(self._table_t, 0, idx).view(x.shape)
+
+    def _as_model_input(self, x: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        x = x.to(self.tdtype)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def _infer(self, x: torch.Tensor) -> torch.Tensor:
         """Logits on the device (a CUDA graph's output buffer is reused: consume it before
         the next call)."""
         import torch
 
-        x = self.to_device(batch)
         self._tf32()
         try:
             with torch.inference_mode():
@@ -118,24 +122,23 @@ class TorchCudaPredictor:
         except torch.cuda.OutOfMemoryError as exc:
             raise DeviceOutOfMemory(int(x.shape[0]), self._memory_line(), str(exc)) from None
 
-    def predict(self, batch: Any) -> np.ndarray:
-        return self.run(batch).float().cpu().numpy()
-
-    def predict_topk(self, batch: Any, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, softmax probabilities), each (N, k), taken on the device."""
+    def _topk(self, logits: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """A stable descending sort (ties to the lower id, as the host's), the softmax
+        probabilities of the k kept."""
         import torch
 
-        logits = self.run(batch).float()
-        probs = torch.softmax(logits, dim=1)
-        top, ids = torch.topk(probs, k, dim=1)
-        return ids.cpu().numpy(), top.cpu().numpy()
+        z = logits.float()
+        ids = torch.sort(z, dim=1, descending=True, stable=True).indices[:, :k]
+        probs = torch.softmax(z, dim=1).gather(1, ids)
+        return ids.cpu().numpy(), probs.cpu().numpy()
+
+    def _host(self, x: torch.Tensor) -> np.ndarray:
+        return x.float().cpu().numpy()
 
     def time_run(self, batch: Any) -> float:
         """One request's milliseconds: CUDA events with synchronisation on a GPU."""
         if not self.on_gpu:
-            t0 = time.perf_counter()
-            self.run(batch)
-            return (time.perf_counter() - t0) * 1e3
+            return super().time_run(batch)
         import torch
 
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
