@@ -29,19 +29,17 @@ from workbench.store.board import (
     Leaderboard,
     choose_eval,
     describe_eval,
-    figure_cell,
     mark_mixed_machines,
 )
 from workbench.store.connection import StoreBase
 from workbench.store.pending import PendingWrites, RunWrites
 from workbench.store.runs import Run, RunLog, RunRow, live_status
 from workbench.store.schema import MIGRATIONS, SCHEMA_VERSION, StoreError
-from workbench.tables import percent  # re-exported: the board's readers show percent
 
 __all__ = [
     "COUNT_FIELDS", "EVAL_FIELDS", "FRACTION_METRICS", "LOWER_IS_BETTER", "MIGRATIONS",
     "PendingWrites", "RUNTIME_COLUMNS", "RunWrites", "SCHEMA_VERSION", "SPEED_COLUMNS", "Run", "RunRow", "Store", "StoreBase",
-    "StoreError", "choose_eval", "one_by_name", "describe_eval", "figure_cell", "live_status", "mark_mixed_machines", "percent",
+    "StoreError", "choose_eval", "one_by_name", "describe_eval", "live_status", "mark_mixed_machines",
     "process_alive",
 ]
 
