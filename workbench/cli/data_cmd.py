@@ -28,7 +28,7 @@ def _pct(x: float | None) -> str:
 
 
 def _ci(ci: Any) -> str:
-    return "" if not ci else f" (95% CI {100 * ci[0]:.2f}–{100 * ci[1]:.2f})"
+    return "" if not ci else f" (95% CI {format_percent(ci[0])}–{format_percent(ci[1])})"
 
 
 @app.command(

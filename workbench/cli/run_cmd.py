@@ -94,10 +94,11 @@ def run(
 
 def _reproduction_line(r: dict) -> str:
     from workbench.reproduction import FRACTION_FIELDS, Reproduction
+    from workbench.tables import percent
 
     # the record holds fractions (the unit rule); the human line reads percent
     fields = {k: r[k] for k in Reproduction.__dataclass_fields__}
     for k, v in fields.items():
         if k in FRACTION_FIELDS and v is not None:
-            fields[k] = tuple(100 * x for x in v) if isinstance(v, list | tuple) else 100 * v
+            fields[k] = tuple(map(percent, v)) if isinstance(v, list | tuple) else percent(v)
     return Reproduction(**fields).summary()

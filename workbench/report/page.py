@@ -11,7 +11,7 @@ from typing import Any
 
 from workbench.report.gather import Entry, Pair, ReportData
 from workbench.report.plots import Plot
-from workbench.tables import format_figure
+from workbench.tables import format_figure, format_percent
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5rem auto;max-width:1400px;padding:0 1rem;color:#1b1f24}
@@ -44,7 +44,7 @@ document.querySelectorAll('table.sortable').forEach(function(t){
 
 
 def _pct(v: Any, signed: bool = False) -> str:
-    return format_figure(None if v is None else 100 * float(v), "{:+.2f}" if signed else "{:.2f}")
+    return format_percent(v, "{:+.2f}" if signed else "{:.2f}")
 
 
 def _td(text: str, value: Any = "", numeric: bool = False) -> str:
@@ -164,7 +164,7 @@ def flips_section(pairs: Sequence[Pair], cap: int) -> str:
         pv = "–" if p.mcnemar_p is None else f"{p.mcnemar_p:.3g}"
         runs = f"run {p.run_id}" if p.ref_run == p.run_id else f"runs {p.run_id} and {p.ref_run}"
         out.append(f"<h3>{runs}: {escape(p.int8)} vs {escape(p.fp32)}</h3>"
-                   f"<p>{p.images} images paired, top-1 agreement {100 * p.agreement:.2f} %, "
+                   f"<p>{p.images} images paired, top-1 agreement {_pct(p.agreement)} %, "
                    f"{p.flips_total} flipped, McNemar p = {pv}")
         if p.table:
             t = p.table
