@@ -20,18 +20,13 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from workbench.events import Reporter
 
 #: The record field that holds an image's content hash (results.jsonl, calibration manifest).
 HASH_FIELD = "sha256"
 _CHUNK = 1 << 20
-
-
-class SampleLike(Protocol):
-    path: Path
-    id: str
 
 
 def content_hash_bytes(data: bytes) -> str:
