@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from workbench.cli.app import app
-from workbench.cli.common import HomeOpt, JsonOpt, fail, guarded, print_json
+from workbench.cli.common import HomeOpt, JsonOpt, fail, failing, guarded, print_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.table import Table
@@ -190,17 +190,11 @@ def _profile(path: Path, overrides: list[str], given: dict[str, Any], hm: Any, a
 
 def _with_printer(fn: Any, as_json: bool) -> Any:
     from workbench.cli.render import EventPrinter
-    from workbench.errors import WorkbenchError
     from workbench.events import Reporter
 
     printer = EventPrinter(quiet=as_json)
-    try:
-        with printer:
-            return fn(Reporter(printer, stage="bench"))
-    except WorkbenchError as exc:
-        raise fail(str(exc), exc.exit_code, as_json) from None
-    except KeyboardInterrupt:
-        raise fail("interrupted", 130, as_json) from None
+    with failing(as_json), printer:
+        return fn(Reporter(printer, stage="bench"))
 
 
 def _compare(cfg: Any, hm: Any, variant: str | None, size: tuple[int, int] | None,
