@@ -288,10 +288,6 @@ class Preprocessor:
         """One file → float32 CHW, ready to stack into a batch. Raises DecodeError."""
         return self.normalize(self.load_uint8(path))
 
-    def load_into(self, path: str | Path, out: np.ndarray) -> None:
-        """Like :meth:`load`, written into ``out`` (a slot of a preallocated batch)."""
-        self._normalize_into(self.load_uint8(path), out)
-
     def load_identified(self, path: str | Path) -> tuple[np.ndarray, str]:
         """(float32 CHW, content hash) from one read of the file: the evaluator's hot path.
         A file that fails to decode raises DecodeError with ``content_hash`` set."""

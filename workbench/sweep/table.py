@@ -97,10 +97,6 @@ def _float(value: Any) -> float | None:
         return None
 
 
-def _num(x: Any, spec: str) -> str:
-    return "–" if x is None else spec.format(x)
-
-
 def markdown(rows: list[dict[str, Any]], title: str = "", meta: dict[str, Any] | None = None) -> str:
     """The table a person reads: percent, ms, img/s; each row says the images it was
     evaluated on, the calibration images set aside and its run (the builds are in its store
@@ -118,8 +114,8 @@ def markdown(rows: list[dict[str, Any]], title: str = "", meta: dict[str, Any] |
             cells = [r["model"], r["source"]] + ["–"] * 10 + [f"{r['status']}: {r.get('error') or ''}".strip(": "),
                                                              "–", "–", r.get("run_id") or "–"]
         else:
-            cells = [r["model"], r["source"], _num(_float(r["params_m"]), "{:.2f}"),
-                     _num(_float(r["cost"]), "{:.2f}"), _pct(r["fp32_top1"]),
+            cells = [r["model"], r["source"], format_figure(_float(r["params_m"]), "{:.2f}"),
+                     format_figure(_float(r["cost"]), "{:.2f}"), _pct(r["fp32_top1"]),
                      _pct(r["fp32_top5"]), _pct(r["int8_top1"]), _pct(r["int8_top5"]),
                      _pct(r["delta_top1"], signed=True), _pct(r["top1_agreement"]),
                      format_figure(r["int8_bs1_p50_ms"], "{:.1f}"), format_figure(r["best_throughput"], "{:.1f}"),
