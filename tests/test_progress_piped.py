@@ -23,10 +23,15 @@ class FakeClock:
         return self.t
 
 
-def test_progress_lines_throttle_and_give_rate_and_eta():
+def clocked() -> tuple[list[str], FakeClock, ProgressLines]:
+    """A ProgressLines ticking every 10 s on a fake clock, and the lines it printed."""
     out: list[str] = []
     clock = FakeClock()
-    pl = ProgressLines(out.append, every=10, clock=clock)
+    return out, clock, ProgressLines(out.append, every=10, clock=clock)
+
+
+def test_progress_lines_throttle_and_give_rate_and_eta():
+    out, clock, pl = clocked()
     pl.started("eval", "800 images", 800)
     pl.progress("eval", 0, 800, "img")
     for done in range(8, 401, 8):  # 8 images every 0.2 s = 40 img/s for 10 s
@@ -56,9 +61,7 @@ def test_a_quiet_stage_still_gets_a_line_every_interval():
 
 
 def test_a_stage_that_only_logs_is_ticked_until_it_finishes():
-    out: list[str] = []
-    clock = FakeClock()
-    pl = ProgressLines(out.append, every=10, clock=clock)
+    out, clock, pl = clocked()
     pl.touch("build")  # `hrnet-wb build` logs before its first count
     clock.t += 10
     pl._stop.set()
@@ -125,9 +128,7 @@ def test_eval_log_names_the_build_once(tmp_path):
 
 
 def test_a_stalled_count_waits_rather_than_letting_the_eta_climb():
-    out: list[str] = []
-    clock = FakeClock()
-    pl = ProgressLines(out.append, every=10, clock=clock)
+    out, clock, pl = clocked()
     pl.started("bench", "3 target(s)", 18)
     pl.progress("bench", 0, 18, "points")
     clock.t += 20

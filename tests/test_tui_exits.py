@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from proc_watch import processes_naming, wait
 from tui_data import REPO, tiny_profile
 
 from workbench.home import resolve_home
@@ -21,31 +22,6 @@ from workbench.store import Store
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a Linux pty")]
-
-
-def wait(cond, timeout: float, step: float = 0.1):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        got = cond()
-        if got:
-            return got
-        time.sleep(step)
-    return cond()
-
-
-def processes_naming(text: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in cmd and state != "Z":
-            found.append(int(entry))
-    return found
 
 
 class Terminal:

@@ -14,8 +14,7 @@ import sys
 import time
 
 import pytest
-from test_tui_exits import processes_naming, wait
-from test_tui_serve import _free_port, _listening, _wait
+from proc_watch import free_port, listening, open_tab, processes_naming, wait
 from tui_data import tiny_profile
 
 from workbench.home import resolve_home
@@ -26,21 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("
 
 
 async def _press_r_and_wait_for_the_run(port: int, store: Store):
-    import aiohttp
-
-    session = aiohttp.ClientSession()
-    ws = await session.ws_connect(f"http://127.0.0.1:{port}/ws?width=80&height=24")
-    await ws.send_json(["resize", {"width": 80, "height": 24}])
-    seen = b""
-    t0 = time.monotonic()
-    while b"Models" not in seen and time.monotonic() - t0 < 120:  # the first frame
-        msg = await ws.receive(timeout=120)
-        if msg.type == aiohttp.WSMsgType.BINARY:
-            seen += msg.data
-        elif msg.type == aiohttp.WSMsgType.TEXT:
-            seen += msg.data.encode()
-        else:
-            break
+    session, ws = await open_tab(port, lambda seen: b"Models" in seen, 120)  # the first frame
     await asyncio.sleep(0.5)
     await ws.send_json(["stdin", "r"])
 
@@ -62,7 +47,7 @@ async def _press_r_and_wait_for_the_run(port: int, store: Store):
 @pytest.mark.parametrize("how", ["close_tab", "stop_server"])
 def test_closing_the_tab_or_stopping_serve_during_a_build_records_it_cancelled(tmp_path, how):
     home = resolve_home(tmp_path / "home")
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     env = dict(os.environ, HRNET_WB_HOME=str(home.root))
     env.pop("HRNET_WB_IMAGES", None)
@@ -72,7 +57,7 @@ def test_closing_the_tab_or_stopping_serve_during_a_build_records_it_cancelled(t
                                 stdout=err, stderr=subprocess.STDOUT, env=env)
     store = Store(home.db)
     try:
-        assert _wait(lambda: _listening(port), 60, 0.1), "serve did not start"
+        assert wait(lambda: listening(port), 60, 0.1), "serve did not start"
 
         async def main() -> int:
             session, ws, run_id = await _press_r_and_wait_for_the_run(port, store)

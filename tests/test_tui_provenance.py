@@ -51,6 +51,27 @@ def test_ran_column_shows_only_when_a_build_ran_another_precision(precision_home
     assert "ran" not in [c[0] for c in board.visible_columns(plain)]
 
 
+def test_the_cli_table_reads_every_row_as_the_tui_pane_does(precision_home):
+    """One view model (workbench.board_view): the CLI's table shows each shared column of a
+    row in the TUI's words, ``ran`` included (the runtime's 'f32' reads 'fp32' in both)."""
+    import io
+
+    from rich.console import Console
+
+    from workbench.cli.render import leaderboard_table
+    from workbench.records import ResultRow
+
+    rows = _rows(precision_home)
+    con = Console(width=120, record=True, file=io.StringIO())
+    con.print(leaderboard_table([ResultRow.from_dict(r) for r in rows]))
+    lines = [ln.split() for ln in con.export_text().splitlines()]
+    for r in rows:
+        want = [board.cell(r, k, spec) for k, _h, spec, _w in board.COLUMNS
+                if k in ("run_id", "top1", "images", "p50_ms", "throughput", "ran")]
+        assert any(all(w in ln for w in want) for ln in lines), (want, lines)
+    assert not any("f32" in ln for ln in lines)
+
+
 def test_speed_from_two_cpus_is_marked_and_explained(precision_home):
     rows = _rows(precision_home)
     assert board.speed_machines(rows) == ["amx-2222222222", "avx512-1111111111"]

@@ -18,6 +18,7 @@ import sys
 import time
 
 import pytest
+from proc_watch import processes_naming
 from tui_data import REPO
 
 HANG_S = 60
@@ -136,22 +137,6 @@ def _pty_quit(home, quit_after: float) -> tuple[float, bytes, int, int]:
     return gone - pressed, bytes(after), os.waitstatus_to_exitcode(status), pid
 
 
-def _processes_naming(text: str) -> list[int]:
-    """Live processes whose command line names ``text`` (the counting child names the home)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmd = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
-            state = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in cmd and state != "Z":
-            found.append(int(entry))
-    return found
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a Linux pty")
 @pytest.mark.parametrize("quit_after", [0.2, 1.0])
 def test_ctrl_q_in_a_terminal_exits_at_once_and_restores_it(tmp_path, quit_after):
@@ -171,7 +156,7 @@ def test_ctrl_q_in_a_terminal_exits_at_once_and_restores_it(tmp_path, quit_after
     # nothing drew after the restore: only escape sequences follow it
     assert re.sub(rb"\x1b\[[0-9;?<>=$]*[A-Za-z~]", b"", after[at:]).strip() == b""
     for _ in range(20):  # the counting child dies with the app (parent-death signal)
-        if not _processes_naming(str(home)):
+        if not processes_naming(str(home)):
             break
         time.sleep(0.1)
-    assert not _processes_naming(str(home)), "a child of the app outlived it"
+    assert not processes_naming(str(home)), "a child of the app outlived it"

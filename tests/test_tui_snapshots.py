@@ -72,12 +72,24 @@ async def _settle(pilot, timeout=60.0):
         inp.cursor_blink = False
 
 
-@pytest.mark.parametrize("size", SIZE_PARAMS)
-def test_models_pane(snap_compare, app, size):
+def pressing(*keys: str, pane: str = "", wait: float | None = None):
+    """A ``run_before`` that settles, opens ``pane`` (its number key), then presses ``keys``
+    and waits ``wait`` seconds (None: until the screen settles)."""
     async def before(pilot):
         await _settle(pilot)
+        if pane:
+            await pilot.press(pane)
+            await pilot.pause()
+        if keys:
+            await pilot.press(*keys)
+            await pilot.pause(wait)
 
-    assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
+    return before
+
+
+@pytest.mark.parametrize("size", SIZE_PARAMS)
+def test_models_pane(snap_compare, app, size):
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=pressing())
 
 
 @pytest.mark.parametrize("size", SIZE_PARAMS)
@@ -145,40 +157,20 @@ def test_dataset_image_view(snap_compare, app, size):
 
 @pytest.mark.parametrize("size", SIZE_PARAMS)
 def test_leaderboard_pane(snap_compare, app, size):
-    async def before(pilot):
-        await _settle(pilot)
-        await pilot.press("4")
-        await pilot.pause()
-        await pilot.press("m", "down", "m")
-        await pilot.pause()
-
-    assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=pressing("m", "down", "m", pane="4"))
 
 
 @pytest.mark.parametrize("size", SIZE_PARAMS)
 def test_leaderboard_latency_plot(snap_compare, app, size):
-    async def before(pilot):
-        await _settle(pilot)
-        await pilot.press("4")
-        await pilot.pause()
-        await pilot.press("p")
-        await pilot.pause()
-
-    assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=pressing("p", pane="4"))
 
 
 @pytest.mark.parametrize("size", SIZE_PARAMS)
 @pytest.mark.parametrize("key", ["c", "i"], ids=["compare", "detail"])
 def test_leaderboard_dialogs(snap_compare, app, size, key):
     """The compare dialog (two marked rows) and the detail dialog fit, or scroll."""
-    async def before(pilot):
-        await _settle(pilot)
-        await pilot.press("4")
-        await pilot.pause()
-        await pilot.press("m", "down", "m", key)
-        await pilot.pause(0.3)
-
-    assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
+    assert snap_compare(app, terminal_size=SIZES[size],
+                        run_before=pressing("m", "down", "m", key, pane="4", wait=0.3))
 
 
 @pytest.mark.parametrize("size", SIZE_PARAMS)
@@ -198,14 +190,8 @@ def test_help(snap_compare, app, size, at):
 
 @pytest.mark.parametrize("size", SIZE_PARAMS)
 def test_leaderboard_filter_error_wraps(snap_compare, app, size):
-    async def before(pilot):
-        await _settle(pilot)
-        await pilot.press("4")
-        await pilot.pause()
-        await pilot.press("slash", *"colour=red")
-        await pilot.pause(0.3)
-
-    assert snap_compare(app, terminal_size=SIZES[size], run_before=before)
+    assert snap_compare(app, terminal_size=SIZES[size],
+                        run_before=pressing("slash", *"colour=red", pane="4", wait=0.3))
 
 
 @pytest.mark.parametrize("size", SIZE_PARAMS)
@@ -238,12 +224,5 @@ def precision_app(tmp_path, tmp_path_factory):
 
 @pytest.mark.parametrize("detail", [False, True], ids=["table", "detail"])
 def test_leaderboard_says_what_ran_and_which_eval(snap_compare, precision_app, detail):
-    async def before(pilot):
-        await _settle(pilot)
-        await pilot.press("4")
-        await pilot.pause()
-        if detail:
-            await pilot.press("i")
-            await pilot.pause()
-
-    assert snap_compare(precision_app, terminal_size=SIZES["80x24"], run_before=before)
+    assert snap_compare(precision_app, terminal_size=SIZES["80x24"],
+                        run_before=pressing(*["i"] if detail else [], pane="4"))

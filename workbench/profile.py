@@ -15,7 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import ErrorDetails
 
 from workbench.backends import DEFAULT_BACKEND, backend_names
@@ -46,6 +55,21 @@ class _Section(BaseModel):
         return v
 
 
+def _size_pair(v: Any) -> Any:
+    return (v, v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+def _mult32(v: tuple[int, int]) -> tuple[int, int]:
+    try:
+        return check_input_size(v)
+    except BadInput as exc:  # pydantic reports ValueErrors with the key
+        raise ValueError(str(exc)) from None
+
+
+#: An ``input_size`` key (run and sweep profiles): H or [H, W], multiples of 32.
+InputSize = Annotated[tuple[int, int], BeforeValidator(_size_pair), AfterValidator(_mult32)]
+
+
 def known_backend(v: str) -> str:
     """A pydantic validator for a ``backend`` key (run and sweep profiles)."""
     if v not in backend_names():
@@ -65,23 +89,8 @@ class ModelSection(_Section):
     )
     config: str = Field("", description="official experiment yaml that defines the variant (optional)")
     ema: bool = Field(False, description="load the EMA weights a training checkpoint carries (mmcls ema_* keys)")
-    input_size: tuple[int, int] = Field((224, 224), description="H, W; multiples of 32")
+    input_size: InputSize = Field((224, 224), description="H, W; multiples of 32")
     preprocess: str = Field("auto", description="preprocessing preset; 'auto' follows the source")
-
-    @field_validator("input_size", mode="before")
-    @classmethod
-    def _size(cls, v: Any) -> Any:
-        if isinstance(v, int) and not isinstance(v, bool):
-            return (v, v)
-        return v
-
-    @field_validator("input_size")
-    @classmethod
-    def _mult32(cls, v: tuple[int, int]) -> tuple[int, int]:
-        try:
-            return check_input_size(v)
-        except BadInput as exc:  # pydantic reports ValueErrors with the key
-            raise ValueError(str(exc)) from None
 
 
 class ExportSection(_Section):

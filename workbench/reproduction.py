@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from workbench.tables import percent
+
 IMAGENET_CLASSES = 1000
 IMAGENET_VAL_IMAGES = 50_000
 
@@ -107,12 +109,12 @@ def reproduction(catalogue_key: str, result: Any) -> Reproduction | None:
     if entry is None:
         return None
 
-    def pct(ci: Any) -> tuple[float, float] | None:
-        return None if ci is None else (100 * ci[0], 100 * ci[1])
+    def _percents(ci: Any) -> tuple[float, float] | None:
+        return None if ci is None else (percent(ci[0]), percent(ci[1]))
 
     return Reproduction(
         weights=catalogue_key, images=int(result.labelled),
         published_top1=entry.top1, published_top5=entry.top5,
-        measured_top1=100 * result.top1, measured_top5=None if result.top5 is None else 100 * result.top5,
-        top1_ci95=pct(result.top1_ci95), top5_ci95=pct(result.top5_ci95),
+        measured_top1=percent(result.top1), measured_top5=percent(result.top5),
+        top1_ci95=_percents(result.top1_ci95), top5_ci95=_percents(result.top5_ci95),
     )

@@ -15,8 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: The precisions a limit is measured for.
-LIMIT_PRECISIONS = ("fp32", "bf16", "int8")
 
 def artifact_dtype(path: str | Path) -> str:
     """The dtype recorded in the artifact's meta.json (when ``path`` is its file), else
@@ -72,15 +70,6 @@ class RuntimeSettings:
         del d["shared_streams"]
         d["limit_precision"] = self.limit_precision
         return d
-
-
-def effective_settings(predictor: Any) -> dict[str, Any] | None:
-    """One predictor's read-back settings as a record (None for a runtime that has none)."""
-    fn = getattr(predictor, "runtime_settings", None)
-    if fn is None:
-        return None
-    s: RuntimeSettings = fn()
-    return s.as_dict()
 
 
 def settings_of(predictors: Any) -> RuntimeSettings | None:

@@ -38,6 +38,7 @@ from workbench.bench.runner import _prepare, _run_round
 from workbench.errors import BadInput
 from workbench.events import Reporter
 from workbench.runtime import Predictor
+from workbench.tables import format_percent
 
 __all__ = [
     "BenchConfig", "BenchResult", "BenchRow", "BenchTarget", "GridPoint", "GroupFactory",
@@ -213,7 +214,7 @@ def benchmark_targets(targets: Sequence[BenchTarget], input_size: tuple[int, int
         for row in res.rows:
             rep.log(f"{res.label}: bs{row.batch} ×{row.streams} streams, {row.threads} threads: "
                     f"p50 {row.p50_ms:.2f} ms, p99 {row.p99_ms:.2f} ms, "
-                    f"{row.throughput:.1f} img/s (±{100 * row.spread / 2:.0f}%)")
+                    f"{row.throughput:.1f} img/s (±{format_percent(row.spread / 2, '{:.0f}')}%)")
     return [results[t.label] for t in targets]
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from workbench.atomic import write_json
 from workbench.events import Reporter
 from workbench.runtime import resolve_threads
+from workbench.tables import format_percent
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -76,7 +77,7 @@ class PrecisionLimit:
         if self.quiet:
             return ""
         return (f"{self.precision} limit probed under load (load average {self.load_before:.1f}"
-                f"→{self.load_after:.1f} on {self.cpus} CPU(s), spread {100 * self.spread:.0f}%)")
+                f"→{self.load_after:.1f} on {self.cpus} CPU(s), spread {format_percent(self.spread, '{:.0f}')}%)")
 
     @property
     def cpus(self) -> int:

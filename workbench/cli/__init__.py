@@ -46,6 +46,6 @@ def main() -> None:
             sys.stderr.write(f"error: {one_line(f.message)}\n")
             raise SystemExit(f.exit_code) from None
         return
-    # `hrnet-wb tui ...` loads only the tui module (the other commands cost ~0.5 s).
+    # `hrnet-wb tui ...` loads only the tui module (docs/NOTES.md §7).
     _load_commands("tui_cmd" if sys.argv[1] == "tui" else "")
     app()

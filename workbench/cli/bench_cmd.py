@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from workbench.cli.app import app
-from workbench.cli.common import HomeOpt, JsonOpt, fail, guarded, print_json
+from workbench.cli.common import HomeOpt, JsonOpt, fail, failing, guarded, print_json
+from workbench.tables import format_figure
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.table import Table
@@ -190,17 +191,11 @@ def _profile(path: Path, overrides: list[str], given: dict[str, Any], hm: Any, a
 
 def _with_printer(fn: Any, as_json: bool) -> Any:
     from workbench.cli.render import EventPrinter
-    from workbench.errors import WorkbenchError
     from workbench.events import Reporter
 
     printer = EventPrinter(quiet=as_json)
-    try:
-        with printer:
-            return fn(Reporter(printer, stage="bench"))
-    except WorkbenchError as exc:
-        raise fail(str(exc), exc.exit_code, as_json) from None
-    except KeyboardInterrupt:
-        raise fail("interrupted", 130, as_json) from None
+    with failing(as_json), printer:
+        return fn(Reporter(printer, stage="bench"))
 
 
 def _compare(cfg: Any, hm: Any, variant: str | None, size: tuple[int, int] | None,
@@ -235,10 +230,6 @@ def _compare(cfg: Any, hm: Any, variant: str | None, size: tuple[int, int] | Non
             out.print(line, highlight=False)
 
 
-def _f(v: Any, spec: str) -> str:
-    return "–" if v is None else format(v, spec)
-
-
 def _results_table(res: BenchResult) -> Table:
     """One table per target, narrow enough for 80 columns; the JSON has every field."""
     from rich import box
@@ -254,14 +245,14 @@ def _results_table(res: BenchResult) -> Table:
     flags: list[str] = []
     for r in res.rows:
         mark = "★" if sweet is not None and r.key == sweet.key else ""
-        lim = _f(r.vs_roofline, ".2f")
+        lim = format_figure(r.vs_roofline, "{:.2f}")
         if r.limit_flag:
             if r.limit_flag not in flags:
                 flags.append(r.limit_flag)
             lim += "!" * (flags.index(r.limit_flag) + 1)
-        t.add_row(f"{mark}{r.batch}", str(r.streams), str(r.threads), _f(r.p50_ms, ".1f"),
-                  _f(r.p90_ms, ".1f"), _f(r.p99_ms, ".1f"), _f(r.throughput, ".1f"),
-                  f"{r.throughput_min:.1f}–{r.throughput_max:.1f}", _f(r.vs_torch, ".2f"), lim)
+        t.add_row(f"{mark}{r.batch}", str(r.streams), str(r.threads),
+                  *(format_figure(v, "{:.1f}") for v in (r.p50_ms, r.p90_ms, r.p99_ms, r.throughput)),
+                  f"{r.throughput_min:.1f}–{r.throughput_max:.1f}", format_figure(r.vs_torch, "{:.2f}"), lim)
     rt = res.runtime
     caption = []
     if rt:
@@ -293,8 +284,8 @@ def _print_run(run: BenchRun) -> None:
             lim = limit_img_s(m.gops, res.gmacs)
             state = "cached" if m.cached else "quiet probe" if m.quiet else "NOISY probe, not cached"
             out.print(f"machine limit {prec} ({t} threads): {m.gops:.1f} GOP/s dense GEMM "
-                      f"({m.runtime}; {state}) → {_f(lim, '.1f')} img/s at "
-                      f"{_f(res.gmacs, '.3f')} GMACs/image", highlight=False)
+                      f"({m.runtime}; {state}) → {format_figure(lim, '{:.1f}')} img/s at "
+                      f"{format_figure(res.gmacs, '{:.3f}')} GMACs/image", highlight=False)
     out.print(f"CPU: {res.fingerprint}; inputs: {res.config.inputs}", highlight=False)
     if "vs_torch" in h:
         out.print(f"vs torch eager: ×{h['vs_torch'][0]:.2f} throughput (best vs best), "

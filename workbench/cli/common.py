@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -33,6 +34,20 @@ def fail(message: str, code: int, as_json: bool) -> typer.Exit:
     else:
         sys.stderr.write(f"error: {message}\n")
     return typer.Exit(code)
+
+
+@contextmanager
+def failing(as_json: bool, interrupted: str = "interrupted") -> Iterator[None]:
+    """A command's work: a WorkbenchError leaves as its one line and exit code, Ctrl-C as
+    ``interrupted`` (saying what to do next) and exit 130."""
+    from workbench.errors import WorkbenchError
+
+    try:
+        yield
+    except WorkbenchError as exc:
+        raise fail(str(exc), exc.exit_code, as_json) from None
+    except KeyboardInterrupt:
+        raise fail(interrupted, 130, as_json) from None
 
 
 def _is_usage_error(exc: BaseException) -> bool:

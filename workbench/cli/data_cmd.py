@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from workbench.cli.app import app
-from workbench.cli.common import HomeOpt, JsonOpt, fail, guarded, print_json
+from workbench.cli.common import HomeOpt, JsonOpt, fail, failing, guarded, print_json
 from workbench.cli.engine_opts import ActorsOpt, EngineOpt, RayAddressOpt
 from workbench.tables import format_percent
 
@@ -28,7 +28,7 @@ def _pct(x: float | None) -> str:
 
 
 def _ci(ci: Any) -> str:
-    return "" if not ci else f" (95% CI {100 * ci[0]:.2f}–{100 * ci[1]:.2f})"
+    return "" if not ci else f" (95% CI {format_percent(ci[0])}–{format_percent(ci[1])})"
 
 
 @app.command(
@@ -74,7 +74,6 @@ def eval_cmd(
     """
     from workbench.cli.render import EventPrinter
     from workbench.engines import prepare_engine, sharded_eval
-    from workbench.errors import WorkbenchError
     from workbench.evaluate import run_eval
     from workbench.events import Reporter, StageTimer
     from workbench.home import resolve_home
@@ -85,18 +84,14 @@ def eval_cmd(
     size = guarded(lambda: parse_input_size(input_size), as_json) if input_size else None
     printer = EventPrinter(quiet=as_json)
     rep = Reporter(printer).stage("eval")
-    try:
-        with printer, StageTimer(rep, f"eval {Path(model).name}"):
-            record = run_eval(model, data, home=hm, backend=backend, layout=layout, labels=labels,
-                              limit=limit, batch_size=batch_size, resume=resume, out=out,
-                              preprocess=preprocess, input_size=size, threads=threads,
-                              workers=workers, include_calibration=include_calibration,
-                              streams=streams, reporter=rep,
-                              sharded=sharded_eval(engine, ray_address, actors))
-    except WorkbenchError as exc:
-        raise fail(str(exc), exc.exit_code, as_json) from None
-    except KeyboardInterrupt:
-        raise fail("interrupted; continue with --resume --out <the same folder>", 130, as_json) from None
+    with failing(as_json, "interrupted; continue with --resume --out <the same folder>"), \
+            printer, StageTimer(rep, f"eval {Path(model).name}"):
+        record = run_eval(model, data, home=hm, backend=backend, layout=layout, labels=labels,
+                          limit=limit, batch_size=batch_size, resume=resume, out=out,
+                          preprocess=preprocess, input_size=size, threads=threads,
+                          workers=workers, include_calibration=include_calibration,
+                          streams=streams, reporter=rep,
+                          sharded=sharded_eval(engine, ray_address, actors))
     if as_json:
         print_json(record)
         return

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from workbench.cli.app import app
-from workbench.cli.common import HomeOpt, JsonOpt, fail, print_json
+from workbench.cli.common import HomeOpt, JsonOpt, failing, print_json
 
 
 @app.command(
@@ -55,7 +55,7 @@ def export_cmd(
     """
     from workbench.cli.render import EventPrinter
     from workbench.cli.weights_cmd import apply_offline
-    from workbench.errors import BadInput, WorkbenchError
+    from workbench.errors import BadInput
     from workbench.events import Event, Reporter, StageTimer
     from workbench.home import resolve_home
     from workbench.input_size import parse_input_size
@@ -65,7 +65,7 @@ def export_cmd(
     printer = EventPrinter(quiet=as_json)
     rep = Reporter(printer).stage("export")
     loading: list[Event] = []  # replayed only on success, so bad input prints one line
-    try:
+    with failing(as_json):
         from workbench import export as ex
         from workbench.sources import ModelSpec, load_model
 
@@ -102,10 +102,6 @@ def export_cmd(
                 res = ex.export_checkpoint(lm.model, target, fmt, lm.variant, size, parity_inputs=x,
                                            tolerance=tolerance, reporter=rep,
                                            official_wrapper="state_dict" if wrap_state_dict else "plain")
-    except WorkbenchError as exc:
-        raise fail(str(exc), exc.exit_code, as_json) from None
-    except KeyboardInterrupt:
-        raise fail("interrupted", 130, as_json) from None
     record = {"ok": True, **res.as_dict(), "source": lm.source, "variant": lm.variant,
               "weights": lm.weights, "weights_id": lm.weights_id}
     if as_json:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +18,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from workbench.board_view import (
+    COLUMNS,
+    build_label,
+    busiest_load,
+    cell,
+    eval_text,
+    model_label,
+    speed_machines,
+)
 from workbench.cli.progress_lines import ProgressLines
 from workbench.events import (
     ArtifactWritten,
@@ -34,10 +42,10 @@ from workbench.events import (
 from workbench.events import (
     Progress as ProgressEvent,
 )
-from workbench.records import LOAD_METRIC, ResultRow
-from workbench.store import FRACTION_METRICS, describe_eval, figure_cell
-from workbench.tables import csv_table, markdown_table
+from workbench.records import ResultRow
+from workbench.store import FRACTION_METRICS
 from workbench.tables import format_figure as fmt
+from workbench.tables import markdown_table
 
 _LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
 
@@ -112,55 +120,17 @@ class EventPrinter:
             style = _LEVEL_STYLE.get(ev.level, "")
             prefix = "warning: " if ev.level == "warning" else ""
             self._print(f"  [{ev.stage}] {prefix}{ev.message}", style)
-        elif isinstance(ev, ArtifactWritten):
-            pass
-        elif isinstance(ev, MetricRecorded):
-            pass
-        elif isinstance(ev, Failed):
-            pass  # the command's error boundary prints it, once
+        elif isinstance(ev, (ArtifactWritten, MetricRecorded, Failed)):
+            pass  # a failure: the command's error boundary prints it, once
         elif isinstance(ev, RunFinished) and ev.status != "failed":  # a failure is the error line
             self._print(f"run {ev.run_id} {ev.status} in {ev.seconds:.1f} s", "bold")
 
 
 # -- tables -------------------------------------------------------------------------------
 
-LEADERBOARD_COLUMNS: list[tuple[str, str, str]] = [
-    # key, header, format
-    ("run_id", "run", "{:.0f}"),
-    ("model", "model", "{}"),
-    ("build_label", "build", "{}"),
-    ("top1", "top-1 %", "{:.2f}"),
-    ("top5", "top-5 %", "{:.2f}"),
-    ("images", "n", "{}"),
-    ("p50_ms", "p50 ms", "{:.1f}"),
-    ("throughput", "img/s", "{:.1f}"),
-    ("vs_torch", "×torch", "{:.2f}"),
-    ("precision", "ran", "{}"),
-]
-
-
-def short_weights(w: str) -> str:
-    if not w or w == "random-init":
-        return w or ""
-    return w.rsplit("/", 1)[-1]
-
-
-def build_label(row: ResultRow) -> str:
-    """'int8 percentile ort-cpu' from the build config; the artifact name is too long for 80 columns."""
-    if not row.dtype:
-        return row.build
-    return " ".join(p for p in (row.dtype, row.calibration, row.backend) if p)
-
-
-def model_label(row: ResultRow) -> str:
-    variant = row.variant.removeprefix("hrnet_")
-    if row.weights == "random-init":
-        variant += "*"
-    return variant
-
-
-#: Shown after top-5 when any row has a published figure to compare with (reproduction check).
-PUBLISHED_COLUMN = ("delta_top1", "Δpub", "{:+.2f}")
+#: The table's columns (workbench.board_view words and formats); it fits 80 columns.
+LEADERBOARD_KEYS = ("run_id", "model", "build_label", "top1", "top5", "images", "p50_ms",
+                    "throughput", "vs_torch", "ran")
 
 
 def leaderboard_table(rows: Sequence[ResultRow], title: str = "", accuracy: bool = True) -> Table:
@@ -170,42 +140,41 @@ def leaderboard_table(rows: Sequence[ResultRow], title: str = "", accuracy: bool
     with speed, not with a column of meaningless 0.00%). ``Δpub`` (measured top-1 minus the
     source's published top-1, in points) appears when a row has one.
     """
-    columns = [c for c in LEADERBOARD_COLUMNS if accuracy or c[0] not in ("top1", "top5", "images")]
-    if accuracy and any(r.get("delta_top1") is not None for r in rows):
-        at = [c[0] for c in columns].index("top5") + 1
-        columns.insert(at, PUBLISHED_COLUMN)
+    views = [r.as_dict() for r in rows]
+    keys = [k for k in LEADERBOARD_KEYS if accuracy or k not in ("top1", "top5", "images")]
+    if accuracy and any(v.get("delta_top1") is not None for v in views):
+        keys.insert(keys.index("top5") + 1, "delta_top1")
+    # a column no row has a figure for (×torch without a baseline, ran without a bench)
+    # only costs the model and build columns their width at 80 columns
+    keys = [k for k in keys if k in ("run_id", "model", "build_label")
+            or any(cell(v, k) != "–" for v in views)]
     caption = "n = images behind the accuracy" if accuracy else "accuracy not shown: random-init weights"
-    caption += "; ran = precision the runtime reported"
-    if accuracy and any(r.get("weights") == "random-init" for r in rows):
+    if "ran" in keys:
+        caption += "; ran = precision the runtime reported"
+    if accuracy and any(v.get("weights") == "random-init" for v in views):
         caption += "; * = random-init weights"
-    if accuracy and any(r.get("delta_top1") is not None for r in rows):
+    if "delta_top1" in keys:
         caption += "; Δpub = top-1 minus the published top-1, in points"
-    fps = sorted({str(r.get("fingerprint") or "unknown") for r in rows if r.get("speed_note")})
+    fps = speed_machines(views)
     if fps:  # a "!" after img/s marks speed from another CPU than other rows'
         caption += (f"\n! speed rows come from {len(fps)} CPUs ({', '.join(fps)}): "
                     "compare speed only within one")
-    busy = [r.get(LOAD_METRIC) for r in rows if (r.get(LOAD_METRIC) or 0) > 1.0]
+    busy = busiest_load(views)
     if busy:  # "~" after a speed figure: measured while others oversubscribed the cores
-        caption += (f"\n~ speed measured while others' load was up to {max(busy):.1f}x the cores: "
+        caption += (f"\n~ speed measured while others' load was up to {busy:.1f}x the cores: "
                     "it reads low; measure again on a quiet machine")
     table = Table(title=title or None, show_lines=False, header_style="bold", expand=False,
                   box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False, caption=caption,
                   caption_justify="left")
-    # a column no row has a figure for (×torch without a baseline, ran without a bench)
-    # only costs the model and build columns their width at 80 columns
-    views = [dict(r.as_dict(), model=model_label(r), build_label=build_label(r)) for r in rows]
-    columns = [c for c in columns if c[0] in ("run_id", "model", "build_label")
-               or any(v.get(c[0]) not in (None, "") for v in views)]
-    for key, header, _ in columns:
+    for key in keys:
         left = key in ("model", "build_label")
         # the build column wraps between words, never inside one ("ort-cp/u"); one space
         # between columns leaves room for that at 80 columns
-        words = [len(w) for v in views for w in str(v.get(key) or "").split()] if key == "build_label" else []
-        table.add_column(header, justify="left" if left else "right", no_wrap=not left,
-                         overflow="fold", min_width=max(words, default=None))
-    for r in rows:
-        view = dict(r.as_dict(), model=model_label(r), build_label=build_label(r))
-        table.add_row(*[figure_cell(view, key, spec) for key, _, spec in columns])
+        words = [len(w) for v in views for w in cell(v, key).split()] if key == "build_label" else []
+        table.add_column(COLUMNS[key].header, justify="left" if left else "right",
+                         no_wrap=not left, overflow="fold", min_width=max(words, default=None))
+    for v in views:
+        table.add_row(*[cell(v, key) for key in keys])
     return table
 
 
@@ -213,18 +182,16 @@ def eval_notes(rows: Sequence[ResultRow]) -> list[str]:
     """One line per row saying which eval its accuracy comes from (and why, by artifact)."""
     out = []
     for r in rows:
-        text = r.eval_choice or describe_eval(r.as_dict())
+        v = r.as_dict()
+        text = eval_text(v)
         if text:
-            out.append(f"{model_label(r)} {build_label(r)}: accuracy from {text}")
+            who = " ".join(p for p in (model_label(v), build_label(v)) if p)
+            out.append(f"{who}: accuracy from {text}")
     return out
 
 
-def rows_to_csv(rows: Sequence[dict[str, Any]], columns: list[str]) -> str:
-    return csv_table(rows, columns)
-
-
 def rows_to_markdown(rows: Sequence[dict[str, Any]], columns: list[str]) -> str:
-    specs = {k: s for k, _, s in LEADERBOARD_COLUMNS}
+    specs = {k: COLUMNS[k].spec for k in ("run_id", "p50_ms", "throughput", "vs_torch")}
     specs.update({k: "{:.4f}" for k in FRACTION_METRICS})  # fractions, like JSON and CSV
     cells = [[fmt(r.get(c), specs.get(c, "{:.4g}" if isinstance(r.get(c), float) else "{}"))
               for c in columns] for r in rows]
@@ -234,7 +201,3 @@ def rows_to_markdown(rows: Sequence[dict[str, Any]], columns: list[str]) -> str:
 def write_out(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
-
-
-def dumps(data: Any) -> str:
-    return json.dumps(data, indent=2, default=str) + "\n"

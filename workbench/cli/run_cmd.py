@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from workbench.cli.app import app
-from workbench.cli.common import HomeOpt, JsonOpt, fail, guarded, print_json
+from workbench.cli.common import HomeOpt, JsonOpt, failing, guarded, print_json
 
 
 @app.command(
@@ -50,7 +50,6 @@ def run(
     """
     from workbench.cli.render import EventPrinter, leaderboard_table
     from workbench.cli.weights_cmd import apply_offline
-    from workbench.errors import WorkbenchError
     from workbench.events import Reporter
     from workbench.home import resolve_home
     from workbench.pipeline import run_profile
@@ -65,13 +64,8 @@ def run(
     guarded(lambda: preflight(prof.model.source, prof.model.variant, prof.model.weights), as_json)
     hm = guarded(lambda: resolve_home(home), as_json)
     printer = EventPrinter(quiet=as_json)
-    try:
-        with printer:
-            record = run_profile(prof, hm, Reporter(printer), str(profile))
-    except WorkbenchError as exc:
-        raise fail(str(exc), exc.exit_code, as_json) from None
-    except KeyboardInterrupt:
-        raise fail("interrupted; the run is recorded as 'interrupted'", 130, as_json) from None
+    with failing(as_json, "interrupted; the run is recorded as 'interrupted'"), printer:
+        record = run_profile(prof, hm, Reporter(printer), str(profile))
     if as_json:
         print_json(record)
         return
@@ -94,10 +88,11 @@ def run(
 
 def _reproduction_line(r: dict) -> str:
     from workbench.reproduction import FRACTION_FIELDS, Reproduction
+    from workbench.tables import percent
 
     # the record holds fractions (the unit rule); the human line reads percent
     fields = {k: r[k] for k in Reproduction.__dataclass_fields__}
     for k, v in fields.items():
         if k in FRACTION_FIELDS and v is not None:
-            fields[k] = tuple(100 * x for x in v) if isinstance(v, list | tuple) else 100 * v
+            fields[k] = tuple(map(percent, v)) if isinstance(v, list | tuple) else percent(v)
     return Reproduction(**fields).summary()

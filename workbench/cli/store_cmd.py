@@ -124,13 +124,13 @@ def leaderboard(
     from workbench.cli.render import (
         eval_notes,
         leaderboard_table,
-        rows_to_csv,
         rows_to_markdown,
         write_out,
     )
     from workbench.errors import BadInput
     from workbench.home import resolve_home
     from workbench.store import LOWER_IS_BETTER, Store
+    from workbench.tables import csv_table
 
     def load() -> list[ResultRow]:
         if by not in ("run", "artifact"):
@@ -167,7 +167,7 @@ def leaderboard(
     if as_json or fmt is Format.json:
         print_json([r.as_dict() for r in rows])
     elif fmt is Format.csv:
-        write_out(rows_to_csv([r.as_dict() for r in rows], guarded(lambda: pick(EXPORT_COLUMNS), as_json)))
+        write_out(csv_table([r.as_dict() for r in rows], guarded(lambda: pick(EXPORT_COLUMNS), as_json)))
     elif fmt is Format.md:
         # speed from several CPUs is not comparable: then the md table names each row's CPU
         md = MD_COLUMNS + (["fingerprint"] if any(r.speed_note for r in rows) else [])

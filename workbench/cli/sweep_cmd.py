@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from workbench.cli.app import app
-from workbench.cli.common import HomeOpt, JsonOpt, fail, guarded, print_json
+from workbench.cli.common import HomeOpt, JsonOpt, failing, guarded, print_json
 from workbench.cli.engine_opts import EngineOpt, RayAddressOpt
 
 
@@ -47,7 +47,6 @@ def sweep_cmd(
 
     from workbench.cli.render import EventPrinter
     from workbench.engines import prepare_engine
-    from workbench.errors import WorkbenchError
     from workbench.events import Reporter
     from workbench.home import resolve_home
     from workbench.sweep.plan import load_sweep_profile
@@ -58,16 +57,11 @@ def sweep_cmd(
     plan = guarded(lambda: load_sweep_profile(profile, data=data, weights_dir=weights_dir), as_json)
     hm = guarded(lambda: resolve_home(home), as_json)
     printer = EventPrinter(quiet=as_json)
-    try:
-        with printer:
-            record = run_sweep(plan, hm, Reporter(printer), engine=engine, ray_address=ray_address,
-                               only=_split(only), skip=_split(skip), max_minutes=max_minutes,
-                               profile_path=str(profile), row_cpus=row_cpus)
-    except WorkbenchError as exc:
-        raise fail(str(exc), exc.exit_code, as_json) from None
-    except KeyboardInterrupt:
-        raise fail("interrupted; rerun the same command to continue (finished rows are kept)", 130,
-                   as_json) from None
+    with failing(as_json, "interrupted; rerun the same command to continue (finished rows are kept)"), \
+            printer:
+        record = run_sweep(plan, hm, Reporter(printer), engine=engine, ray_address=ray_address,
+                           only=_split(only), skip=_split(skip), max_minutes=max_minutes,
+                           profile_path=str(profile), row_cpus=row_cpus)
     if as_json:
         print_json(record)
     else:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from workbench.cli.app import app
-from workbench.cli.common import JsonOpt, fail, guarded, print_json
+from workbench.cli.common import JsonOpt, failing, guarded, print_json
 
 weights_app = typer.Typer(
     help="The pretrained-weights catalogue: list it with what is cached, or fetch one.",
@@ -148,7 +148,7 @@ def weights_fetch(
     Nothing else runs: no model is built. A second call is a cache hit with no network.
     """
     from workbench.cli.render import EventPrinter
-    from workbench.errors import BadInput, WorkbenchError
+    from workbench.errors import BadInput
     from workbench.events import Reporter, StageTimer
     from workbench.sources import SOURCES
     from workbench.sources.weights_catalogue import find_weights
@@ -167,13 +167,9 @@ def weights_fetch(
     printer = EventPrinter(quiet=as_json or not network)
     rep = Reporter(printer).stage("weights")
     t0 = time.perf_counter()
-    try:
-        with printer, StageTimer(rep, e.key):
-            got = fetch_weights(e, rep)
-    except WorkbenchError as exc:
-        raise fail(str(exc), exc.exit_code, as_json) from None
-    except KeyboardInterrupt:
-        raise fail("interrupted; a partial download is kept and resumes next time", 130, as_json) from None
+    with failing(as_json, "interrupted; a partial download is kept and resumes next time"), \
+            printer, StageTimer(rep, e.key):
+        got = fetch_weights(e, rep)
     record = {"ok": True, **got.as_dict(), "source": e.source, "variant": e.variant, "tag": e.tag,
               "top1": e.top1, "top5": e.top5, "seconds": round(time.perf_counter() - t0, 3)}
     if as_json:

@@ -20,18 +20,14 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from workbench.events import Reporter
+from workbench.hardware import usable_cpus
 
 #: The record field that holds an image's content hash (results.jsonl, calibration manifest).
 HASH_FIELD = "sha256"
 _CHUNK = 1 << 20
-
-
-class SampleLike(Protocol):
-    path: Path
-    id: str
 
 
 def content_hash_bytes(data: bytes) -> str:
@@ -57,11 +53,7 @@ def content_hash(path: str | Path) -> str:
 def _hash_workers(workers: int) -> int:
     if workers > 0:
         return workers
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(8, 2 * cpus))  # mostly I/O: a few more threads than cores
+    return max(1, min(8, 2 * usable_cpus()))  # mostly I/O: a few more threads than cores
 
 
 def hash_samples(samples: Sequence[Any], *, workers: int = 0,

@@ -10,11 +10,12 @@ CPUs available to the process.
 from __future__ import annotations
 
 import hashlib
-import os
 import platform
 import socket
 from pathlib import Path
 from typing import Any
+
+from workbench.hardware import usable_cpus
 
 #: The ISA flags that change which kernels ORT and OpenVINO pick.
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8",
@@ -40,10 +41,7 @@ def _cpuinfo() -> tuple[str, set[str]]:
 def node_fingerprint() -> dict[str, Any]:
     """CPU model, ISA flags present, CPUs usable by this process, host and platform."""
     model, flags = _cpuinfo()
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
+    cpus = usable_cpus()
     isa = [f for f in ISA_FLAGS if f in flags]
     kind_src = f"{model}|{','.join(isa)}|{cpus}|{platform.machine()}"
     return {

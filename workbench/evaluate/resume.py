@@ -64,6 +64,22 @@ def _read_config(out_dir: Path) -> dict[str, Any]:
     return old
 
 
+def _data_moved(out_dir: Path, old: dict[str, Any], config: dict[str, Any]) -> bool:
+    """Refuse a resume of results made with another model file, preprocessing or class count;
+    True when only the data root or image list differs."""
+    new_id, old_id = config.get("identity") or {}, old.get("identity") or {}
+    for key, words in IDENTITY_KEYS.items():
+        if key not in MOVABLE_KEYS and key in new_id and old_id.get(key) != new_id[key]:
+            raise BadInput(f"{out_dir}: cannot resume, its results were made with a different "
+                           f"{words} ({str(old_id.get(key))[:12]} vs now {new_id[key][:12]}); "
+                           "use another --out")
+    for key in ("preprocess", "classes"):
+        if old.get(key) != config.get(key):
+            raise BadInput(f"{out_dir}: cannot resume, its results were made with a different "
+                           f"{key} ({old.get(key)!r} vs now {config.get(key)!r}); use another --out")
+    return any(k in new_id and old_id.get(k) != new_id[k] for k in MOVABLE_KEYS)
+
+
 def _check_config(out_dir: Path, config: dict[str, Any], resume: bool, jsonl: Path) -> dict[str, Any] | None:
     """Check (or write) ``out_dir``'s config.json. On a resume, return the old config when
     its data root or image list differs from ``config``'s (the caller then checks the
@@ -75,23 +91,10 @@ def _check_config(out_dir: Path, config: dict[str, Any], resume: bool, jsonl: Pa
                        "so it cannot be resumed; use another --out")
     if resume and jsonl.exists() and cfg_path.exists():
         old = _read_config(out_dir)
-        new_id, old_id = config.get("identity") or {}, old.get("identity") or {}
-        if new_id and not old_id:
+        if config.get("identity") and not old.get("identity"):
             raise BadInput(f"{out_dir}: its {CONFIG_JSON} records no model/data identity; "
                            "cannot verify it is the same run, use another --out")
-        moved = False
-        for key, words in IDENTITY_KEYS.items():
-            if key in new_id and old_id.get(key) != new_id[key]:
-                if key in MOVABLE_KEYS:
-                    moved = True
-                    continue
-                raise BadInput(f"{out_dir}: cannot resume, its results were made with a different "
-                               f"{words} ({str(old_id.get(key))[:12]} vs now {new_id[key][:12]}); "
-                               "use another --out")
-        for key in ("preprocess", "classes"):
-            if old.get(key) != config.get(key):
-                raise BadInput(f"{out_dir}: cannot resume, its results were made with a different "
-                               f"{key} ({old.get(key)!r} vs now {config.get(key)!r}); use another --out")
+        moved = _data_moved(out_dir, old, config)
         if moved and not has_results:  # nothing kept: the folder simply takes the new identity
             write_json(cfg_path, config)
         return old if moved and has_results else None
@@ -112,20 +115,10 @@ def check_resumable(out_dir: Path, config: dict[str, Any], samples: Sequence[Sam
         if old is None:
             raise BadInput(f"{out_dir}: holds results but no {CONFIG_JSON}; cannot tell what made "
                            "them, so it cannot be resumed; use another --out")
-        new_id, old_id = config.get("identity") or {}, old.get("identity") or {}
-        if not old_id:
+        if not old.get("identity"):
             raise BadInput(f"{out_dir}: its {CONFIG_JSON} records no model/data identity; "
                            "cannot verify it is the same run, use another --out")
-        for key, words in IDENTITY_KEYS.items():
-            if key not in MOVABLE_KEYS and key in new_id and old_id.get(key) != new_id[key]:
-                raise BadInput(f"{out_dir}: cannot resume, its results were made with a different "
-                               f"{words} ({str(old_id.get(key))[:12]} vs now {new_id[key][:12]}); "
-                               "use another --out")
-        for key in ("preprocess", "classes"):
-            if old.get(key) != config.get(key):
-                raise BadInput(f"{out_dir}: cannot resume, its results were made with a different "
-                               f"{key} ({old.get(key)!r} vs now {config.get(key)!r}); use another --out")
-        if any(k in new_id and old_id.get(k) != new_id[k] for k in MOVABLE_KEYS) and jsonl.exists():
+        if _data_moved(out_dir, old, config) and jsonl.exists():
             existing = read_results(jsonl)
             if existing:
                 _check_moved(out_dir, old, config, existing, samples,

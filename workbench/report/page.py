@@ -11,7 +11,7 @@ from typing import Any
 
 from workbench.report.gather import Entry, Pair, ReportData
 from workbench.report.plots import Plot
-from workbench.tables import format_figure
+from workbench.tables import format_figure, format_percent
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5rem auto;max-width:1400px;padding:0 1rem;color:#1b1f24}
@@ -41,10 +41,6 @@ document.querySelectorAll('table.sortable').forEach(function(t){
   rows.forEach(function(r){t.tBodies[0].appendChild(r);});});});
 });
 """
-
-
-def _pct(v: Any, signed: bool = False) -> str:
-    return format_figure(None if v is None else 100 * float(v), "{:+.2f}" if signed else "{:.2f}")
 
 
 def _td(text: str, value: Any = "", numeric: bool = False) -> str:
@@ -90,11 +86,11 @@ def zoo_table(entries: Sequence[Entry]) -> str:
         cells = [_td(r.source or "–"), _td(r.variant or "–"), _td(recipe), _td(r.backend or "–"),
                  _td(ran or "–"), _td(e.params_m or "–", e.params_m or None, True),
                  _td(e.cost or "–", e.cost or None, True),
-                 _td(_pct(r.get("top1")), r.get("top1"), True), _td(_pct(r.get("top5")), r.get("top5"), True),
+                 _td(format_percent(r.get("top1")), r.get("top1"), True), _td(format_percent(r.get("top5")), r.get("top5"), True),
                  _td(format_figure(r.get("images"), "{:d}"), r.get("images"), True), _td(_data(e)),
-                 _td(_pct(r.get("published_top1")), r.get("published_top1"), True),
-                 _td(_pct(r.get("delta_top1"), True), r.get("delta_top1"), True),
-                 _td(_pct(e.agreement), e.agreement, True),
+                 _td(format_percent(r.get("published_top1")), r.get("published_top1"), True),
+                 _td(format_percent(r.get("delta_top1"), "{:+.2f}"), r.get("delta_top1"), True),
+                 _td(format_percent(e.agreement), e.agreement, True),
                  _td(format_figure(e.bs1_p50, "{:.1f}"), e.bs1_p50, True),
                  _td(format_figure(r.get("throughput"), "{:.1f}"), r.get("throughput"), True),
                  _td(r.fingerprint or "unrecorded"), _td(r.weights or "–")]
@@ -164,7 +160,7 @@ def flips_section(pairs: Sequence[Pair], cap: int) -> str:
         pv = "–" if p.mcnemar_p is None else f"{p.mcnemar_p:.3g}"
         runs = f"run {p.run_id}" if p.ref_run == p.run_id else f"runs {p.run_id} and {p.ref_run}"
         out.append(f"<h3>{runs}: {escape(p.int8)} vs {escape(p.fp32)}</h3>"
-                   f"<p>{p.images} images paired, top-1 agreement {100 * p.agreement:.2f} %, "
+                   f"<p>{p.images} images paired, top-1 agreement {format_percent(p.agreement)} %, "
                    f"{p.flips_total} flipped, McNemar p = {pv}")
         if p.table:
             t = p.table

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import BadInput
+from workbench.tables import percent
 
 INSTALL_HINT = "the report draws with matplotlib, which is not installed: pip install 'hrnet-wb[report]'"
 MARKERS = {"int8": "s", "fp32": "o", "f32": "o", "bf16": "D", "fp16": "^", "f16": "^"}
@@ -83,7 +84,7 @@ def accuracy_vs_throughput(entries: Sequence[Any], fingerprint: str, subtitle: s
         return None
     fig = _figure(7.5, 4.6)
     ax = fig.add_subplot()
-    xy = [(float(e.get("throughput")), 100 * float(e.get("top1"))) for e in pts]
+    xy = [(float(e.get("throughput")), percent(e.get("top1"))) for e in pts]
     series: dict[str, list[int]] = {}
     for i, e in enumerate(pts):
         series.setdefault(f"{e.device} {e.row.backend or e.row.build}", []).append(i)

@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 StateDict = dict[str, "torch.Tensor"]
 
-PICKLE_SUFFIXES = (".pth", ".pth.tar", ".pt", ".bin", ".tar", ".ckpt")
 SAFETENSORS_SUFFIXES = (".safetensors",)
 
 # Layout names: "canonical" is the official repo's and timm's key set (identical, NOTES §1).

@@ -195,8 +195,8 @@ def count_conventions(model: Any, size: tuple[int, int] = DEFAULT_SIZE,
     ]
     handles = [mod.register_forward_hook(fn) for mod in model.modules()
                for cls, fn in kinds if isinstance(mod, cls)]
-    # BN and ReLU keep shapes; skipping their meta kernels (Python decompositions) makes
-    # the pass ~4x faster. Hooks still fire. Only ever done to a throwaway meta model.
+    # BN and ReLU keep shapes: their meta kernels (Python decompositions) are skipped
+    # (docs/NOTES.md §7). Hooks still fire. Only ever done to a throwaway meta model.
     shape_kept = [m for m in model.modules() if isinstance(m, (nn.BatchNorm2d, nn.ReLU))]
     for m in shape_kept:
         m.forward = _same_shape  # type: ignore[method-assign,assignment]

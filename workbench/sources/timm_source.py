@@ -49,7 +49,7 @@ def build_model(variant: str, *, cfg: dict[str, Any] | None = None, num_classes:
     """Build the canonical network.
 
     ``device="meta"`` allocates nothing (use it before loading a state dict with
-    ``assign=True``; w64 initialises in ~4 s on CPU otherwise). ``seed`` gives timm's own
+    ``assign=True``; docs/NOTES.md §7). ``seed`` gives timm's own
     init under a fixed torch seed, so random-init weights are the same on every run.
     ``cfg`` builds a custom stage configuration (an official yaml that matches no variant).
     """
@@ -154,10 +154,10 @@ def calibrate_bn(model: nn.Module, seed: int = RANDOM_SEED, size: int = CALIB_SI
     """Estimate every BN's running statistics from seeded N(0, 1) images; nothing else changes.
 
     timm's init leaves BN at identity (mean 0, var 1), and HRNet's residual sums then grow
-    stage after stage: random-init w18 reaches logits of ~1e8 at 224x224, where a float32
-    parity check or an int8 calibration means nothing. With statistics taken from data,
-    as a trained network has them, logits stay O(1) and fp32 rounding stays ~1e-5.
-    The pass runs on one thread so the statistics, hence the weights, are reproducible.
+    stage after stage until a float32 parity check or an int8 calibration means nothing
+    (docs/NOTES.md §7); statistics taken from data, as a trained network has them, keep the
+    logits O(1). The pass runs on one thread so the statistics, hence the weights, are
+    reproducible.
     """
     import torch
     import torch.nn as nn
@@ -210,8 +210,8 @@ def randomized_model(variant: str, seed: int = 0, calib_size: int = CALIB_SIZE) 
 
     Allocates on the meta device, materialises uninitialised CPU memory, fills each conv
     and linear weight with a seeded He-normal draw, then :func:`randomize_weights` sets
-    BN affines, head biases and running statistics (timm's own init of w64 alone takes
-    ~4 s). Not what ``load_model`` calls random-init: that one is timm's init with
+    BN affines, head biases and running statistics (faster than timm's own init: docs/NOTES.md
+    §7). Not what ``load_model`` calls random-init: that one is timm's init with
     calibrated BN statistics only.
     """
     import torch

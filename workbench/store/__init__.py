@@ -29,19 +29,17 @@ from workbench.store.board import (
     Leaderboard,
     choose_eval,
     describe_eval,
-    figure_cell,
     mark_mixed_machines,
 )
 from workbench.store.connection import StoreBase
 from workbench.store.pending import PendingWrites, RunWrites
 from workbench.store.runs import Run, RunLog, RunRow, live_status
 from workbench.store.schema import MIGRATIONS, SCHEMA_VERSION, StoreError
-from workbench.tables import percent  # re-exported: the board's readers show percent
 
 __all__ = [
     "COUNT_FIELDS", "EVAL_FIELDS", "FRACTION_METRICS", "LOWER_IS_BETTER", "MIGRATIONS",
     "PendingWrites", "RUNTIME_COLUMNS", "RunWrites", "SCHEMA_VERSION", "SPEED_COLUMNS", "Run", "RunRow", "Store", "StoreBase",
-    "StoreError", "choose_eval", "one_by_name", "describe_eval", "figure_cell", "live_status", "mark_mixed_machines", "percent",
+    "StoreError", "choose_eval", "one_by_name", "describe_eval", "live_status", "mark_mixed_machines",
     "process_alive",
 ]
 
@@ -86,12 +84,7 @@ class Store(RunLog, Leaderboard):
                                    (key_or_name,)).fetchall()
         if not rows:
             return None
-        found = []
-        for r in rows:
-            d = dict(r)
-            d["meta"] = json.loads(d.pop("meta_json") or "{}")
-            d["path"] = self.absolute_path(d["path"])
-            found.append(d)
+        found = [self._artifact_row(r) for r in rows]
         return one_by_name(key_or_name, found, lambda d: {
             **d["meta"], "key": d["key"], "source": d["source"] or d["meta"].get("source", ""),
             "weights": d["weights"] or d["meta"].get("weights", "")})
@@ -101,13 +94,14 @@ class Store(RunLog, Leaderboard):
             return []
         with self._connect() as con:
             rows = con.execute("SELECT * FROM artifacts ORDER BY created_at DESC").fetchall()
-        out = []
-        for r in rows:
-            d = dict(r)
-            d["meta"] = json.loads(d.pop("meta_json") or "{}")
-            d["path"] = self.absolute_path(d["path"])
-            out.append(d)
-        return out
+        return [self._artifact_row(r) for r in rows]
+
+    def _artifact_row(self, row: Any) -> dict[str, Any]:
+        """An artifacts row as a dict: its meta parsed, its path absolute."""
+        d = dict(row)
+        d["meta"] = json.loads(d.pop("meta_json") or "{}")
+        d["path"] = self.absolute_path(d["path"])
+        return d
 
 
 T = TypeVar("T")

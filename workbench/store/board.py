@@ -4,13 +4,11 @@ artifact's accuracy comes from, the effective runtime columns and the mixed-mach
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
-from workbench.records import LOAD_METRIC, ResultRow
+from workbench.records import ResultRow
 from workbench.store.connection import StoreBase
 from workbench.store.runs import live_status
-from workbench.tables import format_figure, percent
 
 # Headline metrics, as the leaderboard shows them (higher is better unless listed).
 LOWER_IS_BETTER = {"p50_ms", "p90_ms", "p99_ms", "mean_ms", "size_mb", "peak_rss_mb"}
@@ -26,20 +24,6 @@ COUNT_FIELDS = frozenset({"images", "skipped", "eval_limit", "calibration_exclud
 EVAL_FIELDS = ("top1", "top5", "images", "skipped", "eval_img_s", "eval_run", "data_root",
                "data_layout", "data_hash", "eval_limit", "calibration_excluded",
                "includes_calibration")
-
-
-def figure_cell(row: Mapping[str, Any], key: str, spec: str) -> str:
-    """One leaderboard figure as text, the same in the CLI's table and the TUI's pane:
-    fractions as percent, '–' when missing, and '!' after img/s measured on another CPU
-    than the other rows' (``speed_note``)."""
-    value = row.get(key)
-    text = format_figure(percent(value) if key in FRACTION_METRICS else value, spec)
-    if key == "throughput" and row.get("speed_note") and value is not None:
-        text += "!"
-    if key in ("p50_ms", "throughput", "vs_torch") and value is not None \
-            and (row.get(LOAD_METRIC) or 0) > 1.0:  # measured beside others' load
-        text += "~"
-    return text
 
 
 class Leaderboard(StoreBase):

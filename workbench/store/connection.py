@@ -118,11 +118,6 @@ class StoreBase:
                     f"`runs` and `leaderboard` can still read it ({text})")
         return text
 
-    def integrity_ok(self) -> bool:
-        """SQLite's own ``PRAGMA integrity_check`` (used by tests and ``doctor`` style checks)."""
-        with self._connect() as con:
-            return [r[0] for r in con.execute("PRAGMA integrity_check").fetchall()] == ["ok"]
-
     # -- paths ------------------------------------------------------------------
     def relative_path(self, path: str | Path) -> str:
         """A path inside the home as a relative one (``artifacts/x/model.onnx``), else as is."""

@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from workbench.backends import DEFAULT_BACKEND
 from workbench.errors import BadInput
-from workbench.input_size import check_input_size
 from workbench.profile import (
     BenchSection,
     CalibMethod,
@@ -29,6 +28,7 @@ from workbench.profile import (
     DataSection,
     DType,
     ExportSection,
+    InputSize,
     Source,
     known_backend,
     read_toml,
@@ -53,20 +53,7 @@ class ModelsSection(_Section):
     sources: list[Source] = Field(default_factory=_all_sources)
     variants: list[str] = Field(default_factory=list, description="[] = each source's published list")
     weights_dir: str = Field("", description="folder of checkpoints, a file per row; '' = random-init")
-    input_size: tuple[int, int] = Field((224, 224), description="H, W; multiples of 32")
-
-    @field_validator("input_size", mode="before")
-    @classmethod
-    def _size(cls, v: Any) -> Any:
-        return (v, v) if isinstance(v, int) and not isinstance(v, bool) else v
-
-    @field_validator("input_size")
-    @classmethod
-    def _mult32(cls, v: tuple[int, int]) -> tuple[int, int]:
-        try:
-            return check_input_size(v)
-        except BadInput as exc:
-            raise ValueError(str(exc)) from None
+    input_size: InputSize = Field((224, 224), description="H, W; multiples of 32")
 
 
 class SweepBuild(_Section):

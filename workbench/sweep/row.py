@@ -246,11 +246,6 @@ def outcome_json(outcome: RowOutcome) -> dict[str, Any]:
     return d
 
 
-def outcome_from_json(d: dict[str, Any]) -> RowOutcome:
-    builds = [BuildOutcome(**b) for b in d.pop("builds")]
-    return RowOutcome(builds=builds, **d)
-
-
 def check_builds(plan: SweepProfile) -> None:
     """Fail before any work when a build's backend cannot run here (named, never faked)."""
     from workbench.backends import backend_status

@@ -85,20 +85,12 @@ def table_notes(rows: list[dict[str, Any]]) -> list[str]:
     return notes
 
 
-def _pct(x: Any, signed: bool = False) -> str:
-    return format_percent(x, "{:+.2f}" if signed else "{:.2f}")
-
-
 def _float(value: Any) -> float | None:
     """A figure the source prints as text ("13.2"): a number in every row, None if absent."""
     try:
         return float(value) if value not in ("", None) else None
     except (TypeError, ValueError):
         return None
-
-
-def _num(x: Any, spec: str) -> str:
-    return "–" if x is None else spec.format(x)
 
 
 def markdown(rows: list[dict[str, Any]], title: str = "", meta: dict[str, Any] | None = None) -> str:
@@ -118,10 +110,10 @@ def markdown(rows: list[dict[str, Any]], title: str = "", meta: dict[str, Any] |
             cells = [r["model"], r["source"]] + ["–"] * 10 + [f"{r['status']}: {r.get('error') or ''}".strip(": "),
                                                              "–", "–", r.get("run_id") or "–"]
         else:
-            cells = [r["model"], r["source"], _num(_float(r["params_m"]), "{:.2f}"),
-                     _num(_float(r["cost"]), "{:.2f}"), _pct(r["fp32_top1"]),
-                     _pct(r["fp32_top5"]), _pct(r["int8_top1"]), _pct(r["int8_top5"]),
-                     _pct(r["delta_top1"], signed=True), _pct(r["top1_agreement"]),
+            cells = [r["model"], r["source"], format_figure(_float(r["params_m"]), "{:.2f}"),
+                     format_figure(_float(r["cost"]), "{:.2f}"), format_percent(r["fp32_top1"]),
+                     format_percent(r["fp32_top5"]), format_percent(r["int8_top1"]), format_percent(r["int8_top5"]),
+                     format_percent(r["delta_top1"], "{:+.2f}"), format_percent(r["top1_agreement"]),
                      format_figure(r["int8_bs1_p50_ms"], "{:.1f}"), format_figure(r["best_throughput"], "{:.1f}"),
                      "random-init" if r["random_init"] else Path(str(r["weights"])).name,
                      format_figure(r.get("eval_images"), "{}"), format_figure(r.get("calibration_images"), "{}"),

@@ -12,56 +12,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.store import FRACTION_METRICS, LOWER_IS_BETTER, describe_eval, figure_cell, percent
+from workbench.board_view import COLUMNS as VIEW
+from workbench.board_view import cell, eval_text, ran, ran_differs, recipe, speed_machines
+from workbench.store import FRACTION_METRICS, LOWER_IS_BETTER
 from workbench.tables import format_figure as fmt
+from workbench.tables import percent
 
 #: (key, header, format, width); width None: as wide as the widest cell (never cut).
 ColumnSpec = tuple[str, str, str, int | None]
-COLUMNS: tuple[ColumnSpec, ...] = (
-    ("mark", "", "{}", 1),
-    ("run_id", "run", "{:.0f}", 4),
-    ("recipe", "build", "{}", None),
-    ("top1", "top1%", "{:.2f}", 6),
-    ("images", "n", "{:.0f}", 5),
-    ("p50_ms", "p50ms", "{:.1f}", 6),
-    ("throughput", "img/s", "{:.1f}", 7),
-    ("ran", "ran", "{}", 4),
-    ("status", "status", "{}", 9),
-    ("variant", "variant", "{}", 18),
-    ("calibration", "calib", "{}", 10),
-    ("top5", "top5%", "{:.2f}", 6),
-    ("p99_ms", "p99ms", "{:.1f}", 6),
-    ("vs_torch", "×torch", "{:.2f}", 6),
-    ("weights", "weights", "{}", 16),
-    ("build", "artifact", "{}", None),
-)
+WIDTHS: tuple[tuple[str, int | None], ...] = (
+    ("run_id", 4), ("recipe", None), ("top1", 6), ("images", 5), ("p50_ms", 6),
+    ("throughput", 7), ("ran", 4), ("status", 9), ("variant", 18), ("calibration", 10),
+    ("top5", 6), ("p99_ms", 6), ("vs_torch", 6), ("weights", 16), ("build", None))
+COLUMNS: tuple[ColumnSpec, ...] = (("mark", "", "{}", 1), *(
+    (k, VIEW[k].narrow, VIEW[k].spec, w) for k, w in WIDTHS))
 SORT_KEYS = ("top1", "throughput", "p50_ms", "run_id")
 PLOTS = ("accuracy-vs-throughput", "latency")
 # Rows of runs that did not finish are hidden unless asked for ('a').
 HIDDEN_STATUSES = ("cancelled", "failed", "interrupted")
-# The abbreviation rule of the build column: every part of the recipe, each shortened.
-CALIB_ABBR = {"percentile": "pct", "minmax": "minmax", "entropy": "entropy",
-              "distribution": "dist"}
-
-
-# What the runtimes report (workbench.runtime_settings: f32, bf16, f16, int8) in the
-# artifacts' own dtype words, so "ran" compares with the build's dtype.
-PRECISION_WORDS = {"f32": "fp32", "f16": "fp16", "bf16": "bf16", "int8": "int8", "i8": "int8",
-                   "u8": "int8"}
-
-
-def ran(row: dict[str, Any], key: str = "precision") -> str:
-    """The precision the runtime reported it ran (the speed figures', else the accuracy's;
-    ``key="eval_precision"``: the accuracy's), in dtype words; '' when not recorded."""
-    value = str(row.get(key) or "")
-    return PRECISION_WORDS.get(value, value)
-
-
-def ran_differs(row: dict[str, Any]) -> bool:
-    """True when what ran is not the build's dtype (OpenVINO runs fp32 in bf16 on AMX)."""
-    dtype = str(row.get("dtype") or "")
-    return any(ran(row, k) and dtype and ran(row, k) != dtype
-               for k in ("precision", "eval_precision"))
 
 
 def visible_columns(rows: Sequence[dict[str, Any]]) -> tuple[ColumnSpec, ...]:
@@ -76,47 +44,12 @@ def visible_columns(rows: Sequence[dict[str, Any]]) -> tuple[ColumnSpec, ...]:
     return tuple(c for c in COLUMNS if c[0] not in drop)
 
 
-def speed_machines(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """The CPU fingerprints behind the speed figures when they are more than one (the
-    store marks each such row with ``speed_note``); [] when speed is comparable."""
-    return sorted({str(r.get("fingerprint") or "unknown") for r in rows if r.get("speed_note")})
-
-
 def speed_caption(rows: Sequence[dict[str, Any]]) -> str:
     """The line under the table that explains the ``!`` after img/s ('' when none)."""
     fps = speed_machines(rows)
     if not fps:
         return ""
     return f"! img/s from {len(fps)} CPUs: compare speed only within one (i: the row's CPU)"
-
-
-def cell(row: dict[str, Any], key: str, spec: str) -> str:
-    if key == "recipe":
-        return recipe(row)
-    if key == "ran":
-        return ran(row) or "–"
-    if key == "weights":
-        w = str(row.get("weights") or "")
-        return w.rsplit("/", 1)[-1] if w else "–"
-    return figure_cell(row, key, spec)  # the CLI's table formats its figures the same way
-
-
-def recipe(row: dict[str, Any]) -> str:
-    """The whole build recipe from the store's fields, abbreviated by rule:
-    ``ort int8 pct 224`` (backend without a ``-cpu`` suffix, dtype, calibration, input
-    size; a non-square size is ``224x192``). A row without a recorded artifact shows its build name whole."""
-    backend, dtype = str(row.get("backend") or ""), str(row.get("dtype") or "")
-    if not backend or not dtype:
-        return str(row.get("build") or "?")
-    parts = [backend.removesuffix("-cpu"), dtype]  # CPU is the default device: unsaid
-    calib = str(row.get("calibration") or "")
-    if calib and calib != "none":
-        parts.append(CALIB_ABBR.get(calib, calib))
-    size = str(row.get("input_size") or "")
-    if size:
-        h, _, w = size.partition("x")
-        parts.append(h if h == w or not w else size)
-    return " ".join(parts)
 
 
 def row_key(row: dict[str, Any]) -> str:
@@ -341,7 +274,7 @@ def detail(row: dict[str, Any]) -> list[tuple[str, str]]:
         ("model", f"{row.get('source') or '?'}:{row.get('variant') or '?'}"),
         ("weights", str(row.get("weights") or "–")),
         ("accuracy", "  ".join(top) or "–"),
-        ("eval", str(row.get("eval_choice") or describe_eval(row) or "–")),
+        ("eval", eval_text(row) or "–"),
         ("ran (eval)", ran(row, "eval_precision") or "–"),
         ("speed", speed_text(row)),
         ("ran (speed)", ran(row) or "–"),
