@@ -93,6 +93,7 @@ def prepare_targets(variant: str, input_size: tuple[int, int], home: Home, *,
             stage(ctx)
     arts = dict(zip(builds, ctx.artifacts, strict=True))
     gmacs = variant_gmacs(loaded.variant, input_size)
+    assert loaded.model is not None
     targets = [torch_target(loaded.model, t, input_size, count_macs=False) if t not in arts
                else artifact_target(t, arts[t].path, arts[t].backend, gmacs) for t in include]
     assert isinstance(ctx.store, PendingWrites)
