@@ -33,18 +33,19 @@ def stage_model(ctx: RunContext) -> LoadedModel:
 
     m = ctx.profile.model
     rep = ctx.reporter.stage("model")
+    if m.onnx:  # checked before the stage starts: a bad file is one line, nothing else
+        path, size = onnx_input(m.onnx)
+        if size is not None and size != tuple(m.input_size):
+            raise BadInput(f"{path}: the model's input is fixed at {size[0]}x{size[1]}, "
+                           f"not {m.input_size[0]}x{m.input_size[1]}")
+        if ctx.profile.bench.enabled and ctx.profile.bench.baseline:
+            raise BadInput("[bench].baseline measures the torch model; model.onnx has none")
     with StageTimer(rep, f"load {m.onnx or f'{m.source}:{m.variant}'}") as st:
         if m.onnx:  # identified by the file's bytes; source and variant only name it
             from workbench.build.cache import file_sha256
 
-            path, size = onnx_input(m.onnx)
-            if size is not None and size != tuple(m.input_size):
-                raise BadInput(f"{path}: the model's input is fixed at {size[0]}x{size[1]}, "
-                               f"not {m.input_size[0]}x{m.input_size[1]}")
-            if ctx.profile.bench.enabled and ctx.profile.bench.baseline:
-                raise BadInput("[bench].baseline measures the torch model; model.onnx has none")
-            name = m.variant or path.stem
-            ctx.loaded = LoadedModel(None, m.source, name, str(path), f"onnx:{file_sha256(path)}", "", "")
+            ctx.loaded = LoadedModel(None, m.source, m.variant or path.stem, str(path),
+                                     f"onnx:{file_sha256(path)}", "", "")
         else:
             ctx.loaded = load_model(
                 ModelSpec(source=m.source, variant=m.variant, weights=m.weights, config=m.config, ema=m.ema),
