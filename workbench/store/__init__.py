@@ -71,7 +71,8 @@ class Store(RunLog, Leaderboard):
             )
 
     def artifact(self, key_or_name: str) -> dict[str, Any] | None:
-        """The artifact with this key, or else the one artifact with this name.
+        """The artifact with this key, or else the one artifact with this name, or else the
+        one whose key starts with it (a prefix of 4 or more characters).
 
         A name is only a label: two builds of one model from different sources or weights
         share it. The rule (:func:`one_by_name`): an accuracy-budget
@@ -84,6 +85,9 @@ class Store(RunLog, Leaderboard):
             if not rows:
                 rows = con.execute("SELECT * FROM artifacts WHERE name=? ORDER BY created_at DESC",
                                    (key_or_name,)).fetchall()
+            if not rows and len(key_or_name) >= 4:
+                rows = con.execute("SELECT * FROM artifacts WHERE substr(key, 1, ?)=? ORDER BY created_at DESC",
+                                   (len(key_or_name), key_or_name)).fetchall()
         if not rows:
             return None
         found = []
