@@ -4,8 +4,6 @@ several builds share is refused with their keys instead of silently taking the n
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from test_eval_trust import CALIB, N, int8_dir, layouts  # noqa: F401  (module fixtures)

@@ -30,7 +30,7 @@ from workbench.home import Home
 from workbench.store import Store
 
 if TYPE_CHECKING:  # pragma: no cover
-    pass
+    from workbench.build import Artifact
 
 
 @dataclass
@@ -80,17 +80,7 @@ class BenchRun:
         }
 
 
-@dataclass(frozen=True)
-class BuildToMeasure:
-    """A built artifact as the pipeline knows it."""
-
-    name: str
-    path: str
-    backend: str
-    key: str = ""
-
-
-def measure_builds(builds: list[BuildToMeasure], input_size: tuple[int, int],
+def measure_builds(builds: list[Artifact], input_size: tuple[int, int],
                    config: BenchConfig, home: Home, *, model: Any = None,
                    reporter: Reporter | None = None,
                    images: Any = None) -> list[BenchResult]:
@@ -111,7 +101,7 @@ def measure_builds(builds: list[BuildToMeasure], input_size: tuple[int, int],
     gmacs_of: dict[str, float | None] = {BASELINE_LABEL: model_gmacs}
     for b in builds:
         g = model_gmacs
-        if b.path.endswith(".onnx"):
+        if b.path.suffix == ".onnx":
             try:
                 g = onnx_gmacs(b.path, input_size)
             except BadInput:
