@@ -70,9 +70,11 @@ class Store(RunLog, Leaderboard):
                  self.relative_path(path), json.dumps(meta or {}, default=str), time.time()),
             )
 
-    def artifact(self, key_or_name: str) -> dict[str, Any] | None:
+    def artifact(self, key_or_name: str, newest: bool = False) -> dict[str, Any] | None:
         """The artifact with this key, or else the one artifact with this name, or else the
-        one whose key starts with it (a prefix of 4 or more characters).
+        one whose key starts with it (a prefix of 4 or more characters). ``newest`` (for
+        showing a name's recipe, which every build of the name shares) takes the newest
+        instead of refusing a shared name.
 
         A name is only a label: two builds of one model from different sources or weights
         share it. The rule (:func:`one_by_name`): an accuracy-budget
@@ -96,6 +98,8 @@ class Store(RunLog, Leaderboard):
             d["meta"] = json.loads(d.pop("meta_json") or "{}")
             d["path"] = self.absolute_path(d["path"])
             found.append(d)
+        if newest:
+            return found[0]
         return one_by_name(key_or_name, found, lambda d: {
             **d["meta"], "key": d["key"], "source": d["source"] or d["meta"].get("source", ""),
             "weights": d["weights"] or d["meta"].get("weights", "")})
