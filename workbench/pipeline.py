@@ -154,7 +154,7 @@ def run_record(ctx: RunContext, store: Store, status: str, error: str, seconds: 
             "input_size": list(ctx.profile.model.input_size),
         },
         "weights": lm.weights if lm else ctx.profile.model.weights,
-        "export": None if ctx.exported is None else {
+        "export": None if ctx.exported is None or ctx.profile.model.onnx else {
             "path": str(ctx.exported.path), "opset": ctx.exported.opset,
             "parity_max_abs": ctx.exported.parity_max_abs, "parity_cosine": ctx.exported.parity_cosine,
         },

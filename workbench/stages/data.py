@@ -60,7 +60,7 @@ def stage_data(ctx: RunContext) -> list[Sample]:
             ctx.calibration = select_calibration(pool, count=c.count, seed=c.seed)
             ctx.holdout = ctx.calibration.rest(pool)
             calib_hashes = {m["sha256"] for m in ctx.calibration.manifest if m.get("sha256")}
-            rep.log(f"calibration: {len(ctx.calibration.samples)} images ({c.method}), "
+            rep.log(f"calibration: {len(ctx.calibration.samples)} of {len(pool)} images ({c.method}), "
                     f"manifest {ctx.calibration.manifest_hash[:12]}")
         if ctx.dataset is not None:
             from workbench.data.identity import dataset_identity, hash_samples
