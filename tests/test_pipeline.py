@@ -123,12 +123,11 @@ def test_interrupted_run_is_recorded_and_leaves_no_partial_files(tmp_path, how):
 def test_a_profile_can_start_from_a_given_onnx(tmp_path):
     """`model.onnx`: nothing is loaded or exported; the builds are made from the file and
     evaluated; a size the file does not take is refused before anything runs."""
+    import onnx as onnx_lib
     from test_data_fixtures import make_tiny_onnx, make_val_folder
 
     from workbench.errors import BadInput
     from workbench.profile import parse_profile
-
-    import onnx as onnx_lib
 
     onnx = make_tiny_onnx(tmp_path / "tiny.onnx")
     m = onnx_lib.load(str(onnx))

@@ -7,7 +7,6 @@ tested (or reused by a CLI subcommand) on its own.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,18 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.events import Failed, Reporter, RunFinished, RunStarted
 from workbench.home import Home
-from workbench.stages import (
-    STAGE_FUNCS,
-    STAGES,
-    RunContext,
-    build_recipes,
-    stage_bench,
-    stage_build,
-    stage_data,
-    stage_eval,
-    stage_export,
-    stage_model,
-)
+from workbench.stages import STAGE_FUNCS, STAGES, RunContext, build_recipes, run_stages, stage_bench
 from workbench.store import Run, Store
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,11 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from workbench.build import BuildRecipe
     from workbench.profile import Profile
 
-__all__ = [
-    "STAGES", "STAGE_FUNCS", "RunContext", "bench_profile", "build_profile", "build_recipes", "run_profile",
-    "run_record", "stage_bench", "stage_build", "stage_data", "stage_eval", "stage_export",
-    "stage_model",
-]
+__all__ = ["STAGES", "STAGE_FUNCS", "RunContext", "bench_profile", "build_profile", "run_profile", "run_record"]
 
 
 # -- the run ---------------------------------------------------------------------------
@@ -68,11 +52,7 @@ def run_profile(profile: Profile, home: Home, reporter: Reporter | None = None,
             ctx = RunContext(profile, home, store, reporter, run.id, run.out_dir)
             run.summarize = lambda r: run_record(ctx, store, r.status, r.error, r.seconds)
             reporter.emit(RunStarted("run", run.id, profile_path, STAGES))
-            for stage in STAGES:
-                reporter.check_cancelled()
-                ts = time.perf_counter()
-                STAGE_FUNCS[stage](ctx)
-                ctx.stage_seconds[stage] = round(time.perf_counter() - ts, 3)
+            run_stages(ctx, STAGES)
     except BaseException as exc:
         if run is not None:
             code = getattr(exc, "exit_code", 130 if run.status == "interrupted" else 1)
@@ -94,9 +74,7 @@ def _prepared(profile: Profile, home: Home, rep: Reporter, name: str, profile_pa
                    profile_hash=profile.content_hash(), cancelled=lambda: rep.cancelled,
                    out_dir=(lambda rid: home.runs / str(rid)) if out_dir else None) as run:
         ctx = RunContext(profile, home, store, rep, run.id, home.runs / str(run.id), recipes=recipes or [])
-        for stage in (stage_model, stage_export, stage_data, stage_build):
-            rep.check_cancelled()
-            stage(ctx)
+        run_stages(ctx)
         yield run, ctx
 
 
