@@ -63,12 +63,10 @@ def _of_meta(m: ArtifactMeta, path: Path, row: dict[str, Any] | None = None) -> 
         artifact_key=m.key or r.get("key") or "", in_store=row is not None, meta=raw)
 
 
-def resolve_artifact(ref: str, home: Home, *, input_size: tuple[int, int] | None = None,
-                     verify: bool = True) -> ResolvedTarget:
+def resolve_artifact(ref: str, home: Home, *, input_size: tuple[int, int] | None = None) -> ResolvedTarget:
     """What ``ref`` names, checked: a folder must hold an artifact's meta.json, a bare file
     must be an .onnx classifier or an OpenVINO .xml, ``input_size`` (when asked) must be the
-    model's own, and (``verify``) a built file must still match its meta.json, as a cache
-    hit is checked."""
+    model's own, and a built file must still match its meta.json, as a cache hit is checked."""
     p = Path(ref).expanduser()
     if p.exists() and not p.is_dir():
         from workbench.paths import regular_file
@@ -100,10 +98,10 @@ def resolve_artifact(ref: str, home: Home, *, input_size: tuple[int, int] | None
         if not Path(row["path"]).is_file():
             raise BadInput(f"{ref}: the artifact file {row['path']} is gone; rebuild it")
     assert t.path is not None
-    if verify and t.meta.get("file_sha256"):  # measure only what the build made (the cache's own check)
-        from workbench.build.cache import verify as verify_files
+    if t.meta.get("file_sha256"):  # measure only what the build made (the cache's own check)
+        from workbench.build.cache import verify
 
-        problem = verify_files(t.path.parent, t.meta)
+        problem = verify(t.path.parent, t.meta)
         if problem:
             raise BadInput(f"{t.label}: the artifact fails verification ({problem}); rebuild it")
     if t.path.suffix.lower() == ".onnx":

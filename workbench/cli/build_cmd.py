@@ -10,14 +10,6 @@ from workbench.cli.app import app
 from workbench.cli.common import HomeOpt, JsonOpt, fail, guarded, print_json
 
 
-def _size(text: str) -> tuple[int, int] | None:
-    if not text:
-        return None
-    from workbench.input_size import parse_input_size
-
-    return parse_input_size(text)
-
-
 @app.command(
     "build",
     epilog=(
@@ -73,10 +65,10 @@ def build_cmd(
     from workbench.errors import BadInput, WorkbenchError
     from workbench.events import Reporter
     from workbench.home import resolve_home
+    from workbench.input_size import parse_input_size
     from workbench.paths import file_or_folder, regular_file
     from workbench.pipeline import build_profile
     from workbench.profile import parse_profile
-    from workbench.stages.model import onnx_input
 
     printer = EventPrinter(quiet=as_json)
     flags: dict[str, tuple[str, Any]] = {  # profile key: (the flag, its value)
@@ -96,14 +88,15 @@ def build_cmd(
     }
     tree: dict[str, Any] = {"name": f"{onnx or variant} {backend} {dtype}", "build": {"reference": False},
                             "bench": {"enabled": False}}
-    for key, (_flag, value) in flags.items():
-        *parents, leaf = key.split(".")
-        node = tree
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
     try:
-        size = _size(input_size)
+        if input_size:  # else the ONNX's own size (stage_model), or 224
+            flags["model.input_size"] = ("--input-size", parse_input_size(input_size))
+        for key, (_flag, value) in flags.items():
+            *parents, leaf = key.split(".")
+            node = tree
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
         profile = parse_profile(tree, "hrnet-wb build", overrides={k: f"{f} {v}" for k, (f, v) in flags.items()})
         if dtype == "int8" and not data:
             raise BadInput("int8 needs calibration images: pass --data DIR")
@@ -111,9 +104,6 @@ def build_cmd(
             file_or_folder(data, "dataset folder or file list")
         if labels:
             regular_file(labels, "label file")
-        if onnx and size is None:
-            size = onnx_input(onnx)[1]
-        profile.model.input_size = size or (224, 224)
         hm = resolve_home(home)
         with printer:
             record = build_profile(profile, hm, Reporter(printer))

@@ -36,8 +36,11 @@ def stage_model(ctx: RunContext) -> LoadedModel:
     if m.onnx:  # checked before the stage starts: a bad file is one line, nothing else
         path, size = onnx_input(m.onnx)
         if size is not None and size != tuple(m.input_size):
-            raise BadInput(f"{path}: the model's input is fixed at {size[0]}x{size[1]}, "
-                           f"not {m.input_size[0]}x{m.input_size[1]}")
+            if "input_size" in m.model_fields_set:
+                raise BadInput(f"{path}: the model's input is fixed at {size[0]}x{size[1]}, "
+                               f"not {m.input_size[0]}x{m.input_size[1]}")
+            m = m.model_copy(update={"input_size": size})  # unset: the file's own size
+            ctx.profile = ctx.profile.model_copy(update={"model": m})
         if ctx.profile.bench.enabled and ctx.profile.bench.baseline:
             raise BadInput("[bench].baseline measures the torch model; model.onnx has none")
     with StageTimer(rep, f"load {m.onnx or f'{m.source}:{m.variant}'}") as st:
