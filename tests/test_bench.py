@@ -340,13 +340,14 @@ def test_results_go_into_the_store_and_come_back(grid, home):
 
 def test_measure_builds_is_the_pipeline_stage_in_one_call(narrow, home, monkeypatch):
     from workbench.bench import limits
-    from workbench.bench.bench_run import BuildToMeasure, measure_builds
+    from workbench.bench.bench_run import measure_builds
+    from workbench.build import Artifact
 
     model, path = narrow
     monkeypatch.setattr(limits, "probe_gemm", fake_probe({"fp32": 123.0, "bf16": 300.0,
                                                           "int8": 456.0}))
     cfg = BenchConfig(batch_sizes=[1], warmup=1, iterations=2, rounds=2)
-    results = measure_builds([BuildToMeasure("narrow-fp32-ort", str(path), "ort-cpu", "k")],
+    results = measure_builds([Artifact("k", "narrow-fp32-ort", path, path.parent, "ort-cpu", "fp32", None)],
                              SIZE, cfg, home, model=model)
     assert [r.label for r in results] == [BASELINE_LABEL, "narrow-fp32-ort"]
     base, ort = results

@@ -4,8 +4,6 @@ several builds share is refused with their keys instead of silently taking the n
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from test_eval_trust import CALIB, N, int8_dir, layouts  # noqa: F401  (module fixtures)
@@ -86,17 +84,12 @@ def test_a_name_two_builds_share_is_refused_with_their_keys_and_sources(home):
     assert out.exit_code == 2 and "matches 2 artifacts" in out.output
 
 
-def test_a_budget_variant_yields_to_the_plain_build_of_its_name(tmp_path):
-    from workbench.build.cache import find_artifact
-
-    root = tmp_path / "artifacts"
-    for key, excluded, t in (("p" * 64, [], 1.0), ("v" * 64, ["Conv_3"], 2.0)):
-        d = root / f"m-{key[:12]}"
-        d.mkdir(parents=True)
-        (d / "meta.json").write_text(json.dumps({"key": key, "name": "m", "nodes_excluded": excluded,
-                                                 "created_at": t}))
-    assert find_artifact(root, "m")[1]["key"] == "p" * 64
-    (root / "m-q").mkdir()
-    (root / "m-q" / "meta.json").write_text(json.dumps({"key": "q" * 64, "name": "m", "source": "mmcls"}))
+def test_a_budget_variant_yields_to_the_plain_build_of_its_name(home):
+    store = Store(home.db)
+    for key, excluded in (("p" * 64, []), ("v" * 64, ["Conv_3"])):
+        store.add_artifact(key, "m", "artifact", str(home.root / key), meta={"key": key, "nodes_excluded": excluded})
+    assert store.artifact("m")["key"] == "p" * 64
+    assert store.artifact("vvvv")["key"] == "v" * 64  # a key prefix names one build
+    store.add_artifact("q" * 64, "m", "artifact", str(home.root / "q"), source="mmcls", meta={"key": "q" * 64})
     with pytest.raises(BadInput, match="matches 2 artifacts"):
-        find_artifact(root, "m")
+        store.artifact("m")

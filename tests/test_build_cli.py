@@ -127,3 +127,23 @@ def test_bf16_is_offered_only_where_the_cpu_has_it(tinynet, tmp_path, fake_cpu):
 
     with pytest.raises(BadInput, match="AVX512-BF16"):
         open_predictor(rec["path"], "openvino-cpu", 1)
+
+
+def test_exclude_node_and_accuracy_budget_build_through_the_profile(tinynet, tmp_path):  # noqa: F811
+    """`build --exclude-node` keeps the node in fp32 (its own key); `--accuracy-budget`
+    searches, measures agreement on images held out from calibration and says so."""
+    data = tinynet.root / "data" / "train"
+    base = ["build", str(tinynet.onnx_path), "--variant", "tinynet", "--dtype", "int8", "--method", "minmax",
+            "--count", "10", "--data", str(data), "--home", str(tmp_path), "--json"]
+    plain = _json(runner.invoke(app, base))
+    node = "/stage2/stage2.0/Add"
+    kept = _json(runner.invoke(app, [*base, "--exclude-node", node]))
+    assert kept["meta"]["nodes_excluded"] == [node] and kept["key"] != plain["key"]
+    r = runner.invoke(app, [*base, "--accuracy-budget", "50", "--agreement-images", "12",
+                            "--sensitivity-images", "2", "--threads", "1"])
+    assert r.exit_code == 0, r.output
+    b = _json(r)["accuracy_budget"]
+    assert b["images"] == 12 and b["target_agreement"] == 0.5 and "held out" in b["note"]
+    assert b["steps"][0]["artifact"] == plain["name"] and b["worst_nodes"]
+    r = runner.invoke(app, [*base, "--accuracy-budget", "150"])
+    assert r.exit_code == 2 and "--accuracy-budget" in _json(r)["error"]

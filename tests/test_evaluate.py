@@ -234,14 +234,16 @@ def test_metrics_from_records_counts_skips_and_unlabelled():
 def test_run_eval_reads_size_and_fixed_batch_from_the_onnx(tmp_path, home):
     import onnx
 
-    from workbench.evaluate import onnx_input_shape, run_eval
+    from workbench.evaluate import run_eval
+    from workbench.export import read_onnx_input
 
     p = make_tiny_onnx(tmp_path / "static.onnx")
     m = onnx.load(str(p))
     dims = m.graph.input[0].type.tensor_type.shape.dim
     dims[0].dim_value, dims[2].dim_value, dims[3].dim_value = 1, 64, 96
     onnx.save(m, str(p))
-    assert onnx_input_shape(p) == (1, 64, 96)
+    info = read_onnx_input(p)
+    assert (info.batch, info.height, info.width) == (1, 64, 96)
     make_val_folder(tmp_path / "d", 3, size=(120, 80))
     logs = []
     rec = run_eval(str(p), str(tmp_path / "d"), home=home, batch_size=4,

@@ -119,6 +119,20 @@ def test_a_sweep_row_a_run_and_bench_profile_of_one_profile_record_the_same(tmp_
     assert all(bench_ran[k] == {"bench"} for k in keys)
     zoo = (tmp_path / "sweep" / "zoo.md").read_text()
     assert f"| 9 | 4 | {sweep_id} |" in zoo and f"Data: {ROOT / 'assets'}" in zoo
+    # `hrnet-wb build` of the same model and recipes: the same keys, found in the cache
+    import json
+
+    from typer.testing import CliRunner
+
+    from workbench.cli import _load_commands
+    from workbench.cli.app import app
+
+    _load_commands()
+    built = [json.loads(CliRunner().invoke(app, [
+        "build", "--variant", "hrnet_w18_small", "--input-size", "64", "--dtype", dtype, "--method", "minmax",
+        "--count", "4", "--data", str(ROOT / "assets"), "--home", str(home.root), "--json"]).stdout)
+        for dtype in ("fp32", "int8")]
+    assert [b["key"] for b in built] == keys and all(b["cached"] for b in built)
 
 
 def test_an_artifact_keeps_the_source_of_the_build_that_made_it(tmp_path):

@@ -118,3 +118,33 @@ def test_interrupted_run_is_recorded_and_leaves_no_partial_files(tmp_path, how):
     assert leftovers(home.root) == []
     # no artifact was completed before the interruption, so none may exist
     assert list(home.artifacts.iterdir()) == []
+
+
+def test_a_profile_can_start_from_a_given_onnx(tmp_path):
+    """`model.onnx`: nothing is loaded or exported; the builds are made from the file and
+    evaluated; a size the file does not take is refused before anything runs."""
+    import onnx as onnx_lib
+    from test_data_fixtures import make_tiny_onnx, make_val_folder
+
+    from workbench.errors import BadInput
+    from workbench.profile import parse_profile
+
+    onnx = make_tiny_onnx(tmp_path / "tiny.onnx")
+    m = onnx_lib.load(str(onnx))
+    dims = m.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_value, dims[3].dim_value = 64, 64  # a fixed input size, as an export without dynamic H/W
+    onnx_lib.save(m, str(onnx))
+    data = make_val_folder(tmp_path / "data", 4, size=(80, 64))
+    tree = {"name": "given", "model": {"onnx": str(onnx), "variant": "tiny", "input_size": [64, 64]},
+            "build": {"dtype": "int8", "calibration": {"method": "minmax", "count": 2}},
+            "data": {"path": str(data)}, "bench": {"enabled": False}}
+    home = resolve_home(tmp_path / "home")
+    rec = run_profile(parse_profile(tree), home)
+    assert rec["ok"] and rec["export"] is None and rec["model"]["weights"] == str(onnx)
+    assert [b["dtype"] for b in rec["builds"]] == ["fp32", "int8"]
+    assert all(b["metrics"]["images"] == 2 for b in rec["builds"])  # 2 of 4 set aside to calibrate
+    meta = json.loads((Path(rec["builds"][0]["path"]).parent / "meta.json").read_text())
+    assert meta["weights_id"].startswith("onnx:") and meta["export"] == {"file": "tiny.onnx"}
+    tree["model"]["input_size"] = [96, 96]
+    with pytest.raises(BadInput, match="fixed at 64x64"):
+        run_profile(parse_profile(tree), home)

@@ -116,7 +116,7 @@ def test_run_records_a_failing_stage(cli, home, monkeypatch):
 def test_bench_profile_records_a_failing_stage(cli, home, monkeypatch):
     import workbench.pipeline as pipeline
 
-    monkeypatch.setattr(pipeline, "stage_model", _boom)
+    monkeypatch.setitem(pipeline.STAGE_FUNCS, "model", _boom)
     r = cli("bench", "--profile", ROOT / "profiles" / "demo.toml", "--json", "--home", home.root)
     _assert_failed(r, home, "bench demo", "boom in the stage")
 

@@ -329,6 +329,7 @@ def export_checkpoint(model: nn.Module, out: str | Path, layout: str, variant: s
     try:
         back = load_model(ModelSpec(source="mmcls" if layout == "mmcls" else "official",
                                     variant=variant, weights=str(out)))
+        assert back.model is not None
         p = check_parity(f"{layout} checkpoint", torch_logits(model, x), torch_logits(back.model, x),
                          tolerance)
         max_abs, cos = p.max_abs, p.cosine

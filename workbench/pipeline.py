@@ -7,35 +7,22 @@ tested (or reused by a CLI subcommand) on its own.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.events import Failed, Reporter, RunFinished, RunStarted
 from workbench.home import Home
-from workbench.stages import (
-    STAGE_FUNCS,
-    STAGES,
-    RunContext,
-    build_recipes,
-    stage_bench,
-    stage_build,
-    stage_data,
-    stage_eval,
-    stage_export,
-    stage_model,
-)
+from workbench.stages import STAGE_FUNCS, STAGES, RunContext, build_recipes, run_stages, stage_bench
 from workbench.store import Run, Store
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.bench import BenchConfig, BenchResult
+    from workbench.build import BuildRecipe
     from workbench.profile import Profile
 
-__all__ = [
-    "STAGES", "STAGE_FUNCS", "RunContext", "bench_profile", "build_recipes", "run_profile",
-    "run_record", "stage_bench", "stage_build", "stage_data", "stage_eval", "stage_export",
-    "stage_model",
-]
+__all__ = ["STAGES", "STAGE_FUNCS", "RunContext", "bench_profile", "build_profile", "run_profile", "run_record"]
 
 
 # -- the run ---------------------------------------------------------------------------
@@ -65,11 +52,7 @@ def run_profile(profile: Profile, home: Home, reporter: Reporter | None = None,
             ctx = RunContext(profile, home, store, reporter, run.id, run.out_dir)
             run.summarize = lambda r: run_record(ctx, store, r.status, r.error, r.seconds)
             reporter.emit(RunStarted("run", run.id, profile_path, STAGES))
-            for stage in STAGES:
-                reporter.check_cancelled()
-                ts = time.perf_counter()
-                STAGE_FUNCS[stage](ctx)
-                ctx.stage_seconds[stage] = round(time.perf_counter() - ts, 3)
+            run_stages(ctx, STAGES)
     except BaseException as exc:
         if run is not None:
             code = getattr(exc, "exit_code", 130 if run.status == "interrupted" else 1)
@@ -81,6 +64,35 @@ def run_profile(profile: Profile, home: Home, reporter: Reporter | None = None,
     return record
 
 
+@contextmanager
+def _prepared(profile: Profile, home: Home, rep: Reporter, name: str, profile_path: str = "",
+              recipes: list[BuildRecipe] | None = None, out_dir: bool = True) -> Iterator[tuple[Run, RunContext]]:
+    """A run of ``profile``'s model, export, data and build stages: what ``build`` and
+    ``bench --profile`` do before (or instead of) their own step."""
+    store = Store(home.db)
+    with store.run(name, profile_path=profile_path, profile_json=profile.canonical_json(),
+                   profile_hash=profile.content_hash(), cancelled=lambda: rep.cancelled,
+                   out_dir=(lambda rid: home.runs / str(rid)) if out_dir else None) as run:
+        ctx = RunContext(profile, home, store, rep, run.id, home.runs / str(run.id), recipes=recipes or [])
+        run_stages(ctx)
+        yield run, ctx
+
+
+def build_profile(profile: Profile, home: Home, reporter: Reporter | None = None) -> dict[str, Any]:
+    """``hrnet-wb build``: a profile (reference off) run up to its build stage, recorded as
+    a run. Returns the last build's record (meta, accuracy-budget search, store key). Its
+    recipes are made before the run, so a recipe this machine cannot build records none."""
+    rep = reporter or Reporter()
+    recipes = build_recipes(profile)
+    with _prepared(profile, home, rep, f"build {profile.name}", recipes=recipes, out_dir=False) as (run, ctx):
+        art = ctx.artifacts[-1]
+        record = {"ok": True, "name": art.name, "key": art.key, "path": str(art.path),
+                  "dir": str(art.dir), "backend": art.backend, "dtype": art.dtype,
+                  "cached": art.cached, "meta": art.meta, "accuracy_budget": ctx.budget}
+        run.summary = {k: record[k] for k in ("name", "key", "path", "backend", "dtype", "cached")}
+    return record
+
+
 def bench_profile(profile: Profile, home: Home, config: BenchConfig | None = None, *,
                   profile_path: str = "", reporter: Reporter | None = None) -> tuple[int, list[BenchResult]]:
     """``hrnet-wb bench --profile``: the pipeline's model, export, data, build and bench
@@ -88,16 +100,7 @@ def bench_profile(profile: Profile, home: Home, config: BenchConfig | None = Non
     the profile's ``[bench]`` with the command's flags applied (default: the profile's).
     Returns the store's run id and the results."""
     rep = reporter or Reporter()
-    store = Store(home.db)
-    name = f"bench {profile.name or 'profile'}"
-    with store.run(name, profile_path=profile_path, profile_json=profile.canonical_json(),
-                   profile_hash=profile.content_hash(), out_dir=lambda rid: home.runs / str(rid),
-                   cancelled=lambda: rep.cancelled) as run:
-        assert run.out_dir is not None
-        ctx = RunContext(profile, home, store, rep, run.id, run.out_dir)
-        for stage in (stage_model, stage_export, stage_data, stage_build):
-            rep.check_cancelled()
-            stage(ctx)
+    with _prepared(profile, home, rep, f"bench {profile.name or 'profile'}", profile_path) as (run, ctx):
         results = stage_bench(ctx, config)
         run.summary = {
             "bench": {r.label: {k: v for k, (v, _u) in r.headline().items()} for r in results}}
@@ -129,7 +132,7 @@ def run_record(ctx: RunContext, store: Store, status: str, error: str, seconds: 
             "input_size": list(ctx.profile.model.input_size),
         },
         "weights": lm.weights if lm else ctx.profile.model.weights,
-        "export": None if ctx.exported is None else {
+        "export": None if ctx.exported is None or ctx.profile.model.onnx else {
             "path": str(ctx.exported.path), "opset": ctx.exported.opset,
             "parity_max_abs": ctx.exported.parity_max_abs, "parity_cosine": ctx.exported.parity_cosine,
         },

@@ -89,6 +89,8 @@ class ModelSection(_Section):
     )
     config: str = Field("", description="official experiment yaml that defines the variant (optional)")
     ema: bool = Field(False, description="load the EMA weights a training checkpoint carries (mmcls ema_* keys)")
+    onnx: str = Field("", description="an exported .onnx to build from, instead of loading and exporting "
+                                      "the model (source and variant then only name it)")
     input_size: InputSize = Field((224, 224), description="H, W; multiples of 32")
     preprocess: str = Field("auto", description="preprocessing preset; 'auto' follows the source")
 
@@ -110,6 +112,8 @@ class CalibrationSection(_Section):
     percentile: float = Field(99.999, gt=0, le=100, description="for method = percentile")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="sampling seed")
     data: str = Field("", description="calibration folder; default: [data].path, disjoint from eval")
+    layout: str = Field("auto", description="layout of the calibration folder (as [data].layout)")
+    labels: str = Field("", description="label file of the calibration folder")
 
 
 class BuildSection(_Section):
@@ -122,9 +126,22 @@ class BuildSection(_Section):
                                                "avx512 | vnni | bf16 | amx")
     reference: bool = Field(True, description="also build and measure fp32 on the same backend")
     calibration: CalibrationSection = Field(default_factory=CalibrationSection)
-
+    exclude_nodes: list[str] = Field(default_factory=list, description="int8: nodes kept in fp32")
+    accuracy_budget: float | None = Field(
+        None, description="int8: top-1 agreement points with fp32 that may be lost (1 = >= 99%); keeps "
+                          "the worst nodes in fp32, fusion Adds first, until met")
+    agreement_images: int = Field(200, ge=1, le=1_000_000, description="held-out images for the agreement check")
+    sensitivity_images: int = Field(8, ge=1, le=100_000, description="calibration images for the sensitivity ranking")
 
     _known_backend = field_validator("backend")(known_backend)
+
+    @field_validator("accuracy_budget")
+    @classmethod
+    def _budget(cls, v: float | None) -> float | None:
+        if v is not None and not 0 <= v < 100:
+            raise ValueError("points of top-1 agreement that may be lost, 0 <= X < 100 "
+                             "(e.g. 1 for >= 99% agreement)")
+        return v
 
 
 class DataSection(_Section):
@@ -189,8 +206,9 @@ class Profile(_Section):
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
 
 
-_PATH_KEYS = (("model", "weights"), ("model", "config"), ("data", "path"), ("data", "labels"),
-              ("build", "calibration", "data"), ("output", "dir"))
+_PATH_KEYS = (("model", "weights"), ("model", "config"), ("model", "onnx"), ("data", "path"),
+              ("data", "labels"), ("build", "calibration", "data"), ("build", "calibration", "labels"),
+              ("output", "dir"))
 
 
 def _describe_error(err: ErrorDetails, source: str) -> str:
@@ -237,15 +255,16 @@ def _is_path_value(keys: tuple[str, ...], value: str) -> bool:
 
 def parse_profile(data: dict[str, Any], source: str = "<profile>", base_dir: Path | None = None,
                   overrides: dict[str, str] | None = None) -> Profile:
-    """Validate a dict into a Profile; errors name ``source`` and the offending key, or the
-    ``--set KEY=VALUE`` (from ``overrides``) that put the bad value there."""
+    """Validate a dict into a Profile; errors name ``source`` and the offending key, or what
+    the user typed to put the bad value there (``overrides``: dotted key -> e.g.
+    ``--set KEY=VALUE`` or ``--target sse``)."""
     try:
         prof = Profile.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
         given = next((k for k in (overrides or {}) if key == k or key.startswith(k + ".")), None)
-        where = f"--set {given}={(overrides or {})[given]}" if given is not None else source
+        where = (overrides or {})[given] if given is not None else source
         raise BadInput(_describe_error(err, where)) from None
     if base_dir is not None:
         resolve_paths(prof, _PATH_KEYS, base_dir, _is_path_value)
@@ -294,7 +313,7 @@ def load_profile(path: str | Path, overrides: list[str] | None = None) -> Profil
             raise BadInput(f"--set {item!r}: expected KEY=VALUE, e.g. build.dtype=int8")
         key, raw = item.split("=", 1)
         _set_dotted(data, key.strip(), raw.strip())
-        given[key.strip()] = raw.strip()
+        given[key.strip()] = f"--set {key.strip()}={raw.strip()}"
     # Overrides given on the command line are relative to the CWD, profile paths to the file.
     prof = parse_profile(data, str(path), base_dir=path.parent, overrides=given)
     return prof

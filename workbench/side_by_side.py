@@ -68,7 +68,7 @@ def prepare_targets(variant: str, input_size: tuple[int, int], home: Home, *,
     """Load, export and build what ``include`` asks for through the pipeline's stages;
     return the bench targets, the model's GMACs, the artifact behind each non-torch target,
     the model and the stages' store writes."""
-    from workbench.stages import RunContext, stage_build, stage_data, stage_export, stage_model
+    from workbench.stages import RunContext, run_stages, stage_model
     from workbench.stages.build import make_recipe
 
     rep = reporter or Reporter()
@@ -88,11 +88,10 @@ def prepare_targets(variant: str, input_size: tuple[int, int], home: Home, *,
     assert ctx.loaded is not None
     loaded = ctx.loaded
     if builds:  # the export's parity gate is relative to the logits' scale (workbench.parity)
-        for stage in (stage_export, stage_data, stage_build):
-            rep.check_cancelled()
-            stage(ctx)
+        run_stages(ctx, ("export", "data", "build"))
     arts = dict(zip(builds, ctx.artifacts, strict=True))
     gmacs = variant_gmacs(loaded.variant, input_size)
+    assert loaded.model is not None
     targets = [torch_target(loaded.model, t, input_size, count_macs=False) if t not in arts
                else artifact_target(t, arts[t].path, arts[t].backend, gmacs) for t in include]
     assert isinstance(ctx.store, PendingWrites)

@@ -30,7 +30,9 @@ def load_baseline(variant: str, weights: str = "random-init", source: str = "tim
 
 
 def load_variant(variant: str, weights: str = "random-init", source: str = "timm") -> torch.nn.Module:
-    return load_baseline(variant, weights, source).model
+    model = load_baseline(variant, weights, source).model
+    assert model is not None
+    return model
 
 
 def register_baseline(store: RunWrites, loaded: LoadedModel, input_size: tuple[int, int]) -> str:

@@ -30,7 +30,7 @@ from workbench.home import Home
 from workbench.store import Store
 
 if TYPE_CHECKING:  # pragma: no cover
-    pass
+    from workbench.build import Artifact
 
 
 @dataclass
@@ -62,7 +62,7 @@ class BenchRun:
             "artifact_key": self.target.artifact_key,
             "variant": self.target.variant,
             "dtype": self.target.dtype,
-            "input_size": list(self.target.input_size),
+            "input_size": list(self.target.size),
             "seconds": round(self.seconds, 3),
             "headline": {k: v for k, (v, _u) in self.result.headline().items()},
             "latency_budget_ms": budget,
@@ -80,17 +80,7 @@ class BenchRun:
         }
 
 
-@dataclass(frozen=True)
-class BuildToMeasure:
-    """A built artifact as the pipeline knows it."""
-
-    name: str
-    path: str
-    backend: str
-    key: str = ""
-
-
-def measure_builds(builds: list[BuildToMeasure], input_size: tuple[int, int],
+def measure_builds(builds: list[Artifact], input_size: tuple[int, int],
                    config: BenchConfig, home: Home, *, model: Any = None,
                    reporter: Reporter | None = None,
                    images: Any = None) -> list[BenchResult]:
@@ -111,7 +101,7 @@ def measure_builds(builds: list[BuildToMeasure], input_size: tuple[int, int],
     gmacs_of: dict[str, float | None] = {BASELINE_LABEL: model_gmacs}
     for b in builds:
         g = model_gmacs
-        if b.path.endswith(".onnx"):
+        if b.path.suffix == ".onnx":
             try:
                 g = onnx_gmacs(b.path, input_size)
             except BadInput:
@@ -161,10 +151,10 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
         model = loaded.model
         from workbench.bench.roofline import variant_gmacs
 
-        gmacs = model_gmacs = variant_gmacs(loaded.variant, target.input_size)
+        gmacs = model_gmacs = variant_gmacs(loaded.variant, target.size)
     if target.path is not None and target.path.suffix.lower() == ".onnx":
         try:
-            graph_gmacs = onnx_gmacs(target.path, target.input_size)
+            graph_gmacs = onnx_gmacs(target.path, target.size)
         except BadInput as exc:
             notes.append(f"GMACs not counted from the graph: {exc}")
         else:
@@ -176,7 +166,7 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
         from workbench.bench.roofline import variant_gmacs
 
         try:  # an OpenVINO IR, say: count the variant it was built from
-            gmacs = variant_gmacs(target.variant, target.input_size)
+            gmacs = variant_gmacs(target.variant, target.size)
         except (BadInput, KeyError, ValueError) as exc:
             notes.append(f"GMACs of {target.variant!r} not counted: {exc}")
     if gmacs is None:
@@ -200,7 +190,7 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
     if config.inputs == "real":
         from workbench.bench.real_inputs import real_inputs
 
-        images = real_inputs(data, target.input_size, variant=target.variant,
+        images = real_inputs(data, target.size, variant=target.variant,
                              count=max(config.batch_sizes), reporter=rep)
         notes.append(f"inputs: {len(images)} real image(s) from {data}, preprocessed, cycled "
                      "to fill each batch")
@@ -208,7 +198,7 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
 
     def measure(run_id: int | None) -> BenchRun:
         base_label = BASELINE_LABEL if len(targets) == 2 else None
-        results = benchmark_targets(targets, target.input_size, config, rep, baseline=base_label,
+        results = benchmark_targets(targets, target.size, config, rep, baseline=base_label,
                                     images=images)
         for res in results:
             # the baseline is the variant's own torch model; the target is what its graph says
@@ -231,10 +221,10 @@ def run_bench(target: ResolvedTarget, home: Home, config: BenchConfig, *,
             register(store, target)
             if loaded is not None and run.baseline is not None:
                 record_result(store, stored.id, run.baseline,
-                              register_baseline(store, loaded, target.input_size))
+                              register_baseline(store, loaded, target.size))
             main_key = target.artifact_key
             if loaded is not None and eager:
-                main_key = register_baseline(store, loaded, target.input_size)
+                main_key = register_baseline(store, loaded, target.size)
             record_result(store, stored.id, run.result, main_key)
             stored.summary = run.as_dict()
     for n in notes:

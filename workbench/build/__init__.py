@@ -1,7 +1,8 @@
 """Build: turn one exported ONNX into runnable artifacts, cached by content.
 
-``build_artifact(onnx, BuildRecipe(...), ...)`` is the one entry point the pipeline, the
-``hrnet-wb build`` command and the TUI call. A recipe is (backend, dtype, calibration,
+``build_artifact(onnx, recipe, ...)`` is the one entry point; the pipeline's build stage
+calls it for ``run``, ``sweep``, ``bench --profile`` and ``hrnet-wb build``, with recipes from
+``stages.context.make_recipe``. A recipe is (backend, dtype, calibration,
 nodes kept in fp32); the result lands in ``<home>/artifacts/<name>-<key[:12]>/`` with a
 ``meta.json`` that carries everything the store records. Building the same recipe from the
 same inputs again returns the first build (``cached=True``) without touching it.

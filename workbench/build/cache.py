@@ -14,8 +14,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import BadInput
-
 #: Bump when a recipe's output changes for the same inputs (new quantizer settings...).
 BUILD_FORMAT = 2
 
@@ -103,33 +101,3 @@ def verify(directory: Path, meta: dict[str, Any]) -> str | None:
         if got != sha:
             return f"{f} sha256 {got[:12] or 'missing'} differs from meta.json's {str(sha)[:12]}"
     return None
-
-
-def find_artifact(artifacts_root: Path, ref: str) -> tuple[Path, dict[str, Any]] | None:
-    """Resolve a user's ARTIFACT argument: a folder, a file inside one, a name or a key prefix."""
-    p = Path(ref).expanduser()
-    if p.is_file() and (p.parent / "meta.json").is_file():
-        p = p.parent
-    if p.is_dir():
-        meta = read_meta(p)
-        if meta is None and (p / "meta.json").exists():
-            raise BadInput(f"{p / 'meta.json'}: damaged or not an artifact's meta.json; rebuild it")
-        return (p, meta) if meta else None
-    if not artifacts_root.is_dir():
-        return None
-    hits: list[tuple[Path, dict[str, Any]]] = []
-    for d in artifacts_root.iterdir():
-        if not d.is_dir() or d.name.startswith("."):
-            continue
-        meta = read_meta(d)
-        if not meta:
-            continue
-        if (ref in (meta.get("name"), d.name) or str(meta.get("key", "")).startswith(ref)
-                or d.name.startswith(ref)):
-            hits.append((d, {**meta, "source": meta.get("source", ""), "key": meta.get("key", "")}))
-    if not hits:
-        return None
-    hits.sort(key=lambda t: float(t[1].get("created_at", 0.0)), reverse=True)
-    from workbench.store import one_by_name
-
-    return one_by_name(ref, hits, lambda t: t[1])

@@ -270,13 +270,13 @@ def run_sensitivity(artifact: str, home: Any, *, images: int = 8,
     nodes, and record the ranking as a run."""
     import json
 
-    from workbench.build import cache
+    from workbench.build.resolve import resolve_artifact
     from workbench.store import Store
 
-    found = cache.find_artifact(home.artifacts, artifact)
-    if found is None:
-        raise BadInput(f"{artifact}: no such artifact under {home.artifacts} (name, key prefix or folder)")
-    d, meta = found
+    t = resolve_artifact(artifact, home)
+    if not t.meta or t.path is None:
+        raise BadInput(f"{artifact}: a bare model file; sensitivity needs a built int8 artifact (its folder or name)")
+    d, meta = t.path.parent, t.meta
     rep = reporter or Reporter()
     with Store(home.db).run(f"sensitivity {meta.get('name', artifact)}",
                             profile_json=json.dumps({"sensitivity": {"artifact": str(d),

@@ -10,14 +10,6 @@ from workbench.cli.app import app
 from workbench.cli.common import HomeOpt, JsonOpt, fail, guarded, print_json
 
 
-def _size(text: str) -> tuple[int, int] | None:
-    if not text:
-        return None
-    from workbench.input_size import parse_input_size
-
-    return parse_input_size(text)
-
-
 @app.command(
     "build",
     epilog=(
@@ -69,24 +61,52 @@ def build_cmd(
     on the same inputs is a cache hit. TensorRT and fp16 artifacts build here and run only
     where a GPU is present (see `hrnet-wb backends`).
     """
-    from workbench.build.request import BuildRequest, run_build_request
     from workbench.cli.render import EventPrinter
-    from workbench.errors import WorkbenchError
+    from workbench.errors import BadInput, WorkbenchError
     from workbench.events import Reporter
     from workbench.home import resolve_home
+    from workbench.input_size import parse_input_size
+    from workbench.paths import file_or_folder, regular_file
+    from workbench.pipeline import build_profile
+    from workbench.profile import parse_profile
 
     printer = EventPrinter(quiet=as_json)
+    flags: dict[str, tuple[str, Any]] = {  # profile key: (the flag, its value)
+        "model.source": ("--source", source), "model.variant": ("--variant", variant),
+        "model.weights": ("--weights", weights), "model.onnx": ("ONNX", onnx),
+        "model.preprocess": ("--preprocess", preprocess), "export.opset": ("--opset", opset),
+        "build.backend": ("--backend", backend), "build.dtype": ("--dtype", dtype),
+        "build.target": ("--target", target), "build.calibration.method": ("--method", method),
+        "build.calibration.count": ("--count", count), "build.calibration.percentile": ("--percentile", percentile),
+        "build.calibration.seed": ("--seed", seed), "build.calibration.data": ("--data", data),
+        "build.calibration.layout": ("--layout", layout), "build.calibration.labels": ("--labels", labels),
+        "build.exclude_nodes": ("--exclude-node", list(exclude_node or [])),
+        "build.accuracy_budget": ("--accuracy-budget", accuracy_budget),
+        "build.agreement_images": ("--agreement-images", agreement_images),
+        "build.sensitivity_images": ("--sensitivity-images", sensitivity_images),
+        "data.threads": ("--threads", threads),
+    }
+    tree: dict[str, Any] = {"name": f"{onnx or variant} {backend} {dtype}", "build": {"reference": False},
+                            "bench": {"enabled": False}}
     try:
-        req = BuildRequest(
-            onnx=onnx, source=source, variant=variant, weights=weights, input_size=_size(input_size),
-            opset=opset, backend=backend, dtype=dtype, method=method, count=count,
-            percentile=percentile, seed=seed, data=data, layout=layout, labels=labels,
-            preprocess=preprocess, exclude_nodes=list(exclude_node or []),
-            accuracy_budget=accuracy_budget, agreement_images=agreement_images,
-            sensitivity_images=sensitivity_images, threads=threads, target=target)
+        if input_size:  # else the ONNX's own size (stage_model), or 224
+            flags["model.input_size"] = ("--input-size", parse_input_size(input_size))
+        for key, (_flag, value) in flags.items():
+            *parents, leaf = key.split(".")
+            node = tree
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        profile = parse_profile(tree, "hrnet-wb build", overrides={k: f"{f} {v}" for k, (f, v) in flags.items()})
+        if dtype == "int8" and not data:
+            raise BadInput("int8 needs calibration images: pass --data DIR")
+        if data:  # checked before any model is loaded or exported
+            file_or_folder(data, "dataset folder or file list")
+        if labels:
+            regular_file(labels, "label file")
         hm = resolve_home(home)
         with printer:
-            record = run_build_request(req, hm, Reporter(printer).stage("build"))
+            record = build_profile(profile, hm, Reporter(printer))
     except WorkbenchError as exc:
         raise fail(str(exc), exc.exit_code, as_json) from None
     except KeyboardInterrupt:

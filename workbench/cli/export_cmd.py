@@ -83,6 +83,7 @@ def export_cmd(
                 raise BadInput(f"--out {o}: {o.parent} is not a folder")
         lm = load_model(ModelSpec(source=source, variant=variant, weights=weights, config=config, ema=ema),
                         Reporter(loading.append, stage="model"))
+        assert lm.model is not None
         with printer, StageTimer(rep, f"{fmt} export"):
             for ev in loading:
                 printer(ev)

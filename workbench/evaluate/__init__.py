@@ -36,12 +36,9 @@ from workbench.evaluate.metrics import TOPK, Z95, EvalResult, metrics_from_recor
 from workbench.evaluate.paired import Flip, compare_results, find_results, mcnemar_exact
 from workbench.evaluate.resume import IDENTITY_KEYS, eval_identity
 from workbench.evaluate.run import (
-    EvalTarget,
     choose_preprocessor,
     eval_figures,
-    onnx_input_shape,
     record_eval,
-    resolve_target,
     run_eval,
 )
 from workbench.evaluate.stream import ImageLoader, evaluate
@@ -49,10 +46,10 @@ from workbench.runtime import Predictor as BatchPredictor  # the one protocol, o
 
 __all__ = [
     "CONFIG_JSON", "REPORT_JSON", "RESULTS_JSONL", "RESULTS_TXT", "TOPK", "Z95",
-    "BatchPredictor", "EvalResult", "EvalTarget", "Flip", "GroundTruth", "ImageLoader",
+    "BatchPredictor", "EvalResult", "Flip", "GroundTruth", "ImageLoader",
     "IDENTITY_KEYS", "eval_identity",
     "choose_preprocessor", "compare_results", "eval_figures", "evaluate", "find_results", "mcnemar_exact",
-    "metrics_from_records", "onnx_input_shape", "parse_vastai_txt", "read_results", "record_eval",
-    "resolve_target", "run_eval", "topk_from_vastai_txt", "vastai_lines", "wilson_interval",
+    "metrics_from_records", "parse_vastai_txt", "read_results", "record_eval",
+    "run_eval", "topk_from_vastai_txt", "vastai_lines", "wilson_interval",
     "write_vastai_txt",
 ]

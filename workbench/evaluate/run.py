@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.backends import backend_for_file
+from workbench.build.resolve import ResolvedTarget, resolve_artifact
 from workbench.data.identity import (
     calibration_manifest_of,
     dataset_identity,
@@ -23,112 +22,15 @@ from workbench.evaluate.metrics import EvalResult
 from workbench.evaluate.resume import eval_identity
 from workbench.evaluate.stream import evaluate
 from workbench.events import Reporter
-from workbench.input_size import parse_input_size
 
 
-@dataclass
-class EvalTarget:
-    """A model to evaluate: a stored artifact, or a bare .onnx/.xml file and a backend."""
-
-    path: Path
-    backend: str
-    name: str
-    key: str = ""
-    source: str = ""
-    variant: str = ""
-    input_size: tuple[int, int] | None = None
-    preprocess: dict[str, Any] | None = None  # the description the artifact was calibrated with
-    fixed_batch: int | None = None  # an ONNX exported with a static batch dimension
-
-
-def onnx_input_shape(path: Path) -> tuple[int | None, int | None, int | None] | None:
-    """(N, H, W) of an ONNX model's first input; None where a dimension is dynamic."""
-    if path.suffix.lower() != ".onnx":
-        return None
-    from workbench.export import read_onnx_input
-
-    info = read_onnx_input(path)
-    if info.rank != 4:
-        return None
-    return info.batch, info.height, info.width
-
-
-def resolve_target(target: str, backend: str, home: Any) -> EvalTarget:
-    """An existing file is used as is (with ``backend``); anything else is looked up in the
-    store by artifact name or key."""
-    p = Path(target).expanduser()
-    if p.exists() and not p.is_dir():
-        from workbench.paths import regular_file
-
-        regular_file(p, "model file")
-    if p.is_file():
-        if p.suffix.lower() == ".onnx":
-            from workbench.onnx_check import check_classifier
-
-            check_classifier(p)
-        shape = onnx_input_shape(p)
-        hw = None if shape is None or shape[1] is None or shape[2] is None else (shape[1], shape[2])
-        return EvalTarget(path=p.resolve(), backend=backend or backend_for_file(p), name=p.stem, input_size=hw,
-                          fixed_batch=None if shape is None else shape[0])
-    if p.is_dir() and (p / "meta.json").is_file():  # an artifact folder
-        from workbench.build.cache import read_meta
-
-        meta = read_meta(p)
-        if meta is None or not isinstance(meta.get("file"), str):
-            raise BadInput(f"{p / 'meta.json'}: damaged or not an artifact's meta.json; rebuild it")
-        _verify_artifact(p, meta)
-        return _target_from_meta(meta, p / meta["file"], backend)
-    from workbench.store import Store
-
-    row = Store(home.db).artifact(target)
-    if row is None:
-        raise BadInput(f"{target}: neither a model file nor an artifact name/key in {home.db} "
-                       "(see `hrnet-wb leaderboard`, or pass an .onnx path with --backend)")
-    meta = dict(row.get("meta") or {})
-    for k in ("key", "name", "source", "variant", "backend"):
-        meta[k] = meta.get(k) or row.get(k) or ""  # the store row fills what meta.json left empty
-    if "input_size" not in meta and row.get("input_size"):
-        meta["input_size"] = list(parse_input_size(row["input_size"]))
-    _verify_artifact(Path(row["path"]).parent, meta)
-    return _target_from_meta(meta, Path(row["path"]), backend)
-
-
-def _verify_artifact(directory: Path, meta: dict[str, Any]) -> None:
-    """An artifact whose files no longer match its meta.json would give silently wrong
-    figures: refuse it (the same check a cache hit makes)."""
-    if not meta.get("file_sha256"):
-        return
-    from workbench.build.cache import verify
-
-    problem = verify(directory, meta)
-    if problem:
-        raise BadInput(f"{meta.get('name', directory.name)}: the artifact fails verification ({problem}); "
-                       "rebuild it with the same `hrnet-wb build`")
-
-
-def _target_from_meta(meta: dict[str, Any], path: Path, backend: str) -> EvalTarget:
-    size = meta.get("input_size")
-    return EvalTarget(
-        path=path, backend=backend or meta.get("backend") or backend_for_file(path), name=str(meta.get("name", path.stem)),
-        key=str(meta.get("key", "")), source=str(meta.get("source", "")),
-        variant=str(meta.get("variant") or meta.get("model") or ""),
-        input_size=(int(size[0]), int(size[1])) if size else None,
-        # int8 builds record the preprocessing their calibration used; evaluate with the same
-        preprocess=meta.get("preprocess") or (meta.get("calibration") or {}).get("preprocess") or None,
-    )
-
-
-def choose_preprocessor(t: EvalTarget, preprocess: str = "auto", input_size: tuple[int, int] | None = None) -> Any:
+def choose_preprocessor(t: ResolvedTarget, preprocess: str = "auto", input_size: tuple[int, int] | None = None) -> Any:
     """The preprocessing for a target: an explicit preset, else the one the artifact was
     calibrated with, else the preset of its source (timm defaults for a bare file)."""
     from workbench.data.preprocess import resolve_preprocessor
 
-    size = input_size or t.input_size or (224, 224)
-    if t.input_size and input_size and tuple(input_size) != tuple(t.input_size):
-        raise BadInput(f"{t.path.name}: the model takes {t.input_size[0]}x{t.input_size[1]} input, "
-                       f"not {size[0]}x{size[1]}")
     # a bare file: HRNet's reference preprocessing (= timm ms_in1k), not timm's generic bicubic
-    return resolve_preprocessor(source=t.source, variant=t.variant, input_size=size,
+    return resolve_preprocessor(source=t.source, variant=t.variant, input_size=input_size or t.size,
                                 name=preprocess, recorded=t.preprocess, unknown_source="official")
 
 
@@ -207,16 +109,18 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
         existing = Path(out).expanduser() / RESULTS_JSONL
         if existing.is_file() and existing.stat().st_size > 0:
             raise BadInput(f"{existing}: already holds results; resume it (--resume) or choose another --out")
-    t = resolve_target(target, backend, home)
+    t = resolve_artifact(target, home, input_size=input_size)
+    assert t.path is not None
+    t.backend = backend or t.backend
     from workbench.data.device_decode import SUFFIX, for_predictor
 
     on_device = preprocess.endswith(SUFFIX)  # decode on the predictor's device (nvJPEG)
     streams = 1 if on_device and streams == 0 else streams  # auto: one device stream
     pre = choose_preprocessor(t, preprocess.removesuffix(SUFFIX) or "auto", input_size)
-    if t.fixed_batch and t.fixed_batch != batch_size:
-        rep.log(f"{t.path.name} has a fixed batch of {t.fixed_batch}: using --batch-size {t.fixed_batch}",
+    if t.static_batch and t.static_batch != batch_size:
+        rep.log(f"{t.path.name} has a fixed batch of {t.static_batch}: using --batch-size {t.static_batch}",
                 "warning")
-        batch_size = t.fixed_batch
+        batch_size = t.static_batch
     ds = open_dataset(data, layout=layout, labels=labels)
     for note in ds.notes:
         rep.log(note, "warning")
@@ -249,12 +153,12 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
                      "include_calibration": include_calibration}}
     given_out = Path(out).expanduser().resolve() if out else None
     marked = " (includes calibration images)" if calib.get("included") else ""
-    with store.run(f"eval {t.name}{marked}", profile_json=json.dumps(spec),
+    with store.run(f"eval {t.label}{marked}", profile_json=json.dumps(spec),
                    out_dir=lambda rid: given_out or home.runs / str(rid),
                    cancelled=lambda: rep.cancelled) as run:
         assert run.out_dir is not None
-        meta = {"model": str(t.path), "backend": t.backend, "artifact": t.name,
-                "artifact_key": t.key, "data": str(ds.root), "layout": ds.layout,
+        meta = {"model": str(t.path), "backend": t.backend, "artifact": t.label,
+                "artifact_key": t.artifact_key, "data": str(ds.root), "layout": ds.layout,
                 **identity, "limit": limit, "calibration": calib}
         if predictors is None:
             assert sharded is not None
@@ -264,9 +168,9 @@ def run_eval(target: str, data: str, *, home: Any, backend: str = "", layout: st
         else:
             res = evaluate(predictors, samples, pre, ds.class_names, run.out_dir, batch_size=batch_size,
                            resume=resume, reporter=rep, workers=workers, identity=resume_identity,
-                           meta=meta, label=t.name)
-        build = t.name
-        settings = record_eval(store, run.id, build, t.key, res, identity, limit=limit,
+                           meta=meta, label=t.label)
+        build = t.label
+        settings = record_eval(store, run.id, build, t.artifact_key, res, identity, limit=limit,
                                calibration=calib, predictors=predictors)
         record = {"ok": True, "run_id": run.id, "out_dir": str(run.out_dir), "model": str(t.path),
                   "backend": t.backend, "build": build,

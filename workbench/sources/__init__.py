@@ -72,7 +72,7 @@ class ModelSpec:
 class LoadedModel:
     """The canonical model in eval mode, plus where it came from."""
 
-    model: nn.Module
+    model: nn.Module | None  # None for a given .onnx (nothing loaded; stage_model)
     source: str
     variant: str  # timm name, or "custom-<yaml stem>" for a yaml that matches no variant
     weights: str  # "random-init" | absolute path | "hf-hub:<repo>"

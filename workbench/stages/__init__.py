@@ -8,7 +8,8 @@ single-stage commands call the same code underneath (``workbench.build``, ``eval
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from workbench.stages.bench import stage_bench
@@ -24,7 +25,17 @@ STAGE_FUNCS: dict[str, Callable[[RunContext], Any]] = {
     "build": stage_build, "eval": stage_eval, "bench": stage_bench,
 }
 
+
+def run_stages(ctx: RunContext, names: Iterable[str] = ("model", "export", "data", "build")) -> None:
+    """Run the stages ``names`` in order (by default up to the builds), each after a cancel
+    check, its seconds kept in ``ctx.stage_seconds``."""
+    for name in names:
+        ctx.reporter.check_cancelled()
+        t0 = time.perf_counter()
+        STAGE_FUNCS[name](ctx)
+        ctx.stage_seconds[name] = round(time.perf_counter() - t0, 3)
+
 __all__ = [
-    "STAGES", "STAGE_FUNCS", "RunContext", "build_recipes", "ensure_preprocessor", "stage_bench",
+    "STAGES", "STAGE_FUNCS", "RunContext", "build_recipes", "ensure_preprocessor", "run_stages", "stage_bench",
     "stage_build", "stage_data", "stage_eval", "stage_export", "stage_model",
 ]

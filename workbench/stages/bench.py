@@ -18,7 +18,7 @@ def stage_bench(ctx: RunContext, config: BenchConfig | None = None) -> list[Benc
     one with flags applied (``bench --profile``); a given config runs even when the
     profile's bench stage is off."""
     from workbench.bench import BASELINE_LABEL, BenchConfig, register_baseline
-    from workbench.bench.bench_run import BuildToMeasure, measure_builds
+    from workbench.bench.bench_run import measure_builds
     from workbench.bench.limits import load_average, others_load_per_cpu
     from workbench.bench.record import record_result
     from workbench.records import LOAD_METRIC
@@ -30,7 +30,7 @@ def stage_bench(ctx: RunContext, config: BenchConfig | None = None) -> list[Benc
     rep = ctx.reporter.stage("bench")
     cfg = config or BenchConfig.of(b)
     size = ctx.profile.model.input_size
-    builds = [BuildToMeasure(a.name, str(a.path), a.backend, a.key) for a in ctx.artifacts]
+    builds = ctx.artifacts
     keys = {x.name: x.key for x in builds}
     if b.baseline:
         assert ctx.loaded is not None

@@ -50,6 +50,8 @@ class RunContext:
     reproduction: dict[str, dict[str, Any]] = field(default_factory=dict)  # build → published vs measured
     data_identity: dict[str, str] = field(default_factory=dict)
     calibration_excluded: int = 0
+    holdout: list[Sample] = field(default_factory=list)  # calibration pool minus calibration
+    budget: dict[str, Any] | None = None  # what the accuracy-budget search did
     recipes: list[BuildRecipe] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -75,20 +77,22 @@ class RunContext:
                 self.reporter.metric(build, name, float(value), unit)
 
 
-def make_recipe(backend: str, dtype: str, calibration: CalibrationSection, target: str = "auto") -> BuildRecipe:
+def make_recipe(backend: str, dtype: str, calibration: CalibrationSection, target: str = "auto",
+                exclude_nodes: list[str] | tuple[str, ...] = ()) -> BuildRecipe:
     """The one way a profile section (or a sweep build) becomes a :class:`BuildRecipe`."""
     from workbench.build import BuildRecipe, CalibrationSpec
 
     c = calibration
     spec = (CalibrationSpec(method=c.method, count=c.count, percentile=c.percentile, seed=c.seed)
             if dtype == "int8" else None)
-    return BuildRecipe(backend=backend, dtype=dtype, calibration=spec, target=target)
+    return BuildRecipe(backend=backend, dtype=dtype, calibration=spec,
+                       exclude_nodes=tuple(exclude_nodes), target=target)
 
 
 def build_recipes(profile: Profile) -> list[BuildRecipe]:
     """The builds a profile asks for: the target, preceded by an fp32 reference if wanted."""
     b = profile.build
-    recipes = [make_recipe(b.backend, b.dtype, b.calibration, b.target)]
+    recipes = [make_recipe(b.backend, b.dtype, b.calibration, b.target, b.exclude_nodes)]
     if b.reference and b.dtype != "fp32":
         recipes.insert(0, make_recipe(b.backend, "fp32", b.calibration))
     return recipes

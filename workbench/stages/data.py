@@ -50,7 +50,7 @@ def stage_data(ctx: RunContext) -> list[Sample]:
 
             c = b.calibration
             if c.data:
-                pool = open_dataset(c.data).samples
+                pool = open_dataset(c.data, layout=c.layout, labels=c.labels).samples
             elif ctx.dataset is not None:
                 pool = ctx.dataset.samples
                 c = _cap_calibration(ctx, len(pool), rep)
@@ -58,8 +58,9 @@ def stage_data(ctx: RunContext) -> list[Sample]:
                 raise BadInput("int8 needs calibration images: set [data].path or "
                                "[build.calibration].data in the profile")
             ctx.calibration = select_calibration(pool, count=c.count, seed=c.seed)
+            ctx.holdout = ctx.calibration.rest(pool)
             calib_hashes = {m["sha256"] for m in ctx.calibration.manifest if m.get("sha256")}
-            rep.log(f"calibration: {len(ctx.calibration.samples)} images ({c.method}), "
+            rep.log(f"calibration: {len(ctx.calibration.samples)} of {len(pool)} images ({c.method}), "
                     f"manifest {ctx.calibration.manifest_hash[:12]}")
         if ctx.dataset is not None:
             from workbench.data.identity import dataset_identity, hash_samples

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.events import StageTimer
@@ -24,6 +25,13 @@ def stage_export(ctx: RunContext) -> ExportResult:
     assert ctx.loaded is not None
     e, size = ctx.profile.export, ctx.profile.model.input_size
     rep = ctx.reporter.stage("export")
+    if ctx.loaded.model is None:  # the profile gave the .onnx (stage_model checked it)
+        from workbench.export import ExportResult
+
+        ctx.exported = ExportResult(Path(ctx.loaded.weights), e.opset, e.dynamic_batch, size,
+                                    float("nan"), float("nan"), 0, 0.0)
+        rep.artifact("onnx", ctx.loaded.weights, cached=True)
+        return ctx.exported
     with StageTimer(rep, f"ONNX opset {e.opset}") as st:
         path = export_cache_path(ctx.home.cache, ctx.loaded.variant, ctx.loaded.weights_id,
                                  e.opset, e.dynamic_batch, size)

@@ -68,8 +68,11 @@ class Store(RunLog, Leaderboard):
                  self.relative_path(path), json.dumps(meta or {}, default=str), time.time()),
             )
 
-    def artifact(self, key_or_name: str) -> dict[str, Any] | None:
-        """The artifact with this key, or else the one artifact with this name.
+    def artifact(self, key_or_name: str, newest: bool = False) -> dict[str, Any] | None:
+        """The artifact with this key, or else the one artifact with this name, or else the
+        one whose key starts with it (a prefix of 4 or more characters). ``newest`` (for
+        showing a name's recipe, which every build of the name shares) takes the newest
+        instead of refusing a shared name.
 
         A name is only a label: two builds of one model from different sources or weights
         share it. The rule (:func:`one_by_name`): an accuracy-budget
@@ -82,9 +85,14 @@ class Store(RunLog, Leaderboard):
             if not rows:
                 rows = con.execute("SELECT * FROM artifacts WHERE name=? ORDER BY created_at DESC",
                                    (key_or_name,)).fetchall()
+            if not rows and len(key_or_name) >= 4:
+                rows = con.execute("SELECT * FROM artifacts WHERE substr(key, 1, ?)=? ORDER BY created_at DESC",
+                                   (len(key_or_name), key_or_name)).fetchall()
         if not rows:
             return None
         found = [self._artifact_row(r) for r in rows]
+        if newest:
+            return found[0]
         return one_by_name(key_or_name, found, lambda d: {
             **d["meta"], "key": d["key"], "source": d["source"] or d["meta"].get("source", ""),
             "weights": d["weights"] or d["meta"].get("weights", "")})

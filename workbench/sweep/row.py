@@ -127,14 +127,7 @@ def compute_row(plan: SweepProfile, row: RowSpec, home: Home, out_dir: Path, *,
     """
     from workbench.engines.node import node_fingerprint
     from workbench.evaluate import compare_results
-    from workbench.stages import (
-        RunContext,
-        stage_build,
-        stage_data,
-        stage_eval,
-        stage_export,
-        stage_model,
-    )
+    from workbench.stages import RunContext, run_stages, stage_eval
 
     rep = reporter or Reporter()
     t0 = time.perf_counter()
@@ -142,9 +135,7 @@ def compute_row(plan: SweepProfile, row: RowSpec, home: Home, out_dir: Path, *,
     notes = [note] if note else []
     prof = row_profile(plan, row, count, out_dir, threads)
     ctx = RunContext(prof, home, PendingWrites(), rep, 0, out_dir, recipes=row_recipes(plan, prof))
-    for stage in (stage_model, stage_export, stage_data, stage_build):
-        rep.check_cancelled()
-        stage(ctx)
+    run_stages(ctx)
     evals = stage_eval(ctx)
     assert ctx.loaded is not None
     if ctx.loaded.weights == "random-init":

@@ -23,7 +23,6 @@ from textual.message import Message
 from textual.widgets import Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from workbench.errors import WorkbenchError
 from workbench.tui.background import Background
 from workbench.tui.board import recipe
 from workbench.tui.commands import bindings
@@ -124,10 +123,7 @@ class DatasetPane(Vertical):
     # -- choosing runs -----------------------------------------------------------------
     def _recipe(self, build: str) -> str:
         if build not in self._recipes:
-            try:
-                art = self.store.artifact(build)
-            except WorkbenchError:  # a name several builds share: they share its recipe too
-                art = next((a for a in self.store.artifacts() if a["name"] == build), None)
+            art = self.store.artifact(build, newest=True)
             self._recipes[build] = recipe(art) if art else build
         return self._recipes[build]
 

@@ -23,7 +23,6 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from workbench.errors import WorkbenchError
 from workbench.tui.background import Background
 from workbench.tui.commands import bindings
 from workbench.tui.results import BuildResults, ImageRow
@@ -80,13 +79,10 @@ def build_artifact(store: Store, results: BuildResults) -> dict[str, Any]:
     keys = [b.get("key") for b in (rec.get("summary") or {}).get("builds") or []
             if isinstance(b, dict) and b.get("name") == results.build]
     for key in [*keys, results.build]:
-        try:
-            art = store.artifact(key) if key else None
-        except WorkbenchError:  # a name several builds share
-            art = None
+        art = store.artifact(key, newest=True) if key else None
         if art:
             return art
-    return next((a for a in store.artifacts() if a["name"] == results.build), {})
+    return {}
 
 
 class CropReady(Message):
