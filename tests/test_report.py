@@ -271,3 +271,18 @@ def test_tui_leaderboard_key_writes_the_report_of_the_rows_shown(tmp_path):
     written = sorted((home.root / "reports").glob("report-*.html"))
     assert len(written) == 1 and f"report written: {written[0]}" in messages
     assert sorted(zoo_keys(written[0].read_text())) == ["key1int8", "key2int8"]
+
+
+def test_a_rows_device_is_where_its_runtime_said_it_ran():
+    """torch-cuda runs on a GPU or the CPU: the recorded device decides, not the name."""
+    from workbench.records import ResultRow
+    from workbench.report.gather import Entry
+
+    def entry(backend: str, device: str = "") -> Entry:
+        return Entry(ResultRow(1, "r", "ok", "b", backend=backend),
+                     settings={"bench": {"device": device}} if device else {})
+
+    assert entry("torch-cuda", "cuda:0").device == "GPU"
+    assert entry("torch-cuda", "cpu").device == "CPU"
+    assert entry("tensorrt").device == "GPU" and entry("ort-cpu").device == "CPU"
+    assert entry("no-such-backend").device == "CPU"

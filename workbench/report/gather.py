@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workbench.backends import get_backend
+from workbench.errors import BadInput
 from workbench.records import ResultRow
 from workbench.report.commands import profiles_behind, reproduce_command
 from workbench.store import Store
 
 THUMB_PX = 112  # the longer side of an embedded thumbnail
-GPU_BACKENDS = frozenset({"ort-gpu", "tensorrt", "torch-cuda"})
 
 
 @dataclass
@@ -52,8 +53,15 @@ class Entry:
 
     @property
     def device(self) -> str:
-        """The series a scatter point belongs to: GPUs apart from CPU kinds."""
-        return "GPU" if self.row.backend in GPU_BACKENDS else "CPU"
+        """The series a scatter point belongs to: GPUs apart from CPU kinds. The device a
+        stage reported it ran on decides (torch-cuda runs on either); else the backend's kind."""
+        ran = {str(s.get("device", "")) for s in self.settings.values() if s.get("device")}
+        if ran:
+            return "GPU" if any(d.startswith("cuda") for d in ran) else "CPU"
+        try:
+            return "CPU" if get_backend(self.row.backend).runs_on_cpu else "GPU"
+        except BadInput:  # a backend this install does not know
+            return "CPU"
 
 
 @dataclass
