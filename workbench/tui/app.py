@@ -64,7 +64,6 @@ class WorkbenchApp(QueueOwner):
 
     def __init__(self, home: Home | None = None, profile_path: str | Path | None = None,
                  profiles_dir: str | Path | None = None, run_mode: str | None = None) -> None:
-        super().__init__()
         super().__init__(home, profile_path, profiles_dir, run_mode)
         if profile_path:
             self.profile  # noqa: B018  (one the user named: a bad one fails here, before the UI)
@@ -87,7 +86,8 @@ class WorkbenchApp(QueueOwner):
                 yield Deferred(self._dataset_pane, delay=MOUNT_DELAY_S + MOUNT_GAP_S, mounted=self.pane_mounted)
             with TabPane(PANE_TITLES["leaderboard"], id="leaderboard"):
                 yield Deferred(self._leaderboard_pane, delay=MOUNT_DELAY_S + 2 * MOUNT_GAP_S, mounted=self.pane_mounted)
-        yield Footer(show_command_palette=False)
+        # compact from the start: switching it restyles every key (the first frame's time)
+        yield Footer(show_command_palette=False, compact=self.size.width < COMPACT_FOOTER_BELOW)
 
     # The hidden panes and their modules load after the first frame (Deferred factories).
     # The app keeps its panes (it talks down to them directly; they talk up by message).
