@@ -66,6 +66,7 @@ class AppBase(App[None]):
         self._profile_path = ""
         self._profile_lock = threading.Lock()
         self._preload = Background("hrnet-wb-profile")
+        self._preload_started = False
     @property
     def models_pane(self) -> ModelsPane:
         pane = self._panes["models"]

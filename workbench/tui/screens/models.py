@@ -212,10 +212,10 @@ class ModelsPane(Vertical):
         m = self.profile.model
         name = self._variant_name(m.variant)
         size: tuple[int, int] = (int(m.input_size[0]), int(m.input_size[1]))
-        missing = self._render_info()
         if self._table_source != (m.source, size):  # what is known for this source and size
             self._table_source = (m.source, size)
             self._fill_from_cache(m.source, size)
+        missing = self._render_info()
         if missing and self._started and not self._paused \
                 and not (self._counter.running and self._count_size == size):
             # One child counts every source for this size; a change of source needs none.
