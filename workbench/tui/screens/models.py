@@ -18,6 +18,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import DataTable, Input, Label, Select, Static
 
 from workbench.errors import BadInput
@@ -86,22 +87,29 @@ class ModelsPane(Vertical):
                 for name in VARIANTS:
                     table.add_row(name, "", "", key=name)
                 yield table
-            with VerticalScroll(id="models-right"):
-                yield Static("", id="model-info", markup=False)
-                with Horizontal(classes="field"):
-                    yield Label("Weights", classes="field-label")
-                    yield Select(list(WEIGHT_KINDS), value="random-init", allow_blank=False,
-                                 id="weights-kind", compact=True, type_to_search=False)
-                yield Static("", id="weights-path", markup=False)
-                with Horizontal(classes="field"):
-                    yield Label("Size", classes="field-label")
-                    yield Input("224", id="input-size", compact=True, restrict=r"[0-9x ,]*",
-                                max_length=11)
-                with Horizontal(classes="field"):
-                    yield Label("Profile", classes="field-label")
-                    yield Select([], prompt="(current choices)", id="profile-select", compact=True,
-                                 type_to_search=False)
-                yield Static("", id="models-hint", markup=False)
+            # The details column mounts with the first profile (``show_profile``): it
+            # shows nothing before it, and the first frame is quicker without it.
+            yield VerticalScroll(id="models-right")
+
+    def _details(self, profile: Profile, path: str) -> list[Widget]:
+        """The details column, built with the first profile's values."""
+        known = bool(path) and any(v == path for _l, v in self._profile_options)
+        return [
+            Static("", id="model-info", markup=False),
+            Horizontal(Label("Weights", classes="field-label"),
+                       Select(list(WEIGHT_KINDS), value=_weights_kind(profile.model.weights),
+                              allow_blank=False, id="weights-kind", compact=True,
+                              type_to_search=False), classes="field"),
+            Static("", id="weights-path", markup=False),
+            Horizontal(Label("Size", classes="field-label"),
+                       Input(_size_text(profile), id="input-size", compact=True,
+                             restrict=r"[0-9x ,]*", max_length=11), classes="field"),
+            Horizontal(Label("Profile", classes="field-label"),
+                       Select(self._profile_options, prompt="(current choices)",
+                              value=path if known else Select.NULL, id="profile-select",
+                              compact=True, type_to_search=False), classes="field"),
+            Static("", id="models-hint", markup=False),
+        ]
 
     def on_mount(self) -> None:
         self._started = False
@@ -122,6 +130,10 @@ class ModelsPane(Vertical):
     def show_profile(self, profile: Profile, path: str) -> None:
         """Show the app's current profile (after loading one, or at start)."""
         self.profile, self.profile_path = profile, path
+        right = self.query_one("#models-right", VerticalScroll)
+        first = not right.children
+        if first:
+            right.mount_all(self._details(profile, path))
         self._syncing = True
         try:
             self.query_one("#source", Select).value = profile.model.source
@@ -129,12 +141,12 @@ class ModelsPane(Vertical):
             variant = self._variant_name(profile.model.variant)
             if variant in table.rows:
                 table.move_cursor(row=table.get_row_index(variant))
-            h, w = profile.model.input_size
-            self.query_one("#input-size", Input).value = str(h) if h == w else f"{h}x{w}"
-            self.query_one("#weights-kind", Select).value = _weights_kind(profile.model.weights)
-            sel = self.query_one("#profile-select", Select)
-            if path and any(v == path for _l, v in self._profile_options):
-                sel.value = path
+            if not first:
+                self.query_one("#input-size", Input).value = _size_text(profile)
+                self.query_one("#weights-kind", Select).value = _weights_kind(profile.model.weights)
+                sel = self.query_one("#profile-select", Select)
+                if path and any(v == path for _l, v in self._profile_options):
+                    sel.value = path
         finally:
             self._syncing = False
             self._synced = True
@@ -154,10 +166,10 @@ class ModelsPane(Vertical):
         self._profile_options = options
         self._syncing = True
         try:
-            sel = self.query_one("#profile-select", Select)
-            sel.set_options(options)
-            if self.profile_path and any(v == self.profile_path for _l, v in options):
-                sel.value = self.profile_path
+            for sel in self.query("#profile-select").results(Select):  # once mounted
+                sel.set_options(options)
+                if self.profile_path and any(v == self.profile_path for _l, v in options):
+                    sel.value = self.profile_path
         finally:
             self._syncing = False
 
@@ -382,6 +394,11 @@ class ModelsPane(Vertical):
 
     def action_save_profile(self) -> None:
         self.post_message(SaveProfileRequested())
+
+
+def _size_text(profile: Profile) -> str:
+    h, w = profile.model.input_size
+    return str(h) if h == w else f"{h}x{w}"
 
 
 def _weights_kind(weights: str) -> str:
