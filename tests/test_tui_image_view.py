@@ -15,8 +15,8 @@ os.environ.setdefault("HRNET_WB_IMAGES", "halfcell")
 from tui_data import FP32, INT8, REPO, shared_home
 
 from workbench.tui.results import ImageRow
-from workbench.tui.widgets.image_view import CELL_ASPECT
 from workbench.tui.screens.image_dialog import rank_text
+from workbench.tui.widgets.image_view import CELL_ASPECT
 
 
 def test_rank_text_says_where_the_truth_ranks():

@@ -145,12 +145,12 @@ async def test_detail_names_the_gpu_a_build_ran_on(tmp_path):
     from unittest import mock
 
     from textual.widgets import DataTable, Static
+    from tui_data import _TestCPU
 
     from workbench.home import resolve_home
     from workbench.runtime_settings import RuntimeSettings
     from workbench.tui.app import WorkbenchApp
     from workbench.tui.screens.dialogs import DetailDialog
-    from tui_data import _TestCPU
 
     home = resolve_home(tmp_path / "home")
     store = Store(home.db)

@@ -126,12 +126,12 @@ class WorkbenchApp(QueueOwner):
 
     def on_ready(self) -> None:
         # Ready follows the first frame, but the footer's keys come a frame later.
-        self.set_timer(PRELOAD_AFTER_S, self._load_profile)
+        self.set_timer(PRELOAD_AFTER_S, self._start_preload)
 
     def on_pane_footer_keys_shown(self) -> None:
-        self._load_profile()
+        self._start_preload()
 
-    def _load_profile(self) -> None:
+    def _start_preload(self) -> None:
         """Load the profile (pydantic, ~0.25 s) on a daemon thread, once the first full
         frame is on screen: started earlier, the thread took the GIL from the footer."""
         if not self._preload_started:
