@@ -10,14 +10,16 @@ Two changes to :class:`textual.widgets.Footer`:
   come first (:class:`workbench.tui.app.MainScreen`), F1 among them, and the help lists
   every key, so F1 is the footer's "more" key.
 
-It posts :class:`PaneFooter.KeysShown` once, after it first shows keys: the app's first
-full frame is on screen then, and the app starts its slower work after it.
+It shows the keys in the first frame (Textual's waits for the first bindings update, a
+frame later), and posts :class:`PaneFooter.KeysShown` once they are on screen: the app's
+first full frame is there then, and the app starts its slower work after it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from textual.app import ComposeResult
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Footer
@@ -30,28 +32,30 @@ class PaneFooter(Footer):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # Textual's footer composes nothing until the first bindings update, a frame after
+        # the first: this one shows its keys in the first frame.
+        self.set_reactive(Footer._bindings_ready, True)
         self._shown: tuple[Any, ...] = ()
         self._announced = False
         self._widths: dict[int, int] = {}  # id(child) → its width with margins, while shown
 
     def _keys(self) -> tuple[Any, ...]:
-        """What ``compose`` would show: the bindings with their enabled state and tooltip."""
-        if not self._bindings_ready:
-            return ()
+        """What ``compose`` shows: the bindings with their enabled state and tooltip."""
         return tuple((b, enabled, tip) for _n, b, enabled, tip
                      in self.screen.active_bindings.values() if b.show)
 
-    async def recompose(self) -> None:
-        keys = self._keys()
-        if keys == self._shown and self.children:
-            return
-        self._shown = keys
+    def compose(self) -> ComposeResult:
+        self._shown = self._keys()
         self._widths.clear()
-        await super().recompose()
         self.call_after_refresh(self._fit)
-        if keys and not self._announced:
+        if self._shown and not self._announced:
             self._announced = True
             self.call_after_refresh(self.post_message, self.KeysShown())
+        yield from super().compose()
+
+    async def recompose(self) -> None:
+        if self._keys() != self._shown or not self.children:
+            await super().recompose()
 
     def watch_compact(self) -> None:
         self._widths.clear()  # the keys' spacing changes with it
