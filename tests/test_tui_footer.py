@@ -4,11 +4,10 @@ hidden with the ones after it (F1 lists them all), and they come back when there
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 
 import pytest
-from tui_data import REPO, shared_home
+from tui_data import shared_app
 
 PANES = ("1", "2", "3", "4")
 
@@ -26,16 +25,9 @@ async def _wait(pilot, cond, timeout=60.0):
 
 @pytest.mark.parametrize("width", [60, 52])
 def test_every_panes_footer_shows_whole_keys(tmp_path_factory, tmp_path, cost_json, width):
-    from workbench.tui.app import WorkbenchApp
     from workbench.tui.widgets.footer import PaneFooter
 
-    home = shared_home(tmp_path_factory)
-    home.cache.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(cost_json, home.cache / "cost.json")
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
-    shutil.copyfile(REPO / "profiles" / "demo.toml", profiles / "demo.toml")
-    app = WorkbenchApp(home=home, profiles_dir=profiles, run_mode="thread")
+    app = shared_app(tmp_path_factory, tmp_path, cost_json)
 
     async def run() -> None:
         async with app.run_test(size=(width, 20)) as pilot:

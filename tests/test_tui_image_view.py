@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import time
 
 import pytest
 
 os.environ.setdefault("HRNET_WB_IMAGES", "halfcell")
 
-from tui_data import FP32, INT8, REPO, shared_home
+from tui_data import FP32, INT8, REPO, shared_app
 
 from workbench.tui.results import ImageRow
 from workbench.tui.screens.image_dialog import rank_text
@@ -37,15 +36,7 @@ async def _wait(pilot, cond, timeout=60.0):
 
 @pytest.fixture
 def app(tmp_path_factory, tmp_path, cost_json):
-    from workbench.tui.app import WorkbenchApp
-
-    home = shared_home(tmp_path_factory)
-    home.cache.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(cost_json, home.cache / "cost.json")
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
-    shutil.copyfile(REPO / "profiles" / "demo.toml", profiles / "demo.toml")
-    return WorkbenchApp(home=home, profiles_dir=profiles, run_mode="thread")
+    return shared_app(tmp_path_factory, tmp_path, cost_json)
 
 
 def _drawn_aspect(image) -> float:
