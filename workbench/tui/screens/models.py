@@ -263,34 +263,15 @@ class ModelsPane(Vertical):
 
     def _count(self, cancelled: Callable[[], bool], size: tuple[int, int],
                names: list[str]) -> None:
-        """On a daemon thread: run the counting child (the highlighted variant first) and
-        post each source's figures as lines arrive; quitting ends the child."""
-        import json
-        import subprocess
-        import sys
+        """On a daemon thread: the counting child's figures (the highlighted variant
+        first), posted per source as they arrive; quitting ends the child."""
+        from workbench.tui.count_worker import run_child
 
-        from workbench.tui.count_worker import lowest_priority_and_die_with_parent
+        def started(proc: Any) -> None:
+            self._count_proc = proc
 
-        cmd = [sys.executable, "-m", "workbench.tui.count_worker", str(size[0]), str(size[1]),
-               str(self.home.cache / "cost.json"), *names]
         try:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                    stdin=subprocess.DEVNULL, text=True,
-                                    preexec_fn=lowest_priority_and_die_with_parent
-                                    if sys.platform.startswith("linux") else None)
-        except OSError as exc:
-            self.post_message(CostCounted("", names[0], size, None, f"(not counted: {exc})"))
-            return
-        self._count_proc = proc
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                if cancelled():
-                    break
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue
+            for rec in run_child(self.home.cache / "cost.json", size, names, cancelled, started):
                 for source in SOURCES:
                     cost = rec.get("costs", {}).get(source)
                     error = rec.get("errors", {}).get(source)
@@ -298,10 +279,8 @@ class ModelsPane(Vertical):
                         f"(not counted: {error})" if error else None)
                     self.post_message(CostCounted(source, str(rec["variant"]), size,
                                                   tuple(cost) if cost else None, pre))
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
+        except OSError as exc:
+            self.post_message(CostCounted("", names[0], size, None, f"(not counted: {exc})"))
 
     def pause_counting(self, paused: bool) -> None:
         """While a build runs the count waits (it would take the build's CPU)."""
