@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import time
 
 import pytest
 
 os.environ.setdefault("HRNET_WB_IMAGES", "halfcell")
 
-from tui_data import FP32, INT8, REPO, shared_home
+from tui_data import FP32, INT8, REPO, shared_app
 
 from workbench.tui.results import ImageRow
 from workbench.tui.screens.image_dialog import rank_text
+from workbench.tui.widgets.image_view import CELL_ASPECT
 
 
 def test_rank_text_says_where_the_truth_ranks():
@@ -34,19 +34,71 @@ async def _wait(pilot, cond, timeout=60.0):
     assert cond()
 
 
-@pytest.mark.parametrize("size", [(80, 24), (44, 50)], ids=["side-by-side", "stacked"])
-def test_enter_on_a_row_shows_the_image_beside_the_models_crop(tmp_path_factory, tmp_path, cost_json,
-                                                              size):
-    from workbench.tui.app import WorkbenchApp
-    from workbench.tui.screens.image_dialog import ImageDialog
+@pytest.fixture
+def app(tmp_path_factory, tmp_path, cost_json):
+    return shared_app(tmp_path_factory, tmp_path, cost_json)
 
-    home = shared_home(tmp_path_factory)
-    home.cache.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(cost_json, home.cache / "cost.json")
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
-    shutil.copyfile(REPO / "profiles" / "demo.toml", profiles / "demo.toml")
-    app = WorkbenchApp(home=home, profiles_dir=profiles, run_mode="thread")
+
+def _drawn_aspect(image) -> float:
+    """Width over height of what the preview draws: its region, clipped to its column."""
+    drawn = image.region.intersection(image.parent.content_region)
+    return drawn.width / (drawn.height * CELL_ASPECT)
+
+
+def test_the_first_preview_keeps_the_images_aspect_at_60x20(app):
+    """Defect 14: at 60x20 the first image (4:3) was drawn 3:2. It had been sized to its
+    column before the pane's first layout settled (the list narrows at 60 columns, and the
+    preview column widens after), and nothing sized it again."""
+    from PIL import Image
+
+    first = REPO / "assets" / "val" / "ILSVRC2012_val_00000001.JPEG"
+    with Image.open(first) as im:
+        aspect = im.width / im.height  # 500x375: 4:3
+
+    async def run() -> None:
+        async with app.run_test(size=(60, 20)) as pilot:
+            await pilot.press("3")  # at once: the pane mounts, lays out and loads in view
+            await _wait(pilot, lambda: app._panes.get("dataset") is not None
+                        and app._panes["dataset"].is_mounted)
+            ds = app.query_one("#dataset-pane")
+            image = ds.query_one("#image")
+            await _wait(pilot, lambda: not ds.is_loading and ds._shown is not None
+                        and ds._shown.path.endswith(first.name) and image.image is not None)
+            await pilot.pause(0.3)
+            # within one cell of 4:3, and all of it drawn (a 4:3 image cut to 3:2 is 1.5)
+            assert abs(_drawn_aspect(image) - aspect) < 0.1, (image.region, image.parent.region)
+            # the preview column alone changes width (not the pane, not the list): the image
+            # is sized to the new column
+            ds.query_one("#ds-top5").styles.width = 22
+            await pilot.pause(0.3)
+            assert image.parent.content_region.width == 60 - 14 - 22 - 2
+            assert image.region.width == image.parent.content_region.width
+            assert abs(_drawn_aspect(image) - aspect) < 0.1, (image.region, image.parent.region)
+
+    asyncio.run(run())
+
+
+def test_top5_names_fit_at_80x24(app):
+    """The top-5 column gives class names 18 cells at 80 columns ("shopping bask…" was cut
+    at 13): "crossword puzzle" shows whole."""
+    async def run() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("3")
+            await _wait(pilot, lambda: app._panes.get("dataset") is not None
+                        and app._panes["dataset"].is_mounted)
+            ds = app.query_one("#dataset-pane")
+            await _wait(pilot, lambda: not ds.is_loading and ds._shown is not None)
+            await pilot.pause(0.3)
+            top5 = str(ds.query_one("#top5-a").render())
+            assert "918 crossword puzzle " in top5, top5
+            assert all(line.rstrip().endswith("%") for line in top5.splitlines()[1:]), top5
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("size", [(80, 24), (44, 50)], ids=["side-by-side", "stacked"])
+def test_enter_on_a_row_shows_the_image_beside_the_models_crop(app, size):
+    from workbench.tui.screens.image_dialog import ImageDialog
 
     async def run() -> None:
         async with app.run_test(size=size) as pilot:

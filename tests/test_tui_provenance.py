@@ -156,3 +156,70 @@ async def test_leaderboard_pane_shows_ran_n_and_the_caption_and_opens_the_detail
             assert isinstance(app.screen, DetailDialog), key
             await pilot.press("escape")
             await pilot.pause()
+
+
+@sync
+async def test_detail_names_the_gpu_a_build_ran_on(tmp_path):
+    """A torch-cuda build's runtime settings carry the GPU (details.gpu, as torch-cuda's
+    runtime_settings records it); the detail dialog shows its name beside the CPU's. The
+    row is written through the Store API as a bench records it."""
+    from unittest import mock
+
+    from textual.widgets import DataTable, Static
+    from tui_data import _TestCPU
+
+    from workbench.home import resolve_home
+    from workbench.runtime_settings import RuntimeSettings
+    from workbench.tui.app import WorkbenchApp
+    from workbench.tui.screens.dialogs import DetailDialog
+
+    home = resolve_home(tmp_path / "home")
+    store = Store(home.db)
+    build, key = "hrnet_w18_small-fp16-none-3_64_64-torch-cuda", "key-cuda"
+    with mock.patch("workbench.hardware.detect_cpu", return_value=_TestCPU("avx512-1111111111")):
+        rid = store.start_run("cuda", "profiles/demo.toml", "{}", "hash")
+    store.add_artifact(key, build, "artifact", str(home.artifacts / build), source="timm",
+                       variant="hrnet_w18_small", weights="w18_small.pth", backend="torch-cuda",
+                       dtype="fp16", input_size="64x64")
+    for name, value, unit in (("throughput", 2400.0, "img/s"), ("p50_ms", 1.2, "ms")):
+        store.add_metric(rid, build, name, value, unit, key)
+    gpu = {"name": "NVIDIA H200", "sm_count": 132, "memory_mib": 143771, "capability": "9.0",
+           "driver": "570.86", "cuda": "12.8", "torch": "2.8.0", "fingerprint": "gpu-0a1b2c3d4e"}
+    settings = RuntimeSettings(runtime="torch", version="2.8.0", inference_precision="f16",
+                               compute_precision="f16", threads=None, streams=1, hint="eager",
+                               details={"device": "cuda:0", "gpu": gpu}).as_dict()
+    store.add_runtime(rid, build, {**settings, "fingerprint": "avx512-1111111111+gpu-0a1b2c3d4e"},
+                      key, "bench")
+    store.finish_run(rid, "ok", "", {"run_id": rid, "status": "ok"})
+
+    app = WorkbenchApp(home=home, profiles_dir=tmp_path, run_mode="thread")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        for _ in range(1200):  # up to 60 s: a loaded machine
+            pane = app.leaderboard_pane
+            if pane is not None and pane.is_mounted and pane.query_one("#board", DataTable).row_count:
+                break
+            await pilot.pause(0.05)
+        pane.query_one("#board", DataTable).focus()
+        await pilot.press("i")
+        for _ in range(1200):
+            if isinstance(app.screen, DetailDialog):
+                break
+            await pilot.pause(0.05)
+        dialog = app.screen
+        assert isinstance(dialog, DetailDialog)
+        lines = dict(board.detail(dialog.row))
+        assert lines["GPU"] == "NVIDIA H200 (132 SMs, 143771 MiB) · gpu-0a1b2c3d4e"
+        assert lines["CPU"].endswith("avx512-1111111111")
+        shown = [str(w.render()) for w in dialog.query(".detail-value").results(Static)]
+        assert "NVIDIA H200 (132 SMs, 143771 MiB) · gpu-0a1b2c3d4e" in shown
+        await pilot.press("escape")
+    # a build whose speed ran on the CPU and eval on the GPU says so; none on a GPU: no line
+    from workbench.tui.screens.leaderboard import gpu_text
+
+    on_cpu = {"settings": {"details": {"device": "cpu"}}, "build": build}
+    on_gpu = {"settings": settings, "build": build}
+    assert gpu_text([{**on_cpu, "stage": "bench"}, {**on_gpu, "stage": "eval"}], build) == \
+        "NVIDIA H200 (132 SMs, 143771 MiB) (eval) · gpu-0a1b2c3d4e"
+    assert gpu_text([{**on_cpu, "stage": "bench"}], build) == ""
+    assert "GPU" not in dict(board.detail({**dialog.row, "gpu_name": ""}))

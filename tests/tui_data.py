@@ -133,6 +133,20 @@ def shared_home(tmp_path_factory) -> Home:  # type: ignore[no-untyped-def]
     return _SHARED["home"]
 
 
+def shared_app(tmp_path_factory, tmp_path: Path, cost_json: Path):  # type: ignore[no-untyped-def]
+    """A WorkbenchApp (thread mode) on the shared home, with every variant's count in its
+    cost.json (no counting child starts) and the demo profile in a profiles folder."""
+    from workbench.tui.app import WorkbenchApp
+
+    home = shared_home(tmp_path_factory)
+    home.cache.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(cost_json, home.cache / "cost.json")
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    shutil.copyfile(REPO / "profiles" / "demo.toml", profiles / "demo.toml")
+    return WorkbenchApp(home=home, profiles_dir=profiles, run_mode="thread")
+
+
 class _TestCPU:
     """A CPU as the store records it (fixed, so the tests read the same on any machine)."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+from pathlib import Path
 
 from workbench.cli.app import app
 
@@ -29,16 +30,41 @@ def _load_commands(only: str = "") -> None:
     _loaded = True
 
 
+def _quick_tui(args: list[str]) -> dict[str, str] | None:
+    """``hrnet-wb tui`` with only ``--home`` and ``--profile``/``-p`` (``--opt value`` or
+    ``--opt=value``): those options; anything else (``--help``, ``--json``, a typo) is None
+    and goes to typer. typer's parser imports pydantic (~0.2 s) before the first frame."""
+    names = {"--home": "home", "--profile": "profile", "-p": "profile"}
+    found: dict[str, str] = {}
+    rest = list(args)
+    while rest:
+        opt, sep, value = rest.pop(0).partition("=")
+        if opt not in names or names[opt] in found:
+            return None
+        if not sep:
+            if not rest or rest[0].startswith("-"):
+                return None
+            value = rest.pop(0)
+        if not value:
+            return None
+        found[names[opt]] = value
+    return found
+
+
 def main() -> None:
-    if len(sys.argv) == 1:
-        # Bare `hrnet-wb`: straight to the TUI, without building the typer app first
-        # (the first frame has a 1.5 s budget).
+    quick = {} if len(sys.argv) == 1 else (
+        _quick_tui(sys.argv[2:]) if sys.argv[1] == "tui" else None)
+    if quick is not None:
+        # `hrnet-wb` or a plain `hrnet-wb tui --home H --profile P`: straight to the TUI,
+        # without typer (the first frame's budget is 1.5× a bare Textual app's).
         from workbench.boundary import describe, one_line
 
         try:
             from workbench.tui import launch
 
-            launch()
+            profile = quick.get("profile")
+            launch(home=quick.get("home"),
+                   profile=str(Path(profile).resolve()) if profile else None)
         except KeyboardInterrupt:
             raise SystemExit(130) from None
         except Exception as exc:  # the same boundary as every command: one line, a code

@@ -28,11 +28,12 @@ def _checked(profile: Path | None, home: str | None, as_json: bool) -> tuple[str
     """The profile's absolute path, validated before the UI starts (a bad one is one line and
     exit 2 here, not a traceback from inside the app), and the home folder."""
     from workbench.home import resolve_home
-    from workbench.profile import load_profile
 
     def check() -> str | None:
         if profile is None:
             return None
+        from workbench.profile import load_profile  # pydantic: only when there is one to check
+
         load_profile(profile)
         return str(profile.resolve())
 

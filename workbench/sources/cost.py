@@ -247,10 +247,17 @@ def torch_flop_counter_macs(model: nn.Module, size: tuple[int, int] = DEFAULT_SI
 # -- the tables, cached -------------------------------------------------------------------
 
 
-def _cache_key(source: str, variant: str, size: tuple[int, int]) -> str:
-    from importlib.metadata import version  # not ``import torch``: a cache hit stays fast
+@functools.cache
+def _versions() -> str:
+    """torch's and timm's versions from their metadata, not ``import torch`` (a cache hit
+    stays fast); read once (each lookup scans sys.path: ~5 ms, per key in the TUI's table)."""
+    from importlib.metadata import version
 
-    return f"v{CACHE_VERSION}|torch {version('torch')}|timm {version('timm')}|{source}|{variant}|{size[0]}x{size[1]}"
+    return f"torch {version('torch')}|timm {version('timm')}"
+
+
+def _cache_key(source: str, variant: str, size: tuple[int, int]) -> str:
+    return f"v{CACHE_VERSION}|{_versions()}|{source}|{variant}|{size[0]}x{size[1]}"
 
 
 def read_cost_cache(path: Path | None) -> dict[str, list[int]]:

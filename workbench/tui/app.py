@@ -21,7 +21,7 @@ from textual.binding import ActiveBinding
 from textual.events import Resize
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 
 from workbench.home import Home
 from workbench.tui.app_base import PANES
@@ -30,6 +30,7 @@ from workbench.tui.commands import COMMANDS, PANE_TITLES, SCOPE_TITLES, bindings
 from workbench.tui.jobs import Job
 from workbench.tui.screens.models import ModelsPane
 from workbench.tui.widgets.deferred import MOUNT_DELAY_S, Deferred
+from workbench.tui.widgets.footer import PaneFooter
 
 __all__ = ["Job", "WorkbenchApp"]
 
@@ -37,6 +38,9 @@ __all__ = ["Job", "WorkbenchApp"]
 COMPACT_FOOTER_BELOW = 100
 # Between the hidden panes' mounts (see compose).
 MOUNT_GAP_S = 0.15
+# The profile loads when the footer first shows its keys, or this long after Ready at the
+# latest (a footer shows none while the app is not focused, e.g. a background browser tab).
+PRELOAD_AFTER_S = 1.0
 
 
 class MainScreen(Screen[None]):
@@ -64,7 +68,6 @@ class WorkbenchApp(QueueOwner):
 
     def __init__(self, home: Home | None = None, profile_path: str | Path | None = None,
                  profiles_dir: str | Path | None = None, run_mode: str | None = None) -> None:
-        super().__init__()
         super().__init__(home, profile_path, profiles_dir, run_mode)
         if profile_path:
             self.profile  # noqa: B018  (one the user named: a bad one fails here, before the UI)
@@ -87,7 +90,8 @@ class WorkbenchApp(QueueOwner):
                 yield Deferred(self._dataset_pane, delay=MOUNT_DELAY_S + MOUNT_GAP_S, mounted=self.pane_mounted)
             with TabPane(PANE_TITLES["leaderboard"], id="leaderboard"):
                 yield Deferred(self._leaderboard_pane, delay=MOUNT_DELAY_S + 2 * MOUNT_GAP_S, mounted=self.pane_mounted)
-        yield Footer(show_command_palette=False)
+        # compact from the start: switching it restyles every key (the first frame's time)
+        yield PaneFooter(show_command_palette=False, compact=self.size.width < COMPACT_FOOTER_BELOW)
 
     # The hidden panes and their modules load after the first frame (Deferred factories).
     # The app keeps its panes (it talks down to them directly; they talk up by message).
@@ -117,13 +121,22 @@ class WorkbenchApp(QueueOwner):
         self.models_pane.show_profiles(self._profile_options())
 
     def on_resize(self, event: Resize) -> None:
-        for footer in self.screen_stack[0].query(Footer):
+        for footer in self.screen_stack[0].query(PaneFooter):
             footer.compact = event.size.width < COMPACT_FOOTER_BELOW
 
     def on_ready(self) -> None:
-        # Ready follows the first frame. Load the profile (pydantic, ~0.25 s) on a daemon
-        # thread so the footer's recompose, which comes next, is not held back by it.
-        self._preload.start(self._preload_profile)
+        # Ready follows the first frame, but the footer's keys come a frame later.
+        self.set_timer(PRELOAD_AFTER_S, self._start_preload)
+
+    def on_pane_footer_keys_shown(self) -> None:
+        self._start_preload()
+
+    def _start_preload(self) -> None:
+        """Load the profile (pydantic, ~0.25 s) on a daemon thread, once the first full
+        frame is on screen: started earlier, the thread took the GIL from the footer."""
+        if not self._preload_started:
+            self._preload_started = True
+            self._preload.start(self._preload_profile)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         pane_id = event.pane.id or "models"

@@ -7,6 +7,7 @@ handles on the panes themselves, and moves focus between them. The profile it ow
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -18,7 +19,6 @@ from textual.widget import Widget
 from textual.widgets import TabbedContent
 
 from workbench.home import Home, resolve_home
-from workbench.store import Store
 from workbench.tui import profiles
 from workbench.tui.background import Background
 from workbench.tui.jobs import Job
@@ -26,6 +26,7 @@ from workbench.tui.screens.models import ModelsPane
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.profile import Profile
+    from workbench.store import Store
     from workbench.tui.screens.build import BuildPane
     from workbench.tui.screens.dataset import DatasetPane
     from workbench.tui.screens.leaderboard import LeaderboardPane
@@ -44,7 +45,6 @@ class AppBase(App[None]):
                  profiles_dir: str | Path | None = None, run_mode: str | None = None) -> None:
         super().__init__()
         self.home = home or resolve_home()
-        self.store = Store(self.home.db)
         # Saved profiles go to the home; they are listed from there and from ./profiles.
         self.save_dir = profiles.home_profiles(self.home)
         self.profiles_dir = Path(profiles_dir) if profiles_dir else Path.cwd() / "profiles"
@@ -66,6 +66,14 @@ class AppBase(App[None]):
         self._profile_path = ""
         self._profile_lock = threading.Lock()
         self._preload = Background("hrnet-wb-profile")
+        self._preload_started = False
+    @functools.cached_property
+    def store(self) -> Store:
+        """The home's store, opened on first use (its import is not on the first frame's path)."""
+        from workbench.store import Store
+
+        return Store(self.home.db)
+
     @property
     def models_pane(self) -> ModelsPane:
         pane = self._panes["models"]

@@ -283,6 +283,8 @@ def detail(row: dict[str, Any]) -> list[tuple[str, str]]:
         ("CPU", " · ".join(str(x) for x in (row.get("cpu_name"), row.get("fingerprint")) if x)
          or "–"),
     ]
+    if row.get("gpu_name"):  # where one ran (the leaderboard pane reads it from the store)
+        out.append(("GPU", str(row["gpu_name"])))
     if row.get("speed_note"):
         out.append(("!", str(row["speed_note"])))
     return out

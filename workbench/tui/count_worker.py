@@ -8,14 +8,17 @@ quitting ends it with a signal. It prints one JSON line per variant as it is cou
 to the sources' own cost cache; the preprocessing lines (they need timm) to
 ``preprocess.json`` beside it, so a later start with both cached starts no child at all.
 
-No textual here: this module is also the child's entry point.
+The app starts it with :func:`run_child`. No textual here: this module is also the child's
+entry point.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 
 def variant_cost(source: str, variant: str, input_size: tuple[int, int],
@@ -98,6 +101,36 @@ def lowest_priority_and_die_with_parent() -> None:
         ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def run_child(cache_file: Path, size: tuple[int, int], names: list[str],
+              cancelled: Callable[[], bool], started: Callable[[Any], None]) -> Iterator[dict[str, Any]]:
+    """In the app, on a daemon thread: run this module as a child for ``names`` (lowest
+    priority, ended with the app) and yield its records as they arrive; ``started`` gets
+    the child, so that quitting can end it. OSError when it cannot start."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "workbench.tui.count_worker", str(size[0]), str(size[1]),
+           str(cache_file), *names]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, text=True,
+                            preexec_fn=lowest_priority_and_die_with_parent
+                            if sys.platform.startswith("linux") else None)
+    started(proc)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if cancelled():
+                break
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            yield rec
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
 
 
 def main(argv: list[str]) -> int:

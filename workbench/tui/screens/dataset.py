@@ -28,7 +28,7 @@ from workbench.tui.board import recipe
 from workbench.tui.commands import bindings
 from workbench.tui.messages import BackgroundFailed
 from workbench.tui.results import FILTERS, BuildResults, ImageRow, builds_in, filter_ids, mark
-from workbench.tui.widgets.fit_list import FitList
+from workbench.tui.widgets.fit_list import FitList, SizedColumn
 from workbench.tui.widgets.image_view import fit_image
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -104,7 +104,7 @@ class DatasetPane(Vertical):
             yield Label("", id="ds-filter")
         with Horizontal(id="ds-body"):
             yield FitList(id="images")  # names cut to its width: refilled on a new one
-            with Vertical(id="ds-view"):
+            with SizedColumn(id="ds-view"):  # the image is sized to it
                 yield image_widget(None, id="image")
                 yield Static("", id="caption", markup=False)
             with VerticalScroll(id="ds-top5"):
@@ -324,12 +324,13 @@ class DatasetPane(Vertical):
         self.refresh_list()
         self.call_after_refresh(self.show_image, self._shown.id if self._shown else None)
 
+    def on_sized_column_resized(self) -> None:  # the preview's room: image, caption, top-5
+        self.show_image(self._shown.id if self._shown else None)
+
     def on_resize(self, event: Resize) -> None:
         self.set_class(event.size.width < 76, "-narrow")
         self.set_class(event.size.width >= 110, "-wide")  # room for class names in the list
         self._show_filter()
-        self.call_after_refresh(self._resize_image)
-        self.call_after_refresh(self._caption)
 
     def _caption(self) -> None:
         """The image's file name under it; when too long, its start gives way (the end
@@ -338,12 +339,6 @@ class DatasetPane(Vertical):
         width = self.query_one("#ds-view").content_size.width
         name = Path(row.path).name if row is not None else ""
         self.query_one("#caption", Static).update(fit_text(name, width, keep="end") if width else name)
-
-    def _resize_image(self) -> None:
-        img: Any = self.query_one("#image")
-        pil = getattr(img, "image", None)
-        if pil is not None and hasattr(pil, "width"):
-            self._size_image(img, pil.width, pil.height)
 
     # -- actions ---------------------------------------------------------------------------
     def action_cycle_filter(self) -> None:

@@ -222,9 +222,11 @@ class LeaderboardPane(Vertical):
 
         row = self.current_row()
         if row is not None:
-            machine = self.store.machine(int(row["run_id"])) or {}
-            cpu = machine.get("cpu") or {}
-            self.app.push_screen(DetailDialog({**row, "cpu_name": cpu.get("summary") or cpu.get("model")}))
+            run_id = int(row["run_id"])
+            cpu = (self.store.machine(run_id) or {}).get("cpu") or {}
+            self.app.push_screen(DetailDialog({
+                **row, "cpu_name": cpu.get("summary") or cpu.get("model"),
+                "gpu_name": gpu_text(self.store.runtime(run_id), str(row.get("build") or ""))}))
 
     def action_compare(self) -> None:
         from workbench.tui.screens.dialogs import CompareDialog
@@ -287,3 +289,20 @@ def fit_columns(columns: tuple[ColumnSpec, ...], rows: list[dict[str, Any]],
         kept.append(col)
         used += need
     return tuple(kept)
+
+
+def gpu_text(runtime: list[dict[str, Any]], build: str) -> str:
+    """The GPU a build's speed (else its eval) ran on, as its runtime reported it in the
+    store's runtime settings (torch-cuda's ``details.gpu``): name, SMs, memory and the
+    GPU's fingerprint; "" when it ran on the CPU."""
+    by_stage = {r["stage"]: (r["settings"].get("details") or {}).get("gpu") or {}
+                for r in runtime if r["build"] == build}
+    for stage in ("bench", "eval"):
+        gpu = by_stage.get(stage) or {}
+        if gpu.get("name"):
+            facts = ", ".join(f for f in (f"{gpu['sm_count']} SMs" if gpu.get("sm_count") else "",
+                                          f"{gpu['memory_mib']} MiB" if gpu.get("memory_mib") else "")
+                              if f)
+            name = gpu["name"] + (f" ({facts})" if facts else "") + (" (eval)" if stage == "eval" else "")
+            return " · ".join(x for x in (name, gpu.get("fingerprint")) if x)
+    return ""

@@ -18,6 +18,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import DataTable, Input, Label, Select, Static
 
 from workbench.errors import BadInput
@@ -86,22 +87,29 @@ class ModelsPane(Vertical):
                 for name in VARIANTS:
                     table.add_row(name, "", "", key=name)
                 yield table
-            with VerticalScroll(id="models-right"):
-                yield Static("", id="model-info", markup=False)
-                with Horizontal(classes="field"):
-                    yield Label("Weights", classes="field-label")
-                    yield Select(list(WEIGHT_KINDS), value="random-init", allow_blank=False,
-                                 id="weights-kind", compact=True, type_to_search=False)
-                yield Static("", id="weights-path", markup=False)
-                with Horizontal(classes="field"):
-                    yield Label("Size", classes="field-label")
-                    yield Input("224", id="input-size", compact=True, restrict=r"[0-9x ,]*",
-                                max_length=11)
-                with Horizontal(classes="field"):
-                    yield Label("Profile", classes="field-label")
-                    yield Select([], prompt="(current choices)", id="profile-select", compact=True,
-                                 type_to_search=False)
-                yield Static("", id="models-hint", markup=False)
+            # The details column mounts with the first profile (``show_profile``): it
+            # shows nothing before it, and the first frame is quicker without it.
+            yield VerticalScroll(id="models-right")
+
+    def _details(self, profile: Profile, path: str) -> list[Widget]:
+        """The details column, built with the first profile's values."""
+        known = bool(path) and any(v == path for _l, v in self._profile_options)
+        return [
+            Static("", id="model-info", markup=False),
+            Horizontal(Label("Weights", classes="field-label"),
+                       Select(list(WEIGHT_KINDS), value=_weights_kind(profile.model.weights),
+                              allow_blank=False, id="weights-kind", compact=True,
+                              type_to_search=False), classes="field"),
+            Static("", id="weights-path", markup=False),
+            Horizontal(Label("Size", classes="field-label"),
+                       Input(_size_text(profile), id="input-size", compact=True,
+                             restrict=r"[0-9x ,]*", max_length=11), classes="field"),
+            Horizontal(Label("Profile", classes="field-label"),
+                       Select(self._profile_options, prompt="(current choices)",
+                              value=path if known else Select.NULL, id="profile-select",
+                              compact=True, type_to_search=False), classes="field"),
+            Static("", id="models-hint", markup=False),
+        ]
 
     def on_mount(self) -> None:
         self._started = False
@@ -122,6 +130,10 @@ class ModelsPane(Vertical):
     def show_profile(self, profile: Profile, path: str) -> None:
         """Show the app's current profile (after loading one, or at start)."""
         self.profile, self.profile_path = profile, path
+        right = self.query_one("#models-right", VerticalScroll)
+        first = not right.children
+        if first:
+            right.mount_all(self._details(profile, path))
         self._syncing = True
         try:
             self.query_one("#source", Select).value = profile.model.source
@@ -129,12 +141,12 @@ class ModelsPane(Vertical):
             variant = self._variant_name(profile.model.variant)
             if variant in table.rows:
                 table.move_cursor(row=table.get_row_index(variant))
-            h, w = profile.model.input_size
-            self.query_one("#input-size", Input).value = str(h) if h == w else f"{h}x{w}"
-            self.query_one("#weights-kind", Select).value = _weights_kind(profile.model.weights)
-            sel = self.query_one("#profile-select", Select)
-            if path and any(v == path for _l, v in self._profile_options):
-                sel.value = path
+            if not first:
+                self.query_one("#input-size", Input).value = _size_text(profile)
+                self.query_one("#weights-kind", Select).value = _weights_kind(profile.model.weights)
+                sel = self.query_one("#profile-select", Select)
+                if path and any(v == path for _l, v in self._profile_options):
+                    sel.value = path
         finally:
             self._syncing = False
             self._synced = True
@@ -154,10 +166,10 @@ class ModelsPane(Vertical):
         self._profile_options = options
         self._syncing = True
         try:
-            sel = self.query_one("#profile-select", Select)
-            sel.set_options(options)
-            if self.profile_path and any(v == self.profile_path for _l, v in options):
-                sel.value = self.profile_path
+            for sel in self.query("#profile-select").results(Select):  # once mounted
+                sel.set_options(options)
+                if self.profile_path and any(v == self.profile_path for _l, v in options):
+                    sel.value = self.profile_path
         finally:
             self._syncing = False
 
@@ -212,10 +224,10 @@ class ModelsPane(Vertical):
         m = self.profile.model
         name = self._variant_name(m.variant)
         size: tuple[int, int] = (int(m.input_size[0]), int(m.input_size[1]))
-        missing = self._render_info()
         if self._table_source != (m.source, size):  # what is known for this source and size
             self._table_source = (m.source, size)
             self._fill_from_cache(m.source, size)
+        missing = self._render_info()
         if missing and self._started and not self._paused \
                 and not (self._counter.running and self._count_size == size):
             # One child counts every source for this size; a change of source needs none.
@@ -251,34 +263,15 @@ class ModelsPane(Vertical):
 
     def _count(self, cancelled: Callable[[], bool], size: tuple[int, int],
                names: list[str]) -> None:
-        """On a daemon thread: run the counting child (the highlighted variant first) and
-        post each source's figures as lines arrive; quitting ends the child."""
-        import json
-        import subprocess
-        import sys
+        """On a daemon thread: the counting child's figures (the highlighted variant
+        first), posted per source as they arrive; quitting ends the child."""
+        from workbench.tui.count_worker import run_child
 
-        from workbench.tui.count_worker import lowest_priority_and_die_with_parent
+        def started(proc: Any) -> None:
+            self._count_proc = proc
 
-        cmd = [sys.executable, "-m", "workbench.tui.count_worker", str(size[0]), str(size[1]),
-               str(self.home.cache / "cost.json"), *names]
         try:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                    stdin=subprocess.DEVNULL, text=True,
-                                    preexec_fn=lowest_priority_and_die_with_parent
-                                    if sys.platform.startswith("linux") else None)
-        except OSError as exc:
-            self.post_message(CostCounted("", names[0], size, None, f"(not counted: {exc})"))
-            return
-        self._count_proc = proc
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                if cancelled():
-                    break
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue
+            for rec in run_child(self.home.cache / "cost.json", size, names, cancelled, started):
                 for source in SOURCES:
                     cost = rec.get("costs", {}).get(source)
                     error = rec.get("errors", {}).get(source)
@@ -286,10 +279,8 @@ class ModelsPane(Vertical):
                         f"(not counted: {error})" if error else None)
                     self.post_message(CostCounted(source, str(rec["variant"]), size,
                                                   tuple(cost) if cost else None, pre))
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
+        except OSError as exc:
+            self.post_message(CostCounted("", names[0], size, None, f"(not counted: {exc})"))
 
     def pause_counting(self, paused: bool) -> None:
         """While a build runs the count waits (it would take the build's CPU)."""
@@ -382,6 +373,11 @@ class ModelsPane(Vertical):
 
     def action_save_profile(self) -> None:
         self.post_message(SaveProfileRequested())
+
+
+def _size_text(profile: Profile) -> str:
+    h, w = profile.model.input_size
+    return str(h) if h == w else f"{h}x{w}"
 
 
 def _weights_kind(weights: str) -> str:
