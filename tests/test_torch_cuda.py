@@ -200,7 +200,7 @@ def test_out_of_device_memory_is_one_line_and_the_grid_goes_on(model):
     assert res.rows[0].runtime["details"]["device"] == "cpu" and res.rows[0].device_peak_mb is None
 
 
-def test_eval_and_bench_cli_on_the_bundled_images(model, home, monkeypatch):
+def test_eval_and_bench_cli_on_the_bundled_images(model, home, monkeypatch, tmp_path):
     from test_bench import fake_probe
 
     from workbench.bench import limits
@@ -221,6 +221,10 @@ def test_eval_and_bench_cli_on_the_bundled_images(model, home, monkeypatch):
     rec = json.loads(out.stdout)
     assert rec["backend"] == "torch-cuda" and rec["dataset"]["images"] == 13
     assert rec["runtime"]["details"]["folded_bn"] == 91
+    bare = tmp_path / "bare.safetensors"  # a built file outside its artifact folder
+    bare.write_bytes(Path(art["path"]).read_bytes())
+    out = cli.invoke(app, ["eval", str(bare), "--data", str(ASSETS), "--limit", "2", "--json"])
+    assert out.exit_code == 0 and json.loads(out.stdout)["backend"] == "torch-cuda", out.output
     out = cli.invoke(app, ["bench", art["name"], "--batch", "1,2", "--threads", "1",
                            "--iterations", "2", "--rounds", "1", "--warmup", "1", "--no-baseline",
                            "--json"])

@@ -29,6 +29,7 @@ __all__ = [
     "StreamGroup",
     "available_backends",
     "backend_for_file",
+    "model_suffixes",
     "build_backend_names",
     "get_backend",
     "is_baseline",
@@ -83,6 +84,11 @@ def backend_for_file(path: str | Path) -> str:
     """The backend a bare built file runs on by default, from its suffix."""
     suffix = Path(path).suffix.lower()
     return next((b.name for b in _REGISTRY.values() if suffix in b.suffixes), DEFAULT_BACKEND)
+
+
+def model_suffixes() -> tuple[str, ...]:
+    """The suffixes of the files some backend runs (.onnx, .xml, .safetensors)."""
+    return tuple(dict.fromkeys(s for b in _REGISTRY.values() for s in b.suffixes))
 
 
 def available_backends() -> list[BackendStatus]:

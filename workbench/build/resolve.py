@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workbench.backends import backend_for_file
+from workbench.backends import backend_for_file, model_suffixes
 from workbench.errors import BadInput
 from workbench.home import Home
 from workbench.input_size import parse_input_size
@@ -86,8 +86,8 @@ def resolve_artifact(ref: str, home: Home, *, input_size: tuple[int, int] | None
         t = _of_meta(m, d / m.file)
         t.in_store = bool(m.key) and store.artifact(m.key) is not None
     elif p.is_file():
-        if p.suffix.lower() not in (".onnx", ".xml"):
-            raise BadInput(f"{p}: expected an .onnx or OpenVINO .xml file")
+        if p.suffix.lower() not in model_suffixes():
+            raise BadInput(f"{p}: expected a model file ({', '.join(model_suffixes())})")
         t = ResolvedTarget(p.stem if p.stem != "model" else p.parent.name, p.resolve(), backend_for_file(p))
     else:
         row = store.artifact(ref)

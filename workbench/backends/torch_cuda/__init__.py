@@ -60,6 +60,7 @@ class TorchCudaBackend(Backend):
         "int8": "torch-cuda runs float dtypes; int8 on a GPU goes through TensorRT"}
     needs_model: ClassVar[bool] = True
     bf16_on_cpu_isa: ClassVar[bool] = False
+    suffixes: ClassVar[tuple[str, ...]] = (".safetensors",)
 
     def status(self) -> BackendStatus:
         has_gpu, note = gpu_present()  # no device node: say so without importing torch
