@@ -17,9 +17,10 @@ def launch(home: str | Path | None = None, profile: str | Path | None = None,
     closes (the caller has nothing left to print)."""
     import gc
 
-    # Start-up makes ~100k objects the cyclic GC tracks (textual's import, styling the first
-    # pane): it ran ~145 collections over them before the first frame, ~45 ms on a 2-core
-    # box. It is off until the first full frame is on screen (WorkbenchApp._start_preload).
+    # Start-up makes tens of thousands of objects the cyclic GC tracks (textual's import,
+    # styling the first pane): it ran 145-225 collections over them before the first full
+    # frame, 35-50 ms on a 2-core box. It is off until that frame is on screen
+    # (WorkbenchApp._start_preload turns it back on).
     gc.disable()
     try:
         _launch(home, profile, exit_after)
