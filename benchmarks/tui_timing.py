@@ -9,6 +9,8 @@ its text and footer). For the workbench it then waits one second (the Models pan
 counting in the background then), sends Ctrl+Q and times until the process has exited.
 Prints each figure's median and the first-frame ratio to hello world. On a shared machine
 the absolute times drift with the load; the ratio from one sitting is the figure to read.
+To compare two trees, run it from each tree's root: ``python -m workbench`` imports the
+current directory's ``workbench`` before PYTHONPATH's.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ import torch
 from test_sources_official import W18_YAML
 from typer.testing import CliRunner
 
-from workbench.cli import _load_commands, app
+from workbench.cli import _load_commands
+from workbench.cli.app import app
 from workbench.errors import BadInput
 from workbench.sources import ModelSpec, load_model
 from workbench.sources.checkpoint import read_checkpoint, state_dict_sha256

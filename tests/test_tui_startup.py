@@ -24,6 +24,34 @@ def test_importing_the_app_loads_no_torch_timm_or_onnx():
     assert "heavy []" in out.stdout, out.stdout + out.stderr
 
 
+def test_the_plain_tui_path_imports_no_typer():
+    # `hrnet-wb tui` and `python -m workbench tui` skip typer's parser (~15 ms)
+    code = ("import sys\nimport workbench.cli, workbench.tui.app\n"
+            "print('typer' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, timeout=120)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
+
+
+@sync
+async def test_the_gc_paused_by_launch_resumes_after_the_first_frame(
+        tmp_path, profiles_dir):  # noqa: F811
+    import gc
+
+    from workbench.home import resolve_home
+
+    app = make_app(resolve_home(tmp_path / "home"), profiles_dir, mode="thread")
+    app.gc_paused = True  # as launch() leaves it, with the GC off
+    gc.disable()
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            assert await wait_for(pilot, gc.isenabled, 60, 0.05)
+            assert not app.gc_paused and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.enable()
+
+
 @sync
 async def test_no_counting_child_when_the_cache_has_the_variant_nor_while_a_build_runs(
         tmp_path, profiles_dir):  # noqa: F811

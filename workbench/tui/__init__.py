@@ -15,6 +15,20 @@ def launch(home: str | Path | None = None, profile: str | Path | None = None,
            exit_after: bool = True) -> None:
     """Open the workbench in this terminal; with ``exit_after``, end the process when it
     closes (the caller has nothing left to print)."""
+    import gc
+
+    # Start-up makes tens of thousands of objects the cyclic GC tracks (textual's import,
+    # styling the first pane): it ran 145-225 collections over them before the first full
+    # frame, 35-50 ms on a 2-core box. It is off until that frame is on screen
+    # (WorkbenchApp._start_preload turns it back on).
+    gc.disable()
+    try:
+        _launch(home, profile, exit_after)
+    finally:
+        gc.enable()
+
+
+def _launch(home: str | Path | None, profile: str | Path | None, exit_after: bool) -> None:
     # textual-image queries the terminal for kitty/sixel support; that must happen
     # before Textual takes over stdin.
     from workbench.tui.widgets.image_view import needs_terminal_query, prepare
@@ -26,6 +40,7 @@ def launch(home: str | Path | None = None, profile: str | Path | None = None,
 
     app = WorkbenchApp(home=resolve_home(home), profile_path=profile)
     app.exit_process_on_quit = exit_after
+    app.gc_paused = True
     if exit_after:
         from textual.drivers.linux_driver import LinuxDriver
 

@@ -12,6 +12,7 @@ the queue on.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -133,9 +134,14 @@ class WorkbenchApp(QueueOwner):
 
     def _start_preload(self) -> None:
         """Load the profile (pydantic, ~0.25 s) on a daemon thread, once the first full
-        frame is on screen: started earlier, the thread took the GIL from the footer."""
+        frame is on screen: started earlier, the thread took the GIL from the footer.
+        The cyclic GC comes back on here, with what start-up made frozen (never walked)."""
         if not self._preload_started:
             self._preload_started = True
+            if self.gc_paused:
+                self.gc_paused = False
+                gc.freeze()
+                gc.enable()
             self._preload.start(self._preload_profile)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:

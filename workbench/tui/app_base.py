@@ -59,6 +59,8 @@ class AppBase(App[None]):
         # hrnet-wb (workbench.tui.launch) sets this: Ctrl+Q with nothing running ends the
         # process at once. Tests and embedders keep Textual's own shutdown.
         self.exit_process_on_quit = False
+        # launch() turns the cyclic GC off for the first frame; the app turns it back on.
+        self.gc_paused = False
         # Loaded on first use, after the first frame: pydantic's import and first schema
         # build cost ~0.25 s that the first frame need not wait for.
         self._profile_arg = profile_path
