@@ -121,7 +121,8 @@ def test_w18_parity(w18, images, tmp_path, opset=17, dynamic=True):
 def test_export_cli_prints_parity(tmp_path):
     from typer.testing import CliRunner
 
-    from workbench.cli import _load_commands, app
+    from workbench.cli import _load_commands
+    from workbench.cli.app import app
 
     _load_commands()
     out = tmp_path / "s.onnx"

@@ -7,7 +7,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from workbench.cli import _load_commands, app
+from workbench.cli import _load_commands
+from workbench.cli.app import app
 from workbench.sources.cost import cost_table, count_variant, torch_flop_counter_macs
 from workbench.sources.timm_source import build_model
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from workbench.cli import _load_commands, app
+from workbench.cli import _load_commands
+from workbench.cli.app import app
 from workbench.sources import ModelSpec, load_model
 from workbench.sources.checkpoint import save_state_dict
 from workbench.sources.official import save_official_checkpoint
