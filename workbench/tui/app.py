@@ -12,7 +12,6 @@ the queue on.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -139,6 +138,8 @@ class WorkbenchApp(QueueOwner):
         if not self._preload_started:
             self._preload_started = True
             if self.gc_paused:
+                import gc
+
                 self.gc_paused = False
                 gc.freeze()
                 gc.enable()

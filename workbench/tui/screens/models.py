@@ -134,6 +134,11 @@ class ModelsPane(Vertical):
         first = not right.children
         if first:
             right.mount_all(self._details(profile, path))
+        elif not self.query_one("#weights-kind", Select).is_mounted:
+            # a second profile while the first one's details still mount: a Select's value
+            # set before its overlay is composed raises inside Textual (NoMatches)
+            self.call_after_refresh(self.show_profile, profile, path)
+            return
         self._syncing = True
         try:
             self.query_one("#source", Select).value = profile.model.source
