@@ -1,6 +1,6 @@
 """The one resolver for what a user names on the command line or in the TUI: an artifact
-folder, a built file, a bare .onnx/.xml file, or an artifact name, key or key prefix in the
-store. ``eval``, ``bench`` and ``sensitivity`` all resolve through :func:`resolve_artifact`;
+folder, a built file, a bare model file of any backend (.onnx, .xml, .safetensors), or an
+artifact name, key or key prefix in the store. ``eval``, ``bench`` and ``sensitivity`` all resolve through :func:`resolve_artifact`;
 a name several builds share is refused by the store's one rule (:func:`workbench.store.one_by_name`).
 """
 
@@ -65,7 +65,7 @@ def _of_meta(m: ArtifactMeta, path: Path, row: dict[str, Any] | None = None) -> 
 
 def resolve_artifact(ref: str, home: Home, *, input_size: tuple[int, int] | None = None) -> ResolvedTarget:
     """What ``ref`` names, checked: a folder must hold an artifact's meta.json, a bare file
-    must be an .onnx classifier or an OpenVINO .xml, ``input_size`` (when asked) must be the
+    must be a model file some backend runs (an .onnx must be a classifier), ``input_size`` (when asked) must be the
     model's own, and a built file must still match its meta.json, as a cache hit is checked."""
     p = Path(ref).expanduser()
     if p.exists() and not p.is_dir():

@@ -104,13 +104,13 @@ def stderr_to(log_path: Path | None, rep: Reporter) -> Iterator[None]:
     """Send this process's file descriptor 2 (where C++ libraries and early logging handlers
     write) to ``log_path``, keeping ``sys.stderr`` on the terminal. Afterwards, one warning
     counts the error lines that are not known to be benign."""
+    if log_path is None:
+        yield
+        return
     try:
         real = sys.stderr.fileno() == 2
     except (AttributeError, ValueError, OSError):
         real = False
-    if log_path is None:
-        yield
-        return
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = log_path.stat().st_size if log_path.exists() else 0
     sys.stderr.flush()
